@@ -1,0 +1,26 @@
+# minicontainer — the two commands of the README:
+#   sudo make demo    set everything up, build the default busybox image, run an isolated container
+#   sudo make test    set everything up and run the whole test suite (this is what .ci/run calls)
+PY      := .venv/bin/python
+MC      := .venv/bin/minicontainer
+IMAGE   := busybox
+
+.PHONY: setup image demo test test-fast bench clean
+setup:
+	@scripts/setup.sh
+
+# Build the default userland with rootfs-builder and import it (skipped when already imported).
+image: setup
+	@$(MC) image inspect $(IMAGE) >/dev/null 2>&1 || $(MC) image build rootfs-builder/recipes/busybox.toml
+
+demo: image
+	@scripts/demo.sh
+
+test: setup
+	@$(PY) -m pytest -ra $(PYTEST_ARGS)
+
+bench: image
+	@bench/run.sh
+
+clean:
+	rm -rf .venv build

@@ -1,0 +1,90 @@
+"""The library API: what the CLI, the labs, the tests and the benchmarks all use.
+
+    from minicontainer import Container
+    status = Container("busybox", ["sh", "-c", "echo hi"], remove=True).run()
+
+    Container(image, command, **options)   options are ContainerConfig's fields (config.py)
+        .run() -> int                      start, wait, clean up; the container's exit status
+    list_containers(root=None)             the records in the state directory
+    remove_container(ref, force=False)     `minicontainer rm`: stop if forced, then delete
+    image_store(root=None)                 the ImageStore (storage/images.py)
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from .config import ContainerConfig
+from .errors import ContainerError
+from .explain import Explainer
+from .state import ContainerRecord, StateStore, is_alive, state_root
+
+
+class Container:
+    """One container: configured at construction (validated at once), started by run()."""
+
+    def __init__(self, image: str, command=(), *, root=None, explain: bool = False, **options):
+        self.config = ContainerConfig(image=image, command=list(command), **options).validate()
+        self.store = StateStore(state_root(root))
+        self.explain = Explainer(explain)
+        self.record: ContainerRecord | None = None
+
+    def run(self) -> int:
+        """Run in the foreground; returns the exit status (128+N if signal N killed it)."""
+        from . import runtime
+        ctx = runtime.Context(self.config, self.store, self.explain)
+        try:
+            return runtime.run(ctx)
+        finally:
+            self.record = ctx.record
+
+    @property
+    def id(self) -> str | None:
+        return self.record.id if self.record else None
+
+    @property
+    def name(self) -> str | None:
+        return self.record.name if self.record else None
+
+
+def list_containers(root=None) -> list[ContainerRecord]:
+    """All containers with a state entry; a 'running' one whose PID is gone shows as exited."""
+    store = StateStore(state_root(root))
+    records = store.list()
+    for rec in records:
+        if rec.status == "running" and not is_alive(rec.pid, rec.pid_start):
+            rec.status = "exited"             # its minicontainer process was killed
+    return records
+
+
+def remove_container(ref: str, *, force: bool = False, root=None) -> ContainerRecord:
+    """Delete a container's overlay dirs, cgroup and state; --force kills it first."""
+    from .cgroups import open_cgroup
+    from .storage.overlay import remove_overlay_dirs
+    store = StateStore(state_root(root))
+    rec = store.find(ref)
+    if rec.status == "running" and is_alive(rec.pid, rec.pid_start):
+        if not force:
+            raise ContainerError(f"container {rec.name} is running: stop it first or use `rm -f`")
+        kill_and_wait(rec)
+    cgroup = open_cgroup(rec.cgroup) if rec.cgroup else None
+    if cgroup is not None:
+        cgroup.remove()
+    remove_overlay_dirs(store.container_dir(rec.id))
+    store.delete(rec)
+    return rec
+
+
+def kill_and_wait(rec: ContainerRecord, timeout: float = 10.0) -> None:
+    """SIGKILL the container's PID 1 (only if it is still the process we started)."""
+    if is_alive(rec.pid, rec.pid_start):
+        os.kill(rec.pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while is_alive(rec.pid, rec.pid_start) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def image_store(root=None):
+    from .storage.images import ImageStore
+    return ImageStore(state_root(root) / "images")

@@ -1,0 +1,64 @@
+"""What a container should be: every `run` option, checked before anything is created.
+
+Validation happens here, in the CLI's process, before the state entry, overlay directories,
+cgroup or fork exist — so a bad value costs nothing and leaves nothing behind.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+from .errors import ConfigError
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+ISOLATIONS = ("pivot_root", "chroot")
+
+
+@dataclass
+class ContainerConfig:
+    image: str
+    command: list[str] = field(default_factory=list)
+    name: str | None = None
+    hostname: str | None = None
+    env: list[str] = field(default_factory=list)          # KEY=VALUE, or KEY to copy the host's
+    workdir: str | None = None
+    user: str | None = None                               # UID[:GID] or NAME[:GROUP]
+    read_only: bool = False
+    isolation: str = "pivot_root"
+    interactive: bool = False                             # -i: keep stdin attached
+    remove: bool = False                                  # --rm
+    limits: dict = field(default_factory=dict)            # -m, --pids-limit, … (cgroups/)
+    cap_add: list[str] = field(default_factory=list)      # security.py: capabilities(7)
+    cap_drop: list[str] = field(default_factory=list)
+    privileged: bool = False
+    security_opt: list[str] = field(default_factory=list) # seccomp=…, no-new-privileges…
+
+    def validate(self) -> "ContainerConfig":
+        if self.isolation not in ISOLATIONS:
+            raise ConfigError(f"invalid --isolation {self.isolation!r}: use pivot_root (the default) or chroot")
+        if self.hostname is not None and not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,62})", self.hostname):
+            raise ConfigError(f"invalid --hostname {self.hostname!r}: use up to 63 letters, digits, '.' and '-'")
+        if self.workdir is not None and not self.workdir.startswith("/"):
+            raise ConfigError(f"invalid --workdir {self.workdir!r}: it must be an absolute path inside the container")
+        if self.user is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?", self.user):
+            raise ConfigError(f"invalid --user {self.user!r}: use UID[:GID] or NAME[:GROUP]")
+        for item in self.env:
+            if not item or item.startswith("=") or "\0" in item:
+                raise ConfigError(f"invalid --env {item!r}: use KEY=VALUE (or KEY to copy it from your shell)")
+        if self.command and not self.command[0]:
+            raise ConfigError("the command is an empty string: give a program to run, e.g. `sh`")
+        return self
+
+    def environment(self, hostname: str, home: str = "/root") -> dict[str, str]:
+        """The container's environment: Docker's defaults, then each -e in order."""
+        env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, "HOME": home}
+        if os.environ.get("TERM") and self.interactive:
+            env["TERM"] = os.environ["TERM"]
+        for item in self.env:
+            key, eq, value = item.partition("=")
+            if eq:
+                env[key] = value
+            elif key in os.environ:                        # `-e KEY` copies the host's value
+                env[key] = os.environ[key]
+        return env

@@ -1,0 +1,40 @@
+"""libc through ctypes: the few system calls Python 3.11's os module does not offer.
+
+Every wrapper raises SyscallError naming the call, its arguments and the errno, e.g.
+    mount("overlay", "/var/lib/minicontainer/…/merged", "overlay"): EINVAL (Invalid argument)
+so an error message tells a student exactly which step the kernel refused.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+
+from ..errors import SyscallError
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+# Syscall numbers for calls glibc has no wrapper for (pivot_root) — per architecture.
+SYSCALL_NUMBERS = {
+    "x86_64": {"pivot_root": 155, "close_range": 436},
+    "aarch64": {"pivot_root": 41, "close_range": 436},
+}
+
+
+def syscall_number(name: str) -> int:
+    arch = platform.machine()
+    try:
+        return SYSCALL_NUMBERS[arch][name]
+    except KeyError:
+        raise SyscallError(name, (), 38, f"no syscall number known for {arch}") from None
+
+
+def check(ret: int, call: str, *args) -> int:
+    """Raise SyscallError if a libc call returned -1."""
+    if ret == -1:
+        raise SyscallError(call, args, ctypes.get_errno())
+    return ret
+
+
+def fsencode(path) -> bytes | None:
+    return None if path is None else os.fsencode(path)

@@ -1,0 +1,100 @@
+"""The container's process: who it runs as, where, with what environment — then execve(2).
+
+    man 2 execve, man 5 passwd, man 7 environ                     shell: env(1), cd, exec
+    (switching uid/gid happens in security.py, together with the capability drop)
+
+These are the last steps before the container's own program replaces our Python code; after
+execve nothing of minicontainer remains inside the container. Exit statuses follow Docker:
+126 when the command cannot be executed, 127 when it is not found, 128+N when signal N
+killed it.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+
+from .errors import ConfigError
+
+EXIT_CANNOT_EXECUTE = 126
+EXIT_NOT_FOUND = 127
+
+
+class ExecError(Exception):
+    """Raised in PID 1 when execve fails; carries the exit status Docker would use."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _lookup(path: str, key: str, field_index: int) -> list[str] | None:
+    """The line of /etc/passwd or /etc/group (inside the new root) whose name or ID is `key`."""
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.rstrip("\n").split(":")
+                if len(parts) > field_index and key in (parts[0], parts[field_index]):
+                    return parts
+    except OSError:
+        pass
+    return None
+
+
+def resolve_user(spec: str | None) -> tuple[int, int, str]:
+    """UID[:GID] or NAME[:GROUP] → (uid, gid, home), read from the container's own files."""
+    if spec is None:
+        return 0, 0, "/root"
+    user, _, group = spec.partition(":")
+    entry = _lookup("/etc/passwd", user, 2)
+    if entry:
+        uid, gid, home = int(entry[2]), int(entry[3]), entry[5] or "/"
+    elif user.isdigit():
+        uid, gid, home = int(user), int(user) if not group else 0, "/"
+    else:
+        raise ConfigError(f"unable to find user {user}: no matching entry in the image's /etc/passwd")
+    if group:
+        g = _lookup("/etc/group", group, 2)
+        if g:
+            gid = int(g[2])
+        elif group.isdigit():
+            gid = int(group)
+        else:
+            raise ConfigError(f"unable to find group {group}: no matching entry in the image's /etc/group")
+    return uid, gid, home
+
+
+def set_workdir(path: str) -> None:
+    """mkdir -p and chdir: Docker creates a missing working directory."""
+    os.makedirs(path, exist_ok=True)
+    os.chdir(path)
+
+
+def reset_signals() -> None:
+    """Python ignores SIGPIPE and SIGXFSZ; ignored signals stay ignored across execve, which
+    would break `yes | head` inside the container — so restore the defaults first."""
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
+                signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def exec_command(argv: list[str], env: dict[str, str]) -> None:
+    """execvpe: search PATH inside the container and replace this process. Never returns."""
+    try:
+        if "/" in argv[0]:
+            os.execve(argv[0], argv, env)
+        os.execvpe(argv[0], argv, env)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            where = argv[0] if "/" in argv[0] else f"{argv[0]}: executable file not found in $PATH"
+            raise ExecError(EXIT_NOT_FOUND, f"exec {where}" if "/" not in argv[0]
+                            else f"exec {where}: no such file or directory") from None
+        raise ExecError(EXIT_CANNOT_EXECUTE,
+                        f"exec {argv[0]}: {os.strerror(e.errno).lower()} "
+                        f"({errno.errorcode.get(e.errno, e.errno)})") from None
+
+
+def exit_status(wait_status: int) -> int:
+    """A waitpid() status as a shell exit status: the code, or 128+N for signal N."""
+    code = os.waitstatus_to_exitcode(wait_status)
+    return 128 - code if code < 0 else code

@@ -1,0 +1,99 @@
+"""The container's filesystem view: everything mounted before its root is switched.
+
+    man 7 mount_namespaces, man 2 mount, man 5 proc, man 5 sysfs, man 4 null, man 7 pty
+    The steps below run in the container's PID 1, inside its new mount namespace; the host
+    never sees these mounts, and they vanish with the namespace when the container exits.
+
+    make_mounts_private   mount --make-rprivate /         nothing propagates back to the host
+    mount_rootfs          mount -t overlay …  merged      image below, container's writes above
+    mount_proc            mount -t proc proc merged/proc  shows only the new PID namespace
+    mount_sys             mount -t sysfs -o ro …          read-only; shows the new netns's devices
+    mount_dev             a small tmpfs /dev with null, zero, full, random, urandom, tty
+                          bound from the host's, a private devpts for ptmx, /dev/shm, /dev/mqueue
+
+Device nodes: the container's root keeps CAP_MKNOD (Docker's default set), so it could create
+a node for the host's disk. Docker stops that with the devices cgroup; here every writable
+filesystem of the container is mounted `nodev` instead (the overlay root, /dev, /dev/shm), so
+a node made there cannot be opened, and the six devices a program expects are bind mounts of
+the host's own nodes (each bind mount keeps the host /dev's permission to open devices).
+"""
+from __future__ import annotations
+
+import os
+
+from .kernel.mount import (MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
+                           MS_STRICTATIME, mount, mount_flag_names, mount_options)
+
+# The character devices every container gets (Docker's default set), bound from the host.
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
+             "stderr": "/proc/self/fd/2", "ptmx": "pts/ptmx"}
+
+
+def mount_fs(ctx, fstype: str, target: str, flags: int, data: str | None, why: str, man: str) -> None:
+    """mkdir -p TARGET && mount -t FSTYPE -o OPTIONS FSTYPE TARGET, narrated."""
+    os.makedirs(target, exist_ok=True)
+    opts = mount_options(flags, data)
+    ctx.explain.step(f"mount {fstype} on {target[len(ctx.merged):] or '/'}",
+                     f"mount -t {fstype}{' -o ' + opts if opts else ''} {fstype} {target}",
+                     f"mount(\"{fstype}\", \"{target}\", \"{fstype}\", {mount_flag_names(flags)}"
+                     + (f", \"{data}\")" if data else ")"), man, why)
+    mount(fstype, target, fstype, flags, data)
+
+
+def make_mounts_private(ctx) -> None:
+    ctx.explain.step("make every mount private to this namespace",
+                     "mount --make-rprivate /", "mount(NULL, \"/\", NULL, MS_REC|MS_PRIVATE)",
+                     "mount_namespaces(7)",
+                     "the new mount namespace is a copy of the host's; without this, mounts "
+                     "made here could propagate back to the host")
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+
+def mount_rootfs(ctx) -> None:
+    ov = ctx.overlay
+    ctx.explain.define("IMAGE", str(ov.lower))
+    ctx.explain.define("C", str(ov.merged.parent))
+    ctx.explain.step("mount the container's root filesystem (overlayfs)",
+                     f"mount -t overlay overlay -o nodev,{ov.options} {ov.merged}",
+                     f"mount(\"overlay\", \"{ov.merged}\", \"overlay\", MS_NODEV, \"{ov.options}\")",
+                     "mount(8) overlay, Documentation/filesystems/overlayfs.rst",
+                     "the image stays read-only below; every write lands in this container's "
+                     "upper/ directory, so starting costs the same for any image size")
+    mount("overlay", str(ov.merged), "overlay", MS_NODEV, ov.options)
+
+
+def mount_proc(ctx) -> None:
+    mount_fs(ctx, "proc", f"{ctx.merged}/proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None,
+             "a fresh /proc lists only the processes of the new PID namespace (ps shows PID 1)",
+             "proc(5), pid_namespaces(7)")
+
+
+def mount_sys(ctx) -> None:
+    mount_fs(ctx, "sysfs", f"{ctx.merged}/sys", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None,
+             "read-only, so the container cannot change kernel settings; /sys/class/net shows "
+             "only the new network namespace's interfaces", "sysfs(5)")
+
+
+def mount_dev(ctx) -> None:
+    """A minimal /dev: a tmpfs with six device nodes, a private devpts, shm and mqueue."""
+    dev = f"{ctx.merged}/dev"
+    mount_fs(ctx, "tmpfs", dev, MS_NOSUID | MS_NODEV | MS_STRICTATIME, "mode=755,size=65536k",
+             "the host's /dev holds every disk and device; the container gets only a safe few "
+             "(nodev: a device node created here later cannot be opened)", "tmpfs(5)")
+    ctx.explain.detail(f"touch {dev}/null && mount --bind /dev/null {dev}/null   "
+                       "# …and zero, full, random, urandom, tty", "the devices every program expects")
+    for name in DEVICES:
+        path = f"{dev}/{name}"
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o666))
+        mount(f"/dev/{name}", path, None, MS_BIND)
+    for name, target in DEV_LINKS.items():
+        os.symlink(target, f"{dev}/{name}")
+    mount_fs(ctx, "devpts", f"{dev}/pts", MS_NOSUID | MS_NOEXEC,
+             "newinstance,ptmxmode=0666,mode=0620,gid=5",
+             "a private set of pseudo-terminals: the container cannot see or open the host's",
+             "pts(4), devpts")
+    mount_fs(ctx, "tmpfs", f"{dev}/shm", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k",
+             "POSIX shared memory, private to this container", "shm_overview(7)")
+    mount_fs(ctx, "mqueue", f"{dev}/mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, None,
+             "POSIX message queues of the new IPC namespace", "mq_overview(7)")

@@ -1,0 +1,368 @@
+"""The run sequence: how a container comes to life, in the order the kernel needs it.
+
+    the CLI process (parent)        setup child                     container PID 1
+    ────────────────────────        ───────────                     ───────────────
+    prepare: state entry, overlay
+    dirs, cgroup
+    fork ─────────────────────────▶ join the cgroup
+                                    unshare the namespaces
+            ◀───────── "ns ready" ─ (wait: the parent may configure
+    (network, user maps: later)      the new namespaces from outside)
+    release ──────────────────────▶ fork ─────────────────────────▶ make mounts private
+            ◀──────────── "pid N" ─ exit (PID 1 is now our child,  mount overlay, /proc, /sys, /dev
+                                    we are its subreaper)           hostname, lo up
+                                                                    pivot_root (or chroot)
+                                                                    workdir, user, env
+    wait, forwarding signals                                        execve(the command)
+    teardown: cgroup, overlay, state
+
+Why two forks? unshare(CLONE_NEWPID) does not move the caller: only its next child becomes
+PID 1 of the new PID namespace (pid_namespaces(7)); `unshare --pid --fork` does the same.
+Why a pipe? The container must not start before the parent has finished its half, and any
+error in a child must come back as one line (the pipe is close-on-exec, so EOF means execve
+succeeded).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+from . import rootfs
+from .config import ContainerConfig
+from .errors import ImageError, MinicontainerError
+from .explain import Explainer
+from .kernel.mount import MS_BIND, MS_NODEV, MS_RDONLY, MS_REMOUNT, mount
+from .kernel.namespaces import (CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS,
+                                CLONE_NEWPID, CLONE_NEWUTS, flag_names, unshare)
+from .kernel.netdev import set_link_up
+from .kernel.pivot_root import chroot_into, pivot_into
+from .kernel.syscalls import libc
+from .process import ExecError, exec_command, exit_status, reset_signals, resolve_user, set_workdir
+from .security import apply as apply_security, close_fds
+from .state import ContainerRecord, StateStore, proc_start_time
+from .storage.overlay import OverlayDirs, create_overlay_dirs, remove_overlay_dirs
+
+NAMESPACE_FLAGS = (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID
+                   | CLONE_NEWCGROUP)
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                     signal.SIGUSR1, signal.SIGUSR2)
+PR_SET_CHILD_SUBREAPER = 36
+
+
+@dataclass
+class Context:
+    """Everything the steps share: the options, the record, and what has been created."""
+    config: ContainerConfig
+    store: StateStore
+    explain: Explainer
+    record: ContainerRecord | None = None
+    overlay: OverlayDirs | None = None
+    cgroup: object | None = None               # cgroups.Cgroup
+    policy: object | None = None               # security.Policy: capabilities, seccomp, masks
+    pid: int = 0                               # host PID of the container's PID 1
+    signals: object | None = None              # the forward_signals in force
+
+    @property
+    def merged(self) -> str:
+        return str(self.overlay.merged)
+
+
+# ── the sequence ──────────────────────────────────────────────────────────────────────────
+
+def run(ctx: Context) -> int:
+    """prepare → start → wait → teardown; returns the container's exit status."""
+    prepare(ctx)
+    try:
+        with forward_signals(ctx):          # from before fork: no signal is lost in between
+            start(ctx)
+            return wait(ctx)
+    finally:
+        teardown(ctx)
+
+
+def prepare(ctx: Context) -> None:
+    """Parent: find the image, record the container, create its overlay dirs and cgroup."""
+    lower = find_image_rootfs(ctx)
+    limits = parse_limits(ctx.config)                       # bad values fail before anything exists
+    ctx.policy = resolve_security(ctx.config)               # …and the seccomp filter is compiled here
+    ctx.record = ctx.store.create(ctx.config.image, ctx.config.command or ["/bin/sh"],
+                                  ctx.config.name, auto_remove=ctx.config.remove,
+                                  config=config_summary(ctx.config))
+    try:
+        ctx.record.hostname = ctx.config.hostname or ctx.record.short_id
+        ctx.overlay = create_overlay_dirs(ctx.store.container_dir(ctx.record.id), lower)
+        ctx.record.cgroup = ctx.record.id                    # recorded before it exists
+        ctx.store.save(ctx.record)
+        ctx.cgroup = create_cgroup(ctx, limits)
+    except BaseException:
+        teardown(ctx)
+        raise
+
+
+def start(ctx: Context) -> None:
+    """Parent: fork the setup child, do the parent's half, learn the PID of PID 1."""
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)          # orphaned PID 1 is reparented to us
+    msg_r, msg_w = os.pipe()                                # children → parent (close-on-exec)
+    go_r, go_w = os.pipe()                                  # parent → setup child
+    ctx.explain.step("fork a setup child", "unshare … --fork", "fork()", "fork(2)",
+                     "the namespaces are made in a child, so the CLI process itself stays on the host")
+    child = os.fork()
+    if child == 0:
+        run_in_child(setup_child, ctx, go_r, msg_w)
+    os.close(go_r), os.close(msg_w)
+    with os.fdopen(msg_r, "rb") as messages:
+        expect_message(messages, child, b"ns")
+        # (the parent's half goes here: veth into the new netns, uid/gid maps)
+        os.write(go_w, b"go"), os.close(go_w)
+        rest = messages.read().splitlines()                 # EOF: PID 1 ran execve (or died)
+    os.waitpid(child, 0)                                    # the setup child is done
+    ctx.pid = next((int(line.split()[1]) for line in rest if line.startswith(b"pid ")), 0)
+    error = next((line[4:] for line in rest if line.startswith(b"err ")), None)
+    if ctx.pid:
+        ctx.signals.deliver()                               # any signal that came during start-up
+        ctx.record.pid, ctx.record.pid_start = ctx.pid, proc_start_time(ctx.pid)
+        ctx.record.status, ctx.record.started_at = "running", time.time()
+        ctx.store.save(ctx.record)
+    if error is not None or not ctx.pid:
+        if ctx.pid:
+            os.waitpid(ctx.pid, 0)
+        ctx.record.status, ctx.record.exit_code = "exited", 125
+        raise MinicontainerError(error.decode(errors="replace") if error
+                                 else "the setup child exited without starting the container")
+
+
+def setup_child(ctx: Context, go_r: int, msg_w: int) -> None:
+    """Setup child: enter the cgroup and the new namespaces, then fork PID 1."""
+    ctx.explain.who = "setup child"
+    join_cgroup(ctx)
+    create_namespaces(ctx)
+    os.write(msg_w, b"ns\n")
+    os.read(go_r, 2)                                        # wait until the parent is done
+    pid = os.fork()                                         # this child is PID 1 inside
+    if pid == 0:
+        run_in_child(container_init, ctx, msg_w)
+    os.write(msg_w, b"pid %d\n" % pid)
+
+
+def container_init(ctx: Context, msg_w: int) -> None:
+    """PID 1 of the container: build its filesystem view, switch root, become the command."""
+    ctx.explain.who = "container PID 1"
+    rootfs.make_mounts_private(ctx)         # first: nothing below may leak to the host
+    rootfs.mount_rootfs(ctx)                # overlay: image + this container's upper dir
+    rootfs.mount_proc(ctx)                  # needs the new PID namespace: we are PID 1 in it
+    rootfs.mount_sys(ctx)
+    rootfs.mount_dev(ctx)
+    set_hostname(ctx)
+    bring_up_loopback(ctx)
+    enter_root(ctx)                         # pivot_root (or chroot): the host's files are gone
+    if ctx.config.read_only:
+        make_root_read_only(ctx)
+    uid, gid, home = resolve_user(ctx.config.user)   # read from the *container's* /etc/passwd
+    set_workdir(ctx.config.workdir or (home if ctx.config.user else "/"))
+    env = ctx.config.environment(ctx.record.hostname, home)
+    reset_signals()
+    close_fds(keep=(0, 1, 2), cloexec=True)  # nothing of the runtime leaks into the container
+    apply_security(ctx.policy, uid=uid, gid=gid, groups=[gid], explain=ctx.explain)
+                                            # masks, no_new_privs, user + capabilities, seccomp last
+    ctx.explain.step(f"execute the command as uid {uid}", "exec " + " ".join(ctx.record.command),
+                     f"execve({ctx.record.command[0]!r}, …)", "execve(2)",
+                     "the container's program replaces this Python process; it is PID 1 now")
+    exec_command(ctx.record.command, env)
+
+
+def wait(ctx: Context) -> int:
+    """Parent: wait for PID 1, passing on the signals the user sends us."""
+    _, status = os.waitpid(ctx.pid, 0)
+    code = exit_status(status)
+    ctx.record.status, ctx.record.exit_code, ctx.record.finished_at = "exited", code, time.time()
+    if ctx.cgroup is not None and code == 137 and ctx.cgroup.oom_killed():
+        ctx.record.oom_killed = True
+        os.write(2, f"minicontainer: {ctx.record.name} was killed by the kernel's OOM killer: "
+                    "it used more memory than its --memory limit (exit 137)\n".encode())
+    return code
+
+
+def teardown(ctx: Context) -> None:
+    """Parent: undo prepare() in reverse order. Safe to call after a failure at any step."""
+    if ctx.cgroup is not None:
+        ctx.cgroup.remove()
+        ctx.cgroup = None
+    if ctx.record is None:
+        return
+    if ctx.record.status == "created":
+        ctx.record.status = "exited"
+    if ctx.record.auto_remove:
+        remove_overlay_dirs(ctx.store.container_dir(ctx.record.id))
+        ctx.store.delete(ctx.record)
+    else:
+        ctx.store.save(ctx.record)
+
+
+# ── the steps ─────────────────────────────────────────────────────────────────────────────
+
+def find_image_rootfs(ctx: Context):
+    from .storage.images import ImageStore
+    image = ImageStore(ctx.store.root / "images").get(ctx.config.image)
+    if not image.rootfs.is_dir():
+        raise ImageError(f"image {image.ref} has no rootfs at {image.rootfs}: remove it "
+                         f"(`minicontainer image rm {image.ref}`) and import it again")
+    ctx.config.image = image.ref
+    return image.rootfs
+
+
+def parse_limits(config: ContainerConfig):
+    from .cgroups import parse_limits as parse
+    return parse(**config.limits)
+
+
+def resolve_security(config: ContainerConfig):
+    from .security import resolve
+    policy = resolve(cap_add=config.cap_add, cap_drop=config.cap_drop,
+                     privileged=config.privileged, security_opt=config.security_opt)
+    for warning in policy.warnings:
+        os.write(2, f"minicontainer: warning: {warning}\n".encode())
+    return policy
+
+
+def create_cgroup(ctx: Context, limits):
+    from .cgroups import create_cgroup as create
+    ctx.explain.step("create the container's cgroup", f"mkdir …/minicontainer/{ctx.record.short_id}…",
+                     "mkdir(2) in the cgroup filesystem", "cgroups(7)",
+                     "a cgroup counts and limits the memory, CPU and processes of everything inside")
+    cgroup = create(ctx.record.id, limits, explain=ctx.explain.callback())
+    for warning in cgroup.warnings:                          # e.g. no swap accounting: skipped, as Docker does
+        os.write(2, f"minicontainer: warning: {warning}\n".encode())
+    return cgroup
+
+
+def join_cgroup(ctx: Context) -> None:
+    ctx.explain.step("join the cgroup", "echo $$ > …/cgroup.procs", "write(2) to cgroup.procs",
+                     "cgroups(7)", "every process forked from here on is counted and limited there")
+    ctx.cgroup.add_process(os.getpid())
+
+
+def create_namespaces(ctx: Context) -> None:
+    names = flag_names(NAMESPACE_FLAGS)
+    ctx.explain.step("create new namespaces", "unshare --mount --uts --ipc --net --pid --cgroup --fork",
+                     f"unshare({names})", "unshare(2), namespaces(7)",
+                     "from now on this process has its own mount table, hostname, IPC, network "
+                     "and cgroup view; its next child will be PID 1 of a new PID namespace")
+    unshare(NAMESPACE_FLAGS)
+
+
+def set_hostname(ctx: Context) -> None:
+    name = ctx.record.hostname
+    ctx.explain.step(f"set the hostname to {name}", f"hostname {name}",
+                     f"sethostname(\"{name}\")", "sethostname(2), uts_namespaces(7)",
+                     "the new UTS namespace has its own hostname; the host's is unchanged")
+    socket.sethostname(name)
+
+
+def bring_up_loopback(ctx: Context) -> None:
+    ctx.explain.step("bring up the loopback interface", "ip link set lo up",
+                     "ioctl(SIOCSIFFLAGS, IFF_UP)", "netdevice(7), network_namespaces(7)",
+                     "a new network namespace has only `lo`, and it starts down")
+    set_link_up("lo")
+
+
+def enter_root(ctx: Context) -> None:
+    if ctx.config.isolation == "chroot":
+        ctx.explain.step("change root with chroot (escapable!)", f"chroot {ctx.merged}",
+                         f"chroot(\"{ctx.merged}\")", "chroot(2)",
+                         "chroot only changes where path lookups start; the host's root stays "
+                         "mounted, so a root process can climb back out")
+        chroot_into(ctx.merged)
+        return
+    ctx.explain.step("switch the root mount with pivot_root", f"cd {ctx.merged} && pivot_root . . && umount -l .",
+                     "pivot_root(\".\", \".\"), umount2(\".\", MNT_DETACH)", "pivot_root(2)",
+                     "the overlay becomes /, the host's root is unmounted: no path leads back")
+    pivot_into(ctx.merged)
+
+
+def make_root_read_only(ctx: Context) -> None:
+    ctx.explain.step("make / read-only", "mount -o remount,bind,ro,nodev /",
+                     "mount(NULL, \"/\", NULL, MS_REMOUNT|MS_BIND|MS_RDONLY|MS_NODEV)", "mount(2)",
+                     "--read-only: the program cannot change its own files (a bind remount sets "
+                     "all flags at once, so nodev is repeated)")
+    mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NODEV)
+
+
+# ── plumbing ──────────────────────────────────────────────────────────────────────────────
+
+def run_in_child(step, ctx: Context, *fds) -> None:
+    """Run a child's part; never return into the parent's code (always os._exit)."""
+    msg_w = fds[-1]
+    status = 0
+    try:
+        for sig in FORWARDED_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        step(ctx, *fds)
+    except ExecError as e:
+        os.write(2, f"minicontainer: {e}\n".encode())
+        status = e.status
+    except MinicontainerError as e:
+        os.write(msg_w, f"err {e}\n".encode())
+        status = 125
+    except BaseException as e:                              # a bug: still one line, still 125
+        os.write(msg_w, f"err internal error in {step.__name__}: {e!r}\n".encode())
+        status = 125
+    finally:
+        os._exit(status)
+
+
+def expect_message(messages, child: int, kind: bytes) -> bytes:
+    """Read the next line from the children; a failure report becomes an exception."""
+    line = messages.readline().strip()
+    if line.startswith(kind):
+        return line
+    os.waitpid(child, 0)
+    if line.startswith(b"err "):
+        raise MinicontainerError(line[4:].decode(errors="replace"))
+    raise MinicontainerError(f"the setup child exited before sending {kind.decode()!r}")
+
+
+class forward_signals:
+    """Pass SIGINT/SIGTERM/… on to PID 1, as `docker run` does (its sig-proxy).
+
+    Installed before the fork, so a signal that arrives while the container is starting is
+    kept and delivered as soon as PID 1 exists. A PID 1 without handlers ignores SIGINT and
+    SIGTERM (pid_namespaces(7)); so a second Ctrl-C kills it with SIGKILL, saying why."""
+
+    def __init__(self, ctx: Context):
+        self.ctx, self.saved, self.pending, self.interrupts = ctx, {}, [], 0
+
+    def handle(self, signum, _frame):
+        if signum == signal.SIGINT:
+            self.interrupts += 1
+            if self.interrupts > 1:
+                os.write(2, b"minicontainer: PID 1 ignores SIGINT (it has no handler); killing it\n")
+                signum = signal.SIGKILL
+        self.pending.append(signum)
+        self.deliver()
+
+    def deliver(self):
+        while self.ctx.pid and self.pending:
+            try:
+                os.kill(self.ctx.pid, self.pending.pop(0))
+            except ProcessLookupError:
+                pass
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in FORWARDED_SIGNALS:
+                self.saved[sig] = signal.signal(sig, self.handle)
+        self.ctx.signals = self
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self.saved.items():
+            signal.signal(sig, old)
+
+
+def config_summary(config: ContainerConfig) -> dict:
+    from dataclasses import asdict
+    return {k: v for k, v in asdict(config).items() if v not in (None, [], {}, False)}

@@ -1,0 +1,513 @@
+"""Least privilege: what the container's root may still do, decided before fork, applied just
+before execve. The policy lives here; the kernel mechanisms in kernel/capabilities.py and
+kernel/seccomp.py.
+
+    man 7 capabilities, man 2 seccomp, man 2 prctl (PR_SET_NO_NEW_PRIVS), man 2 mount,
+    man 2 close_range; docs/security.md (what each layer protects against, and what not)
+
+Without these steps the container's root *is* the host's root, merely looking at other
+files: it could load kernel modules, mount the host's disks, reboot the machine. Four layers
+take that away, in this order, in the container's PID 1 (after pivot_root, before execve):
+
+    1. mask_paths           hide kernel knobs: /dev/null over files such as /proc/kcore, an
+                            empty read-only tmpfs over directories, /proc/sys etc. read-only
+    2. set_no_new_privs     no setuid binary or file capability can ever raise privileges again
+    3. switch_user_and_drop capabilities: bounding set first (needs CAP_SETPCAP), keepcaps,
+                            setgroups/setgid/setuid, then permitted/effective/inheritable and
+                            ambient — runc's order, see the function
+    4. apply_seccomp        last, so nothing of our own setup needs to be allowed by the filter
+
+`resolve()` runs in the parent, before fork: every bad flag is a ConfigError there, and the
+seccomp program is compiled there, so the child only installs bytes.
+
+Defaults are Docker's: 14 capabilities (CapEff 00000000a80425fb), Docker's default seccomp
+profile, Docker's masked and read-only paths. Two deliberate differences: no_new_privs is on
+by default (Docker needs --security-opt no-new-privileges), and the kernel keyring calls stay
+blocked (see DEFAULT_SECCOMP_PROFILE).
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import glob
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .errors import ConfigError, ContainerError, SyscallError
+# Imported here, not inside the functions: the child calls them after pivot_root, when the
+# package's own files are no longer reachable from the container's root.
+import prctl
+
+from .kernel import capabilities, seccomp, syscall_table
+from .kernel.mount import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT, mount
+from .kernel.seccomp import native_arch
+from .kernel.syscalls import libc
+from .kernel.capabilities import CAPABILITIES
+
+if TYPE_CHECKING:
+    from .kernel.seccomp import Filter
+
+# ── the policy ────────────────────────────────────────────────────────────────────────────
+
+# Docker's default capabilities (moby oci/caps/defaults.go), in Docker's order.
+DEFAULT_CAPABILITIES = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+)
+
+# Files a container should not read (kernel memory, timers that leak host activity, keys) or
+# directories through which it could reach hardware: Docker's list (2025).
+MASKED_PATHS = (
+    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+    "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+    "/sys/devices/system/cpu/cpu*/thermal_throttle",
+)
+# Kernel settings shared by the whole machine: readable, but not writable, from a container.
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+# Docker's default seccomp profile (moby/profiles seccomp/default.json, 2025), as Docker-format
+# data: `minicontainer`'s JSON export of it (docs/seccomp-default.json) loads into Docker too.
+# An allowlist: whatever is not named fails with EPERM.
+_ALLOWED = """
+accept accept4 access adjtimex alarm bind brk cachestat capget capset chdir chmod chown chown32
+clock_adjtime clock_adjtime64 clock_getres clock_getres_time64 clock_gettime clock_gettime64
+clock_nanosleep clock_nanosleep_time64 close close_range connect copy_file_range creat dup dup2
+dup3 epoll_create epoll_create1 epoll_ctl epoll_ctl_old epoll_pwait epoll_pwait2 epoll_wait
+epoll_wait_old eventfd eventfd2 execve execveat exit exit_group faccessat faccessat2 fadvise64
+fadvise64_64 fallocate fanotify_mark fchdir fchmod fchmodat fchmodat2 fchown fchown32 fchownat
+fcntl fcntl64 fdatasync fgetxattr flistxattr flock fork fremovexattr fsetxattr fstat fstat64
+fstatat64 fstatfs fstatfs64 fsync ftruncate ftruncate64 futex futex_requeue futex_time64
+futex_wait futex_waitv futex_wake futimesat getcpu getcwd getdents getdents64 getegid getegid32
+geteuid geteuid32 getgid getgid32 getgroups getgroups32 getitimer getpeername getpgid getpgrp
+getpid getppid getpriority getrandom getresgid getresgid32 getresuid getresuid32 getrlimit
+get_robust_list getrusage getsid getsockname getsockopt get_thread_area gettid gettimeofday
+getuid getuid32 getxattr getxattrat inotify_add_watch inotify_init inotify_init1
+inotify_rm_watch io_cancel ioctl io_destroy io_getevents io_pgetevents io_pgetevents_time64
+ioprio_get ioprio_set io_setup io_submit ipc kill landlock_add_rule landlock_create_ruleset
+landlock_restrict_self lchown lchown32 lgetxattr link linkat listen listmount listxattr
+listxattrat llistxattr _llseek lremovexattr lseek lsetxattr lstat lstat64 madvise
+map_shadow_stack membarrier memfd_create memfd_secret mincore mkdir mkdirat mknod mknodat mlock
+mlock2 mlockall mmap mmap2 mprotect mq_getsetattr mq_notify mq_open mq_timedreceive
+mq_timedreceive_time64 mq_timedsend mq_timedsend_time64 mq_unlink mremap mseal msgctl msgget
+msgrcv msgsnd msync munlock munlockall munmap name_to_handle_at nanosleep newfstatat _newselect
+open openat openat2 pause pidfd_open pidfd_send_signal pipe pipe2 pkey_alloc pkey_free
+pkey_mprotect poll ppoll ppoll_time64 prctl pread64 preadv preadv2 prlimit64 process_mrelease
+pselect6 pselect6_time64 pwrite64 pwritev pwritev2 read readahead readlink readlinkat readv recv
+recvfrom recvmmsg recvmmsg_time64 recvmsg remap_file_pages removexattr removexattrat rename
+renameat renameat2 restart_syscall riscv_hwprobe rmdir rseq rt_sigaction rt_sigpending
+rt_sigprocmask rt_sigqueueinfo rt_sigreturn rt_sigsuspend rt_sigtimedwait rt_sigtimedwait_time64
+rt_tgsigqueueinfo sched_getaffinity sched_getattr sched_getparam sched_get_priority_max
+sched_get_priority_min sched_getscheduler sched_rr_get_interval sched_rr_get_interval_time64
+sched_setaffinity sched_setattr sched_setparam sched_setscheduler sched_yield seccomp select
+semctl semget semop semtimedop semtimedop_time64 send sendfile sendfile64 sendmmsg sendmsg sendto
+setfsgid setfsgid32 setfsuid setfsuid32 setgid setgid32 setgroups setgroups32 setitimer setpgid
+setpriority setregid setregid32 setresgid setresgid32 setresuid setresuid32 setreuid setreuid32
+setrlimit set_robust_list setsid setsockopt set_thread_area set_tid_address setuid setuid32
+setxattr setxattrat shmat shmctl shmdt shmget shutdown sigaltstack signalfd signalfd4 sigprocmask
+sigreturn socketcall socketpair splice stat stat64 statfs statfs64 statmount statx symlink
+symlinkat sync sync_file_range syncfs sysinfo tee tgkill time timer_create timer_delete
+timer_getoverrun timer_gettime timer_gettime64 timer_settime timer_settime64 timerfd_create
+timerfd_gettime timerfd_gettime64 timerfd_settime timerfd_settime64 times tkill truncate
+truncate64 ugetrlimit umask uname unlink unlinkat uretprobe utime utimensat utimensat_time64
+utimes vfork vmsplice wait4 waitid waitpid write writev
+""".split()
+
+_NAMESPACE_FLAGS = 0x7E020000     # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
+
+
+def _allow_with(cap: str, *names: str) -> dict:
+    return {"names": list(names), "action": "SCMP_ACT_ALLOW", "includes": {"caps": [cap]}}
+
+
+DEFAULT_SECCOMP_PROFILE = {
+    "comment": "minicontainer's default: Docker's default profile (moby/profiles, 2025) without "
+               "add_key, keyctl and request_key, which Docker allows since 2025 because keyrings "
+               "follow user namespaces; minicontainer has none, so the container's root would "
+               "share the host root's keyrings. Rules for architectures minicontainer does not "
+               "filter (ppc64le, s390x, riscv64) are left out.",
+    "defaultAction": "SCMP_ACT_ERRNO",
+    "defaultErrnoRet": errno.EPERM,
+    "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],
+    "syscalls": [
+        {"names": _ALLOWED, "action": "SCMP_ACT_ALLOW"},
+        {"names": ["process_vm_readv", "process_vm_writev", "ptrace"], "action": "SCMP_ACT_ALLOW",
+         "includes": {"minKernel": "4.8"},
+         "comment": "before 4.8 ptrace could bypass seccomp"},
+        {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_NE"}],
+         "comment": "every address family but AF_VSOCK (40): vsock reaches the hypervisor"},
+        *({"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+           "args": [{"index": 0, "value": persona, "op": "SCMP_CMP_EQ"}]}
+          for persona in (0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF)),   # LINUX, LINUX32, UNAME26, query
+        {"names": ["arm_fadvise64_64", "arm_sync_file_range", "sync_file_range2", "breakpoint",
+                   "cacheflush", "set_tls"], "action": "SCMP_ACT_ALLOW",
+         "includes": {"arches": ["arm", "arm64"]}},
+        {"names": ["arch_prctl"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["amd64", "x32"]}},
+        {"names": ["modify_ldt"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["amd64", "x32", "x86"]}},
+        _allow_with("CAP_DAC_READ_SEARCH", "open_by_handle_at"),
+        _allow_with("CAP_SYS_ADMIN", "bpf", "clone", "clone3", "fanotify_init", "fsconfig", "fsmount",
+                    "fsopen", "fspick", "lookup_dcookie", "lsm_get_self_attr", "lsm_list_modules",
+                    "lsm_set_self_attr", "mount", "mount_setattr", "move_mount", "open_tree",
+                    "perf_event_open", "quotactl", "quotactl_fd", "setdomainname", "sethostname",
+                    "setns", "syslog", "umount", "umount2", "unshare"),
+        {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": _NAMESPACE_FLAGS, "op": "SCMP_CMP_MASKED_EQ"}],
+         "excludes": {"caps": ["CAP_SYS_ADMIN"]},
+         "comment": "fork and threads, but no CLONE_NEW* flag: no new namespaces"},
+        {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.ENOSYS,
+         "excludes": {"caps": ["CAP_SYS_ADMIN"]},
+         "comment": "clone3 passes its flags in memory, which BPF cannot read: ENOSYS makes "
+                    "glibc fall back to clone, whose flags it can check"},
+        _allow_with("CAP_SYS_BOOT", "reboot"),
+        _allow_with("CAP_SYS_CHROOT", "chroot"),
+        _allow_with("CAP_SYS_MODULE", "delete_module", "init_module", "finit_module"),
+        _allow_with("CAP_SYS_PACCT", "acct"),
+        _allow_with("CAP_SYS_PTRACE", "kcmp", "pidfd_getfd", "process_madvise", "process_vm_readv",
+                    "process_vm_writev", "ptrace"),
+        _allow_with("CAP_SYS_RAWIO", "iopl", "ioperm"),
+        _allow_with("CAP_SYS_TIME", "settimeofday", "stime", "clock_settime", "clock_settime64"),
+        _allow_with("CAP_SYS_TTY_CONFIG", "vhangup"),
+        _allow_with("CAP_SYS_NICE", "get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node"),
+        _allow_with("CAP_SYSLOG", "syslog"),
+        _allow_with("CAP_BPF", "bpf"),
+        _allow_with("CAP_PERFMON", "perf_event_open"),
+    ],
+}
+
+
+def default_seccomp_profile() -> dict:
+    """A copy of the default profile, to modify or to save as a starting point."""
+    import copy
+    return copy.deepcopy(DEFAULT_SECCOMP_PROFILE)
+
+
+def default_seccomp_profile_json() -> str:
+    """The default profile as Docker-format JSON (docs/seccomp-default.json is this text)."""
+    import json
+    return json.dumps(DEFAULT_SECCOMP_PROFILE, indent=2) + "\n"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the container's PID 1 will apply to itself. Built by resolve(), in the parent."""
+    capabilities: tuple[str, ...]            # bounding = permitted = effective (for root)
+    no_new_privs: bool = True
+    privileged: bool = False
+    seccomp_source: str = "default"          # "default", "unconfined" or a profile's path
+    seccomp: Filter | None = None            # compiled in the parent; None: no filter
+    masked_paths: tuple[str, ...] = MASKED_PATHS
+    readonly_paths: tuple[str, ...] = READONLY_PATHS
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def capability_mask(self) -> int:
+        return capabilities.to_mask(self.capabilities)
+
+    def summary(self) -> dict:
+        """For config.json and `inspect`: plain JSON values."""
+        return {"capabilities": list(self.capabilities), "capability_mask": f"{self.capability_mask:016x}",
+                "no_new_privs": self.no_new_privs, "privileged": self.privileged,
+                "seccomp": self.seccomp_source,
+                "masked_paths": list(self.masked_paths), "readonly_paths": list(self.readonly_paths)}
+
+
+# ── resolve: flags → policy, in the parent ────────────────────────────────────────────────
+
+def _security_options(security_opt) -> dict:
+    """--security-opt values as Docker spells them (KEY=VALUE, or the older KEY:VALUE)."""
+    options = {"seccomp": "default", "no_new_privs": True, "systempaths": "default"}
+    for raw in security_opt or ():
+        key, sep, value = raw.partition("=")
+        if not sep:
+            key, sep, value = raw.partition(":")
+        key = key.strip()
+        if key == "seccomp" and value:
+            options["seccomp"] = value
+        elif key == "no-new-privileges":
+            if value not in ("", "true", "false"):
+                raise ConfigError(f"invalid --security-opt {raw!r}: use no-new-privileges=true or =false")
+            options["no_new_privs"] = value != "false"
+        elif key == "systempaths" and value == "unconfined":
+            options["systempaths"] = "unconfined"
+        elif key in ("apparmor", "label"):
+            raise ConfigError(f"--security-opt {raw!r} is not supported: minicontainer has no AppArmor "
+                              "or SELinux support; remove the option")
+        else:
+            raise ConfigError(f"invalid --security-opt {raw!r}: use seccomp=unconfined, "
+                              "seccomp=PROFILE.json, no-new-privileges[=true|false] or systempaths=unconfined")
+    return options
+
+
+def _own_bounding_set() -> int:
+    return capabilities.read_sets()["bounding"]
+
+
+def resolve_capabilities(cap_add=(), cap_drop=(), privileged: bool = False) -> tuple[str, ...]:
+    """Docker's rules: --cap-add ALL → everything but the drops; --cap-drop ALL → only the
+    adds; otherwise the defaults, minus the drops, plus the adds (an add beats a drop)."""
+    def names(values):
+        out = []
+        for value in values or ():
+            for item in str(value).split(","):
+                if item.strip().upper() == "ALL":
+                    out.append("ALL")
+                elif item.strip():
+                    out.append(capabilities.parse(item))
+        return out
+    add, drop = names(cap_add), names(cap_drop)
+    own = _own_bounding_set()
+    available = [n for n, bit in CAPABILITIES.items() if bit <= capabilities.last_cap() and own >> bit & 1]
+    if privileged:
+        chosen = available
+    elif "ALL" in add:
+        chosen = [n for n in available if n not in drop]
+    elif "ALL" in drop:
+        chosen = [n for n in add if n != "ALL"]
+    else:
+        chosen = [n for n in DEFAULT_CAPABILITIES if n not in drop] + [n for n in add if n != "ALL"]
+    for name in dict.fromkeys(chosen):
+        bit = CAPABILITIES[name]
+        if bit > capabilities.last_cap():
+            raise ConfigError(f"capability {name} is not supported by this kernel "
+                              f"(cap_last_cap is {capabilities.last_cap()}): remove it")
+        if not own >> bit & 1:
+            raise ConfigError(f"cannot give the container {name}: minicontainer itself does not have it "
+                              f"in its bounding set (is it running inside another container?); "
+                              f"use --cap-drop {name[4:]}")
+    return tuple(sorted(set(chosen), key=CAPABILITIES.get))
+
+
+def resolve(cap_add=(), cap_drop=(), privileged: bool = False, security_opt=()) -> Policy:
+    """Flags → Policy. Every problem is a ConfigError here, before anything is created."""
+    options = _security_options(security_opt)
+    caps = resolve_capabilities(cap_add, cap_drop, privileged)
+    warnings = []
+    if privileged:
+        warnings.append("WARNING: --privileged: every capability, no seccomp filter, /proc and /sys "
+                        "unmasked: root in this container is root on the host")
+        if cap_add or cap_drop:
+            warnings.append("WARNING: --cap-add/--cap-drop are ignored with --privileged")
+        if options["seccomp"] != "default":
+            warnings.append("WARNING: --security-opt seccomp=… is ignored with --privileged")
+        return Policy(caps, options["no_new_privs"], True, "unconfined", None, (), (), tuple(warnings))
+    source, compiled = options["seccomp"], None
+    if source != "unconfined":
+        profile = DEFAULT_SECCOMP_PROFILE if source == "default" else seccomp.load_profile(source)
+        compiled = seccomp.compile_profile(profile, caps)
+    confined_paths = options["systempaths"] != "unconfined"
+    return Policy(caps, options["no_new_privs"], False, source, compiled,
+                  MASKED_PATHS if confined_paths else (), READONLY_PATHS if confined_paths else (),
+                  tuple(warnings))
+
+
+# ── applying it, in the container's PID 1 ─────────────────────────────────────────────────
+
+def _narrate(explain, title: str, shell: str, man: str, syscall: str = "", why: str = "") -> None:
+    """explain may be the run sequence's Explainer (has .step) or a plain
+    explain(step_title, shell_equivalent, man_page) callable, or None."""
+    if explain is None:
+        return
+    if hasattr(explain, "step"):
+        explain.step(title, shell, syscall, man, why)
+    else:
+        explain(title, shell, man)
+
+
+def _inside(root: str, path: str) -> str:
+    """root + path, refusing a path the image turned into a symlink out of the root."""
+    target = os.path.join(root, path.lstrip("/"))
+    if root in ("", "/"):
+        return target
+    real_root, real = os.path.realpath(root), os.path.realpath(target)
+    if real != real_root and not real.startswith(real_root + os.sep):
+        raise ContainerError(f"{path} in the container resolves to {real}, outside its root: "
+                             "refusing to mount over it (is the image's /proc or /sys a symlink?)")
+    return target
+
+
+def _expand(root: str, paths) -> list[tuple[str, str]]:
+    """(path as the container sees it, path from here), for existing paths; globs expanded."""
+    out = []
+    for path in paths:
+        pattern = os.path.join(root, path.lstrip("/"))
+        for hit in sorted(glob.glob(pattern)) if "*" in path else [pattern]:
+            if os.path.lexists(hit):
+                shown = "/" + os.path.relpath(hit, root) if root not in ("", "/") else hit
+                out.append((shown, _inside(root, shown)))
+    return out
+
+
+# statvfs flags a read-only remount must keep (a bind remount replaces all per-mount flags).
+_KEPT_MOUNT_FLAGS = {os.ST_NOSUID: 2, os.ST_NODEV: 4, os.ST_NOEXEC: 8}
+
+
+def mask_paths(policy: Policy, explain=None, root: str = "/") -> None:
+    """Hide MASKED_PATHS (a file: /dev/null bound over it; a directory: an empty read-only
+    tmpfs) and make READONLY_PATHS read-only (bind it onto itself, remount the bind ro).
+    `root` is the container's root as seen from here: "/" after pivot_root."""
+    masked, readonly = _expand(root, policy.masked_paths), _expand(root, policy.readonly_paths)
+    null = os.path.join(root, "dev/null")
+    null = null if os.path.exists(null) and os.stat(null).st_rdev == os.makedev(1, 3) else "/dev/null"
+    if masked:
+        shell = "; ".join(f"mount --bind /dev/null {shown}" if not os.path.isdir(target)
+                          else f"mount -t tmpfs -o ro tmpfs {shown}" for shown, target in masked)
+        _narrate(explain, f"hide {len(masked)} kernel files from the container", shell, "mount(2)",
+                 "mount(\"/dev/null\", …, MS_BIND), mount(\"tmpfs\", …, MS_RDONLY)",
+                 "they show host memory, keys, timers and hardware: reading them must give nothing")
+    for shown, target in masked:
+        if os.path.isdir(target):
+            mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        else:
+            mount(null, target, None, MS_BIND)
+    if readonly:
+        shell = "; ".join(f"mount --bind {s} {s} && mount -o remount,bind,ro {s}" for s, _ in readonly)
+        _narrate(explain, "make the kernel's settings read-only", shell, "mount(2)",
+                 "mount(p, p, MS_BIND|MS_REC), mount(NULL, p, MS_REMOUNT|MS_BIND|MS_RDONLY)",
+                 "/proc/sys and its kin are shared by the whole machine, not per container")
+    for shown, target in readonly:
+        mount(target, target, None, MS_BIND | MS_REC)
+        kept = sum(ms for st, ms in _KEPT_MOUNT_FLAGS.items() if os.statvfs(target).f_flag & st)
+        mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | kept)
+
+
+def set_no_new_privs(policy: Policy, explain=None) -> None:
+    """PR_SET_NO_NEW_PRIVS: execve can no longer grant privileges (setuid bits, file caps).
+    Irreversible and inherited; also what lets an unprivileged thread install seccomp."""
+    if not policy.no_new_privs:
+        return
+    _narrate(explain, "forbid gaining privileges (no_new_privs)", "setpriv --no-new-privs …",
+             "prctl(2)", "prctl(PR_SET_NO_NEW_PRIVS, 1)",
+             "a setuid-root program (su, ping, sudo) in the image can no longer make anyone root")
+    try:
+        prctl.set_no_new_privs(1)
+    except OSError as e:
+        raise SyscallError("prctl", ("PR_SET_NO_NEW_PRIVS", 1), e.errno) from None
+
+
+def _setpriv_caps(policy: Policy) -> str:
+    caps = ",".join("+" + name[4:].lower() for name in policy.capabilities)
+    return f"--bounding-set=-all{',' + caps if caps else ''} --inh-caps=-all --ambient-caps=-all"
+
+
+def drop_capabilities(policy: Policy, explain=None) -> None:
+    """Keep only the policy's capabilities, staying the current user (root)."""
+    switch_user_and_drop(policy, None, None, None, explain)
+
+
+def switch_user_and_drop(policy: Policy, uid: int | None, gid: int | None, groups=None, explain=None) -> None:
+    """Become uid/gid (None: stay) with exactly the policy's capabilities. runc's order:
+
+      1. bounding set: drop the rest   needs CAP_SETPCAP in *effective*, so while we have all
+      2. PR_SET_KEEPCAPS on            else setuid(0 → uid) empties permitted and effective
+      3. setgroups, setresgid, setresuid   groups first: changing them needs CAP_SETGID
+      4. PR_SET_KEEPCAPS off
+      5. capset: effective = permitted = the policy's set, inheritable empty (as Docker)
+      6. ambient set cleared (as Docker)
+
+    For root the program then gets its bounding set at execve; a non-root user gets no
+    capability at all after execve (CapEff 0), exactly as `docker run --user 1000` does."""
+    keep = policy.capability_mask
+    switching = uid is not None
+    user = f" --reuid={uid} --regid={gid} --groups={','.join(map(str, groups or [gid]))}" if switching else ""
+    _narrate(explain, f"drop capabilities to {len(policy.capabilities)}"
+             + (f" and become uid {uid}" if switching else ""),
+             f"setpriv{user} {_setpriv_caps(policy)} …", "capabilities(7), prctl(2), capset(2)",
+             f"prctl(PR_CAPBSET_DROP, …), capset(eff=prm={keep:#x}, inh=0)",
+             "root in the container keeps only these powers, e.g. no CAP_SYS_ADMIN: no mount, "
+             "no kernel modules, no raw devices")
+    capabilities.drop_bounding(keep)
+    if switching:
+        if uid != 0:
+            capabilities.set_keepcaps(True)
+        groups = list(groups) if groups is not None else [gid]
+        for call, args, change in (("setgroups", groups, lambda: os.setgroups(groups)),
+                                   ("setresgid", (gid, gid, gid), lambda: os.setresgid(gid, gid, gid)),
+                                   ("setresuid", (uid, uid, uid), lambda: os.setresuid(uid, uid, uid))):
+            try:
+                change()
+            except OSError as e:
+                raise SyscallError(call, tuple(args), e.errno) from None
+        if uid != 0:
+            capabilities.set_keepcaps(False)
+    capabilities.set_sets(effective=keep, permitted=keep, inheritable=0)
+    capabilities.clear_ambient()
+
+
+def apply_seccomp(policy: Policy, explain=None) -> None:
+    """Install the compiled filter. With no_new_privs it must come last (nothing after it but
+    execve); without, it must come before capabilities are dropped (needs CAP_SYS_ADMIN)."""
+    if policy.seccomp is None:
+        return
+    _narrate(explain, f"install the seccomp filter ({policy.seccomp_source}, {len(policy.seccomp)} BPF "
+             "instructions)", "docker run --security-opt seccomp=PROFILE.json (no shell command does this)",
+             "seccomp(2)", "prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)",
+             "the kernel now refuses keyctl, bpf, mount, unshare, kexec_load … with EPERM, "
+             "even for root")
+    seccomp.install(policy.seccomp.program)
+
+
+def apply(policy: Policy, uid: int | None = None, gid: int | None = None, groups=None,
+          root: str = "/", explain=None) -> None:
+    """All four layers in the right order (see the module docstring). Call last before execve."""
+    if not policy.privileged:
+        mask_paths(policy, explain, root)
+    set_no_new_privs(policy, explain)
+    if not policy.no_new_privs:
+        apply_seccomp(policy, explain)         # needs CAP_SYS_ADMIN: before the drop
+    switch_user_and_drop(policy, uid, gid, groups, explain)
+    if policy.no_new_privs:
+        apply_seccomp(policy, explain)
+
+
+# ── file descriptors ──────────────────────────────────────────────────────────────────────
+
+CLOSE_RANGE_CLOEXEC = 4
+
+
+def _close_range(first: int, last: int, flags: int) -> int:
+    """close_range(2) (Linux 5.9; CLOSE_RANGE_CLOEXEC 5.11): 0, or the errno."""
+    try:
+        nr = syscall_table.BY_ARCH[native_arch()]["close_range"]
+    except ConfigError:
+        return errno.ENOSYS
+    ret = libc.syscall(ctypes.c_long(nr), ctypes.c_uint(first), ctypes.c_uint(last), ctypes.c_uint(flags))
+    return ctypes.get_errno() if ret == -1 else 0
+
+
+def close_fds(keep=(0, 1, 2), cloexec: bool = False) -> None:
+    """Close every file descriptor but `keep` (or, cloexec=True, mark them close-on-exec, so
+    they vanish at execve — an error pipe keeps working until then). Kept descriptors are
+    made inheritable: the container's program will have them. A leaked descriptor to a host
+    file or directory is a way out of any container (runc CVE-2024-21626)."""
+    keep = sorted({fd for fd in keep if fd >= 0})
+    for fd in keep:
+        try:
+            os.set_inheritable(fd, True)
+        except OSError as e:
+            if e.errno != errno.EBADF:
+                raise
+    flags = CLOSE_RANGE_CLOEXEC if cloexec else 0
+    gaps, start = [], 0
+    for fd in keep + [2**32]:
+        if fd > start:
+            gaps.append((start, min(fd - 1, 2**32 - 1)))
+        start = fd + 1
+    for first, last in gaps:
+        err = _close_range(first, last, flags)
+        if err in (errno.ENOSYS, errno.EINVAL, errno.EPERM):     # old kernel, or a filter
+            _close_fds_slowly(first, last, cloexec)
+        elif err:
+            raise SyscallError("close_range", (first, last, "CLOSE_RANGE_CLOEXEC" if cloexec else 0), err)
+
+
+def _close_fds_slowly(first: int, last: int, cloexec: bool) -> None:
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if first <= fd <= last:
+            try:
+                os.set_inheritable(fd, False) if cloexec else os.close(fd)
+            except OSError:
+                pass                             # the listing's own descriptor, already gone

@@ -1,0 +1,168 @@
+"""The state directory: where minicontainer remembers its images and containers.
+
+    <root>/                    /var/lib/minicontainer, or --root / $MINICONTAINER_ROOT
+      images/<name>/<tag>/     unpacked once by storage/images.py
+      containers/<id>/         one per container:
+        state.json             this record (status, PIDs, exit code, what was created)
+        upper/ work/ merged/   its overlay directories (storage/overlay.py)
+      containers/.lock         flock(2) held while names are allocated or records change
+
+A record is written *before* the thing it describes is created (a cgroup, a directory), so
+after a crash at any step the record says what to clean up. A PID is stored with its start
+time from /proc/PID/stat, so a PID that the kernel reused for another process is never
+signalled by mistake.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import ContainerError, ConfigError
+
+DEFAULT_ROOT = "/var/lib/minicontainer"
+
+
+def state_root(root: str | os.PathLike | None = None) -> Path:
+    """--root, else $MINICONTAINER_ROOT, else /var/lib/minicontainer."""
+    return Path(root or os.environ.get("MINICONTAINER_ROOT") or DEFAULT_ROOT)
+
+
+@dataclass
+class ContainerRecord:
+    id: str
+    name: str
+    image: str
+    command: list[str]
+    created: float
+    status: str = "created"            # created → running → exited
+    pid: int = 0                       # host PID of the container's PID 1
+    pid_start: int = 0                 # its start time (clock ticks since boot), see proc(5)
+    exit_code: int | None = None
+    oom_killed: bool = False
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    auto_remove: bool = False
+    hostname: str = ""
+    cgroup: str = ""                   # the cgroup's name, recorded before it is created
+    config: dict = field(default_factory=dict)
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+
+def proc_start_time(pid: int) -> int:
+    """Field 22 of /proc/PID/stat: when the process started, in clock ticks after boot."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return 0
+    return int(stat[stat.rindex(b")") + 2:].split()[19])
+
+
+def is_alive(pid: int, start: int) -> bool:
+    """True if `pid` is still the process we started (same PID *and* same start time)."""
+    return pid > 0 and proc_start_time(pid) == start
+
+
+_ADJECTIVES = ("agile brave calm clever eager fancy gentle happy jolly keen lively merry "
+               "nifty proud quick quiet sharp shiny swift tidy witty zesty").split()
+_NOUNS = ("babbage curie dijkstra hopper kernighan knuth lamport liskov lovelace noether "
+          "ritchie shannon thompson torvalds turing wirth").split()
+
+
+class StateStore:
+    """Container records under <root>/containers, safe for parallel CLI calls (flock)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.dir = self.root / "containers"
+
+    @contextmanager
+    def locked(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def container_dir(self, cid: str) -> Path:
+        return self.dir / cid
+
+    def create(self, image: str, command: list[str], name: str | None, **fields) -> ContainerRecord:
+        """Allocate an ID and a unique name, and write the record (status 'created')."""
+        if name is not None:
+            validate_name(name)
+        with self.locked():
+            taken = {r.name for r in self.list()}
+            if name in taken:
+                raise ContainerError(f"the name {name!r} is already in use: remove that "
+                                     f"container (`minicontainer rm {name}`) or pick another --name")
+            name = name or _free_name(taken)
+            cid = secrets.token_hex(32)
+            rec = ContainerRecord(id=cid, name=name, image=image, command=command,
+                                  created=time.time(), **fields)
+            self.container_dir(cid).mkdir(mode=0o700)
+            self.save(rec)
+        return rec
+
+    def save(self, rec: ContainerRecord) -> None:
+        """Write state.json atomically (write a temp file, then rename over the old one)."""
+        path = self.container_dir(rec.id) / "state.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(rec), indent=1))
+        os.replace(tmp, path)
+
+    def load(self, cid: str) -> ContainerRecord | None:
+        try:
+            data = json.loads((self.container_dir(cid) / "state.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return ContainerRecord(**data)
+
+    def list(self) -> list[ContainerRecord]:
+        if not self.dir.is_dir():
+            return []
+        recs = (self.load(d.name) for d in self.dir.iterdir() if not d.name.startswith("."))
+        return sorted((r for r in recs if r), key=lambda r: r.created)
+
+    def find(self, ref: str) -> ContainerRecord:
+        """A container by full ID, unique ID prefix or name — as Docker accepts them."""
+        recs = self.list()
+        for r in recs:
+            if r.id == ref or r.name == ref:
+                return r
+        matches = [r for r in recs if r.id.startswith(ref)] if ref else []
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise ContainerError(f"the ID prefix {ref!r} matches {len(matches)} containers: "
+                                 "give more characters")
+        raise ContainerError(f"no such container: {ref} (see `minicontainer ps -a`)")
+
+    def delete(self, rec: ContainerRecord) -> None:
+        import shutil
+        shutil.rmtree(self.container_dir(rec.id), ignore_errors=True)
+
+
+def validate_name(name: str) -> None:
+    import re
+    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", name) or len(name) > 128:
+        raise ConfigError(f"invalid container name {name!r}: use letters, digits, '_', '.' "
+                          "and '-', starting with a letter or digit")
+
+
+def _free_name(taken: set[str]) -> str:
+    while True:
+        name = f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NOUNS)}"
+        if name not in taken:
+            return name
+        name += f"_{secrets.randbelow(1000)}"
+        if name not in taken:
+            return name

@@ -1,0 +1,278 @@
+"""The image store: named, tagged root filesystems unpacked once and never changed.
+
+What it is
+    An image here is just a directory tree plus a little metadata:
+
+        <root>/<name>/<tag>/rootfs/       the unpacked archive (an overlayfs lowerdir)
+        <root>/<name>/<tag>/image.json    {"name", "tag", "id", "digest", "size", "created", "source"}
+
+    A name with slashes ("tools/busybox") is stored as one directory, "tools+busybox",
+    so a name never nests inside another image's directory. `id` is the first 12 hex
+    digits of the archive's sha256, `digest` the whole "sha256:…", as Docker shows them.
+
+Shell equivalent of an import
+    tmp=$(mktemp -d images/.tmp-XXXX) && mkdir $tmp/rootfs
+    tar -xpf busybox.tar.gz -C $tmp/rootfs --numeric-owner    (safely: see unpack.py)
+    echo '{…}' > $tmp/image.json && mv $tmp images/busybox/latest
+
+Why it is built this way
+    * Atomic: the archive is unpacked into a temporary directory on the same filesystem
+      and only then renamed into place (rename(2) is atomic), so a crash or an error
+      never leaves a half image registered. A tag that exists is replaced only when
+      the new tree is complete: old renamed aside, new renamed in, old deleted.
+    * Locked: registry changes hold flock(2) on <root>/.lock, so parallel imports and
+      removals (threads or processes) cannot interleave. Unpacking itself, the slow
+      part, runs outside the lock.
+    * Private: <root> is mode 0700. An image may hold setuid-root programs; if other
+      users could walk into rootfs/ they could run them on the host.
+    * Read-only by convention: a rootfs is the lower layer of every container started
+      from it (see overlay.py); containers write to their own upper directory.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+from minicontainer.errors import ImageError
+
+DEFAULT_TAG = "latest"
+_COMPONENT = r"[a-z0-9][a-z0-9._-]*"
+_NAME_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_NAME_RULE = ("use lowercase letters, digits and . _ - (each part starting with a letter or "
+              "digit), with / between parts, e.g. busybox or tools/busybox")
+_TAG_RULE = "use letters, digits and . _ - (not starting with . or -), at most 128 characters"
+_TMP_PREFIX, _OLD_PREFIX = ".tmp-", ".old-"     # names never valid for an image: they start with "."
+
+InUse = Callable[["Image"], list[str]]
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str
+    tag: str
+    id: str               # first 12 hex digits of the archive's sha256
+    digest: str           # "sha256:<64 hex>"
+    rootfs: Path
+    size: int             # bytes of regular files in the rootfs
+    created: str          # ISO 8601, UTC
+    source: str           # where it came from (archive path, recipe, …)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.tag}"
+
+
+def parse_ref(ref: str) -> tuple[str, str]:
+    """"busybox" -> ("busybox", "latest"); "tools/busybox:1.36" -> ("tools/busybox", "1.36")."""
+    if "@" in ref:
+        raise ImageError(f"invalid image reference {ref!r}: digests (@sha256:…) are not "
+                         f"supported; use name:tag")
+    name, sep, tag = ref.rpartition(":")
+    if not sep or "/" in tag:           # no tag, or the ":" belonged to a host:port
+        name, tag = ref, DEFAULT_TAG
+    if len(name) > 255 or not _NAME_RE.fullmatch(name):
+        raise ImageError(f"invalid image name {name!r}: {_NAME_RULE}")
+    if not _TAG_RE.fullmatch(tag):
+        raise ImageError(f"invalid image tag {tag!r}: {_TAG_RULE}")
+    return name, tag
+
+
+class ImageStore:
+    """Images below `root` (= <state root>/images). Methods raise ImageError with one line."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    # Reading (no lock needed: an image directory appears and disappears by rename)
+
+    def get(self, ref: str) -> Image:
+        name, tag = parse_ref(ref)
+        meta = self._dir(name, tag) / "image.json"
+        try:
+            return _read_image(meta)
+        except FileNotFoundError:
+            raise ImageError(f"no such image: {name}:{tag} — see `minicontainer image ls`, or "
+                             f"build it with `minicontainer image build …`") from None
+
+    def exists(self, ref: str) -> bool:
+        name, tag = parse_ref(ref)
+        return (self._dir(name, tag) / "image.json").is_file()
+
+    def list(self) -> list[Image]:
+        """All images, sorted by name:tag. An image whose image.json is unreadable is left out."""
+        images = []
+        for meta in self.root.glob("*/*/image.json"):
+            if meta.parts[-3].startswith("."):
+                continue                # a temporary directory, not an image
+            try:
+                images.append(_read_image(meta))
+            except (OSError, ImageError):
+                continue
+        return sorted(images, key=lambda image: (image.name, image.tag))
+
+    # Changing
+
+    def import_archive(self, path: str | os.PathLike, ref: str, *, progress=None,
+                       source: str | None = None, in_use: InUse | None = None) -> Image:
+        """Unpack a (compressed) tar archive as image `ref`; replaces an existing tag.
+
+        in_use(old_image) -> container names: refuse to replace a tag containers still use.
+        """
+        from minicontainer.storage.unpack import unpack     # lazy: keeps CLI start-up light
+
+        name, tag = parse_ref(ref)
+        path = Path(path)
+        if not path.is_file():
+            raise ImageError(f"cannot import {path}: no such file — check the path")
+        self._check_not_in_use(name, tag, in_use)
+        tmp = self._make_tmp()
+        try:
+            rootfs = tmp / "rootfs"
+            rootfs.mkdir(mode=0o755)
+            rootfs.chmod(0o755)         # the root of the image must be searchable by all users
+            stats = unpack(path, rootfs, progress=progress)
+            image = Image(name=name, tag=tag, id=stats.digest[7:19], digest=stats.digest,
+                          rootfs=self._dir(name, tag) / "rootfs", size=stats.bytes,
+                          created=_now(), source=source or str(path.resolve()))
+            _write_image(tmp / "image.json", image)
+            self._install(tmp, image, in_use)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return image
+
+    def remove(self, ref: str, *, in_use: InUse | None = None) -> Image:
+        """Delete image `ref`; refuse (ImageError) if in_use(image) names any container."""
+        with self._locked():
+            image = self.get(ref)
+            _refuse_if_used(image, in_use, "remove")
+            aside = self._move_aside(self._dir(image.name, image.tag))
+            _remove_if_empty(self._dir(image.name, image.tag).parent)
+        shutil.rmtree(aside)            # slow part outside the lock: nobody sees it any more
+        return image
+
+    # Helpers
+
+    def _dir(self, name: str, tag: str) -> Path:
+        return self.root / name.replace("/", "+") / tag
+
+    def _ensure_root(self) -> None:
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """flock(<root>/.lock): one registry change at a time, across threads and processes."""
+        self._ensure_root()
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)                # closing the fd releases the lock
+
+    def _make_tmp(self) -> Path:
+        """A fresh <root>/.tmp-<pid>-XXXX (same filesystem as the images, so rename works)."""
+        with self._locked():
+            self._sweep_leftovers()
+        return Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=self.root))
+
+    def _sweep_leftovers(self) -> None:
+        """Delete .tmp-/.old- directories whose process died (a crash or kill -9 mid-import)."""
+        for entry in self.root.iterdir():
+            pid = _owner_pid(entry.name)
+            if pid is not None and not _pid_alive(pid):
+                shutil.rmtree(entry, ignore_errors=True)
+
+    def _check_not_in_use(self, name: str, tag: str, in_use: InUse | None) -> None:
+        if in_use and self.exists(f"{name}:{tag}"):
+            _refuse_if_used(self.get(f"{name}:{tag}"), in_use, "replace")
+
+    def _install(self, tmp: Path, image: Image, in_use: InUse | None) -> None:
+        """Rename the finished tmp dir into place; an old tag is moved aside first, then deleted."""
+        final = self._dir(image.name, image.tag)
+        aside = None
+        with self._locked():
+            if final.exists():
+                self._check_not_in_use(image.name, image.tag, in_use)
+                aside = self._move_aside(final)
+            final.parent.mkdir(mode=0o700, exist_ok=True)
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                if aside is not None:
+                    os.rename(aside, final)     # put the old image back
+                raise
+        if aside is not None:
+            shutil.rmtree(aside)
+
+    def _move_aside(self, path: Path) -> Path:
+        aside = Path(tempfile.mkdtemp(prefix=f"{_OLD_PREFIX}{os.getpid()}-", dir=self.root))
+        os.rename(path, aside / "image")
+        return aside
+
+
+# --- image.json ---------------------------------------------------------------------------
+
+_FIELDS = ("name", "tag", "id", "digest", "size", "created", "source")
+
+
+def _write_image(path: Path, image: Image) -> None:
+    data = {key: getattr(image, key) for key in _FIELDS}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def _read_image(meta: Path) -> Image:
+    try:
+        data = json.loads(meta.read_text())
+        return Image(rootfs=meta.parent / "rootfs", **{key: data[key] for key in _FIELDS})
+    except (ValueError, KeyError, TypeError) as e:
+        raise ImageError(f"broken image metadata {meta}: {e!r} — remove the image "
+                         f"directory {meta.parent} and import it again") from None
+
+
+def _refuse_if_used(image: Image, in_use: InUse | None, verb: str) -> None:
+    users = in_use(image) if in_use else []
+    if users:
+        raise ImageError(f"cannot {verb} image {image.ref}: used by container(s) "
+                         f"{', '.join(users)} — remove them first with `minicontainer rm`")
+
+
+def _remove_if_empty(directory: Path) -> None:
+    try:
+        directory.rmdir()
+    except OSError:
+        pass                            # other tags of this name remain
+
+
+def _owner_pid(entry_name: str) -> int | None:
+    """The pid in ".tmp-<pid>-XXXX" / ".old-<pid>-XXXX", or None for any other name."""
+    for prefix in (_TMP_PREFIX, _OLD_PREFIX):
+        if entry_name.startswith(prefix):
+            pid = entry_name[len(prefix):].partition("-")[0]
+            return int(pid) if pid.isdigit() else None
+    return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Install everything minicontainer needs on a Debian/Ubuntu machine, idempotently.
+#   system packages (only the missing ones) → a virtual environment in .venv → the project in it.
+# Re-running it when everything is there takes well under a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_root() { [ "$(id -u)" = 0 ] || { echo "setup: run this as root (sudo make …): containers need root" >&2; exit 1; }; }
+
+# A Python ≥ 3.11 from the system (not a version manager's shim: shims cost time on every start).
+find_python() {
+    for p in /usr/bin/python3.13 /usr/bin/python3.12 /usr/bin/python3.11 /usr/bin/python3; do
+        if [ -x "$p" ] && "$p" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            echo "$p"; return 0
+        fi
+    done
+    return 1
+}
+
+# Debian package names we need, and a command or file that shows each is present.
+PKGS=(
+    "busybox-static:/bin/busybox"          # the default userland's one binary
+    "gcc:/usr/bin/gcc"                     # python-prctl builds from source
+    "libcap-dev:/usr/include/sys/capability.h"
+    "iproute2:/usr/sbin/ip"                # tests look at interfaces with `ip`
+    "util-linux:/usr/bin/unshare"
+    "xz-utils:/usr/bin/xz"
+    "hello:/usr/bin/hello"                 # the program in the hello-app example image
+)
+
+missing=()
+for entry in "${PKGS[@]}"; do
+    pkg=${entry%%:*}; probe=${entry#*:}
+    [ -e "$probe" ] || missing+=("$pkg")
+done
+PY=$(find_python || true)
+if [ -z "$PY" ]; then missing+=(python3.11 python3.11-venv python3.11-dev); fi
+if [ -n "$PY" ]; then
+    ver=$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+    "$PY" -c 'import ensurepip' 2>/dev/null || missing+=("python${ver}-venv")
+    [ -e "$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ] || missing+=("python${ver}-dev")
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+    need_root
+    echo "setup: installing system packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    PY=$(find_python)
+fi
+
+# The virtual environment, rebuilt only when pyproject.toml changed since the last install.
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -e "$stamp" ]; then
+    echo "setup: installing minicontainer and its Python dependencies into .venv"
+    .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip wheel
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+    rm -f .venv/.installed-*; touch "$stamp"
+fi

@@ -1,0 +1,69 @@
+"""Shared fixtures. Integration tests start real containers as root.
+
+Safety first: before any test runs, the whole pytest process moves into its own mount
+namespace with every mount private, so nothing a test (or a bug) mounts can reach the host's
+mount table. Subprocesses (the CLI) inherit that namespace.
+
+    mc_root      a session state root with the busybox image imported (built by rootfs-builder)
+    mc           run the CLI as a subprocess: mc("run", "--rm", "busybox", "true")
+    busybox_tar  the reproducible busybox tarball
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+IS_ROOT = os.geteuid() == 0
+
+
+def pytest_configure(config):
+    if IS_ROOT and not os.environ.get("MC_TEST_MOUNT_NS"):
+        from minicontainer.kernel.mount import MS_PRIVATE, MS_REC, mount
+        from minicontainer.kernel.namespaces import CLONE_NEWNS, unshare
+        unshare(CLONE_NEWNS)
+        mount(None, "/", None, MS_REC | MS_PRIVATE)
+        os.environ["MC_TEST_MOUNT_NS"] = "1"   # subprocesses are already inside it
+
+
+def pytest_collection_modifyitems(config, items):
+    if IS_ROOT:
+        return
+    skip = pytest.mark.skip(reason="needs root: real namespaces, mounts and cgroups (run `sudo make test`)")
+    for item in items:
+        if "root" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def busybox_tar(tmp_path_factory) -> Path:
+    from minicontainer.builder import find_recipe, load_builder
+    out = tmp_path_factory.mktemp("build") / "busybox.tar"
+    return Path(load_builder().build(find_recipe("busybox"), out).path)
+
+
+@pytest.fixture(scope="session")
+def mc_root(tmp_path_factory, busybox_tar) -> Path:
+    """A state root for the whole session, holding busybox:latest."""
+    from minicontainer.api import image_store
+    root = tmp_path_factory.mktemp("mcroot")
+    image_store(root).import_archive(busybox_tar, "busybox")
+    yield root
+    leftovers = [p.name for p in (root / "containers").glob("*") if not p.name.startswith(".")]
+    assert not leftovers, f"containers left behind by the tests: {leftovers}"
+
+
+@pytest.fixture
+def mc(mc_root):
+    """Run the CLI in a subprocess against the session root; returns CompletedProcess."""
+    def run(*args, input=None, timeout=60, check=False):
+        proc = subprocess.run([sys.executable, "-m", "minicontainer", "--root", str(mc_root), *args],
+                              input=input, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"minicontainer {' '.join(args)} → {proc.returncode}\n{proc.stderr}")
+        return proc
+    return run

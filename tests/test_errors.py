@@ -1,0 +1,68 @@
+"""Bad input gets one clear line, exit status 125, and leaves nothing behind."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+
+def snapshot(mc_root):
+    """What a container could leave behind: state entries, cgroups, mounts."""
+    containers = sorted(p.name for p in (mc_root / "containers").glob("*") if not p.name.startswith("."))
+    cgroups = sorted(str(p) for p in __import__("glob").glob("/sys/fs/cgroup/**/minicontainer/*", recursive=False)
+                     if os.path.isdir(p))
+    mounts = [l for l in open("/proc/self/mountinfo") if str(mc_root) in l]
+    return containers, cgroups, mounts
+
+
+def one_line_125(p):
+    assert p.returncode == 125, (p.returncode, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("minicontainer: "), p.stderr
+    assert "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("args,words", [
+    (["run", "--rm", "no-such-image", "true"], "no such image"),
+    (["run", "--rm", "Bad/Name!", "true"], "invalid"),
+    (["run", "--rm", "--isolation", "jail", "busybox", "true"], "--isolation"),
+    (["run", "--rm", "--hostname", "bad host", "busybox", "true"], "--hostname"),
+    (["run", "--rm", "--workdir", "relative", "busybox", "true"], "--workdir"),
+    (["run", "--rm", "--memory", "lots", "busybox", "true"], "--memory"),
+    (["run", "--rm", "--cpus", "-1", "busybox", "true"], "--cpus"),
+    (["run", "--rm", "--pids-limit", "many", "busybox", "true"], "pids-limit"),
+    (["run", "--rm", "--name", "no spaces", "busybox", "true"], "name"),
+    (["run", "--rm", "-u", "nobody-here", "busybox", "true"], "unable to find user"),
+    (["run", "--no-such-flag", "busybox"], "no-such-flag"),
+    (["image", "import", "/no/such.tar", "x"], "/no/such.tar"),
+])
+def test_bad_input(mc, mc_root, args, words):
+    before = snapshot(mc_root)
+    p = mc(*args)
+    one_line_125(p)
+    assert words in p.stderr
+    assert snapshot(mc_root) == before
+
+
+def test_corrupt_tarball(mc, mc_root, tmp_path):
+    bad = tmp_path / "corrupt.tar.gz"
+    bad.write_bytes(b"\x1f\x8b\x08\x00" + os.urandom(2000))
+    p = mc("image", "import", str(bad), "corrupt")
+    one_line_125(p)
+    assert mc("image", "inspect", "corrupt").returncode == 125
+    assert not [p for p in (mc_root / "images").iterdir() if p.name.startswith(".tmp")]
+
+
+def test_missing_rootfs(mc, mc_root, busybox_tar):
+    assert mc("image", "import", str(busybox_tar), "broken", check=True)
+    from minicontainer import image_store
+    shutil.rmtree(image_store(mc_root).get("broken").rootfs)
+    before = snapshot(mc_root)
+    p = mc("run", "--rm", "broken", "true")
+    one_line_125(p)
+    assert "no rootfs" in p.stderr
+    assert snapshot(mc_root) == before
+    mc("image", "rm", "broken")
