@@ -88,3 +88,36 @@ def kill_and_wait(rec: ContainerRecord, timeout: float = 10.0) -> None:
 def image_store(root=None):
     from .storage.images import ImageStore
     return ImageStore(state_root(root) / "images")
+
+
+def container_stats(refs=(), *, root=None, interval: float = 0.5) -> list[dict]:
+    """`minicontainer stats`: memory, CPU % and PIDs of running containers, read from their
+    cgroups. CPU % is the cgroup's CPU time over `interval` seconds of wall time (100 % = one
+    full CPU, as `docker stats` counts it)."""
+    from .cgroups import open_cgroup
+    store = StateStore(state_root(root))
+    records = [store.find(r) for r in refs] if refs else list_containers(root)
+    running = [(r, open_cgroup(r.cgroup)) for r in records
+               if r.status == "running" and is_alive(r.pid, r.pid_start)]
+    for r, cg in running:
+        if cg is None and refs:
+            raise ContainerError(f"container {r.name} has no cgroup (was it cleaned up?)")
+    running = [(r, cg) for r, cg in running if cg is not None]
+    before = {r.id: (cg.stats().get("cpu_usage_ns") or 0, time.monotonic()) for r, cg in running}
+    time.sleep(interval if running else 0)
+    rows = []
+    for r, cg in running:
+        s = cg.stats()
+        cpu0, t0 = before[r.id]
+        cpu = ((s.get("cpu_usage_ns") or 0) - cpu0) / 1e9 / max(time.monotonic() - t0, 1e-6)
+        rows.append({"id": r.id, "name": r.name, "cpu_percent": round(100 * cpu, 2),
+                     "memory_usage": s.get("memory_usage") or 0,
+                     "memory_limit": s.get("memory_limit") or host_memory(),
+                     "pids": s.get("pids_current") or 0, "pids_limit": s.get("pids_limit")})
+    return rows
+
+
+def host_memory() -> int:
+    """MemTotal from /proc/meminfo: what an unlimited container may use (Docker shows this)."""
+    with open("/proc/meminfo") as f:
+        return int(f.readline().split()[1]) * 1024

@@ -29,6 +29,8 @@ class ContainerConfig:
     interactive: bool = False                             # -i: keep stdin attached
     remove: bool = False                                  # --rm
     limits: dict = field(default_factory=dict)            # -m, --pids-limit, … (cgroups/)
+    net: str = "bridge"                                   # none | host | bridge | NETWORK | container:NAME
+    publish: list[str] = field(default_factory=list)      # -p [HOST_IP:]HOST_PORT:CTR_PORT[/PROTO]
     cap_add: list[str] = field(default_factory=list)      # security.py: capabilities(7)
     cap_drop: list[str] = field(default_factory=list)
     privileged: bool = False

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import os
 
-from .kernel.mount import (MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
+from .kernel.openat2 import open_in_root
+from .kernel.mount import (MS_BIND, MS_NODEV, MS_REMOUNT, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
                            MS_STRICTATIME, mount, mount_flag_names, mount_options)
 
 # The character devices every container gets (Docker's default set), bound from the host.
@@ -53,7 +54,6 @@ def make_mounts_private(ctx) -> None:
 def mount_rootfs(ctx) -> None:
     ov = ctx.overlay
     ctx.explain.define("IMAGE", str(ov.lower))
-    ctx.explain.define("C", str(ov.merged.parent))
     ctx.explain.step("mount the container's root filesystem (overlayfs)",
                      f"mount -t overlay overlay -o nodev,{ov.options} {ov.merged}",
                      f"mount(\"overlay\", \"{ov.merged}\", \"overlay\", MS_NODEV, \"{ov.options}\")",
@@ -97,3 +97,16 @@ def mount_dev(ctx) -> None:
              "POSIX shared memory, private to this container", "shm_overview(7)")
     mount_fs(ctx, "mqueue", f"{dev}/mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, None,
              "POSIX message queues of the new IPC namespace", "mq_overview(7)")
+
+
+def bind_into_rootfs(ctx, source: str, target: str, *, directory: bool = False, flags: int = 0) -> None:
+    """mount --bind SOURCE MERGED/TARGET, with TARGET resolved *inside* the container's root
+    (kernel/openat2.py): a symlink in the image can never redirect the mount onto the host.
+    Missing targets are created (a file, or directories for `directory`)."""
+    fd = open_in_root(ctx.merged, target, directory=directory)
+    try:
+        mount(source, f"/proc/self/fd/{fd}", None, MS_BIND)
+        if flags:                                   # e.g. read-only: a bind takes flags on remount
+            mount(None, f"/proc/self/fd/{fd}", None, MS_REMOUNT | MS_BIND | flags)
+    finally:
+        os.close(fd)

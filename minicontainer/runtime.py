@@ -37,7 +37,8 @@ from .errors import ImageError, MinicontainerError
 from .explain import Explainer
 from .kernel.mount import MS_BIND, MS_NODEV, MS_RDONLY, MS_REMOUNT, mount
 from .kernel.namespaces import (CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS,
-                                CLONE_NEWPID, CLONE_NEWUTS, flag_names, unshare)
+                                CLONE_NEWPID, CLONE_NEWUTS, NAMESPACES, flag_names, unshare)
+from .network import steps as net
 from .kernel.netdev import set_link_up
 from .kernel.pivot_root import chroot_into, pivot_into
 from .kernel.syscalls import libc
@@ -63,6 +64,8 @@ class Context:
     overlay: OverlayDirs | None = None
     cgroup: object | None = None               # cgroups.Cgroup
     policy: object | None = None               # security.Policy: capabilities, seccomp, masks
+    network_mode: object | None = None         # network.NetworkMode: none/host/bridge/container
+    netns_fd: int | None = None                # --net container:NAME: the namespace to join
     pid: int = 0                               # host PID of the container's PID 1
     signals: object | None = None              # the forward_signals in force
 
@@ -89,15 +92,18 @@ def prepare(ctx: Context) -> None:
     lower = find_image_rootfs(ctx)
     limits = parse_limits(ctx.config)                       # bad values fail before anything exists
     ctx.policy = resolve_security(ctx.config)               # …and the seccomp filter is compiled here
+    net_mode, ports = net.check_network_options(ctx.config)
     ctx.record = ctx.store.create(ctx.config.image, ctx.config.command or ["/bin/sh"],
                                   ctx.config.name, auto_remove=ctx.config.remove,
                                   config=config_summary(ctx.config))
     try:
         ctx.record.hostname = ctx.config.hostname or ctx.record.short_id
+        ctx.explain.define("ID", ctx.record.id)             # later steps print $ID, not 64 hex digits
         ctx.overlay = create_overlay_dirs(ctx.store.container_dir(ctx.record.id), lower)
         ctx.record.cgroup = ctx.record.id                    # recorded before it exists
         ctx.store.save(ctx.record)
         ctx.cgroup = create_cgroup(ctx, limits)
+        net.plan_network(ctx, net_mode, ports)               # an address leased, hosts file written
     except BaseException:
         teardown(ctx)
         raise
@@ -116,7 +122,11 @@ def start(ctx: Context) -> None:
     os.close(go_r), os.close(msg_w)
     with os.fdopen(msg_r, "rb") as messages:
         expect_message(messages, child, b"ns")
-        # (the parent's half goes here: veth into the new netns, uid/gid maps)
+        try:
+            net.attach_network(ctx, child)                  # the parent's half: veth into the new netns
+        except BaseException:
+            os.close(go_w), os.waitpid(child, 0)            # EOF instead of "go": the child gives up
+            raise
         os.write(go_w, b"go"), os.close(go_w)
         rest = messages.read().splitlines()                 # EOF: PID 1 ran execve (or died)
     os.waitpid(child, 0)                                    # the setup child is done
@@ -139,9 +149,11 @@ def setup_child(ctx: Context, go_r: int, msg_w: int) -> None:
     """Setup child: enter the cgroup and the new namespaces, then fork PID 1."""
     ctx.explain.who = "setup child"
     join_cgroup(ctx)
+    net.join_network(ctx)                   # --net container:NAME: setns into its netns
     create_namespaces(ctx)
     os.write(msg_w, b"ns\n")
-    os.read(go_r, 2)                                        # wait until the parent is done
+    if os.read(go_r, 2) != b"go":                           # wait until the parent is done;
+        os._exit(125)                                       # EOF: its half failed, stop here
     pid = os.fork()                                         # this child is PID 1 inside
     if pid == 0:
         run_in_child(container_init, ctx, msg_w)
@@ -156,8 +168,10 @@ def container_init(ctx: Context, msg_w: int) -> None:
     rootfs.mount_proc(ctx)                  # needs the new PID namespace: we are PID 1 in it
     rootfs.mount_sys(ctx)
     rootfs.mount_dev(ctx)
+    net.mount_net_files(ctx)                # /etc/hosts, resolv.conf, hostname
     set_hostname(ctx)
-    bring_up_loopback(ctx)
+    if ctx.network_mode.kind in ("none", "bridge"):
+        bring_up_loopback(ctx)
     enter_root(ctx)                         # pivot_root (or chroot): the host's files are gone
     if ctx.config.read_only:
         make_root_read_only(ctx)
@@ -193,6 +207,7 @@ def teardown(ctx: Context) -> None:
         ctx.cgroup = None
     if ctx.record is None:
         return
+    net.detach_network(ctx)
     if ctx.record.status == "created":
         ctx.record.status = "exited"
     if ctx.record.auto_remove:
@@ -230,8 +245,8 @@ def resolve_security(config: ContainerConfig):
 
 def create_cgroup(ctx: Context, limits):
     from .cgroups import create_cgroup as create
-    ctx.explain.step("create the container's cgroup", f"mkdir …/minicontainer/{ctx.record.short_id}…",
-                     "mkdir(2) in the cgroup filesystem", "cgroups(7)",
+    ctx.explain.step("create the container's cgroup and write its limits", "",
+                     "mkdir(2) and write(2) in the cgroup filesystem", "cgroups(7)",
                      "a cgroup counts and limits the memory, CPU and processes of everything inside")
     cgroup = create(ctx.record.id, limits, explain=ctx.explain.callback())
     for warning in cgroup.warnings:                          # e.g. no swap accounting: skipped, as Docker does
@@ -246,12 +261,13 @@ def join_cgroup(ctx: Context) -> None:
 
 
 def create_namespaces(ctx: Context) -> None:
-    names = flag_names(NAMESPACE_FLAGS)
-    ctx.explain.step("create new namespaces", "unshare --mount --uts --ipc --net --pid --cgroup --fork",
-                     f"unshare({names})", "unshare(2), namespaces(7)",
+    flags = net.namespace_flags(ctx, NAMESPACE_FLAGS)
+    options = " ".join(opt for _, (flag, opt, _) in NAMESPACES.items() if flags & flag)
+    ctx.explain.step("create new namespaces", f"unshare {options} --fork",
+                     f"unshare({flag_names(flags)})", "unshare(2), namespaces(7)",
                      "from now on this process has its own mount table, hostname, IPC, network "
                      "and cgroup view; its next child will be PID 1 of a new PID namespace")
-    unshare(NAMESPACE_FLAGS)
+    unshare(flags)
 
 
 def set_hostname(ctx: Context) -> None:

@@ -50,6 +50,7 @@ class ContainerRecord:
     auto_remove: bool = False
     hostname: str = ""
     cgroup: str = ""                   # the cgroup's name, recorded before it is created
+    network: dict = field(default_factory=dict)   # network/: the lease and veth, before they exist
     config: dict = field(default_factory=dict)
 
     @property

@@ -26,6 +26,7 @@ PKGS=(
     "util-linux:/usr/bin/unshare"
     "xz-utils:/usr/bin/xz"
     "hello:/usr/bin/hello"                 # the program in the hello-app example image
+    "nftables:/usr/sbin/nft"               # NAT and published ports for --net bridge
 )
 
 missing=()

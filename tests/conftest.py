@@ -2,7 +2,9 @@
 
 Safety first: before any test runs, the whole pytest process moves into its own mount
 namespace with every mount private, so nothing a test (or a bug) mounts can reach the host's
-mount table. Subprocesses (the CLI) inherit that namespace.
+mount table, and into its own network namespace (with lo up), so the default bridge `mc0`,
+its NAT rules and every veth live there, never on the machine's network. Subprocesses (the
+CLI) inherit both.
 
     mc_root      a session state root with the busybox image imported (built by rootfs-builder)
     mc           run the CLI as a subprocess: mc("run", "--rm", "busybox", "true")
@@ -24,9 +26,11 @@ IS_ROOT = os.geteuid() == 0
 def pytest_configure(config):
     if IS_ROOT and not os.environ.get("MC_TEST_MOUNT_NS"):
         from minicontainer.kernel.mount import MS_PRIVATE, MS_REC, mount
-        from minicontainer.kernel.namespaces import CLONE_NEWNS, unshare
-        unshare(CLONE_NEWNS)
+        from minicontainer.kernel.namespaces import CLONE_NEWNET, CLONE_NEWNS, unshare
+        from minicontainer.kernel.netdev import set_link_up
+        unshare(CLONE_NEWNS | CLONE_NEWNET)
         mount(None, "/", None, MS_REC | MS_PRIVATE)
+        set_link_up("lo")
         os.environ["MC_TEST_MOUNT_NS"] = "1"   # subprocesses are already inside it
 
 

@@ -82,7 +82,7 @@ def test_mount_table(mc, mc_root):
 
 
 def test_network_only_lo(mc):
-    out = mc("run", "--rm", "busybox", "sh", "-c", "ls /sys/class/net; cat /sys/class/net/lo/operstate; "
+    out = mc("run", "--rm", "--net", "none", "busybox", "sh", "-c", "ls /sys/class/net; cat /sys/class/net/lo/operstate; "
              "ping -c1 -W1 127.0.0.1 >/dev/null && echo ping-ok", check=True).stdout.split()
     assert out[0] == "lo" and len(out) == 3
     assert out[-1] == "ping-ok"                # lo is up

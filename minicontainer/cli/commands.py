@@ -30,6 +30,9 @@ def run(ctx: typer.Context,
         isolation: str = typer.Option("pivot_root", "--isolation",
                                       help="pivot_root (default) or chroot (escapable; for labs)."),
         explain: bool = typer.Option(False, "--explain", help="Narrate every step: syscall, shell, man page."),
+        net: str = typer.Option("bridge", "--net", "--network",
+                                help="bridge (default), none, host, a network's name, or container:NAME."),
+        publish: List[str] = typer.Option([], "--publish", "-p", help="[HOST_IP:]HOST_PORT:CTR_PORT[/tcp|udp]"),
         memory: Optional[str] = typer.Option(None, "--memory", "-m", help="Memory limit, e.g. 64m."),
         memory_swap: Optional[str] = typer.Option(None, "--memory-swap", help="Memory+swap limit (-1: unlimited)."),
         pids_limit: Optional[str] = typer.Option(None, "--pids-limit", help="Maximum number of processes."),
@@ -55,7 +58,7 @@ def run(ctx: typer.Context,
     container = Container(image, command or [], root=root_of(ctx), explain=explain, remove=rm,
                           name=name, hostname=hostname, env=env, workdir=workdir, user=user,
                           read_only=read_only, isolation=isolation, interactive=interactive,
-                          limits=limits, cap_add=cap_add, cap_drop=cap_drop, privileged=privileged,
+                          limits=limits, net=net, publish=publish, cap_add=cap_add, cap_drop=cap_drop, privileged=privileged,
                           security_opt=security_opt)
     raise SystemExit(container.run())
 
@@ -104,6 +107,35 @@ def rm(ctx: typer.Context, containers: List[str] = typer.Argument(..., help="Nam
             failed = True
     if failed:
         raise SystemExit(1)
+
+
+@app.command()
+def stats(ctx: typer.Context, containers: Optional[List[str]] = typer.Argument(None, help="Names or IDs (default: all running)."),
+          no_stream: bool = typer.Option(False, "--no-stream", help="Print one sample and exit."),
+          format: str = typer.Option("table", "--format", help="table or json.")):
+    """Live memory, CPU and PIDs of running containers, read from their cgroups."""
+    from ..api import container_stats
+    if format not in ("table", "json"):
+        fail(f"invalid --format {format!r}: use table or json")
+    while True:
+        rows = container_stats(containers or (), root=root_of(ctx), interval=1.0 if not no_stream else 0.5)
+        if format == "json":
+            click.echo(json.dumps(rows, indent=1))
+        else:
+            if not no_stream:
+                click.echo("\033[2J\033[H", nl=False)        # clear the screen, as `docker stats`
+            table = [("CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS")]
+            table += [(r["id"][:12], r["name"], f"{r['cpu_percent']:.2f}%",
+                       f"{_mib(r['memory_usage'])} / {_mib(r['memory_limit'])}",
+                       f"{100 * r['memory_usage'] / r['memory_limit']:.2f}%",
+                       f"{r['pids']}" + (f" / {r['pids_limit']}" if r["pids_limit"] else "")) for r in rows]
+            _table(table)
+        if no_stream:
+            return
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**30:.2f}GiB" if n >= 2**30 else f"{n / 2**20:.1f}MiB"
 
 
 # ── images ────────────────────────────────────────────────────────────────────────────────

@@ -133,7 +133,9 @@ class ImageStore:
         name, tag = parse_ref(ref)
         path = Path(path)
         if not path.is_file():
-            raise ImageError(f"cannot import {path}: no such file — check the path")
+            what = "is a directory" if path.is_dir() else "no such file"
+            raise ImageError(f"cannot import {path}: {what} — pass the path of a .tar, "
+                             f".tar.gz or .tar.xz file")
         self._check_not_in_use(name, tag, in_use)
         tmp = self._make_tmp()
         try:

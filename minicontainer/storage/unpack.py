@@ -57,7 +57,8 @@ What is skipped, and why
 Bounded failure
     A corrupt, truncated or unknown archive raises ArchiveError with one line. An
     archive that expands beyond Limits (entries, bytes) fails cleanly instead of filling
-    the disk: a 1 MB gzip can hold 1 GB of zeros. On any error `dest` is left partly
+    the disk: a 1 MB gzip can hold 1 GB of zeros. Sparse files (GNU tar --sparse) keep
+    their holes, so only their real data counts. On any error `dest` is left partly
     filled; the caller (ImageStore) removes it.
 """
 from __future__ import annotations
@@ -75,7 +76,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from minicontainer.errors import ArchiveError, ImageError, SyscallError
+from minicontainer.errors import ArchiveError, ConfigError, ImageError, SyscallError
 
 CHUNK = 1 << 20                 # copy buffer: 1 MiB reads and writes
 MAX_METADATA = 1 << 20          # a pax header or GNU long name bigger than this is not a name
@@ -98,14 +99,24 @@ class Limits:
     @classmethod
     def from_env(cls) -> "Limits":
         """Defaults, overridable with MINICONTAINER_UNPACK_MAX_ENTRIES / _MAX_BYTES."""
-        env = os.environ
-        return cls(int(env.get("MINICONTAINER_UNPACK_MAX_ENTRIES", cls.max_entries)),
-                   int(env.get("MINICONTAINER_UNPACK_MAX_BYTES", cls.max_bytes)))
+        return cls(_env_int("MINICONTAINER_UNPACK_MAX_ENTRIES", cls.max_entries),
+                   _env_int("MINICONTAINER_UNPACK_MAX_BYTES", cls.max_bytes))
+
+
+def _env_int(variable: str, default: int) -> int:
+    value = os.environ.get(variable, "")
+    if not value:
+        return default
+    if not value.isdigit():
+        raise ConfigError(f"{variable}={value!r} is not a number — set it to a whole number "
+                          f"(default {default}) or unset it")
+    return int(value)
 
 
 @dataclass
 class UnpackStats:
-    """What unpack() did. `bytes` is the image size: data of regular files, hardlinks counted once."""
+    """What unpack() did. `bytes` is the image size: the apparent size of its regular files
+    (as `du --apparent-size`; holes of sparse files included, hardlinks counted once)."""
 
     entries: int = 0
     bytes: int = 0
@@ -164,19 +175,21 @@ class _TooBig(Exception):
 
 
 class _Syscall:
-    """`with _Syscall("openat", path):` turns an OSError into a SyscallError naming call and path."""
+    """`with _Syscall("openat", root, name):` turns an OSError into a SyscallError naming the
+    call and the path root/name (joined only on error: this runs for every entry)."""
 
-    __slots__ = ("call", "path")
+    __slots__ = ("call", "root", "name")
 
-    def __init__(self, call: str, path: str):
-        self.call, self.path = call, path
+    def __init__(self, call: str, root: str, name: str = ""):
+        self.call, self.root, self.name = call, root, name
 
     def __enter__(self):
         return self
 
     def __exit__(self, _type, exc, _tb):
         if isinstance(exc, OSError):
-            raise SyscallError(self.call, (self.path,), exc.errno or 0) from exc
+            path = os.path.join(self.root, self.name)
+            raise SyscallError(self.call, (path,), exc.errno or 0) from exc
         return False
 
 
@@ -426,8 +439,8 @@ class _DirFds:
     fd of the next entry is almost always already open.
     """
 
-    def __init__(self, root_fd: int, where: str, capacity: int = DIR_FD_CACHE):
-        self.root_fd, self._where, self._capacity = root_fd, where, capacity
+    def __init__(self, root_fd: int, root_path: str, capacity: int = DIR_FD_CACHE):
+        self.root_fd, self._root_path, self._capacity = root_fd, root_path, capacity
         self._fds: OrderedDict[str, int] = OrderedDict()
 
     def get(self, path: str, create: bool = True) -> int:
@@ -451,7 +464,6 @@ class _DirFds:
         return fd
 
     def _open_subdir(self, parent_fd: int, leaf: str, path: str, create: bool) -> int:
-        where = os.path.join(self._where, path)
         try:
             return os.open(leaf, _DIR_FLAGS, dir_fd=parent_fd)
         except FileNotFoundError:
@@ -459,11 +471,12 @@ class _DirFds:
                 raise _PathError(path, "missing") from None
         except OSError as e:
             if e.errno not in (errno.ENOTDIR, errno.ELOOP):
-                raise SyscallError("openat", (where,), e.errno or 0) from None
+                raise SyscallError("openat", (os.path.join(self._root_path, path),),
+                                   e.errno or 0) from None
             kind = "symlink" if _is_symlink(parent_fd, leaf) else "file"
             raise _PathError(path, kind) from None
         # An implicit parent: the archive has entries below a directory it never listed.
-        with _Syscall("mkdirat", where):
+        with _Syscall("mkdirat", self._root_path, path):
             os.mkdir(leaf, 0o755, dir_fd=parent_fd)
             fd = os.open(leaf, _DIR_FLAGS, dir_fd=parent_fd)
             os.fchmod(fd, 0o755)        # the umask may have taken bits away
@@ -558,9 +571,6 @@ class _Extractor:
     def _skip(self, name: str, reason: str) -> None:
         self._stats.skipped.append((name, reason))
 
-    def _where(self, name: str) -> str:
-        return os.path.join(self._dest, name)
-
     # Parents and replacement
 
     def _parent(self, name: str) -> tuple[int, str]:
@@ -580,7 +590,7 @@ class _Extractor:
             return make()
 
     def _remove(self, parent_fd: int, leaf: str, name: str) -> None:
-        with _Syscall("unlinkat", self._where(name)):
+        with _Syscall("unlinkat", self._dest, name):
             if _is_dir(parent_fd, leaf):
                 shutil.rmtree(leaf, dir_fd=parent_fd)   # fd-based, does not follow symlinks
                 self._dirs.forget(name)
@@ -596,7 +606,7 @@ class _Extractor:
 
     def _write_file(self, name: str, m: tarfile.TarInfo) -> None:
         parent_fd, leaf = self._parent(name)
-        with _Syscall("openat", self._where(name)):
+        with _Syscall("openat", self._dest, name):
             fd = self._create(parent_fd, leaf, name,
                               lambda: os.open(leaf, _NEW_FILE_FLAGS, 0o600, dir_fd=parent_fd))
         try:
@@ -618,7 +628,7 @@ class _Extractor:
         for offset, length in m.sparse:
             source.seek(offset)
             self._copy_range(source, fd, offset, length, name)
-        with _Syscall("ftruncate", self._where(name)):
+        with _Syscall("ftruncate", self._dest, name):
             os.ftruncate(fd, m.size)
 
     def _copy_range(self, source, fd: int, offset: int, length: int, name: str) -> None:
@@ -628,25 +638,24 @@ class _Extractor:
             chunk = source.read(min(CHUNK, length))
             if not chunk:
                 raise _Corrupt(f"entry {name!r} ends early")
-            with _Syscall("write", self._where(name)):
+            with _Syscall("write", self._dest, name):
                 _write_all(fd, chunk)
             length -= len(chunk)
 
     def _set_fd_metadata(self, fd: int, m: tarfile.TarInfo, name: str) -> None:
         """Owner, then mode (chown clears setuid/setgid, so chmod must come after), then mtime."""
-        where = self._where(name)
         if self._as_root:
-            with _Syscall("fchown", where):
+            with _Syscall("fchown", self._dest, name):
                 os.fchown(fd, m.uid, m.gid)
-        with _Syscall("fchmod", where):
+        with _Syscall("fchmod", self._dest, name):
             os.fchmod(fd, m.mode & 0o7777)
-        with _Syscall("futimens", where):
+        with _Syscall("futimens", self._dest, name):
             _set_mtime(lambda t: os.utime(fd, t), m.mtime)
 
     def _make_dir(self, name: str, m: tarfile.TarInfo) -> None:
         if name:
             parent_fd, leaf = self._parent(name)
-            with _Syscall("mkdirat", self._where(name)):
+            with _Syscall("mkdirat", self._dest, name):
                 self._mkdir_or_keep(parent_fd, leaf, name)
             self._chown_nofollow(parent_fd, leaf, m, name)
         elif self._as_root:
@@ -667,11 +676,11 @@ class _Extractor:
     def _make_symlink(self, name: str, m: tarfile.TarInfo) -> None:
         """The link text is kept as written: "/bin/busybox" is resolved in the container, later."""
         parent_fd, leaf = self._parent(name)
-        with _Syscall("symlinkat", self._where(name)):
+        with _Syscall("symlinkat", self._dest, name):
             self._create(parent_fd, leaf, name,
                          lambda: os.symlink(m.linkname, leaf, dir_fd=parent_fd))
         self._chown_nofollow(parent_fd, leaf, m, name)
-        with _Syscall("utimensat", self._where(name)):
+        with _Syscall("utimensat", self._dest, name):
             _set_mtime(lambda t: os.utime(leaf, t, dir_fd=parent_fd, follow_symlinks=False),
                        m.mtime)
 
@@ -683,7 +692,7 @@ class _Extractor:
         target_fd, target_leaf = self._hardlink_target(name, m.linkname, target)
         try:
             parent_fd, leaf = self._parent(name)
-            with _Syscall("linkat", self._where(name)):
+            with _Syscall("linkat", self._dest, name):
                 self._create(parent_fd, leaf, name, lambda: os.link(
                     target_leaf, leaf, src_dir_fd=target_fd, dst_dir_fd=parent_fd,
                     follow_symlinks=False))
@@ -708,21 +717,20 @@ class _Extractor:
 
     def _make_fifo(self, name: str, m: tarfile.TarInfo) -> None:
         parent_fd, leaf = self._parent(name)
-        where = self._where(name)
-        with _Syscall("mknodat", where):
+        with _Syscall("mknodat", self._dest, name):
             self._create(parent_fd, leaf, name, lambda: os.mkfifo(leaf, 0o600, dir_fd=parent_fd))
         self._chown_nofollow(parent_fd, leaf, m, name)
-        with _Syscall("fchmodat", where):
+        with _Syscall("fchmodat", self._dest, name):
             # fchmodat follows a symlink in the last component, but we just made this
             # name a fifo, and nothing else writes below the root while we unpack.
             os.chmod(leaf, m.mode & 0o7777, dir_fd=parent_fd)
-        with _Syscall("utimensat", where):
+        with _Syscall("utimensat", self._dest, name):
             _set_mtime(lambda t: os.utime(leaf, t, dir_fd=parent_fd, follow_symlinks=False),
                        m.mtime)
 
     def _chown_nofollow(self, parent_fd: int, leaf: str, m: tarfile.TarInfo, name: str) -> None:
         if self._as_root:
-            with _Syscall("fchownat", self._where(name)):
+            with _Syscall("fchownat", self._dest, name):
                 os.chown(leaf, m.uid, m.gid, dir_fd=parent_fd, follow_symlinks=False)
 
     def _apply_deferred(self) -> None:
@@ -732,9 +740,9 @@ class _Extractor:
                 fd = self._dirs.get(name, create=False)
             except _PathError:
                 continue
-            with _Syscall("fchmod", self._where(name)):
+            with _Syscall("fchmod", self._dest, name):
                 os.fchmod(fd, mode)
-            with _Syscall("futimens", self._where(name)):
+            with _Syscall("futimens", self._dest, name):
                 _set_mtime(lambda t: os.utime(fd, t), mtime)
 
 

@@ -1,0 +1,81 @@
+"""Names: /etc/hosts (containers find each other by name) and /etc/resolv.conf (the host's DNS).
+
+    man 5 hosts, man 5 resolv.conf, man 5 nsswitch.conf          shell: getent hosts web
+
+The C library looks a name up in /etc/hosts before asking DNS ("hosts: files dns" in
+nsswitch.conf). So a hosts file listing every container of a network, name → address, is
+all it takes for `ping web` to work — no DNS server needed. It must be *kept current*:
+when a container starts or stops, the hosts file of every container on that network is
+rewritten.
+
+That is why each container's hosts file lives on the host (<root>/containers/<id>/hosts)
+and is bind-mounted onto /etc/hosts: the host can update it at any time. It is rewritten
+in place (same inode): a bind mount pins the inode, so a renamed-over file would never be
+seen inside. (Docker user-defined networks run a DNS server at 127.0.0.11 instead.)
+"""
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+LOCALHOST = ("127.0.0.1\tlocalhost\n"
+             "::1\tlocalhost ip6-localhost ip6-loopback\n")
+HOST_RESOLV = Path("/etc/resolv.conf")
+RESOLVED_UPSTREAM = Path("/run/systemd/resolve/resolv.conf")   # systemd-resolved's real servers
+
+
+def hosts_text(entries: list[tuple[str, list[str]]], network: str = "") -> str:
+    """localhost lines, then one 'ADDRESS\tNAME ALIAS…' line per container."""
+    head = f"# written by minicontainer for network {network}; kept current\n" if network else ""
+    lines = [f"{ip}\t{' '.join(dict.fromkeys(names))}\n" for ip, names in entries if names]
+    return head + LOCALHOST + "".join(lines)
+
+
+def write_in_place(path: Path | str, text: str) -> None:
+    """open(O_WRONLY|O_TRUNC) keeps the inode, so a bind mount of this file sees the update."""
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def write_hosts(path: Path | str, hostname: str = "", ip: str = "") -> None:
+    """The hosts file for --net none/container: localhost, plus 'IP HOSTNAME' when given.
+    For --net host, bind-mount or copy the host's own /etc/hosts instead."""
+    write_in_place(path, hosts_text([(ip, [hostname])] if ip and hostname else []))
+
+
+def resolv_conf_text(mode: str = "bridge") -> str:
+    """The host's resolv.conf for a container. With its own network namespace a container
+    cannot reach the host's 127.0.0.x, so loopback nameservers (systemd-resolved's
+    127.0.0.53, dnsmasq…) are replaced by the upstream servers, as Docker does."""
+    text = read_text(HOST_RESOLV)
+    if mode == "host" or not loopback_nameservers(text):
+        return text
+    upstream = read_text(RESOLVED_UPSTREAM)
+    if upstream and not loopback_nameservers(upstream):
+        return upstream
+    kept = [line for line in text.splitlines(keepends=True)
+            if not (line.split()[:1] == ["nameserver"] and is_loopback(line.split()[1:2]))]
+    return "".join(kept)
+
+
+def write_resolv_conf(path: Path | str, mode: str = "bridge") -> None:
+    write_in_place(path, resolv_conf_text(mode))
+
+
+def loopback_nameservers(text: str) -> bool:
+    return any(line.split()[:1] == ["nameserver"] and is_loopback(line.split()[1:2])
+               for line in text.splitlines())
+
+
+def is_loopback(field: list[str]) -> bool:
+    try:
+        return bool(field) and ipaddress.ip_address(field[0].split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""

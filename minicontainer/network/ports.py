@@ -1,0 +1,105 @@
+"""Published ports: `-p [HOST_IP:]HOST_PORT:CTR_PORT[/tcp|udp]`, parsed and checked.
+
+    man 7 ip, man 7 tcp, man 7 udp (bind, EADDRINUSE)          shell: ss -ltnup
+
+A container on a bridge has a private address (10.201.0.2) that no other machine can
+route to. Publishing a port means: a connection to the *host's* address on HOST_PORT is
+forwarded to the container's address on CTR_PORT. How the forwarding is done (destination
+NAT in netfilter) is nat.py's job; this module only turns the flag into a PortMapping and
+checks, before anything is created, that the host port is still free.
+"""
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+from dataclasses import asdict, dataclass
+
+from ..errors import ConfigError, NetworkError
+
+PROTOCOLS = ("tcp", "udp")
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    """One -p flag. host_ip "" means every address of the host (like 0.0.0.0)."""
+    host_port: int
+    container_port: int
+    proto: str = "tcp"
+    host_ip: str = ""
+
+    def __str__(self) -> str:                # the way `docker port` prints it
+        return f"{self.host_ip or '0.0.0.0'}:{self.host_port}->{self.container_port}/{self.proto}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PortMapping":
+        return cls(int(data["host_port"]), int(data["container_port"]),
+                   data.get("proto", "tcp"), data.get("host_ip", ""))
+
+
+def parse_publish(specs: list[str]) -> list[PortMapping]:
+    """Parse every -p value; the first bad one raises ConfigError (before anything exists)."""
+    ports = [parse_one(spec) for spec in specs]
+    seen: dict[tuple, str] = {}
+    for spec, port in zip(specs, ports):
+        key = (port.host_port, port.proto)
+        if key in seen:
+            raise ConfigError(f"-p {spec}: host port {port.host_port}/{port.proto} is already "
+                              f"published by -p {seen[key]}: use a different HOST_PORT")
+        seen[key] = spec
+    return ports
+
+
+def parse_one(spec: str) -> PortMapping:
+    usage = "use [HOST_IP:]HOST_PORT:CTR_PORT[/tcp|udp], e.g. -p 8080:80 or -p 127.0.0.1:8053:53/udp"
+    body, _, proto = spec.strip().partition("/")
+    proto = (proto or "tcp").lower()
+    if proto not in PROTOCOLS:
+        raise ConfigError(f"-p {spec}: unknown protocol {proto!r}: {usage}")
+    parts = body.split(":")
+    if body.startswith("[") or len(parts) > 3:
+        raise ConfigError(f"-p {spec}: only IPv4 host addresses are supported: {usage}")
+    if len(parts) < 2:
+        raise ConfigError(f"-p {spec}: both HOST_PORT and CTR_PORT are needed: {usage}")
+    host_ip = parts[0] if len(parts) == 3 else ""
+    if host_ip:
+        try:
+            host_ip = str(ipaddress.IPv4Address(host_ip))
+        except ValueError:
+            raise ConfigError(f"-p {spec}: {host_ip!r} is not an IPv4 address: {usage}") from None
+        if host_ip == "0.0.0.0":
+            host_ip = ""
+    host_port, ctr_port = (parse_port(p, spec, usage) for p in parts[-2:])
+    return PortMapping(host_port, ctr_port, proto, host_ip)
+
+
+def parse_port(text: str, spec: str, usage: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ConfigError(f"-p {spec}: {text!r} is not a port number (1-65535): {usage}")
+    return int(text)
+
+
+def check_port_free(port: PortMapping) -> None:
+    """bind(2) a socket to the host port and close it: fails if a program already listens
+    there (EADDRINUSE) or if HOST_IP is not an address of this host (EADDRNOTAVAIL).
+    DNAT would otherwise silently take that program's traffic away."""
+    kind = socket.SOCK_STREAM if port.proto == "tcp" else socket.SOCK_DGRAM
+    with socket.socket(socket.AF_INET, kind) as probe:
+        if kind == socket.SOCK_STREAM:               # TIME_WAIT leftovers do not count
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((port.host_ip or "0.0.0.0", port.host_port))
+        except OSError as e:
+            where = f"{port.host_ip or '0.0.0.0'}:{port.host_port}/{port.proto}"
+            if e.errno == errno.EADDRINUSE:
+                raise NetworkError(f"-p {port.host_port}:{port.container_port}: bind({where}): "
+                                   "EADDRINUSE: another program uses that port; pick another "
+                                   "HOST_PORT (see `ss -ltnup`)") from None
+            if e.errno == errno.EADDRNOTAVAIL:
+                raise NetworkError(f"-p {port.host_ip}:…: bind({where}): EADDRNOTAVAIL: "
+                                   f"{port.host_ip} is not an address of this host") from None
+            raise NetworkError(f"bind({where}) failed: {errno.errorcode.get(e.errno)} "
+                               f"({e.strerror})") from None

@@ -1,0 +1,71 @@
+"""A veth pair: a virtual Ethernet cable with one end on the host's bridge, one in the container.
+
+    man 4 veth, man 8 ip-link, man 8 ip-address, man 8 ip-route
+    shell: ip link add mcXXXX master mc0 up type veth peer name eth0 netns PID
+           nsenter -t PID -n ip addr add 10.201.0.2/16 dev eth0
+           nsenter -t PID -n ip route add default via 10.201.0.1
+
+What one end sends, the other receives. The host end (mc + 12 hex digits of the container
+ID) is plugged into the bridge; the other end is created directly inside the container's
+network namespace and named eth0. Its address and default route have to be set from inside
+that namespace: netns.py gives us a netlink socket there without leaving the host.
+When the container's last process exits its namespace is destroyed, eth0 with it — and
+deleting either end of a veth pair deletes both, so the host end disappears as well.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+
+from .netlink import Netlink, open_socket
+from .netns import socket_in_netns
+
+CONTAINER_IFNAME = "eth0"
+
+
+def host_ifname(container_id: str) -> str:
+    """mc + 12 hex digits (ifnames have at most 15 characters): mc3f2a9c81b0d4."""
+    digits = container_id if re.fullmatch(r"[0-9a-f]{12,}", container_id) else \
+        hashlib.sha256(container_id.encode()).hexdigest()
+    return "mc" + digits[:12]
+
+
+def create_veth(nl: Netlink, host_end: str, bridge_index: int, bridge: str,
+                netns_fd: int, pid: int, explain=None) -> None:
+    """Both ends in one netlink message: host end on the bridge and up, eth0 in the netns."""
+    shell = (f"ip link add {host_end} master {bridge} up type veth "
+             f"peer name {CONTAINER_IFNAME} netns {pid}")
+    if explain:
+        explain(shell, "a virtual cable: the host end on the bridge, eth0 inside the container")
+    nl.add_veth(host_end, bridge_index, CONTAINER_IFNAME, netns_fd, shell)
+
+
+def configure_inside(netns_fd: int, pid: int, ip: str, prefixlen: int, gateway: str,
+                     explain=None) -> None:
+    """From a socket inside the container's namespace: lo up, eth0's address, default route."""
+    inside = f"nsenter -t {pid} -n "
+    with Netlink(socket_in_netns(netns_fd, open_socket)) as nl:
+        steps = [(f"{inside}ip link set lo up", "127.0.0.1 inside the container"),
+                 (f"{inside}ip link set {CONTAINER_IFNAME} up",
+                  "the peer is created down (up only once the pair exists)"),
+                 (f"{inside}ip addr add {ip}/{prefixlen} dev {CONTAINER_IFNAME}",
+                  "the container's address, leased by IPAM"),
+                 (f"{inside}ip route add default via {gateway}",
+                  "everything not on the subnet goes to the bridge (the host)")]
+        if explain:
+            for shell, why in steps:
+                explain(shell, why)
+        nl.set_up(1, steps[0][0])                   # lo is always interface 1 in a namespace
+        eth0 = nl.link_index(CONTAINER_IFNAME)
+        nl.set_up(eth0, steps[1][0])
+        nl.add_address(eth0, ip, prefixlen, steps[2][0])
+        nl.add_default_route(gateway, eth0, steps[3][0])
+
+
+def delete_veth(nl: Netlink, host_end: str, explain=None) -> None:
+    """ip link del HOST_END: removes both ends (no-op if the container's exit already did,
+    and never deletes a link of that name that is not a veth: it is not ours)."""
+    if nl.link_kind(host_end) != "veth":
+        return
+    if nl.delete_link(host_end) and explain:
+        explain(f"ip link del {host_end}", "unplug the container (eth0, its other end, goes too)")
