@@ -2,19 +2,23 @@
 
     the CLI process (parent)        setup child                     container PID 1
     ────────────────────────        ───────────                     ───────────────
-    prepare: state entry, overlay
-    dirs, cgroup
+    prepare: check every option,
+    state entry, overlay dirs,
+    cgroup, network lease
     fork ─────────────────────────▶ join the cgroup
                                     unshare the namespaces
-            ◀───────── "ns ready" ─ (wait: the parent may configure
-    (network, user maps: later)      the new namespaces from outside)
+            ◀───────── "ns ready" ─ (waits)
+    attach the network: veth into
+    the child's new netns
     release ──────────────────────▶ fork ─────────────────────────▶ make mounts private
             ◀──────────── "pid N" ─ exit (PID 1 is now our child,  mount overlay, /proc, /sys, /dev
-                                    we are its subreaper)           hostname, lo up
+                                    we are its subreaper)           /etc/hosts…, hostname, lo up
                                                                     pivot_root (or chroot)
-                                                                    workdir, user, env
+                                                                    workdir, env, close fds
+                                                                    masks, no_new_privs, user +
+                                                                    capabilities, seccomp
     wait, forwarding signals                                        execve(the command)
-    teardown: cgroup, overlay, state
+    teardown: cgroup, network, overlay, state
 
 Why two forks? unshare(CLONE_NEWPID) does not move the caller: only its next child becomes
 PID 1 of the new PID namespace (pid_namespaces(7)); `unshare --pid --fork` does the same.
@@ -38,10 +42,10 @@ from .explain import Explainer
 from .kernel.mount import MS_BIND, MS_NODEV, MS_RDONLY, MS_REMOUNT, mount
 from .kernel.namespaces import (CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS,
                                 CLONE_NEWPID, CLONE_NEWUTS, NAMESPACES, flag_names, unshare)
-from .network import steps as net
 from .kernel.netdev import set_link_up
 from .kernel.pivot_root import chroot_into, pivot_into
 from .kernel.syscalls import libc
+from .network import steps as net
 from .process import ExecError, exec_command, exit_status, reset_signals, resolve_user, set_workdir
 from .security import apply as apply_security, close_fds
 from .state import ContainerRecord, StateStore, proc_start_time

@@ -19,7 +19,7 @@ import pytest
 
 from archives import (MTIME, build, build_streamed, device, directory, fifo, file, hardlink,
                       snapshot, symlink, zero_file)
-from minicontainer.errors import ArchiveError, ImageError
+from minicontainer.errors import ArchiveError, ConfigError, ImageError
 from minicontainer.storage.unpack import Limits, clean_name, unpack
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown, setuid bits)")
@@ -346,7 +346,7 @@ def test_bad_header_checksum(box):
 
 
 @pytest.mark.parametrize("content, says", [
-    (b"", "empty file"), (b"hello, world\n" * 100, "unknown archive format"),
+    (b"", "the file is empty"), (b"hello, world\n" * 100, "unknown archive format"),
     (b"PK\x03\x04" + bytes(600), "zip"), (b"\x28\xb5\x2f\xfd" + bytes(600), "zstd")])
 def test_unknown_format(box, content, says):
     archive = box.archives / "thing.tar.gz"
@@ -442,3 +442,44 @@ def test_impossible_numbers_are_corrupt(box, field, value):
 def test_non_utf8_names_keep_their_bytes(box):
     box.unpack([file("caf\udce9", b"latin-1 name")])     # surrogateescape for the byte 0xe9
     assert os.listdir(os.fsencode(box.dest)) == [b"caf\xe9"]
+
+
+def test_limits_from_environment(monkeypatch):
+    monkeypatch.setenv("MINICONTAINER_UNPACK_MAX_ENTRIES", "10")
+    monkeypatch.setenv("MINICONTAINER_UNPACK_MAX_BYTES", "")
+    assert Limits.from_env() == Limits(max_entries=10)
+    monkeypatch.setenv("MINICONTAINER_UNPACK_MAX_BYTES", "1G")
+    with pytest.raises(ConfigError, match="MINICONTAINER_UNPACK_MAX_BYTES='1G' is not a number"):
+        Limits.from_env()
+
+
+def test_negative_size_in_a_long_name_header(box):
+    # A GNU long-name header whose (base-256) size is negative: tarfile would compute a
+    # negative read length from it.
+    long = tarfile.TarInfo("././@LongLink")
+    long.type, long.size = tarfile.GNUTYPE_LONGNAME, -1000
+    archive = box.archives / "negative.tar"
+    archive.write_bytes(long.tobuf(tarfile.GNU_FORMAT) + box.tar([file("f", b"x")]).read_bytes())
+    with pytest.raises(ArchiveError, match="corrupt archive.*metadata header"):
+        unpack(archive, box.dest)
+
+
+def test_no_file_descriptors_leak(box, tmp_path):
+    def open_fds():
+        return len(os.listdir("/proc/self/fd"))
+
+    cases = [[file("a/b/c", b"x"), symlink("l", "/x"), hardlink("h", "a/b/c")],   # fine
+             [symlink("evil", str(box.outside)), file("evil/x", b"x")],             # unsafe
+             [file("a", b"x"), hardlink("h", "/etc/passwd")],                       # unsafe link
+             [file(f"f{i}") for i in range(20)]]                                    # too many
+    before = open_fds()
+    for round_ in range(3):
+        for i, entries in enumerate(cases):
+            dest = tmp_path / f"d{round_}-{i}"
+            dest.mkdir()
+            try:
+                unpack(build(box.archives / f"{round_}-{i}.tar", entries), dest,
+                       limits=Limits(max_entries=10))
+            except ArchiveError:
+                pass
+    assert open_fds() == before

@@ -44,6 +44,7 @@ def fail(message: str, code: int = 125) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: run typer, map every error to one line + 125."""
     from . import commands  # noqa: F401  (registers the verbs)
+    from . import teaching  # noqa: F401  (lab, demo, doctor)
     try:
         app(args=argv, prog_name="minicontainer", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as e:     # help was printed; like `docker` alone

@@ -146,7 +146,8 @@ def image_import(ctx: typer.Context, file: str = typer.Argument(..., help="A .ta
     """Unpack a rootfs tarball once into the image store."""
     from ..api import image_store
     with _progress(file) as progress:
-        image = image_store(root_of(ctx)).import_archive(file, ref, progress=progress)
+        image = image_store(root_of(ctx)).import_archive(file, ref, progress=progress,
+                                                          in_use=_users_of(root_of(ctx)))
     click.echo(f"{image.ref} {image.digest}")
 
 
@@ -158,7 +159,7 @@ def image_build(ctx: typer.Context, recipe: str = typer.Argument(..., help="A re
     result = build_recipe(recipe)
     click.echo(f"sha256:{result.sha256}  {result.path}", err=True)
     image = image_store(root_of(ctx)).import_archive(result.path, f"{result.name}:{result.tag}",
-                                                      source=str(recipe))
+                                                      source=str(recipe), in_use=_users_of(root_of(ctx)))
     click.echo(f"{image.ref} {image.digest}")
 
 
@@ -188,12 +189,19 @@ def image_inspect(ctx: typer.Context, ref: str):
 @image_app.command("rm")
 def image_rm(ctx: typer.Context, refs: List[str] = typer.Argument(...)):
     """Remove images that no container uses."""
-    from ..api import image_store, list_containers
+    from ..api import image_store
     store = image_store(root_of(ctx))
-    containers = list_containers(root_of(ctx))
     for ref in refs:
-        image = store.remove(ref, in_use=lambda img: [c.name for c in containers if c.image == img.ref])
+        image = store.remove(ref, in_use=_users_of(root_of(ctx)))
         click.echo(f"Deleted: {image.ref}")
+
+
+def _users_of(root):
+    """in_use callback for the image store: the containers (running or not) using an image."""
+    def users(image) -> list[str]:
+        from ..api import list_containers
+        return [c.name for c in list_containers(root) if c.image == image.ref]
+    return users
 
 
 # ── small printing helpers ────────────────────────────────────────────────────────────────

@@ -227,9 +227,9 @@ def detect_format(raw: io.RawIOBase, archive: Path) -> str:
         if head.startswith(magic):
             raise ArchiveError(f"unknown archive format {archive}: it is {what}; "
                                f"expected a tar file, optionally gzip-, xz- or bzip2-compressed")
-    shown = head[:8].hex(" ") if head else "empty file"
-    raise ArchiveError(f"unknown archive format {archive} (starts with {shown}); expected a tar "
-                       f"file, optionally gzip-, xz- or bzip2-compressed")
+    what = f"it starts with {head[:8].hex(' ')}" if head else "the file is empty"
+    raise ArchiveError(f"unknown archive format {archive}: {what}; expected a tar file, "
+                       f"optionally gzip-, xz- or bzip2-compressed")
 
 
 def _looks_like_tar(block: bytes) -> bool:
@@ -319,13 +319,15 @@ class _TarStream:
         self._errors = _decompress_errors()
 
     def read(self, size: int) -> bytes:
+        if size < 0:                    # tarfile computes sizes from header fields
+            raise _Corrupt(f"a negative length in a header before byte {self._pos}")
         try:
             data = self._source.read(size)
         except self._errors as e:
             raise _Corrupt(_explain_decompress_error(e)) from None
         self._pos += len(data)
         if self._pos > self._max:
-            raise _TooBig(f"it expands to more than {self._max} bytes", "MAX_BYTES")
+            raise _TooBig(f"it expands to more than {_human(self._max)}", "MAX_BYTES")
         return data
 
     def tell(self) -> int:
@@ -384,7 +386,7 @@ class _StrictTarInfo(tarfile.TarInfo):
     def _proc_member(self, tar):
         # tarfile reads a pax header or GNU long name into memory whole: cap its size.
         # (_proc_member is the hook tarfile documents for subclasses.)
-        if self.type in _METADATA_TYPES and self.size > MAX_METADATA:
+        if self.type in _METADATA_TYPES and not 0 <= self.size <= MAX_METADATA:
             raise _Corrupt(f"a {self.size}-byte metadata header at byte {self.offset}")
         return super()._proc_member(tar)
 
@@ -479,7 +481,12 @@ class _DirFds:
         with _Syscall("mkdirat", self._root_path, path):
             os.mkdir(leaf, 0o755, dir_fd=parent_fd)
             fd = os.open(leaf, _DIR_FLAGS, dir_fd=parent_fd)
-            os.fchmod(fd, 0o755)        # the umask may have taken bits away
+        try:
+            with _Syscall("fchmod", self._root_path, path):
+                os.fchmod(fd, 0o755)    # the umask may have taken bits away
+        except SyscallError:
+            os.close(fd)
+            raise
         return fd
 
     def _remember(self, path: str, fd: int) -> None:
@@ -545,7 +552,7 @@ class _Extractor:
                            f"(size {m.size}, uid {m.uid}, gid {m.gid})")
         self._written += _data_size(m)
         if self._written > limits.max_bytes:
-            raise _TooBig(f"its files hold more than {limits.max_bytes} bytes", "MAX_BYTES")
+            raise _TooBig(f"its files hold more than {_human(limits.max_bytes)}", "MAX_BYTES")
 
     def _extract(self, m: tarfile.TarInfo) -> None:
         name = clean_name(m.name)
@@ -795,6 +802,14 @@ def _set_mtime(utime: Callable[[tuple[float, float]], None], mtime: float) -> No
         utime((mtime, mtime))
     except (OverflowError, ValueError):
         pass
+
+
+def _human(size: int) -> str:
+    """64 << 30 -> "64 GiB (68719476736 bytes)": readable, and exact for setting the limit."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift:
+            return f"{size / (1 << shift):g} {unit} ({size} bytes)"
+    return f"{size} bytes"
 
 
 def _kind(m: tarfile.TarInfo) -> str:

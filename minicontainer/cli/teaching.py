@@ -1,0 +1,106 @@
+"""Teaching verbs: labs, classroom demos, and the machine check.
+
+    minicontainer lab list                      the labs in labs/, with their titles
+    minicontainer lab start NN [--workdir DIR]  copy the lab's starter files into the work dir
+    minicontainer lab check NN [--junit FILE]   run the lab's checks: ✓/✗ per task, a hint per ✗
+    minicontainer demo list | NAME [--auto]     narrated demos for a projector (labs.py, demos/)
+    minicontainer doctor [--format json]        can this machine run containers? (doctor.py)
+
+Thin like every verb: the work is in minicontainer/labs.py, minicontainer/demos/ and
+minicontainer/doctor.py, imported only when the verb runs.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional
+
+import click
+import typer
+
+from . import app, fail, root_of
+
+lab_app = typer.Typer(no_args_is_help=True, help="Exercises with checkers (labs/NN-topic/).")
+app.add_typer(lab_app, name="lab")
+
+LANG_HELP = "en or de (default: de when $LANG starts with de)."
+
+
+def pick_lang(lang: Optional[str]) -> str:
+    lang = lang or ("de" if os.environ.get("LANG", "").startswith("de") else "en")
+    if lang not in ("en", "de"):
+        fail(f"invalid --lang {lang!r}: use en or de")
+    return lang
+
+
+@lab_app.command("list")
+def lab_list(lang: Optional[str] = typer.Option(None, "--lang", help=LANG_HELP)):
+    """List the labs."""
+    from ..labs import list_labs
+    lang = pick_lang(lang)
+    for lab in list_labs():
+        title = lab.title_de if lang == "de" else lab.title
+        started = "  (started)" if (lab.path / "work").is_dir() else ""
+        click.echo(f"{lab.number}  {title}{started}")
+
+
+@lab_app.command("start")
+def lab_start(number: str = typer.Argument(..., help="Lab number or name, e.g. 01 or chroot."),
+              workdir: Optional[str] = typer.Option(None, "--workdir", help="Work here instead of labs/NN-topic/work."),
+              force: bool = typer.Option(False, "--force", help="Overwrite files you already changed.")):
+    """Copy a lab's starter files into your work directory."""
+    from ..labs import find_lab, start_lab, workdir_for
+    lab = find_lab(number)
+    target = workdir_for(lab, workdir)
+    copied = start_lab(lab, target, force=force)
+    click.echo(f"lab {lab.number} — {lab.title}")
+    click.echo(f"work dir: {target}" + (f" ({len(copied)} starter file(s) copied)" if copied
+                                       else " (your files were kept; --force to start over)"))
+    click.echo(f"read: {lab.path / 'README.md'}  (Deutsch: README.de.md)")
+    click.echo(f"then: minicontainer lab check {lab.number}")
+
+
+@lab_app.command("check")
+def lab_check(ctx: typer.Context,
+              number: str = typer.Argument(..., help="Lab number or name, e.g. 01 or chroot."),
+              junit: Optional[str] = typer.Option(None, "--junit", help="Also write JUnit XML here (for grading)."),
+              workdir: Optional[str] = typer.Option(None, "--workdir", help="Check this directory instead of labs/NN-topic/work."),
+              keyword: Optional[str] = typer.Option(None, "-k", help="Only the tasks whose check name matches (pytest -k)."),
+              lang: Optional[str] = typer.Option(None, "--lang", help=LANG_HELP)):
+    """Run a lab's checks: ✓ or ✗ per task, with a hint for each ✗."""
+    from ..labs import check_lab, find_lab, start_lab, workdir_for
+    lab = find_lab(number)
+    target = workdir_for(lab, workdir)
+    if not target.is_dir():
+        start_lab(lab, target)
+        click.echo(f"(no work dir yet: created {target} from the starter files)\n")
+    raise SystemExit(check_lab(lab, target, junit=junit, lang=pick_lang(lang), root=root_of(ctx),
+                               keyword=keyword))
+
+
+@app.command()
+def demo(ctx: typer.Context,
+         name: str = typer.Argument(..., help="A demo name, or `list`."),
+         auto: bool = typer.Option(False, "--auto", help="Run straight through, without pausing."),
+         delay: float = typer.Option(0.0, "--delay", help="With --auto: seconds to wait between steps.")):
+    """Narrated classroom demos (`demo list` shows them); Enter goes to the next step."""
+    from .. import demos
+    if name == "list":
+        for demo_name, summary in demos.list_demos():
+            click.echo(f"{demo_name.ljust(18)} {summary}")
+        return
+    raise SystemExit(demos.run_demo(name, auto=auto, delay=delay, root=root_of(ctx)))
+
+
+@app.command()
+def doctor(format: str = typer.Option("text", "--format", help="text or json.")):
+    """Check this machine: kernel, namespaces, cgroups, modules, user namespaces, environment."""
+    from ..doctor import diagnose, format_report
+    if format not in ("text", "json"):
+        fail(f"invalid --format {format!r}: use text or json")
+    report = diagnose()
+    if format == "json":
+        click.echo(json.dumps({"ok": report.ok, "findings": report.as_dicts()}, indent=1))
+    else:
+        click.echo(format_report(report))
+    raise SystemExit(0 if report.ok else 1)
