@@ -35,6 +35,10 @@ class ContainerConfig:
     cap_drop: list[str] = field(default_factory=list)
     privileged: bool = False
     security_opt: list[str] = field(default_factory=list) # seccomp=…, no-new-privileges…
+    tty: bool = False                                     # -t: a pseudo-terminal (tty.py)
+    detach: bool = False                                  # -d: run under a supervisor (supervisor.py)
+    init: bool = False                                    # --init: a tiny PID 1 that reaps (init.py)
+    restart: str = "no"                                   # no | on-failure[:N] | always | unless-stopped
 
     def validate(self) -> "ContainerConfig":
         if self.isolation not in ISOLATIONS:
@@ -50,6 +54,13 @@ class ContainerConfig:
                 raise ConfigError(f"invalid --env {item!r}: use KEY=VALUE (or KEY to copy it from your shell)")
         if self.command and not self.command[0]:
             raise ConfigError("the command is an empty string: give a program to run, e.g. `sh`")
+        if parse_restart_policy(self.restart)[0] != "no":
+            if self.remove:
+                raise ConfigError("--restart and --rm conflict: a container that is removed when it "
+                                  "exits cannot be restarted; drop one of them")
+            if not self.detach:
+                raise ConfigError("--restart needs -d: the restart policy is applied by the "
+                                  "container's supervisor, which only detached containers have")
         return self
 
     def environment(self, hostname: str, home: str = "/root") -> dict[str, str]:
@@ -57,6 +68,8 @@ class ContainerConfig:
         env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, "HOME": home}
         if os.environ.get("TERM") and self.interactive:
             env["TERM"] = os.environ["TERM"]
+        if self.tty:                                       # a terminal needs a type (Docker: xterm)
+            env["TERM"] = os.environ.get("TERM") or "xterm"
         for item in self.env:
             key, eq, value = item.partition("=")
             if eq:
@@ -64,3 +77,15 @@ class ContainerConfig:
             elif key in os.environ:                        # `-e KEY` copies the host's value
                 env[key] = os.environ[key]
         return env
+
+
+RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
+
+
+def parse_restart_policy(value: str) -> tuple[str, int]:
+    """'on-failure:3' → ('on-failure', 3); the count is a maximum (0: no maximum)."""
+    name, _, count = (value or "no").partition(":")
+    if name not in RESTART_POLICIES or (count and (name != "on-failure" or not count.isdigit())):
+        raise ConfigError(f"invalid --restart {value!r}: use no, on-failure[:MAX-RETRIES], always "
+                          "or unless-stopped")
+    return name, int(count or 0)

@@ -233,7 +233,7 @@ def check_lab(lab: Lab, workdir: Path, *, junit: str | None = None, lang: str = 
     header = f"lab {lab.number} — {lab.title_de if lang == 'de' else lab.title}"
     reporter.say(header)
     reporter.say(("Arbeitsverzeichnis: " if lang == "de" else "work dir: ") + str(workdir) + "\n")
-    args = [str(lab.checks), "-p", "no:cacheprovider", "-p", "no:terminal", "-q",
+    args = [str(lab.checks), "-p", "no:cacheprovider", "-p", "no:terminal",
             "--rootdir", str(labs_dir()), "-o", f"junit_suite_name=lab-{lab.number}"]
     if junit:
         args += [f"--junitxml={Path(junit).resolve()}"]

@@ -40,7 +40,7 @@ class ContainerRecord:
     image: str
     command: list[str]
     created: float
-    status: str = "created"            # created → running → exited
+    status: str = "created"            # created → running (⇄ paused) → exited (→ restarting → running)
     pid: int = 0                       # host PID of the container's PID 1
     pid_start: int = 0                 # its start time (clock ticks since boot), see proc(5)
     exit_code: int | None = None
@@ -52,6 +52,10 @@ class ContainerRecord:
     cgroup: str = ""                   # the cgroup's name, recorded before it is created
     network: dict = field(default_factory=dict)   # network/: the lease and veth, before they exist
     config: dict = field(default_factory=dict)
+    supervisor_pid: int = 0            # who waits for PID 1: the CLI (foreground) or supervisor.py (-d)
+    supervisor_start: int = 0          # its start time, like pid_start
+    restart_count: int = 0             # restarts done by the --restart policy
+    stop_requested: bool = False       # set by stop/kill/rm: the restart policy must not restart it
 
     @property
     def short_id(self) -> str:
@@ -69,8 +73,16 @@ def proc_start_time(pid: int) -> int:
 
 
 def is_alive(pid: int, start: int) -> bool:
-    """True if `pid` is still the process we started (same PID *and* same start time)."""
-    return pid > 0 and proc_start_time(pid) == start
+    """True if `pid` is still the process we started (same PID *and* same start time) and
+    has not exited (a zombie, state Z in /proc/PID/stat, waits only to be reaped)."""
+    if pid <= 0 or proc_start_time(pid) != start:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] != b"Z"
 
 
 _ADJECTIVES = ("agile brave calm clever eager fancy gentle happy jolly keen lively merry "
@@ -114,11 +126,24 @@ class StateStore:
         return rec
 
     def save(self, rec: ContainerRecord) -> None:
-        """Write state.json atomically (write a temp file, then rename over the old one)."""
+        """Write state.json atomically (write a temp file, then rename over the old one).
+        The temp file is per process: two writers must not share (and truncate) one."""
         path = self.container_dir(rec.id) / "state.json"
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps(asdict(rec), indent=1))
         os.replace(tmp, path)
+
+    def update(self, cid: str, **changes) -> ContainerRecord | None:
+        """Read-modify-write one record under the lock (stop, pause, the supervisor's exit
+        record): a change made by another process in between is never lost. None if gone."""
+        with self.locked():
+            rec = self.load(cid)
+            if rec is None:
+                return None
+            for key, value in changes.items():
+                setattr(rec, key, value)
+            self.save(rec)
+        return rec
 
     def load(self, cid: str) -> ContainerRecord | None:
         try:
@@ -148,8 +173,16 @@ class StateStore:
         raise ContainerError(f"no such container: {ref} (see `minicontainer ps -a`)")
 
     def delete(self, rec: ContainerRecord) -> None:
+        """Under the lock the directory is renamed away (one atomic step: no reader or
+        update() ever sees half a record); the files are removed after, outside it."""
         import shutil
-        shutil.rmtree(self.container_dir(rec.id), ignore_errors=True)
+        gone = self.dir / f".removing-{rec.id}-{os.getpid()}"
+        with self.locked():
+            try:
+                os.rename(self.container_dir(rec.id), gone)
+            except FileNotFoundError:
+                return
+        shutil.rmtree(gone, ignore_errors=True)
 
 
 def validate_name(name: str) -> None:

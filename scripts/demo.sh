@@ -14,8 +14,8 @@ echo "  mounts:                $(wc -l < /proc/self/mountinfo)"
 echo "  network interfaces:    $(ls /sys/class/net | tr '\n' ' ')"
 echo "  processes:             $(ls -d /proc/[0-9]* | wc -l)"
 
-bold "A container from the busybox image:  minicontainer run --rm --hostname demo busybox sh -c '…'"
-$MC run --rm --hostname demo busybox sh -c '
+bold "A container from the busybox image:  minicontainer run --rm --net none --hostname demo busybox sh -c '…'"
+$MC run --rm --net none --hostname demo busybox sh -c '
 echo "  PID of this shell:     $$            (a new PID namespace: the command is PID 1)"
 echo "  hostname:              $(hostname)          (a new UTS namespace)"
 echo "  mounts:                $(wc -l < /proc/self/mountinfo)             (a new mount namespace: overlay, proc, sys, dev)"
