@@ -5,7 +5,7 @@ PY      := .venv/bin/python
 MC      := .venv/bin/minicontainer
 IMAGE   := busybox
 
-.PHONY: setup image demo test test-fast bench clean
+.PHONY: setup image demo test test-vm bench clean
 setup:
 	@scripts/setup.sh
 
@@ -18,6 +18,10 @@ demo: image
 
 test: setup
 	@$(PY) -m pytest -ra $(PYTEST_ARGS)
+
+# Only the cgroup-v2 stage: a QEMU VM runs tests/test_cgroups.py, test_limits.py, … on pure v2.
+test-vm: setup
+	@$(PY) -m pytest -ra tests/test_vm_cgroup2.py $(PYTEST_ARGS)
 
 bench: image
 	@bench/run.sh

@@ -27,6 +27,7 @@ PKGS=(
     "xz-utils:/usr/bin/xz"
     "hello:/usr/bin/hello"                 # the program in the hello-app example image
     "nftables:/usr/sbin/nft"               # NAT and published ports for --net bridge
+    "qemu-system-x86:/usr/bin/qemu-system-x86_64"   # the cgroup-v2 VM test stage
 )
 
 missing=()
@@ -61,4 +62,10 @@ if [ ! -e "$stamp" ]; then
     .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip wheel
     .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
     rm -f .venv/.installed-*; touch "$stamp"
+fi
+
+# The cgroup-v2 VM stage's kernel and initramfs (cached; a few ms when already there). It must
+# run here, not in pytest: the test session lives in a network namespace without a network.
+if [ "$(id -u)" = 0 ] && [ "$(uname -m)" = x86_64 ]; then
+    tests/vm/prepare.sh
 fi

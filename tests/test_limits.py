@@ -78,6 +78,7 @@ def test_cpus_holds_a_busy_loop(mc_root):
         stop(proc, mc_root, "spin")
 
 
+@pytest.mark.vm_2cpus                                # in the VM stage: the boot with 2 vCPUs
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 CPUs to pin to CPU 1")
 def test_cpuset_is_visible(mc):
     out = mc("run", "--rm", "--cpuset-cpus", "1", "busybox", "grep", "Cpus_allowed_list", "/proc/self/status",
