@@ -4,7 +4,7 @@
 # What it is: the smallest boot that gives the project's tests a pure cgroup v2 machine:
 #   stage 1 (in the initramfs): load modules, mount the host's / read-only over virtio-9p, put a
 #            tmpfs-backed overlayfs on top of it so the guest can write, switch_root into it;
-#   stage 2 (in the new root):  mount cgroup2 with every controller enabled, tmpfs on /tmp and on the
+#   stage 2 (in the new root):  mount cgroup2 with every controller enabled, tmpfs for $TMPDIR and the
 #            state root, run the job script the host wrote (pytest from the same checkout path), send
 #            its output and exit status to the host over virtio-serial, power off.
 # See: man 7 cgroups ("Cgroups version 2"), man 8 switch_root, Documentation/filesystems/9p.rst,
@@ -93,7 +93,12 @@ stage2() {
     export PATH
 
     setup_cgroup2
-    mount -t tmpfs -o mode=1777 tmpfs /tmp || fail "mount tmpfs /tmp"
+    # Temporary files (pytest's tmp_path holds overlay upper dirs) on a tmpfs of their own. Not
+    # over /tmp itself: the checkout may live there (CI clones anywhere), and /tmp must show it.
+    mkdir -p /run/mc/tmp
+    mount -t tmpfs -o mode=1777 tmpfs /run/mc/tmp || fail "mount tmpfs /run/mc/tmp"
+    TMPDIR=/run/mc/tmp
+    export TMPDIR
     mkdir -p /dev/pts /dev/shm
     mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
     mount -t tmpfs -o mode=1777 tmpfs /dev/shm
