@@ -24,6 +24,9 @@ IS_ROOT = os.geteuid() == 0
 
 
 def pytest_configure(config):
+    # Containers started by the tests put their cgroups under a parent of their own, so the
+    # suite can prove it left no cgroup behind, whatever else runs on the machine.
+    os.environ.setdefault("MINICONTAINER_CGROUP_PARENT", f"minicontainer-tests-{os.getpid()}")
     if IS_ROOT and not os.environ.get("MC_TEST_MOUNT_NS"):
         from minicontainer.kernel.mount import MS_PRIVATE, MS_REC, mount
         from minicontainer.kernel.namespaces import CLONE_NEWNET, CLONE_NEWNS, unshare
@@ -58,7 +61,11 @@ def mc_root(tmp_path_factory, busybox_tar) -> Path:
     image_store(root).import_archive(busybox_tar, "busybox")
     yield root
     leftovers = [p.name for p in (root / "containers").glob("*") if not p.name.startswith(".")]
+    from minicontainer.cgroups import list_cgroups, remove_parent
+    cgroups = list_cgroups()
+    remove_parent()
     assert not leftovers, f"containers left behind by the tests: {leftovers}"
+    assert not cgroups, f"cgroups left behind by the tests: {cgroups}"
 
 
 @pytest.fixture

@@ -24,7 +24,9 @@ from minicontainer.cgroups.layout import Layout
 from minicontainer.cgroups.limits import Limits
 from minicontainer.errors import CgroupError
 
-PARENT = "minicontainer"          # every container's group lives in <mount>/minicontainer/
+# Every container's group lives in <mount>/minicontainer/<id>. MINICONTAINER_CGROUP_PARENT moves
+# them elsewhere (the test suite uses its own parent, so it can prove it left nothing behind).
+PARENT = os.environ.get("MINICONTAINER_CGROUP_PARENT") or "minicontainer"
 KILL_TIMEOUT = 5.0                # seconds to wait for killed processes to leave the group
 _VALID_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
