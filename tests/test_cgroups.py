@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from minicontainer.cgroups.base import PARENT   # MINICONTAINER_CGROUP_PARENT: the test session sets its own
+
 from minicontainer.cgroups import (Limits, create_cgroup, detect_layout, list_cgroups, open_cgroup,
                                    parse_limits, remove_parent, shares_to_weight)
 from minicontainer.cgroups import base as cg_base
@@ -263,10 +265,10 @@ def test_v2_files_written(fake_kernel, fake_v2):
     limits = parse_limits(memory="32m", memory_swap="96m", pids_limit=20, cpus="0.2", cpu_shares=512,
                           cpuset_cpus="0")
     cg = create_cgroup("c1", limits, explain=explain, root=fake_v2)
-    p = fake_v2 / "minicontainer" / "c1"
+    p = fake_v2 / PARENT / "c1"
     assert cg.paths == {"": p} and cg.version == 2
     assert (fake_v2 / "cgroup.subtree_control").read_text() == "+cpu +cpuset +memory +pids"
-    assert (fake_v2 / "minicontainer" / "cgroup.subtree_control").read_text() == "+cpu +cpuset +memory +pids"
+    assert (fake_v2 / PARENT / "cgroup.subtree_control").read_text() == "+cpu +cpuset +memory +pids"
     assert (p / "memory.max").read_text() == str(32 * MiB)
     assert (p / "memory.swap.max").read_text() == str(64 * MiB)      # v2: swap alone = 96m - 32m
     assert (p / "pids.max").read_text() == "20"
@@ -276,8 +278,8 @@ def test_v2_files_written(fake_kernel, fake_v2):
     # --explain: every mkdir and write as shell, the top-down order the kernel requires.
     assert lines == [
         f"echo '+cpu +cpuset +memory +pids' > {fake_v2}/cgroup.subtree_control",
-        f"mkdir -p {fake_v2}/minicontainer",
-        f"echo '+cpu +cpuset +memory +pids' > {fake_v2}/minicontainer/cgroup.subtree_control",
+        f"mkdir -p {fake_v2}/{PARENT}",
+        f"echo '+cpu +cpuset +memory +pids' > {fake_v2}/{PARENT}/cgroup.subtree_control",
         f"mkdir {p}",
         f"echo 33554432 > {p}/memory.max",
         f"echo 67108864 > {p}/memory.swap.max",
@@ -305,7 +307,7 @@ def test_v2_enables_only_offered_controllers(fake_kernel, fake_v2):
     assert (fake_v2 / "cgroup.subtree_control").read_text() == "+memory"
     with pytest.raises(CgroupError, match="--cpus needs the cpu cgroup controller"):
         create_cgroup("c2", parse_limits(cpus="0.5"), root=fake_v2)
-    assert not (fake_v2 / "minicontainer" / "c2").exists()
+    assert not (fake_v2 / PARENT / "c2").exists()
 
 
 def test_v2_oom_killed_reads_memory_events(fake_kernel, fake_v2):
@@ -321,7 +323,7 @@ def test_v1_files_written_comounted(fake_kernel, tmp_path):
     limits = parse_limits(memory="32m", pids_limit=20, cpus="0.2", cpu_shares=512, cpuset_cpus="0")
     cg = create_cgroup("c1", limits, explain=explain, root=root)
     assert cg.version == 1
-    assert cg.paths["cpu"] == cg.paths["cpuacct"] == root / "cpu,cpuacct" / "minicontainer" / "c1"
+    assert cg.paths["cpu"] == cg.paths["cpuacct"] == root / "cpu,cpuacct" / PARENT / "c1"
     assert len(cg.dirs) == 5                                     # cpu,cpuacct counted once
     mem, cpu, cpuset = cg.paths["memory"], cg.paths["cpu"], cg.paths["cpuset"]
     assert (mem / "memory.limit_in_bytes").read_text() == str(32 * MiB)
@@ -360,7 +362,7 @@ def test_list_and_open_fake(fake_kernel, fake_v2):
     create_cgroup("c1", root=fake_v2)
     create_cgroup("c2", root=fake_v2)
     assert list_cgroups(fake_v2) == ["c1", "c2"]
-    assert open_cgroup("c1", fake_v2).path == fake_v2 / "minicontainer" / "c1"
+    assert open_cgroup("c1", fake_v2).path == fake_v2 / PARENT / "c1"
     assert open_cgroup("nope", fake_v2) is None
 
 
@@ -453,10 +455,10 @@ def test_real_create_add_remove(cgroups):
 
 @pytest.mark.root
 def test_real_default_parent_and_list(cgroups):
-    cg = create_cgroup(f"mctest-{os.getpid()}")                  # the real minicontainer/ parent
+    cg = create_cgroup(f"mctest-{os.getpid()}")                  # the default parent (the test session's)
     try:
         assert cg.id in list_cgroups()
-        assert cg.relpath == f"/minicontainer/mctest-{os.getpid()}"
+        assert cg.relpath == f"/{PARENT}/mctest-{os.getpid()}"
     finally:
         cg.remove()
     assert cg.id not in list_cgroups()
