@@ -5,19 +5,24 @@
 
     Container(image, command, **options)   options are ContainerConfig's fields (config.py)
         .run() -> int                      start, wait, clean up; the container's exit status
-    list_containers(root=None)             the records in the state directory
+        .start() -> str                    `run -d`: under a supervisor (supervisor.py); the ID
+    list_containers(root=None)             the records, status checked against the kernel
     remove_container(ref, force=False)     `minicontainer rm`: stop if forced, then delete
+    stop_container, kill_container, wait_container, pause_container, unpause_container,
+    inspect_container, top_container, read_logs, follow_logs        lifecycle.py
+    exec_in_container(ref, command, …)     exec.py
+    collect_garbage(root=None, dry_run=False)                       gc.py
     image_store(root=None)                 the ImageStore (storage/images.py)
 """
 from __future__ import annotations
 
-import os
-import signal
 import time
 
 from .config import ContainerConfig
 from .errors import ContainerError
-from .explain import Explainer
+from .lifecycle import (follow_logs, inspect_container, kill_container, list_containers,  # noqa: F401
+                        pause_container, read_logs, remove_container, stop_container,
+                        top_container, unpause_container, wait_container)
 from .state import ContainerRecord, StateStore, is_alive, state_root
 
 
@@ -27,17 +32,29 @@ class Container:
     def __init__(self, image: str, command=(), *, root=None, explain: bool = False, **options):
         self.config = ContainerConfig(image=image, command=list(command), **options).validate()
         self.store = StateStore(state_root(root))
-        self.explain = Explainer(explain)
+        from .gc import make_explainer
+        self.explain = make_explainer(explain)    # (or the crashing one of tests/test_gc.py)
         self.record: ContainerRecord | None = None
 
     def run(self) -> int:
         """Run in the foreground; returns the exit status (128+N if signal N killed it)."""
         from . import runtime
         ctx = runtime.Context(self.config, self.store, self.explain)
+        if self.config.tty:
+            from .tty import Console
+            ctx.console = Console(interactive=self.config.interactive)
         try:
             return runtime.run(ctx)
         finally:
             self.record = ctx.record
+
+    def start(self) -> str:
+        """Run detached under a supervisor; returns the ID once PID 1 runs (`run -d`)."""
+        from .supervisor import start_detached
+        self.config.detach = True
+        cid = start_detached(self)
+        self.record = self.store.load(cid)
+        return cid
 
     @property
     def id(self) -> str | None:
@@ -48,41 +65,16 @@ class Container:
         return self.record.name if self.record else None
 
 
-def list_containers(root=None) -> list[ContainerRecord]:
-    """All containers with a state entry; a 'running' one whose PID is gone shows as exited."""
-    store = StateStore(state_root(root))
-    records = store.list()
-    for rec in records:
-        if rec.status == "running" and not is_alive(rec.pid, rec.pid_start):
-            rec.status = "exited"             # its minicontainer process was killed
-    return records
+def exec_in_container(ref: str, command, **options) -> int:
+    """`minicontainer exec`: run a command in a running container (exec.py)."""
+    from .exec import exec_in_container as run_exec
+    return run_exec(ref, list(command), **options)
 
 
-def remove_container(ref: str, *, force: bool = False, root=None) -> ContainerRecord:
-    """Delete a container's overlay dirs, cgroup and state; --force kills it first."""
-    from .cgroups import open_cgroup
-    from .storage.overlay import remove_overlay_dirs
-    store = StateStore(state_root(root))
-    rec = store.find(ref)
-    if rec.status == "running" and is_alive(rec.pid, rec.pid_start):
-        if not force:
-            raise ContainerError(f"container {rec.name} is running: stop it first or use `rm -f`")
-        kill_and_wait(rec)
-    cgroup = open_cgroup(rec.cgroup) if rec.cgroup else None
-    if cgroup is not None:
-        cgroup.remove()
-    remove_overlay_dirs(store.container_dir(rec.id))
-    store.delete(rec)
-    return rec
-
-
-def kill_and_wait(rec: ContainerRecord, timeout: float = 10.0) -> None:
-    """SIGKILL the container's PID 1 (only if it is still the process we started)."""
-    if is_alive(rec.pid, rec.pid_start):
-        os.kill(rec.pid, signal.SIGKILL)
-    deadline = time.monotonic() + timeout
-    while is_alive(rec.pid, rec.pid_start) and time.monotonic() < deadline:
-        time.sleep(0.01)
+def collect_garbage(root=None, *, dry_run: bool = False, prune: bool = False):
+    """`minicontainer gc` / `system prune` (gc.py): what crashed runs left behind."""
+    from .gc import collect
+    return collect(root, dry_run=dry_run, prune=prune)
 
 
 def image_store(root=None):
@@ -121,3 +113,77 @@ def host_memory() -> int:
     """MemTotal from /proc/meminfo: what an unlimited container may use (Docker shows this)."""
     with open("/proc/meminfo") as f:
         return int(f.readline().split()[1]) * 1024
+
+
+# ── storage: volumes, diff, commit, snapshots, export, image exchange (storage/) ────────────
+
+def volume_store(root=None):
+    """The VolumeStore: named volumes under <root>/volumes (storage/volumes.py)."""
+    from .storage.volumes import VolumeStore
+    return VolumeStore(state_root(root) / "volumes")
+
+
+def volume_users(name: str, root=None) -> list[str]:
+    """The containers (running or not) whose -v names volume NAME."""
+    from .storage.volumes import volume_names
+    return [r.name for r in StateStore(state_root(root)).list() if name in volume_names(r.config)]
+
+
+def remove_volume(name: str, root=None):
+    """`volume rm`: refused while a container lists the volume."""
+    return volume_store(root).remove(name, volume_users(name, root))
+
+
+def image_users(root=None):
+    """in_use callback for the image store: the containers (running or not) of an image."""
+    def users(image) -> list[str]:
+        return [r.name for r in StateStore(state_root(root)).list() if r.image == image.ref]
+    return users
+
+
+def container_diff(ref: str, root=None) -> list[tuple[str, str]]:
+    """`diff`: [("A"|"C"|"D", "/path")] read from the container's upper dir (storage/diff.py)."""
+    from .storage.diff import changes
+    from .storage.snapshots import upper_dir
+    store = StateStore(state_root(root))
+    rec = store.find(ref)
+    return changes(upper_dir(store, rec), image_store(root).get(rec.image).lower_dirs)
+
+
+def commit_container(ref: str, image_ref: str, root=None):
+    """`commit`: the container's changes become the top layer of image IMAGE_REF."""
+    from .storage.commit import commit
+    store = StateStore(state_root(root))
+    return commit(image_store(root), store, store.find(ref), image_ref, in_use=image_users(root))
+
+
+def container_snapshots(ref: str, root=None):
+    """`snapshot …`: the Snapshots of one container (.create/.list/.restore/.remove)."""
+    from .storage.snapshots import Snapshots
+    store = StateStore(state_root(root))
+    return Snapshots(store, store.find(ref))
+
+
+def export_container(ref: str, out, root=None) -> int:
+    """`export`: the container's whole filesystem as a tar (frozen while written)."""
+    from .storage.export import export_container as export
+    store = StateStore(state_root(root))
+    return export(store, image_store(root), store.find(ref), out)
+
+
+def import_image(path, ref: str | None = None, root=None, progress=None):
+    """`image import`: a rootfs tarball, docker/podman save archive or OCI archive/layout."""
+    from .storage.oci import import_image as do_import
+    return do_import(image_store(root), path, ref, in_use=image_users(root), progress=progress)
+
+
+def export_image(ref: str, out, fmt: str = "oci", root=None) -> int:
+    """`image export --format oci|docker`: an archive skopeo and podman read."""
+    from .storage.oci import export_image as do_export
+    return do_export(image_store(root), ref, out, fmt)
+
+
+def disk_usage(root=None) -> list[dict]:
+    """`system df`: images (each layer counted once), containers, volumes (storage/usage.py)."""
+    from .storage.usage import disk_usage as usage
+    return usage(state_root(root))

@@ -39,6 +39,8 @@ class ContainerConfig:
     detach: bool = False                                  # -d: run under a supervisor (supervisor.py)
     init: bool = False                                    # --init: a tiny PID 1 that reaps (init.py)
     restart: str = "no"                                   # no | on-failure[:N] | always | unless-stopped
+    volumes: list[str] = field(default_factory=list)      # -v HOST_DIR|NAME:CTR_DIR[:ro] (storage/volumes.py)
+    tmpfs: list[str] = field(default_factory=list)        # --tmpfs CTR_DIR[:size=64m,mode=1777]
 
     def validate(self) -> "ContainerConfig":
         if self.isolation not in ISOLATIONS:
@@ -61,6 +63,9 @@ class ContainerConfig:
             if not self.detach:
                 raise ConfigError("--restart needs -d: the restart policy is applied by the "
                                   "container's supervisor, which only detached containers have")
+        if self.volumes or self.tmpfs:
+            from .storage.volumes import parse_mounts
+            parse_mounts(self.volumes, self.tmpfs)        # ConfigError on the first bad one
         return self
 
     def environment(self, hostname: str, home: str = "/root") -> dict[str, str]:

@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,6 +157,7 @@ class Reporter:
     def __init__(self, lang: str = "en", out=None):
         self.lang, self.out = lang, out or sys.stdout
         self.tasks: dict[str, Task] = {}
+        self.selected: list[str] = []                      # after -k
         self.results: dict[str, tuple[str, str]] = {}      # nodeid → (outcome, reason)
         self.errors: list[str] = []
 
@@ -166,6 +168,9 @@ class Reporter:
         for item in items:
             doc = getattr(getattr(item, "obj", None), "__doc__", None)
             self.tasks[item.nodeid] = parse_docstring(doc, item.name)
+
+    def pytest_collection_finish(self, session):
+        self.selected = [item.nodeid for item in session.items]
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -198,14 +203,15 @@ class Reporter:
 
     def summary(self) -> str:
         passed = sum(1 for outcome, _ in self.results.values() if outcome == "passed")
-        total = len(self.tasks)
+        total = len(self.selected or self.tasks)
         if self.lang == "de":
             return f"{passed} von {total} Aufgaben erledigt."
         return f"{passed} of {total} tasks done."
 
 
-def first_lines(text, n: int) -> str:
-    lines = [line for line in str(text).strip().splitlines() if line.strip()]
+def first_lines(text, n: int, width: int = 200) -> str:
+    lines = [line if len(line) <= width else line[:width] + " …"
+             for line in str(text).strip().splitlines() if line.strip()]
     out = "\n".join(lines[:n])
     return out + (" …" if len(lines) > n else "")
 
@@ -239,6 +245,10 @@ def check_lab(lab: Lab, workdir: Path, *, junit: str | None = None, lang: str = 
         args += [f"--junitxml={Path(junit).resolve()}"]
     if keyword:
         args += ["-k", keyword]
+    # A private base for tmp_path: pytest would otherwise prune older numbered directories in
+    # /tmp/pytest-of-USER, which may belong to a pytest run that is calling us.
+    basetemp = tempfile.mkdtemp(prefix=f"mc-lab{lab.number}-")
+    args += ["--basetemp", basetemp]
     saved = {k: os.environ.get(k) for k in ("MC_LAB_WORKDIR", "MINICONTAINER_ROOT")}
     os.environ["MC_LAB_WORKDIR"] = str(workdir)
     if root:
@@ -246,6 +256,7 @@ def check_lab(lab: Lab, workdir: Path, *, junit: str | None = None, lang: str = 
     try:
         code = pytest.main(args, plugins=[reporter])
     finally:
+        shutil.rmtree(basetemp, ignore_errors=True)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

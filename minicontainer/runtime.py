@@ -6,7 +6,10 @@
     state entry, overlay dirs,
     cgroup, network lease
     fork ─────────────────────────▶ join the cgroup
-                                    unshare the namespaces
+                                    rootless only: unshare the user
+            ◀─────────── "userns" ─ namespace, alone (waits)
+    write its uid/gid maps (userns)
+    "maps" ───────────────────────▶ unshare the namespaces
             ◀───────── "ns ready" ─ (waits)
     attach the network: veth into
     the child's new netns
@@ -46,8 +49,9 @@ from .kernel.netdev import set_link_up
 from .kernel.pivot_root import chroot_into, pivot_into
 from .kernel.syscalls import libc
 from .network import steps as net
+from .init import init_argv, mount_init
 from .process import ExecError, exec_command, exit_status, reset_signals, resolve_user, set_workdir
-from .security import apply as apply_security, close_fds
+from .security import apply as apply_security, close_fds, verify_workdir
 from .state import ContainerRecord, StateStore, proc_start_time
 from .storage.overlay import OverlayDirs, create_overlay_dirs, remove_overlay_dirs
 
@@ -72,6 +76,10 @@ class Context:
     netns_fd: int | None = None                # --net container:NAME: the namespace to join
     pid: int = 0                               # host PID of the container's PID 1
     signals: object | None = None              # the forward_signals in force
+    console: object | None = None              # -t: tty.Console, the container's pseudo-terminal
+    init_binary: object | None = None          # --init: the host's init program (init.py)
+    mounts: list | None = None                 # -v, --tmpfs: storage/volumes.Mount, resolved
+    userns: object | None = None               # rootless: userns.Plan (id maps, cgroup), else None
 
     @property
     def merged(self) -> str:
@@ -95,15 +103,19 @@ def prepare(ctx: Context) -> None:
     """Parent: find the image, record the container, create its overlay dirs and cgroup."""
     lower = find_image_rootfs(ctx)
     limits = parse_limits(ctx.config)                       # bad values fail before anything exists
+    ctx.userns = plan_rootless(ctx.config, limits)          # not root: id maps; what cannot work refused
     ctx.policy = resolve_security(ctx.config)               # …and the seccomp filter is compiled here
     net_mode, ports = net.check_network_options(ctx.config)
-    ctx.record = ctx.store.create(ctx.config.image, ctx.config.command or ["/bin/sh"],
-                                  ctx.config.name, auto_remove=ctx.config.remove,
-                                  config=config_summary(ctx.config))
+    ctx.init_binary = find_init(ctx)                        # --init: built once with gcc
+    ctx.record = ctx.record or ctx.store.create(            # (a restart reuses its record)
+        ctx.config.image, ctx.config.command or ["/bin/sh"], ctx.config.name,
+        auto_remove=ctx.config.remove, config=config_summary(ctx.config), **owner_fields())
     try:
         ctx.record.hostname = ctx.config.hostname or ctx.record.short_id
         ctx.explain.define("ID", ctx.record.id)             # later steps print $ID, not 64 hex digits
-        ctx.overlay = create_overlay_dirs(ctx.store.container_dir(ctx.record.id), lower)
+        ctx.mounts = resolve_mounts(ctx)                     # named volumes exist from here on
+        ctx.overlay = create_overlay_dirs(ctx.store.container_dir(ctx.record.id),
+                                          container_lowerdir(ctx, lower))
         ctx.record.cgroup = ctx.record.id                    # recorded before it exists
         ctx.store.save(ctx.record)
         ctx.cgroup = create_cgroup(ctx, limits)
@@ -122,16 +134,16 @@ def start(ctx: Context) -> None:
                      "the namespaces are made in a child, so the CLI process itself stays on the host")
     child = os.fork()
     if child == 0:
+        os.close(go_w), os.close(msg_r)                     # the parent's ends: if it dies, we see EOF
         run_in_child(setup_child, ctx, go_r, msg_w)
     os.close(go_r), os.close(msg_w)
     with os.fdopen(msg_r, "rb") as messages:
+        if ctx.userns is not None:                          # rootless: the child is in its new user
+            expect_message(messages, child, b"userns")      # namespace; only we can map its ids
+            parents_half(child, go_w, b"maps", map_user_ids, ctx, child)
         expect_message(messages, child, b"ns")
-        try:
-            net.attach_network(ctx, child)                  # the parent's half: veth into the new netns
-        except BaseException:
-            os.close(go_w), os.waitpid(child, 0)            # EOF instead of "go": the child gives up
-            raise
-        os.write(go_w, b"go"), os.close(go_w)
+        parents_half(child, go_w, b"go", net.attach_network, ctx, child)   # veth into the new netns
+        os.close(go_w)
         rest = messages.read().splitlines()                 # EOF: PID 1 ran execve (or died)
     os.waitpid(child, 0)                                    # the setup child is done
     ctx.pid = next((int(line.split()[1]) for line in rest if line.startswith(b"pid ")), 0)
@@ -153,6 +165,8 @@ def setup_child(ctx: Context, go_r: int, msg_w: int) -> None:
     """Setup child: enter the cgroup and the new namespaces, then fork PID 1."""
     ctx.explain.who = "setup child"
     join_cgroup(ctx)
+    if ctx.userns is not None:
+        create_user_namespace(ctx, go_r, msg_w)   # rootless: first and alone; the parent maps our ids
     net.join_network(ctx)                   # --net container:NAME: setns into its netns
     create_namespaces(ctx)
     os.write(msg_w, b"ns\n")
@@ -171,8 +185,11 @@ def container_init(ctx: Context, msg_w: int) -> None:
     rootfs.mount_rootfs(ctx)                # overlay: image + this container's upper dir
     rootfs.mount_proc(ctx)                  # needs the new PID namespace: we are PID 1 in it
     rootfs.mount_sys(ctx)
+    rootfs.mount_cgroup(ctx)                # read-only; the cgroup namespace shows only its own group
     rootfs.mount_dev(ctx)
     net.mount_net_files(ctx)                # /etc/hosts, resolv.conf, hostname
+    mount_volumes(ctx)                      # -v and --tmpfs, targets resolved inside the root
+    mount_init(ctx)                         # --init: the tiny PID 1 at /dev/init
     set_hostname(ctx)
     if ctx.network_mode.kind in ("none", "bridge"):
         bring_up_loopback(ctx)
@@ -181,7 +198,10 @@ def container_init(ctx: Context, msg_w: int) -> None:
         make_root_read_only(ctx)
     uid, gid, home = resolve_user(ctx.config.user)   # read from the *container's* /etc/passwd
     set_workdir(ctx.config.workdir or (home if ctx.config.user else "/"))
+    verify_workdir(ctx.config.workdir)      # getcwd(2): really inside the new root
     env = ctx.config.environment(ctx.record.hostname, home)
+    if ctx.console is not None:             # -t: a pty from our own devpts, master sent home
+        ctx.console.attach(uid, gid, explain=ctx.explain)
     reset_signals()
     close_fds(keep=(0, 1, 2), cloexec=True)  # nothing of the runtime leaks into the container
     apply_security(ctx.policy, uid=uid, gid=gid, groups=[gid], explain=ctx.explain)
@@ -189,11 +209,13 @@ def container_init(ctx: Context, msg_w: int) -> None:
     ctx.explain.step(f"execute the command as uid {uid}", "exec " + " ".join(ctx.record.command),
                      f"execve({ctx.record.command[0]!r}, …)", "execve(2)",
                      "the container's program replaces this Python process; it is PID 1 now")
-    exec_command(ctx.record.command, env)
+    exec_command(init_argv(ctx), env)
 
 
 def wait(ctx: Context) -> int:
     """Parent: wait for PID 1, passing on the signals the user sends us."""
+    if ctx.console is not None:
+        ctx.console.relay(ctx.pid)          # -t: your terminal ⇄ the pty until PID 1 ends
     _, status = os.waitpid(ctx.pid, 0)
     code = exit_status(status)
     ctx.record.status, ctx.record.exit_code, ctx.record.finished_at = "exited", code, time.time()
@@ -224,13 +246,40 @@ def teardown(ctx: Context) -> None:
 # ── the steps ─────────────────────────────────────────────────────────────────────────────
 
 def find_image_rootfs(ctx: Context):
-    from .storage.images import ImageStore
+    """The image's lower dirs (top first: its layers, or its one rootfs/); its defaults
+    (command, env, workdir, user) fill in what the user did not give."""
+    from .storage.images import ImageStore, apply_image_config
     image = ImageStore(ctx.store.root / "images").get(ctx.config.image)
-    if not image.rootfs.is_dir():
-        raise ImageError(f"image {image.ref} has no rootfs at {image.rootfs}: remove it "
-                         f"(`minicontainer image rm {image.ref}`) and import it again")
+    for lower in image.lower_dirs:
+        if not lower.is_dir():
+            raise ImageError(f"image {image.ref} has no rootfs at {lower}: remove it "
+                             f"(`minicontainer image rm {image.ref}`) and import it again")
     ctx.config.image = image.ref
-    return image.rootfs
+    apply_image_config(ctx.config, image)
+    return image.lower_dirs
+
+
+def container_lowerdir(ctx: Context, lower_dirs) -> str:
+    """lowerdir=INIT:TOP:…:BOTTOM — the init layer holds the mount points the image lacks."""
+    from .storage.layers import lowerdir_option, make_init_layer
+    return lowerdir_option(make_init_layer(ctx.store.container_dir(ctx.record.id), lower_dirs))
+
+
+def resolve_mounts(ctx: Context) -> list:
+    from .storage.volumes import resolve_mounts as resolve
+    return resolve(ctx)
+
+
+def mount_volumes(ctx: Context) -> None:
+    from .storage.volumes import mount_volumes as mount_all
+    mount_all(ctx)
+
+
+def find_init(ctx: Context):
+    if not ctx.config.init:
+        return None
+    from .init import find_init_binary
+    return find_init_binary(ctx.store.root)
 
 
 def parse_limits(config: ContainerConfig):
@@ -242,26 +291,67 @@ def resolve_security(config: ContainerConfig):
     from .security import resolve
     policy = resolve(cap_add=config.cap_add, cap_drop=config.cap_drop,
                      privileged=config.privileged, security_opt=config.security_opt)
-    for warning in policy.warnings:
+    warnings = list(policy.warnings)
+    if config.isolation == "chroot":            # said by the library, so labs and scripts see it too
+        warnings.append("--isolation chroot can be escaped by a root process (see labs/01-chroot); "
+                        "use it only to learn why")
+    for warning in warnings:
         os.write(2, f"minicontainer: warning: {warning}\n".encode())
     return policy
 
 
+def plan_rootless(config: ContainerConfig, limits):
+    """Not started as root: rootless mode (userns.py). None for root."""
+    if os.geteuid() == 0:
+        return None
+    from .userns import plan_container
+    return plan_container(config, limits)
+
+
 def create_cgroup(ctx: Context, limits):
     from .cgroups import create_cgroup as create
+    where = {}
+    if ctx.userns is not None:              # rootless: only in a group delegated to the user
+        if ctx.userns.cgroup_root is None:
+            return None                     # (prepare said so, and refused limits)
+        where = {"root": ctx.userns.cgroup_root}
     ctx.explain.step("create the container's cgroup and write its limits", "",
                      "mkdir(2) and write(2) in the cgroup filesystem", "cgroups(7)",
                      "a cgroup counts and limits the memory, CPU and processes of everything inside")
-    cgroup = create(ctx.record.id, limits, explain=ctx.explain.callback())
+    cgroup = create(ctx.record.id, limits, explain=ctx.explain.callback(), **where)
     for warning in cgroup.warnings:                          # e.g. no swap accounting: skipped, as Docker does
         os.write(2, f"minicontainer: warning: {warning}\n".encode())
     return cgroup
 
 
 def join_cgroup(ctx: Context) -> None:
+    if ctx.cgroup is None:                  # rootless without a delegated cgroup
+        return
     ctx.explain.step("join the cgroup", "echo $$ > …/cgroup.procs", "write(2) to cgroup.procs",
                      "cgroups(7)", "every process forked from here on is counted and limited there")
     ctx.cgroup.add_process(os.getpid())
+
+
+def create_user_namespace(ctx: Context, go_r: int, msg_w: int) -> None:
+    from .userns import unshare_user
+    ctx.explain.step("create a user namespace (rootless)", "unshare --user", "unshare(CLONE_NEWUSER)",
+                     "user_namespaces(7)", "root inside, you outside: the namespaces made next "
+                     "belong to it, so its root may mount and set a hostname there — and nowhere else")
+    unshare_user()                          # the reason and the fix if this machine forbids it
+    os.write(msg_w, b"userns\n")
+    if os.read(go_r, 4) != b"maps":                         # EOF: mapping failed, stop here
+        os._exit(125)
+
+
+def map_user_ids(ctx: Context, child: int) -> None:
+    from .userns import write_id_maps
+    m = ctx.userns.mapping
+    ctx.explain.step("map the container's user and group ids",
+                     f"uid_map: {' | '.join(r.line() for r in m.uid_map)}",
+                     f"write(2) to /proc/{child}/uid_map and gid_map" + (" (by newuidmap/newgidmap)" if m.helpers else ""),
+                     "user_namespaces(7), newuidmap(1), subuid(5)",
+                     "uid 0 inside is you outside: what the container's root creates belongs to you")
+    write_id_maps(child, m, ctx.explain)
 
 
 def create_namespaces(ctx: Context) -> None:
@@ -334,6 +424,17 @@ def run_in_child(step, ctx: Context, *fds) -> None:
         os._exit(status)
 
 
+def parents_half(child: int, go_w: int, word: bytes, step, *args) -> None:
+    """Do the parent's part while the setup child waits, then send it `word`; if the part
+    fails, close the pipe instead: the child reads EOF and gives up."""
+    try:
+        step(*args)
+    except BaseException:
+        os.close(go_w), os.waitpid(child, 0)
+        raise
+    os.write(go_w, word)
+
+
 def expect_message(messages, child: int, kind: bytes) -> bytes:
     """Read the next line from the children; a failure report becomes an exception."""
     line = messages.readline().strip()
@@ -381,6 +482,12 @@ class forward_signals:
     def __exit__(self, *exc):
         for sig, old in self.saved.items():
             signal.signal(sig, old)
+
+
+def owner_fields() -> dict:
+    """Who waits for this container: us (the CLI, or a -d container's supervisor). gc
+    treats a container whose owner is gone before its exit was recorded as an orphan."""
+    return {"supervisor_pid": os.getpid(), "supervisor_start": proc_start_time(os.getpid())}
 
 
 def config_summary(config: ContainerConfig) -> dict:

@@ -9,7 +9,7 @@ Without these steps the container's root *is* the host's root, merely looking at
 files: it could load kernel modules, mount the host's disks, reboot the machine. Four layers
 take that away, in this order, in the container's PID 1 (after pivot_root, before execve):
 
-    1. mask_paths           hide kernel knobs: /dev/null over files such as /proc/kcore, an
+    1. mask_paths           hide kernel knobs: an empty read-only file over files such as /proc/kcore, an
                             empty read-only tmpfs over directories, /proc/sys etc. read-only
     2. set_no_new_privs     no setuid binary or file capability can ever raise privileges again
     3. switch_user_and_drop capabilities: bounding set first (needs CAP_SETPCAP), keepcaps,
@@ -21,9 +21,10 @@ take that away, in this order, in the container's PID 1 (after pivot_root, befor
 seccomp program is compiled there, so the child only installs bytes.
 
 Defaults are Docker's: 14 capabilities (CapEff 00000000a80425fb), Docker's default seccomp
-profile, Docker's masked and read-only paths. Two deliberate differences: no_new_privs is on
-by default (Docker needs --security-opt no-new-privileges), and the kernel keyring calls stay
-blocked (see DEFAULT_SECCOMP_PROFILE).
+profile, Docker's masked and read-only paths. Three deliberate differences: no_new_privs is on
+by default (Docker needs --security-opt no-new-privileges), the kernel keyring calls stay
+blocked (see DEFAULT_SECCOMP_PROFILE), and a masked file is an empty *read-only* file, so a
+write to it fails (Docker binds /dev/null, where a write succeeds and vanishes).
 """
 from __future__ import annotations
 
@@ -345,23 +346,24 @@ _KEPT_MOUNT_FLAGS = {os.ST_NOSUID: 2, os.ST_NODEV: 4, os.ST_NOEXEC: 8}
 
 
 def mask_paths(policy: Policy, explain=None, root: str = "/") -> None:
-    """Hide MASKED_PATHS (a file: /dev/null bound over it; a directory: an empty read-only
-    tmpfs) and make READONLY_PATHS read-only (bind it onto itself, remount the bind ro).
-    `root` is the container's root as seen from here: "/" after pivot_root."""
+    """Hide MASKED_PATHS (a file: an empty read-only file bound over it; a directory: an empty
+    read-only tmpfs) and make READONLY_PATHS read-only (bind it onto itself, remount the bind
+    ro). `root` is the container's root as seen from here: "/" after pivot_root."""
     masked, readonly = _expand(root, policy.masked_paths), _expand(root, policy.readonly_paths)
-    null = os.path.join(root, "dev/null")
-    null = null if os.path.exists(null) and os.stat(null).st_rdev == os.makedev(1, 3) else "/dev/null"
+    files = [target for _, target in masked if not os.path.isdir(target)]
     if masked:
-        shell = "; ".join(f"mount --bind /dev/null {shown}" if not os.path.isdir(target)
-                          else f"mount -t tmpfs -o ro tmpfs {shown}" for shown, target in masked)
+        shell = "; ".join(f"mount --bind /dev/.empty {shown} && mount -o remount,bind,ro {shown}"
+                          if not os.path.isdir(target) else f"mount -t tmpfs -o ro tmpfs {shown}"
+                          for shown, target in masked)
         _narrate(explain, f"hide {len(masked)} kernel files from the container", shell, "mount(2)",
-                 "mount(\"/dev/null\", …, MS_BIND), mount(\"tmpfs\", …, MS_RDONLY)",
-                 "they show host memory, keys, timers and hardware: reading them must give nothing")
+                 "mount(\"/dev/.empty\", …, MS_BIND), mount(\"tmpfs\", …, MS_RDONLY)",
+                 "they show host memory, keys, timers and hardware: reading them must give "
+                 "nothing, and writing must fail")
     for shown, target in masked:
         if os.path.isdir(target):
             mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
-        else:
-            mount(null, target, None, MS_BIND)
+    if files:
+        _mask_files(root, files)
     if readonly:
         shell = "; ".join(f"mount --bind {s} {s} && mount -o remount,bind,ro {s}" for s, _ in readonly)
         _narrate(explain, "make the kernel's settings read-only", shell, "mount(2)",
@@ -371,6 +373,23 @@ def mask_paths(policy: Policy, explain=None, root: str = "/") -> None:
         mount(target, target, None, MS_BIND | MS_REC)
         kept = sum(ms for st, ms in _KEPT_MOUNT_FLAGS.items() if os.statvfs(target).f_flag & st)
         mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | kept)
+
+
+def _mask_files(root: str, targets: list[str]) -> None:
+    """Bind one empty file over each target and make each bind read-only: reading gives
+    nothing, opening for writing fails with EROFS. The empty file is made in the container's
+    own /dev (a tmpfs) and unlinked at once after: the binds keep its inode alive, and /dev
+    lists only its devices again. (A /dev/null bound read-only would still take writes: a
+    read-only mount does not stop writes to a device node.)"""
+    empty = os.path.join(root, "dev", ".empty")
+    fd = os.open(empty, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o444)
+    os.close(fd)
+    try:
+        for target in targets:
+            mount(empty, target, None, MS_BIND)
+            mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    finally:
+        os.unlink(empty)
 
 
 def set_no_new_privs(policy: Policy, explain=None) -> None:
@@ -423,9 +442,12 @@ def switch_user_and_drop(policy: Policy, uid: int | None, gid: int | None, group
         if uid != 0:
             capabilities.set_keepcaps(True)
         groups = list(groups) if groups is not None else [gid]
-        for call, args, change in (("setgroups", groups, lambda: os.setgroups(groups)),
-                                   ("setresgid", (gid, gid, gid), lambda: os.setresgid(gid, gid, gid)),
-                                   ("setresuid", (uid, uid, uid), lambda: os.setresuid(uid, uid, uid))):
+        steps = (("setgroups", groups, lambda: os.setgroups(groups)),
+                 ("setresgid", (gid, gid, gid), lambda: os.setresgid(gid, gid, gid)),
+                 ("setresuid", (uid, uid, uid), lambda: os.setresuid(uid, uid, uid)))
+        if not _setgroups_allowed():             # rootless, single-id map: the kernel forbids it
+            steps = steps[1:]
+        for call, args, change in steps:
             try:
                 change()
             except OSError as e:
@@ -434,6 +456,16 @@ def switch_user_and_drop(policy: Policy, uid: int | None, gid: int | None, group
             capabilities.set_keepcaps(False)
     capabilities.set_sets(effective=keep, permitted=keep, inheritable=0)
     capabilities.clear_ambient()
+
+
+def _setgroups_allowed() -> bool:
+    """/proc/self/setgroups says "deny" in a user namespace mapped without privilege
+    (userns.py): the supplementary groups then stay as they were (shown as 65534 inside)."""
+    try:
+        with open("/proc/self/setgroups") as f:
+            return f.read().strip() != "deny"
+    except OSError:
+        return True
 
 
 def apply_seccomp(policy: Policy, explain=None) -> None:
@@ -501,6 +533,20 @@ def close_fds(keep=(0, 1, 2), cloexec: bool = False) -> None:
             _close_fds_slowly(first, last, cloexec)
         elif err:
             raise SyscallError("close_range", (first, last, "CLOSE_RANGE_CLOEXEC" if cloexec else 0), err)
+
+
+def verify_workdir(path: str | None = None) -> None:
+    """After chdir: is the working directory inside the container's root? getcwd(2) answers
+    "(unreachable)…" (glibc: ENOENT) for a directory the root cannot reach — where a path
+    such as /proc/self/fd/N leads when N is a descriptor of a host directory that leaked into
+    the container's PID 1 (runc CVE-2024-21626, "Leaky Vessels"). Refuse to start there."""
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        cwd = ""
+    if not cwd.startswith("/"):
+        raise ContainerError(f"the working directory {path or '/'} is outside the container's root "
+                             "(reached through a file descriptor?): refusing to start the container")
 
 
 def _close_fds_slowly(first: int, last: int, cloexec: bool) -> None:

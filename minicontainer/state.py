@@ -6,6 +6,7 @@
         state.json             this record (status, PIDs, exit code, what was created)
         upper/ work/ merged/   its overlay directories (storage/overlay.py)
       containers/.lock         flock(2) held while names are allocated or records change
+    (an ordinary user's root is ~/.local/share/minicontainer: see state_root)
 
 A record is written *before* the thing it describes is created (a cgroup, a directory), so
 after a crash at any step the record says what to clean up. A PID is stored with its start
@@ -29,8 +30,19 @@ DEFAULT_ROOT = "/var/lib/minicontainer"
 
 
 def state_root(root: str | os.PathLike | None = None) -> Path:
-    """--root, else $MINICONTAINER_ROOT, else /var/lib/minicontainer."""
-    return Path(root or os.environ.get("MINICONTAINER_ROOT") or DEFAULT_ROOT)
+    """--root, else $MINICONTAINER_ROOT, else /var/lib/minicontainer for root — and for an
+    ordinary user (rootless, userns.py) $XDG_DATA_HOME/minicontainer, or, without that
+    variable, ~/.local/share/minicontainer: their images and containers are theirs, as
+    Podman's are under ~/.local/share/containers."""
+    chosen = root or os.environ.get("MINICONTAINER_ROOT")
+    if chosen:
+        return Path(chosen)
+    if os.geteuid() == 0:
+        return Path(DEFAULT_ROOT)
+    data = os.environ.get("XDG_DATA_HOME", "")
+    if not data.startswith("/"):                  # the XDG spec: a relative value is ignored
+        data = str(Path.home() / ".local" / "share")
+    return Path(data) / "minicontainer"
 
 
 @dataclass
@@ -55,7 +67,6 @@ class ContainerRecord:
     supervisor_pid: int = 0            # who waits for PID 1: the CLI (foreground) or supervisor.py (-d)
     supervisor_start: int = 0          # its start time, like pid_start
     restart_count: int = 0             # restarts done by the --restart policy
-    stop_requested: bool = False       # set by stop/kill/rm: the restart policy must not restart it
 
     @property
     def short_id(self) -> str:
@@ -150,7 +161,8 @@ class StateStore:
             data = json.loads((self.container_dir(cid) / "state.json").read_text())
         except (OSError, ValueError):
             return None
-        return ContainerRecord(**data)
+        known = ContainerRecord.__dataclass_fields__              # a field from another version
+        return ContainerRecord(**{k: v for k, v in data.items() if k in known})   # is ignored
 
     def list(self) -> list[ContainerRecord]:
         if not self.dir.is_dir():
@@ -183,6 +195,9 @@ class StateStore:
             except FileNotFoundError:
                 return
         shutil.rmtree(gone, ignore_errors=True)
+        if gone.exists() and os.geteuid() != 0:      # rootless: files of the container's other
+            from .userns import remove_tree          # users (subordinate uids) need its map
+            remove_tree(gone)
 
 
 def validate_name(name: str) -> None:

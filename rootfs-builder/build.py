@@ -87,6 +87,7 @@ class BuildResult:
     tag: str
     size: int                       # bytes
     entries: int                    # tar members
+    config: dict | None = None      # the image's defaults: {"cmd", "env", "workdir"} ([image])
 
     @property
     def digest(self) -> str:
@@ -121,7 +122,7 @@ def make_plan(recipe, _chain: tuple = ()) -> tuple[dict[str, Entry], dict[str, s
     for s in recipe.symlinks:
         put_entry(own, Entry(s.path, "symlink", 0o777, target=s.target), recipe.source)
     if recipe.app is not None:
-        plan_app(recipe.app, own, recipe.source)
+        plan_app(recipe.app, own, recipe.source, base=plan)
     for link in applet_links:          # an explicit entry at an applet's path wins over the link
         own.setdefault(link.path, link)
     plan.update(own)                   # this recipe's entries replace its base's
@@ -242,12 +243,60 @@ def busybox_version(binary: str, source) -> str:
 
 # ---- [app] ---------------------------------------------------------------------------------
 
-def plan_app(app, own: dict[str, Entry], source) -> None:
-    """The program, its loader and its library closure (read from ELF headers, not ldd)."""
+def plan_app(app, own: dict[str, Entry], source, base: dict | None = None) -> None:
+    """The program, its loader and its library closure (read from ELF headers, not ldd).
+    A script ("#!/bin/bash") brings its interpreter instead, and the interpreter's closure
+    — unless the base image has it already (busybox's /bin/sh)."""
+    interpreter = script_interpreter(app.binary, source)
+    if interpreter is None:
+        plan_program(app.binary, app.path, app.search, own, source)
+        return
     put_entry(own, Entry(app.path, "file", file_mode(app.binary, 0o755, source),
                          src=app.binary), source)
+    program = interpreter[0]
+    if os.path.basename(program) == "env" and len(interpreter) > 1:
+        # "#!/usr/bin/env bash": env (a busybox applet) finds bash on PATH, so ship bash there
+        found = shutil_which(interpreter[1])
+        if found is None:
+            raise RecipeError(f"{source}: [app] {app.binary} runs {interpreter[1]!r} (#!{' '.join(interpreter)}), "
+                              "which is not installed on this host")
+        if program not in (base or {}) and program not in own:
+            raise RecipeError(f"{source}: [app] {app.binary} needs {program}, which the base image "
+                              "lacks: use base = \"busybox.toml\" or #!/path/to/interpreter")
+        program = found
+    if program in (base or {}) or program in own:
+        return                         # the base image provides it (e.g. busybox's /bin/sh)
+    if not os.path.isfile(program):
+        raise RecipeError(f"{source}: [app] {app.binary} starts with #!{' '.join(interpreter)}, "
+                          f"but {program} does not exist on this host")
+    plan_program(program, program, app.search, own, source)
+
+
+def script_interpreter(path: str, source) -> list[str] | None:
+    """["/bin/bash"] for a file starting with "#!/bin/bash"; None for anything else (ELF)."""
     try:
-        closure = elf.library_closure(app.binary, app.search)
+        with open(path, "rb") as f:
+            head = f.read(256)
+    except OSError as e:
+        raise RecipeError(f"{source}: [app] cannot read {path}: {e.strerror}") from None
+    if not head.startswith(b"#!"):
+        return None
+    words = head[2:].split(b"\n", 1)[0].decode(errors="replace").split()
+    if not words or not words[0].startswith("/"):
+        raise RecipeError(f"{source}: [app] {path}: the #! line must name an absolute interpreter")
+    return words
+
+
+def shutil_which(name: str) -> str | None:
+    import shutil
+    return shutil.which(name, path="/usr/local/bin:/usr/bin:/bin")
+
+
+def plan_program(binary: str, path: str, search, own: dict[str, Entry], source) -> None:
+    """One ELF program at PATH in the image, with its loader and libraries."""
+    put_entry(own, Entry(path, "file", file_mode(binary, 0o755, source), src=binary), source)
+    try:
+        closure = elf.library_closure(binary, search)
     except elf.ElfError as e:
         raise RecipeError(f"{source}: [app] {e}") from None
     first_copy: dict[str, str] = {}    # host realpath → image path that holds the bytes
@@ -345,6 +394,9 @@ def build(recipe_path: str | os.PathLike, out_path: str | os.PathLike | None = N
     if not (out.name.endswith(".tar") or out.name.endswith(".tar.gz")):
         raise RecipeError(f"output {out} must end in .tar or .tar.gz")
     mtime = source_date_epoch()
+    if recipe.debootstrap is not None:
+        debian = _sibling("debian")
+        return debian.build_debian(recipe, out, mtime, BuildResult, sha256_file)
     plan, _ = make_plan(recipe)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -359,7 +411,14 @@ def build(recipe_path: str | os.PathLike, out_path: str | os.PathLike | None = N
     finally:
         tmp.unlink(missing_ok=True)
     return BuildResult(out, sha256_file(out), recipe.image.name, recipe.image.tag,
-                       out.stat().st_size, len(plan))
+                       out.stat().st_size, len(plan), image_config(recipe))
+
+
+def image_config(recipe) -> dict:
+    """The image's defaults: the base recipe's, then this recipe's [image] command/env/workdir."""
+    config = image_config(load_recipe(recipe.base)) if recipe.base is not None else {}
+    config.update(recipe.image.runtime_config())
+    return config
 
 
 # ---- command line --------------------------------------------------------------------------

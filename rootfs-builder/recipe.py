@@ -9,6 +9,9 @@ except [image]:
     name = "busybox"
     tag = "latest"
     description = "one line"
+    command = ["/usr/bin/hello"]     # what `minicontainer run IMAGE` starts (default /bin/sh)
+    env = ["LANG=C.UTF-8"]           # the image's environment (KEY=VALUE; `run -e` wins)
+    workdir = "/srv"                 # the command's working directory
 
     [busybox]                        # a static busybox and one link per applet
     binary = "/bin/busybox"          # on the host; must be static (no PT_INTERP)
@@ -21,6 +24,15 @@ except [image]:
     binary = "/usr/bin/hello"        # on the host; its loader and DT_NEEDED closure come along
     path = "/usr/bin/hello"          # in the image (default: the same path)
     search = ["/opt/lib"]            # extra host directories to look for libraries in
+                                     # binary may be a script ("#!/bin/bash", relative paths
+                                     # start at the recipe's directory): its interpreter and
+                                     # the interpreter's closure come along instead
+
+    [debootstrap]                    # a Debian userland (mmdebstrap, else debootstrap); only
+    suite = "bookworm"               # [image] may go with it
+    variant = "minbase"              # minbase | buildd | important | required | standard
+    mirror = "auto"                  # "auto": the host's apt mirror (/etc/apt/sources.list*)
+    include = ["ca-certificates"]    # extra packages
 
     [[dirs]]      path = "/tmp"  mode = "1777"            (uid, gid: default 0)
     [[files]]     path = "/bin/x"  src = "/usr/bin/x"  mode = "0755"   (src relative → recipe dir)
@@ -31,7 +43,6 @@ Modes are octal *strings* ("0755"): a TOML number 755 would be decimal (0o1363).
 With expand = true, ${image_name} ${image_tag} ${image_description} ${busybox_version}
 in a [[text]] content are replaced ($$ is a literal $).
 
-Reserved for later (issue 5): [debootstrap].
 
 Man pages: none for the format; tomllib in the Python docs, hier(7) for the layout.
 Shell equivalent: none — this file is data; build.py turns it into a tar.
@@ -57,7 +68,8 @@ class RecipeError(*_BASES):
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")        # like Docker repository names
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")   # like Docker tags
 MODE_RE = re.compile(r"^[0-7]{3,4}$")
-TOP_LEVEL = {"base", "image", "busybox", "app", "dirs", "files", "text", "symlinks"}
+TOP_LEVEL = {"base", "image", "busybox", "app", "dirs", "files", "text", "symlinks", "debootstrap"}
+VARIANTS = ("minbase", "buildd", "important", "required", "standard")
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,14 @@ class Image:
     name: str
     tag: str = "latest"
     description: str = ""
+    command: tuple[str, ...] = ()    # the image's default command (empty: /bin/sh)
+    env: tuple[str, ...] = ()        # KEY=VALUE
+    workdir: str | None = None
+
+    def runtime_config(self) -> dict:
+        """What minicontainer stores with the image and `run` applies (image.json "config")."""
+        config = {"cmd": list(self.command), "env": list(self.env), "workdir": self.workdir}
+        return {k: v for k, v in config.items() if v}
 
 
 @dataclass(frozen=True)
@@ -81,6 +101,14 @@ class App:
     binary: str                      # host path
     path: str                        # image path
     search: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Debootstrap:
+    suite: str
+    variant: str = "minbase"
+    mirror: str = "auto"
+    include: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,6 +155,7 @@ class Recipe:
     files: tuple[File, ...] = field(default=())
     text: tuple[Text, ...] = field(default=())
     symlinks: tuple[Symlink, ...] = field(default=())
+    debootstrap: Debootstrap | None = None
 
 
 def load_recipe(path: str | Path) -> Recipe:
@@ -148,7 +177,10 @@ def parse_recipe(doc: dict, source: Path) -> Recipe:
     """Turn a decoded TOML document into a Recipe, checking every key and value."""
     t = _Table(doc, str(source), "")
     if "debootstrap" in doc:
-        raise RecipeError(f"{source}: [debootstrap] is not supported yet (planned: issue 5)")
+        others = sorted(set(doc) - {"debootstrap", "image"})
+        if others:
+            t.fail(others[0], "cannot be combined with [debootstrap]: a Debian recipe is only "
+                              "[image] and [debootstrap] (build other images on top with `base`)")
     unknown = sorted(set(doc) - TOP_LEVEL)
     if unknown:
         known = ", ".join(sorted(TOP_LEVEL))
@@ -164,11 +196,12 @@ def parse_recipe(doc: dict, source: Path) -> Recipe:
         base=(source.parent / base) if base else None,
         image=_parse_image(t.table("image", required=True)),
         busybox=_opt(t.table("busybox"), _parse_busybox),
-        app=_opt(t.table("app"), _parse_app),
+        app=_opt(t.table("app"), lambda a: _parse_app(a, source.parent)),
         dirs=tuple(_parse_dir(d) for d in t.tables("dirs")),
         files=tuple(_parse_file(d, source.parent) for d in t.tables("files")),
         text=tuple(_parse_text(d) for d in t.tables("text")),
         symlinks=tuple(_parse_symlink(d) for d in t.tables("symlinks")),
+        debootstrap=_opt(t.table("debootstrap"), _parse_debootstrap),
     )
     t.done()
     return recipe
@@ -185,7 +218,12 @@ def _parse_image(t: _Table) -> Image:
         t.fail("name", f"{name!r} is not a valid image name (lowercase letters, digits, . _ -)")
     if not TAG_RE.match(tag):
         t.fail("tag", f"{tag!r} is not a valid tag (letters, digits, . _ -; at most 128)")
-    image = Image(name, tag, t.string("description", ""))
+    env = t.string_list("env")
+    bad = [e for e in env if "=" not in e or e.startswith("=")]
+    if bad:
+        t.fail("env", f"{bad[0]!r} must be KEY=VALUE")
+    image = Image(name, tag, t.string("description", ""), t.string_list("command"), env,
+                  t.image_path("workdir", None))
     t.done()
     return image
 
@@ -202,14 +240,35 @@ def _parse_busybox(t: _Table) -> Busybox:
     return bb
 
 
-def _parse_app(t: _Table) -> App:
-    binary = t.string("binary", required=True)
-    if not binary.startswith("/"):
-        t.fail("binary", f"{binary!r} must be an absolute host path")
-    app = App(binary=binary, path=t.image_path("path", _normal_path(binary)),
+def _parse_app(t: _Table, recipe_dir: Path) -> App:
+    given = t.string("binary", required=True)
+    absolute = given.startswith("/")               # else e.g. a script beside the recipe
+    binary = given if absolute else str(recipe_dir / given)
+    app = App(binary=binary, path=t.image_path("path", _normal_path(given) if absolute else None),
               search=t.string_list("search"))
+    if app.path is None:
+        t.fail("path", f"is required: where {binary} goes in the image (like /usr/local/bin/app)")
     t.done()
     return app
+
+
+def _parse_debootstrap(t: _Table) -> Debootstrap:
+    suite = t.string("suite", required=True)
+    if not re.fullmatch(r"[a-z][a-z0-9-]*", suite):
+        t.fail("suite", f"{suite!r} is not a Debian suite name (like bookworm)")
+    variant = t.string("variant", "minbase")
+    if variant not in VARIANTS:
+        t.fail("variant", f"{variant!r}: use one of {', '.join(VARIANTS)}")
+    mirror = t.string("mirror", "auto")
+    if mirror != "auto" and not re.fullmatch(r"(https?|file)://\S+", mirror):
+        t.fail("mirror", f"{mirror!r} must be \"auto\" or an http(s):// or file:// URL")
+    include = t.string_list("include")
+    bad = [p for p in include if not re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", p)]
+    if bad:
+        t.fail("include", f"{bad[0]!r} is not a Debian package name")
+    d = Debootstrap(suite, variant, mirror, include)
+    t.done()
+    return d
 
 
 def _parse_dir(t: _Table) -> Dir:

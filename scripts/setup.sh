@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Install everything minicontainer needs on a Debian/Ubuntu machine, idempotently.
 #   system packages (only the missing ones) → a virtual environment in .venv → the project in it.
+#   --test: also what the test suite needs (QEMU for the cgroup-v2 stage, podman and skopeo to
+#           check exported images, mmdebstrap for the Debian base, the VM's kernel).
 # Re-running it when everything is there takes well under a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+FOR_TESTS=0
+[ "${1:-}" = --test ] && FOR_TESTS=1
 
 need_root() { [ "$(id -u)" = 0 ] || { echo "setup: run this as root (sudo make …): containers need root" >&2; exit 1; }; }
 
@@ -20,15 +24,24 @@ find_python() {
 # Debian package names we need, and a command or file that shows each is present.
 PKGS=(
     "busybox-static:/bin/busybox"          # the default userland's one binary
-    "gcc:/usr/bin/gcc"                     # python-prctl builds from source
+    "gcc:/usr/bin/gcc"                     # python-prctl builds from source; --init is compiled
+    "libc6-dev:/usr/include/stdio.h"       # static linking of --init and the test helpers
     "libcap-dev:/usr/include/sys/capability.h"
     "iproute2:/usr/sbin/ip"                # tests look at interfaces with `ip`
     "util-linux:/usr/bin/unshare"
     "xz-utils:/usr/bin/xz"
     "hello:/usr/bin/hello"                 # the program in the hello-app example image
     "nftables:/usr/sbin/nft"               # NAT and published ports for --net bridge
-    "qemu-system-x86:/usr/bin/qemu-system-x86_64"   # the cgroup-v2 VM test stage
+    "uidmap:/usr/bin/newuidmap"            # rootless mode: subordinate uid/gid ranges
 )
+TEST_PKGS=(
+    "qemu-system-x86:/usr/bin/qemu-system-x86_64"   # the cgroup-v2 VM test stage
+    "podman:/usr/bin/podman"               # `podman load` checks exported images
+    "skopeo:/usr/bin/skopeo"               # `skopeo inspect` checks exported images
+    "mmdebstrap:/usr/bin/mmdebstrap"       # the Debian base image recipe
+    "binutils:/usr/bin/readelf"            # app-image tests compare with readelf
+)
+[ "$FOR_TESTS" = 1 ] && PKGS+=("${TEST_PKGS[@]}")
 
 missing=()
 for entry in "${PKGS[@]}"; do
@@ -66,6 +79,6 @@ fi
 
 # The cgroup-v2 VM stage's kernel and initramfs (cached; a few ms when already there). It must
 # run here, not in pytest: the test session lives in a network namespace without a network.
-if [ "$(id -u)" = 0 ] && [ "$(uname -m)" = x86_64 ]; then
+if [ "$FOR_TESTS" = 1 ] && [ "$(id -u)" = 0 ] && [ "$(uname -m)" = x86_64 ]; then
     tests/vm/prepare.sh
 fi

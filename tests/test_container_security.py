@@ -60,3 +60,147 @@ def test_privileged_warns(mc):
     p = mc("run", "--rm", "--privileged", "busybox", "sh", "-c", "grep Seccomp: /proc/self/status")
     assert p.returncode == 0 and "Seccomp:\t0" in p.stdout
     assert "warning" in p.stderr
+
+
+# ── issue 7, end to end: each item checked in a real default container ────────────────────
+
+import os          # noqa: E402  (kept with the tests that need them)
+import subprocess  # noqa: E402
+import sys         # noqa: E402
+import tarfile     # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from minicontainer import security  # noqa: E402
+from minicontainer.errors import MinicontainerError  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def probe_image(mc_root, busybox_tar, tmp_path_factory):
+    """busybox plus /bin/syscall_probe (tests/helpers/syscall_probe.c, static)."""
+    work = tmp_path_factory.mktemp("probe")
+    binary = work / "syscall_probe"
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(binary), str(REPO / "tests/helpers/syscall_probe.c")],
+                   check=True)
+    tar = work / "probe.tar"
+    tar.write_bytes(busybox_tar.read_bytes())
+    with tarfile.open(tar, "a") as t:
+        t.add(binary, "bin/syscall_probe")
+    from minicontainer.api import image_store
+    image_store(mc_root).import_archive(tar, "probe")
+    yield "probe"
+    image_store(mc_root).remove("probe")
+
+
+def test_every_blocked_syscall_gets_eperm_inside(mc, probe_image):
+    """The blocked list of test_seccomp.py (harmless arguments: each call would fail on them
+    anyway), tried by a static program inside a default container: EPERM for every one."""
+    import errno
+    from security_child import TABLE
+    from test_seccomp import BLOCKED, CONFIG_DEPENDENT
+    calls = BLOCKED + CONFIG_DEPENDENT
+    args = [",".join(str(n) for n in (TABLE[name], *a)) for name, a in calls]
+    p = mc("run", "--rm", "--net", "none", probe_image, "/bin/syscall_probe", *args, check=True)
+    got = [int(line.split()[1]) for line in p.stdout.splitlines()]
+    assert len(got) == len(calls)
+    wrong = {f"{name}{a}": errno.errorcode.get(e, e) for (name, a), e in zip(calls, got) if e != errno.EPERM}
+    assert not wrong, f"not EPERM inside the container: {wrong}"
+
+
+def test_cgroup_filesystem_is_read_only_and_shows_only_its_own_group(mc):
+    script = ("cat /proc/self/cgroup; f=/sys/fs/cgroup/pids.max; [ -f $f ] || f=/sys/fs/cgroup/pids/pids.max; "
+              "echo limit=$(cat $f); echo 5 > $f; echo rc=$?; mkdir /sys/fs/cgroup/x; echo mkdir=$?; "
+              "grep ' /sys/fs/cgroup' /proc/self/mountinfo")
+    p = mc("run", "--rm", "--net", "none", "--pids-limit", "33", "busybox", "sh", "-c", script)
+    lines = p.stdout.splitlines()
+    cgroup_lines = [line for line in lines if line.count(":") >= 2 and not line.startswith(("limit", "rc"))]
+    assert cgroup_lines and all(line.endswith(":/") for line in cgroup_lines if " " not in line), lines
+    assert "limit=33" in lines                     # its own limit, at the root of its view
+    assert "rc=1" in lines and "mkdir=1" in lines and "Read-only file system" in p.stderr
+    mounts = [line for line in lines if " /sys/fs/cgroup" in line]
+    assert mounts and all(" ro," in f" {line.split()[5]}," or line.split()[5].startswith("ro")
+                          for line in mounts), mounts
+
+
+def test_sys_is_read_only(mc):
+    p = mc("run", "--rm", "--net", "none", "busybox", "sh", "-c",
+           "touch /sys/x; echo rc=$?; grep ' /sys ' /proc/self/mountinfo")
+    assert "rc=1" in p.stdout and "Read-only file system" in p.stderr
+    assert p.stdout.split("\n")[1].split()[5].startswith("ro")
+
+
+def test_only_the_default_devices(mc):
+    p = mc("run", "--rm", "--net", "none", "busybox", "sh", "-c",
+           "ls -a /dev; echo --; ls /dev/pts; echo --; find /dev -type b; find /dev -type c", check=True)
+    listing, pts, nodes = (part.split() for part in p.stdout.split("--\n"))
+    assert set(listing) - {".", ".."} == {"fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm",
+                                         "stderr", "stdin", "stdout", "tty", "urandom", "zero"}
+    assert pts == ["ptmx"]                         # a private devpts: none of the host's terminals
+    assert sorted(nodes) == sorted(f"/dev/{d}" for d in ("full", "null", "random", "tty", "urandom",
+                                                        "zero", "pts/ptmx"))
+
+
+def test_masked_and_read_only_paths_refuse_writes(mc):
+    """Every masked path of the policy that exists here reads empty and refuses writes; every
+    read-only path is a read-only mount. Writes are only opens (`true > FILE`): nothing is
+    ever written into the kernel's files, even if a check failed."""
+    paths = " ".join(security.MASKED_PATHS + security.READONLY_PATHS)
+    script = (f"for p in {paths}; do [ -e $p ] || continue; "
+              "if [ -d $p ]; then n=$(ls -A $p | wc -l); touch $p/x 2>/dev/null; w=$?; "
+              "else n=$(wc -c < $p); (true > $p) 2>/dev/null; w=$?; fi; echo $p $n $w; done; "
+              "cat /proc/self/mountinfo")
+    out = mc("run", "--rm", "--net", "none", "busybox", "sh", "-c", script, check=True).stdout.splitlines()
+    seen = {line.split()[0]: line.split()[1:] for line in out if line.startswith("/") and len(line.split()) == 3}
+    mounts = {line.split()[4]: line.split()[5] for line in out if len(line.split()) > 6}
+    assert "/proc/keys" in seen and "/proc/sys" in seen
+    for path, (size, write) in seen.items():
+        assert write != "0", f"{path} is writable inside the container"
+        if path in security.MASKED_PATHS or "cpu" in path:
+            assert size == "0", f"{path} shows {size} entries/bytes"
+    for path in security.READONLY_PATHS:
+        if path in seen:
+            assert mounts[path].startswith("ro"), (path, mounts.get(path))
+
+
+def test_only_the_pty_with_t(mc_root):
+    """With -t the container's descriptors are its terminal, 0 1 2, and nothing else."""
+    from test_tty import Terminal
+    t = Terminal([sys.executable, "-m", "minicontainer", "--root", str(mc_root), "run", "--rm", "-t",
+                  "--net", "none", "busybox", "sh", "-c", "ls -l /proc/self/fd; echo END"])
+    try:
+        out = t.expect(b"END").decode()
+        assert t.proc.wait(20) == 0
+    finally:
+        if t.proc.poll() is None:
+            t.proc.kill()
+    links = [line.split() for line in out.splitlines() if line[:10].startswith(("lr", "l-"))]
+    fds = {parts[8]: parts[10] if len(parts) > 10 else "" for parts in links}
+    assert set(fds) == {"0", "1", "2", "3"}, out    # 3: ls's own handle on /proc/self/fd (gone by now)
+    assert fds["0"] == fds["1"] == fds["2"] == "/dev/pts/0"
+
+
+def test_a_leaked_host_directory_cannot_become_the_workdir(mc_root, tmp_path):
+    """runc CVE-2024-21626, for real: a host directory's descriptor open (and inheritable) in
+    the process that starts the container, and `-w /proc/self/fd/N`. PID 1 still holds the
+    descriptor when it changes directory; getcwd then shows it is outside the root, and
+    the container is refused — the command never runs in the host directory."""
+    from minicontainer.api import Container
+    host_dir = tmp_path / "host-dir"
+    host_dir.mkdir()
+    fd = os.open(host_dir, os.O_RDONLY | os.O_DIRECTORY)
+    os.set_inheritable(fd, True)
+    try:
+        container = Container("busybox", ["touch", "escaped"], root=mc_root, remove=True, net="none",
+                              workdir=f"/proc/self/fd/{fd}")
+        with pytest.raises(MinicontainerError, match="outside the container's root"):
+            container.run()
+    finally:
+        os.close(fd)
+    assert not (host_dir / "escaped").exists()
+
+
+def test_the_library_warns_about_chroot(mc_root, capfd):
+    from minicontainer.api import Container
+    assert Container("busybox", ["true"], root=mc_root, remove=True, net="none", isolation="chroot").run() == 0
+    assert "--isolation chroot can be escaped" in capfd.readouterr().err

@@ -225,3 +225,86 @@ def _check_all_present(store, images, refs):
         assert (image.rootfs / "etc/version").read_bytes() == tag.encode()
         assert store.get(image.ref).rootfs == image.rootfs
     assert leftovers(store) == []
+
+
+# --- The adversarial set through `minicontainer image import` (issue 7) -----------------------
+# Each hostile archive goes through the real CLI: exit 125 with one line, nothing registered,
+# no scratch directory left, and the sentinel outside untouched (and /etc/passwd's link count).
+
+import io          # noqa: E402
+import subprocess  # noqa: E402
+import sys         # noqa: E402
+import tarfile     # noqa: E402
+
+from archives import build_streamed, hardlink, snapshot, zero_file  # noqa: E402
+
+
+def oci_archive(path, layer_entries, tmp_path):
+    """A one-layer OCI image archive (index.json, blobs/sha256/…) whose layer holds the entries."""
+    from minicontainer.storage.oci import _arch
+    layer = build(tmp_path / "layer.tar", layer_entries).read_bytes()
+    diff = hashlib.sha256(layer).hexdigest()
+    config = json.dumps({"architecture": _arch(), "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{diff}"]}}).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": f"sha256:{hashlib.sha256(config).hexdigest()}", "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": f"sha256:{diff}", "size": len(layer)}]}).encode()
+    index = json.dumps({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "size": len(manifest),
+        "digest": f"sha256:{hashlib.sha256(manifest).hexdigest()}",
+        "annotations": {"io.containerd.image.name": "evil:latest"}}]}).encode()
+    with tarfile.open(path, "w") as tar:
+        for name, data in (("oci-layout", b'{"imageLayoutVersion": "1.0.0"}'), ("index.json", index),
+                           *((f"blobs/sha256/{hashlib.sha256(b).hexdigest()}", b) for b in (manifest, config, layer))):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+HOSTILE = {
+    "symlink-escape": lambda out: [directory("./"), symlink("evil", str(out)), file("evil/pwned", b"x")],
+    "symlink-chain": lambda out: [symlink("a", "b"), symlink("b", str(out)), file("a/pwned", b"x")],
+    "traversal": lambda out: [file("ok", b"x"), file("../../../../pwned", b"x")],
+    "hardlink-passwd": lambda out: [file("ok", b"x"), hardlink("passwd", "/etc/passwd")],
+    "hardlink-to-symlink": lambda out: [symlink("l", str(out / "victim")), hardlink("h", "l")],
+    "dot-is-symlink": lambda out: [symlink("./", str(out)), file("pwned", b"x")],
+    "bomb": None,                     # built below: 64 MiB of zeros, gzip'd to ~65 KB
+    "entries": lambda out: [file(f"f{i}") for i in range(300)],
+    "oci-whiteout-under-symlink": lambda out: [symlink("evil", str(out)), file("evil/.wh.victim")],
+    "oci-opaque-under-symlink": lambda out: [symlink("evil", str(out)), file("evil/.wh..wh..opq")],
+    "oci-layer-escape": lambda out: [directory("etc"), symlink("etc/evil", "../../.."), file("etc/evil/pwned", b"x")],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_hostile_archives_through_image_import(tmp_path, kind):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim").write_text("original")
+    store = ImageStore(root / "images")
+    store.import_archive(rootfs_archive(tmp_path, "good"), "busybox:keep")
+    before, passwd = snapshot(outside), os.stat("/etc/passwd")
+    archive = tmp_path / f"{kind}.tar"
+    if kind == "bomb":
+        archive = build_streamed(tmp_path / "bomb.tar.gz", [zero_file("zeros", 64 << 20)], "gz")
+    elif kind.startswith("oci-"):
+        oci_archive(archive, HOSTILE[kind](outside), tmp_path)
+    else:
+        build(archive, HOSTILE[kind](outside))
+    env = {**os.environ, "MINICONTAINER_UNPACK_MAX_BYTES": str(8 << 20), "MINICONTAINER_UNPACK_MAX_ENTRIES": "200"}
+    p = subprocess.run([sys.executable, "-m", "minicontainer", "--root", str(root), "image", "import",
+                        str(archive), "evil:latest"], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert p.stderr.startswith("minicontainer: ") and "internal error" not in p.stderr
+    assert ("is too big" if kind in ("bomb", "entries") else "unsafe") in p.stderr     # the right reason
+    assert [i.ref for i in store.list()] == ["busybox:keep"]                 # nothing registered
+    assert leftovers(store) == []
+    assert not list((root / "layers").glob("*")) if (root / "layers").exists() else True
+    assert snapshot(outside) == before and (outside / "victim").read_text() == "original"
+    after = os.stat("/etc/passwd")
+    assert (after.st_nlink, after.st_ino) == (passwd.st_nlink, passwd.st_ino)
+    assert not (tmp_path / "pwned").exists() and not list(tmp_path.parent.glob("pwned"))

@@ -237,7 +237,8 @@ GOOD_IMAGE = '[image]\nname = "t"\n'
      "no applet nosuchapplet"),
     (GOOD_IMAGE + '[busybox]\nbinary = "/bin/busybox"\nlinks = ["sh", "nosuch"]\n',
      "no applet nosuch"),
-    (GOOD_IMAGE + '[debootstrap]\nsuite = "bookworm"\n', "not supported yet"),
+    (GOOD_IMAGE + '[debootstrap]\nsuite = "bookworm"\n[[dirs]]\npath = "/x"\n',
+     "cannot be combined with [debootstrap]"),
     ('base = "loop.toml"\n' + GOOD_IMAGE, "loop"),
 ], ids=lambda v: v[:40] if isinstance(v, str) else v)
 def test_bad_recipe_gives_one_clear_line(builder, tmp_path, text, message):

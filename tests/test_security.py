@@ -107,7 +107,9 @@ def test_masked_and_read_only_paths_in_a_private_proc():
         proc_sys = os.statvfs(at("/proc/sys")).f_flag
         out = {"before": before, "steps": steps, "writable_before": writable_before,
                "keys": read_or_errno(at("/proc/keys")), "timer_list": read_or_errno(at("/proc/timer_list")),
-               "keys_is_null": os.stat(at("/proc/keys")).st_rdev == os.makedev(1, 3),
+               "keys_is_empty_file": os.stat(at("/proc/keys")).st_size == 0,
+               "keys_write": open_for_writing(at("/proc/keys")),
+               "dev_after": os.listdir(at("/dev")),
                "acpi": os.listdir(at("/proc/acpi")), "firmware": os.listdir(at("/sys/firmware")),
                "acpi_write": open_for_writing(at("/proc/acpi/x"), create=True) if before["/proc/acpi"] else "EROFS",
                "hostname": open_for_writing(at("/proc/sys/kernel/hostname")),
@@ -120,7 +122,9 @@ def test_masked_and_read_only_paths_in_a_private_proc():
     host_flags = os.statvfs("/proc/sys").f_flag
     got = in_child(run)
     assert got["writable_before"] == "writable"                              # a fresh proc: rw
-    assert got["keys"] == "" and got["timer_list"] == "" and got["keys_is_null"]
+    assert got["keys"] == "" and got["timer_list"] == "" and got["keys_is_empty_file"]
+    assert got["keys_write"] == "EROFS"                  # an empty read-only file: writes fail
+    assert got["dev_after"] == []                        # its source is unlinked again
     assert got["kcore"] == "" if got["before"]["/proc/kcore"] else True      # absent on this kernel
     assert got["acpi"] == [] and got["firmware"] == [] and got["acpi_write"] == "EROFS"
     assert got["hostname"] == "EROFS" and got["ostype"] == "Linux"
@@ -128,10 +132,11 @@ def test_masked_and_read_only_paths_in_a_private_proc():
     assert got["cpuinfo"] == "processor"                                      # the rest is untouched
     titles = [s[0] for s in got["steps"]]
     assert titles[0].startswith("hide") and titles[1] == "make the kernel's settings read-only"
-    assert "mount --bind /dev/null /proc/keys" in got["steps"][0][1] and got["steps"][0][2] == "mount(2)"
+    assert "mount --bind /dev/.empty /proc/keys" in got["steps"][0][1] and got["steps"][0][2] == "mount(2)"
     # and the host saw nothing of it
     assert os.statvfs("/proc/sys").f_flag == host_flags
-    assert os.stat("/proc/keys").st_rdev != os.makedev(1, 3)
+    with open("/proc/self/mountinfo") as f:
+        assert "/proc/keys" not in [line.split()[4] for line in f]
 
 
 def test_a_symlink_out_of_the_root_is_refused(tmp_path):
@@ -191,3 +196,26 @@ def test_apply_runs_the_layers_in_order():
     titles, nnp, filtered, uid = in_child(run)
     assert [t.split()[0] for t in titles] == ["hide", "make", "forbid", "drop", "install"]
     assert "become uid 65534" in titles[3] and (nnp, filtered, uid) == ("1", "2", "65534 65534 65534 65534")
+
+
+# ── the working directory ─────────────────────────────────────────────────────────────────
+
+@root
+def test_a_working_directory_outside_the_root_is_refused(tmp_path):
+    """What `-w /proc/self/fd/N` reaches when N is a host directory leaked into PID 1
+    (runc CVE-2024-21626): a cwd the new root cannot name. verify_workdir sees it."""
+    inside, outside = tmp_path / "root", tmp_path / "host"
+    inside.mkdir(), outside.mkdir()
+
+    def run():
+        fd = os.open(outside, os.O_RDONLY | os.O_DIRECTORY)    # the "leaked" descriptor
+        os.chroot(inside)
+        os.chdir("/")
+        security.verify_workdir("/")                          # inside: accepted
+        os.fchdir(fd)                                         # = chdir("/proc/self/fd/N")
+        try:
+            security.verify_workdir(f"/proc/self/fd/{fd}")
+        except ContainerError as e:
+            return str(e)
+        return "accepted"
+    assert "outside the container's root" in in_child(run)

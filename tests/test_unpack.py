@@ -483,3 +483,89 @@ def test_no_file_descriptors_leak(box, tmp_path):
             except ArchiveError:
                 pass
     assert open_fds() == before
+
+
+# --- The adversarial set, continued (issue 7): chains, whiteouts, bombs of every format -------
+
+def test_hardlink_chain_stays_inside(box):
+    # c -> b -> a: each link names a regular file unpacked before it; a chain that ends in a
+    # symlink (or starts outside) is refused like a single link would be.
+    box.unpack([file("a", b"data"), hardlink("b", "a"), hardlink("c", "b")])
+    assert os.stat(box.dest / "c").st_ino == os.stat(box.dest / "a").st_ino
+    box.assert_outside_untouched()
+
+
+def test_hardlink_to_a_symlink_chain_pointing_out(box):
+    for entries in ([symlink("l1", "l2"), symlink("l2", str(box.outside / "victim")), hardlink("h", "l1")],
+                    [symlink("l1", "/etc/passwd"), hardlink("h", "l1")],
+                    [symlink("inside", "f"), file("f", b"x"), hardlink("h", "inside")]):   # even inside
+        for d in box.dest.iterdir():
+            shutil.rmtree(d) if d.is_dir() and not d.is_symlink() else d.unlink()
+        message = box.refuses(entries)
+        assert "symlink" in message
+    assert os.stat(box.outside / "victim").st_nlink == 1
+
+
+def test_symlink_loop_then_write_below(box):
+    box.refuses([symlink("a", "b"), symlink("b", "a"), file("a/x", b"x")])
+
+
+def test_dot_entry_symlink_then_dir_entries(box):
+    # "./" as a symlink first: the root can never become a link, whatever follows.
+    box.refuses([symlink("./", str(box.outside)), directory("sub"), file("sub/pwned", b"x")])
+    assert not os.path.islink(box.dest)
+
+
+@pytest.mark.parametrize("compression", ["gz", "xz", "bz2"])
+def test_decompression_bomb_in_every_format(box, compression):
+    archive = build_streamed(box.archives / f"bomb.tar.{compression}", [zero_file("zeros", 32 << 20)],
+                             compression)
+    assert archive.stat().st_size < 100_000       # 32 MiB of zeros in a few KB
+    with pytest.raises(ArchiveError, match="too big.*MAX_BYTES"):
+        unpack(archive, box.dest, limits=Limits(max_bytes=4 << 20))
+    box.assert_outside_untouched()
+
+
+def test_many_empty_entries_are_bounded(box):
+    # Empty entries cost 512 bytes each and no data: only the entry count stops them.
+    entries = [directory("d")] + [file(f"d/{i}") for i in range(3000)]
+    with pytest.raises(ArchiveError, match="more than 2000 entries.*MAX_ENTRIES"):
+        box.unpack(entries, "gz", limits=Limits(max_entries=2000, max_bytes=1 << 30))
+
+
+# --- Layers (OCI/Docker): whiteouts must not reach through a symlink either ----------------
+
+def unpack_layer_of(box, entries):
+    from minicontainer.storage.layers import unpack_layer
+    archive = box.tar(entries, name="layer.tar")
+    with open(archive, "rb") as blob:
+        return unpack_layer(blob, box.dest, name="layer.tar")
+
+
+@pytest.mark.parametrize("entries", [
+    lambda out: [symlink("evil", str(out)), file("evil/.wh.victim")],                 # absolute
+    lambda out: [directory("d"), symlink("d/evil", "../../outside"), file("d/evil/.wh.victim")],
+    lambda out: [symlink("evil", str(out)), file("evil/.wh..wh..opq")],               # opaque marker
+    lambda out: [symlink("a", "b"), symlink("b", str(out)), file("a/.wh.victim")],   # a chain
+], ids=["whiteout", "relative", "opaque", "chain"])
+def test_whiteout_under_a_symlinked_directory(box, entries):
+    with pytest.raises(ArchiveError, match="unsafe layer.*symlink"):
+        unpack_layer_of(box, entries(box.outside))
+    box.assert_outside_untouched()
+    assert (box.outside / "victim").read_text() == "original"
+
+
+@needs_root
+def test_whiteout_of_a_symlink_hides_only_the_name(box):
+    # `.wh.evil` next to a symlink `evil -> outside/victim` in the same layer: the link stays
+    # (OCI: a whiteout hides the layers below), its target is never touched.
+    unpack_layer_of(box, [symlink("evil", str(box.outside / "victim")), file(".wh.evil")])
+    assert os.readlink(box.dest / "evil") == str(box.outside / "victim")
+    box.assert_outside_untouched()
+
+
+@pytest.mark.parametrize("name", [".wh..", "d/.wh..", ".wh.", "../.wh.x"])
+def test_whiteouts_that_name_no_file(box, name):
+    with pytest.raises(ArchiveError, match="unsafe"):
+        unpack_layer_of(box, [directory("d"), file(name)])
+    box.assert_outside_untouched()

@@ -22,7 +22,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 image_app = typer.Typer(no_args_is_help=True, help="Manage images (unpacked root filesystems).")
 app.add_typer(image_app, name="image")
 
-ROOT_HELP = "State directory (default /var/lib/minicontainer, or $MINICONTAINER_ROOT)."
+ROOT_HELP = ("State directory (default $MINICONTAINER_ROOT, else /var/lib/minicontainer for root, "
+             "~/.local/share/minicontainer for a user).")
 
 
 @app.callback()
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: run typer, map every error to one line + 125."""
     from . import commands  # noqa: F401  (registers the verbs)
     from . import teaching  # noqa: F401  (lab, demo, doctor)
+    from . import storage  # noqa: F401  (volume, diff, commit, snapshot, export, system df)
     try:
         app(args=argv, prog_name="minicontainer", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as e:     # help was printed; like `docker` alone

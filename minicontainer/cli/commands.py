@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -18,7 +17,7 @@ RUN_CONTEXT = {"allow_interspersed_args": False}   # options after IMAGE belong 
 @app.command(context_settings=RUN_CONTEXT)
 def run(ctx: typer.Context,
         image: str = typer.Argument(..., help="Image NAME[:TAG] (see `minicontainer image ls`)."),
-        command: Optional[List[str]] = typer.Argument(None, help="Command and arguments (default: /bin/sh)."),
+        command: Optional[List[str]] = typer.Argument(None, help="Command and arguments (default: the image's, else /bin/sh)."),
         rm: bool = typer.Option(False, "--rm", help="Remove the container when it exits."),
         name: Optional[str] = typer.Option(None, "--name", help="A name for the container."),
         hostname: Optional[str] = typer.Option(None, "--hostname", "-h", help="Hostname inside (default: short ID)."),
@@ -27,6 +26,10 @@ def run(ctx: typer.Context,
         user: Optional[str] = typer.Option(None, "--user", "-u", help="UID[:GID] or NAME[:GROUP] inside."),
         read_only: bool = typer.Option(False, "--read-only", help="Mount the container's / read-only."),
         interactive: bool = typer.Option(False, "--interactive", "-i", help="Keep stdin attached."),
+        tty: bool = typer.Option(False, "--tty", "-t", help="Allocate a pseudo-terminal."),
+        detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background; print the ID."),
+        init: bool = typer.Option(False, "--init", help="Run a tiny init as PID 1 (reaps, forwards signals)."),
+        restart: str = typer.Option("no", "--restart", help="no, on-failure[:N], always or unless-stopped (with -d)."),
         isolation: str = typer.Option("pivot_root", "--isolation",
                                       help="pivot_root (default) or chroot (escapable; for labs)."),
         explain: bool = typer.Option(False, "--explain", help="Narrate every step: syscall, shell, man page."),
@@ -44,22 +47,27 @@ def run(ctx: typer.Context,
         privileged: bool = typer.Option(False, "--privileged", help="All capabilities, no seccomp, no masks."),
         security_opt: List[str] = typer.Option([], "--security-opt",
                                                help="seccomp=unconfined|PROFILE.json, no-new-privileges=false, …"),
+        volume: List[str] = typer.Option([], "--volume", "-v", help="HOST_DIR:CTR_DIR[:ro] or VOLUME_NAME:CTR_DIR[:ro]."),
+        tmpfs: List[str] = typer.Option([], "--tmpfs", help="CTR_DIR[:size=64m,mode=1777]: a tmpfs mount."),
         ):
     """Run a command in a new container."""
     from ..api import Container
-    if isolation == "chroot":
-        click.echo("minicontainer: warning: --isolation chroot can be escaped by a root process "
-                   "(see labs/01-chroot); use it only to learn why", err=True)
     limits = {k: v for k, v in dict(memory=memory, memory_swap=memory_swap, pids_limit=pids_limit,
                                      cpus=cpus, cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus).items()
               if v is not None}
+    if tty and interactive and not detach and not sys.stdin.isatty():
+        fail("the input device is not a TTY: drop -t, or run from a terminal")
     if not interactive:
         _stdin_from_devnull()
     container = Container(image, command or [], root=root_of(ctx), explain=explain, remove=rm,
                           name=name, hostname=hostname, env=env, workdir=workdir, user=user,
                           read_only=read_only, isolation=isolation, interactive=interactive,
                           limits=limits, net=net, publish=publish, cap_add=cap_add, cap_drop=cap_drop, privileged=privileged,
-                          security_opt=security_opt)
+                          security_opt=security_opt, tty=tty, detach=detach, init=init, restart=restart,
+                          volumes=volume, tmpfs=tmpfs)
+    if detach:
+        click.echo(container.start())
+        return
     raise SystemExit(container.run())
 
 
@@ -77,17 +85,19 @@ def ps(ctx: typer.Context,
        format: str = typer.Option("table", "--format", help="table or json.")):
     """List containers."""
     from ..api import list_containers
-    records = [r for r in list_containers(root_of(ctx)) if all or r.status == "running"]
+    from ..lifecycle import status_text
+    records = [r for r in list_containers(root_of(ctx))
+               if all or r.status in ("running", "paused", "restarting")]
     if format == "json":
         from dataclasses import asdict
-        click.echo(json.dumps([asdict(r) for r in records], indent=1))
+        click.echo(json.dumps([{**asdict(r), "status_text": status_text(r)} for r in records], indent=1))
         return
     if format != "table":
         fail(f"invalid --format {format!r}: use table or json")
-    rows = [("CONTAINER ID", "NAME", "IMAGE", "COMMAND", "STATUS", "PID")]
+    rows = [("CONTAINER ID", "NAME", "IMAGE", "COMMAND", "STATUS", "PID", "RESTARTS")]
     for r in records:
-        rows.append((r.short_id, r.name, r.image, _short(" ".join(r.command), 24), _status(r),
-                     str(r.pid) if r.status == "running" else ""))
+        rows.append((r.short_id, r.name, r.image, _short(" ".join(r.command), 24), status_text(r),
+                     str(r.pid) if r.status in ("running", "paused") else "", str(r.restart_count)))
     _table(rows)
 
 
@@ -107,6 +117,172 @@ def rm(ctx: typer.Context, containers: List[str] = typer.Argument(..., help="Nam
             failed = True
     if failed:
         raise SystemExit(1)
+
+
+# ── lifecycle (lifecycle.py, exec.py, gc.py) ──────────────────────────────────────────────
+
+def _each(refs, action) -> None:
+    """Docker's multi-container verbs: act on each, print it, report failures; exit 1 if any."""
+    from ..errors import MinicontainerError
+    failed = False
+    for ref in refs:
+        try:
+            out = action(ref)
+            click.echo(ref if out is None else out)
+        except MinicontainerError as e:
+            click.echo(f"minicontainer: {e}", err=True)
+            failed = True
+    if failed:
+        raise SystemExit(1)
+
+
+@app.command()
+def logs(ctx: typer.Context, container: str = typer.Argument(..., help="Name or ID."),
+         follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new output."),
+         tail: Optional[int] = typer.Option(None, "--tail", "-n", help="Only the last N lines."),
+         timestamps: bool = typer.Option(False, "--timestamps", "-t", help="Prefix each line with its time.")):
+    """Show a detached container's output (stdout and stderr, each to its own)."""
+    from ..api import follow_logs, read_logs
+
+    def emit(ts: str, stream: str, text: bytes) -> None:
+        out = sys.stderr.buffer if stream == "stderr" else sys.stdout.buffer
+        out.write((ts.encode() + b" " if timestamps else b"") + text)
+        out.flush()
+    if follow:
+        follow_logs(container, emit, tail=tail, root=root_of(ctx))
+    else:
+        for entry in read_logs(container, tail=tail, root=root_of(ctx)):
+            emit(*entry)
+
+
+@app.command()
+def inspect(ctx: typer.Context, containers: List[str] = typer.Argument(..., help="Names or IDs."),
+            format: Optional[str] = typer.Option(None, "--format", "-f",
+                                                 help="e.g. '{{.State.Pid}}' or '{{json .State}}'.")):
+    """Show containers as JSON: config, state, PID, namespaces, cgroup, mounts."""
+    from ..api import inspect_container
+    data = [inspect_container(ref, root=root_of(ctx)) for ref in containers]
+    if format is None:
+        click.echo(json.dumps(data, indent=4))
+        return
+    for item in data:
+        click.echo(_template(format, item))
+
+
+def _template(text: str, data: dict) -> str:
+    """The part of Go templates scripts use: {{.A.B}} and {{json .A}}."""
+    import re
+
+    def value(match) -> str:
+        as_json, path = match.group(1), match.group(2)
+        v = data
+        for key in filter(None, path.split(".")):
+            if not isinstance(v, dict) or key not in v:
+                fail(f"--format: no field {path!r} (see `minicontainer inspect` for the names)")
+            v = v[key]
+        return json.dumps(v) if as_json or isinstance(v, (dict, list)) else \
+            ("<no value>" if v is None else str(v).lower() if isinstance(v, bool) else str(v))
+    return re.sub(r"\{\{\s*(json\s+)?(\.[\w.]*)\s*\}\}", value, text)
+
+
+@app.command()
+def stop(ctx: typer.Context, containers: List[str] = typer.Argument(..., help="Names or IDs."),
+         time_: float = typer.Option(10, "--time", "-t", help="Seconds between SIGTERM and SIGKILL.")):
+    """Stop containers: SIGTERM, then SIGKILL after --time seconds."""
+    from ..api import stop_container
+    _each(containers, lambda ref: stop_container(ref, timeout=time_, root=root_of(ctx)) and None)
+
+
+@app.command()
+def kill(ctx: typer.Context, containers: List[str] = typer.Argument(..., help="Names or IDs."),
+         signal: str = typer.Option("KILL", "--signal", "-s", help="Signal name or number.")):
+    """Send a signal to containers' PID 1 (default SIGKILL)."""
+    from ..api import kill_container
+    _each(containers, lambda ref: kill_container(ref, signal, root=root_of(ctx)) and None)
+
+
+@app.command()
+def wait(ctx: typer.Context, containers: List[str] = typer.Argument(..., help="Names or IDs.")):
+    """Wait until containers stop; print each exit status."""
+    from ..api import wait_container
+    _each(containers, lambda ref: wait_container(ref, root=root_of(ctx)))
+
+
+@app.command()
+def pause(ctx: typer.Context, containers: List[str] = typer.Argument(..., help="Names or IDs.")):
+    """Freeze every process of containers (cgroup freezer)."""
+    from ..api import pause_container
+    _each(containers, lambda ref: pause_container(ref, root=root_of(ctx)) and None)
+
+
+@app.command()
+def unpause(ctx: typer.Context, containers: List[str] = typer.Argument(..., help="Names or IDs.")):
+    """Thaw paused containers."""
+    from ..api import unpause_container
+    _each(containers, lambda ref: unpause_container(ref, root=root_of(ctx)) and None)
+
+
+@app.command()
+def top(ctx: typer.Context, container: str = typer.Argument(..., help="Name or ID.")):
+    """A container's processes as the host sees them (NSPID: the PID inside)."""
+    from ..api import top_container
+    columns = ("UID", "PID", "PPID", "NSPID", "STAT", "TIME", "CMD")
+    procs = top_container(container, root=root_of(ctx))
+    _table([columns] + [tuple(str(p[c]) for c in columns) for p in procs])
+
+
+@app.command("exec", context_settings=RUN_CONTEXT)
+def exec_(ctx: typer.Context,
+          container: str = typer.Argument(..., help="Name or ID of a running container."),
+          command: List[str] = typer.Argument(..., help="Command and arguments."),
+          interactive: bool = typer.Option(False, "--interactive", "-i", help="Keep stdin attached."),
+          tty: bool = typer.Option(False, "--tty", "-t", help="Allocate a pseudo-terminal."),
+          env: List[str] = typer.Option([], "--env", "-e", help="Set KEY=VALUE (or KEY to copy yours)."),
+          workdir: Optional[str] = typer.Option(None, "--workdir", "-w", help="Working directory inside."),
+          user: Optional[str] = typer.Option(None, "--user", "-u", help="UID[:GID] or NAME[:GROUP] inside."),
+          explain: bool = typer.Option(False, "--explain", help="Narrate every step.")):
+    """Run a command in a running container (its namespaces, cgroup, root and security)."""
+    from ..api import exec_in_container
+    if tty and interactive and not sys.stdin.isatty():
+        fail("the input device is not a TTY: drop -t, or run from a terminal")
+    if not interactive:
+        _stdin_from_devnull()
+    raise SystemExit(exec_in_container(container, command, interactive=interactive, tty=tty, env=env,
+                                       workdir=workdir, user=user, root=root_of(ctx), explain=explain))
+
+
+@app.command()
+def gc(ctx: typer.Context,
+       dry_run: bool = typer.Option(False, "--dry-run", help="Only list what would be removed.")):
+    """Remove what crashed runs left behind: processes, cgroups, leases, directories, records."""
+    from ..api import collect_garbage
+    _report_garbage(collect_garbage(root_of(ctx), dry_run=dry_run), dry_run)
+
+
+system_app = typer.Typer(no_args_is_help=True, help="Manage minicontainer's state.")
+app.add_typer(system_app, name="system")
+
+
+@system_app.command("prune")
+def system_prune(ctx: typer.Context,
+                 dry_run: bool = typer.Option(False, "--dry-run", help="Only list what would be removed."),
+                 force: bool = typer.Option(False, "--force", "-f", help="Do not ask.")):
+    """gc, and remove every stopped container too (as `docker system prune`)."""
+    from ..api import collect_garbage
+    if not (force or dry_run):
+        if not sys.stdin.isatty():
+            fail("system prune removes every stopped container: add -f to confirm")
+        click.confirm("This removes every stopped container and what crashed runs left. Continue?",
+                      abort=True)
+    _report_garbage(collect_garbage(root_of(ctx), dry_run=dry_run, prune=True), dry_run)
+
+
+def _report_garbage(found, dry_run: bool) -> None:
+    lines = found.lines(dry_run)
+    for line in lines:
+        click.echo(line)
+    if not lines:
+        click.echo("nothing to remove")
 
 
 @app.command()
@@ -141,13 +317,13 @@ def _mib(n: int) -> str:
 # ── images ────────────────────────────────────────────────────────────────────────────────
 
 @image_app.command("import")
-def image_import(ctx: typer.Context, file: str = typer.Argument(..., help="A .tar, .tar.gz or .tar.xz rootfs."),
-                 ref: str = typer.Argument(..., help="NAME[:TAG] to register it as.")):
-    """Unpack a rootfs tarball once into the image store."""
-    from ..api import image_store
+def image_import(ctx: typer.Context, file: str = typer.Argument(..., help="A rootfs .tar[.gz|.xz], a docker/podman "
+                                                                  "save archive, an OCI archive or layout directory."),
+                 ref: Optional[str] = typer.Argument(None, help="NAME[:TAG] to register it as (archives may name it).")):
+    """Import an image: a rootfs tarball (unpacked once) or a Docker/OCI image archive (storage/oci.py)."""
+    from ..api import import_image
     with _progress(file) as progress:
-        image = image_store(root_of(ctx)).import_archive(file, ref, progress=progress,
-                                                          in_use=_users_of(root_of(ctx)))
+        image = import_image(file, ref, root=root_of(ctx), progress=progress)
     click.echo(f"{image.ref} {image.digest}")
 
 
@@ -159,7 +335,8 @@ def image_build(ctx: typer.Context, recipe: str = typer.Argument(..., help="A re
     result = build_recipe(recipe)
     click.echo(f"sha256:{result.sha256}  {result.path}", err=True)
     image = image_store(root_of(ctx)).import_archive(result.path, f"{result.name}:{result.tag}",
-                                                      source=str(recipe), in_use=_users_of(root_of(ctx)))
+                                                      source=str(recipe), in_use=_users_of(root_of(ctx)),
+                                                      config=getattr(result, "config", None))
     click.echo(f"{image.ref} {image.digest}")
 
 
@@ -169,8 +346,7 @@ def image_ls(ctx: typer.Context, format: str = typer.Option("table", "--format",
     from ..api import image_store
     images = image_store(root_of(ctx)).list()
     if format == "json":
-        from dataclasses import asdict
-        click.echo(json.dumps([{**asdict(i), "rootfs": str(i.rootfs)} for i in images], indent=1))
+        click.echo(json.dumps([i.to_dict() for i in images], indent=1))
         return
     rows = [("NAME", "TAG", "IMAGE ID", "CREATED", "SIZE")]
     rows += [(i.name, i.tag, i.id[:12], str(i.created)[:19], _size(i.size)) for i in images]
@@ -180,10 +356,9 @@ def image_ls(ctx: typer.Context, format: str = typer.Option("table", "--format",
 @image_app.command("inspect")
 def image_inspect(ctx: typer.Context, ref: str):
     """Show an image's record as JSON."""
-    from dataclasses import asdict
     from ..api import image_store
     image = image_store(root_of(ctx)).get(ref)
-    click.echo(json.dumps({**asdict(image), "rootfs": str(image.rootfs)}, indent=1))
+    click.echo(json.dumps(image.to_dict(), indent=1))
 
 
 @image_app.command("rm")
@@ -214,22 +389,6 @@ def _table(rows) -> None:
 
 def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _ago(t: float) -> str:
-    s = int(time.time() - t)
-    for unit, n in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if s >= n:
-            return f"{s // n} {unit}{'s' if s >= 2 * n else ''} ago"
-    return f"{s} seconds ago"
-
-
-def _status(r) -> str:
-    if r.status == "running":
-        return f"Up since {_ago(r.started_at)}"
-    if r.status == "exited":
-        return f"Exited ({r.exit_code if r.exit_code is not None else '?'}) {_ago(r.finished_at or r.created)}"
-    return r.status.capitalize()
 
 
 def _size(n: int) -> str:

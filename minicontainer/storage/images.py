@@ -6,6 +6,14 @@ What it is
         <root>/<name>/<tag>/rootfs/       the unpacked archive (an overlayfs lowerdir)
         <root>/<name>/<tag>/image.json    {"name", "tag", "id", "digest", "size", "created", "source"}
 
+    or, for an image made of layers (imported from Docker/OCI archives, or made by `commit`):
+
+        <root>/<name>/<tag>/image.json    … "layers": [bottom, …, top], "config": {"cmd", …}
+        <root>/../layers/<id>/fs/         each layer once, shared by every image that lists it
+
+    (layers.py explains layers; a rootfs/ image is moved into layers/ the first time one
+    is built on top of it: convert_to_layers.)
+
     A name with slashes ("tools/busybox") is stored as one directory, "tools+busybox",
     so a name never nests inside another image's directory. `id` is the first 12 hex
     digits of the archive's sha256, `digest` the whole "sha256:…", as Docker shows them.
@@ -37,7 +45,7 @@ import re
 import shutil
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
@@ -66,10 +74,25 @@ class Image:
     size: int             # bytes of regular files in the rootfs
     created: str          # ISO 8601, UTC
     source: str           # where it came from (archive path, recipe, …)
+    layers: tuple[str, ...] = ()          # layer ids, bottom first; () = the image is rootfs/
+    config: dict = field(default_factory=dict, compare=False)   # cmd, entrypoint, env, workdir, user
+    layer_dirs: tuple[Path, ...] = field(default=(), compare=False, repr=False)  # bottom first
 
     @property
     def ref(self) -> str:
         return f"{self.name}:{self.tag}"
+
+    @property
+    def lower_dirs(self) -> list[Path]:
+        """The overlayfs lower directories, *top first* (the order lowerdir= wants)."""
+        return list(reversed(self.layer_dirs)) if self.layers else [self.rootfs]
+
+    def to_dict(self) -> dict:
+        """A JSON-friendly record (image inspect, image ls --format json)."""
+        data = {key: getattr(self, key) for key in _FIELDS}
+        data.update(rootfs=str(self.rootfs), layers=list(self.layers), config=self.config,
+                    layer_dirs=[str(d) for d in self.layer_dirs])
+        return data
 
 
 def parse_ref(ref: str) -> tuple[str, str]:
@@ -92,6 +115,7 @@ class ImageStore:
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
+        self.layers_root = self.root.parent / "layers"     # beside images/: same filesystem
 
     # Reading (no lock needed: an image directory appears and disappears by rename)
 
@@ -99,7 +123,7 @@ class ImageStore:
         name, tag = parse_ref(ref)
         meta = self._dir(name, tag) / "image.json"
         try:
-            return _read_image(meta)
+            return _read_image(meta, self.layers_root)
         except FileNotFoundError:
             raise ImageError(f"no such image: {name}:{tag} — see `minicontainer image ls`, or "
                              f"build it with `minicontainer image build …`") from None
@@ -115,7 +139,7 @@ class ImageStore:
             if meta.parts[-3].startswith("."):
                 continue                # a temporary directory, not an image
             try:
-                images.append(_read_image(meta))
+                images.append(_read_image(meta, self.layers_root))
             except (OSError, ImageError):
                 continue
         return sorted(images, key=lambda image: (image.name, image.tag))
@@ -123,10 +147,12 @@ class ImageStore:
     # Changing
 
     def import_archive(self, path: str | os.PathLike, ref: str, *, progress=None,
-                       source: str | None = None, in_use: InUse | None = None) -> Image:
+                       source: str | None = None, in_use: InUse | None = None,
+                       config: dict | None = None) -> Image:
         """Unpack a (compressed) tar archive as image `ref`; replaces an existing tag.
 
         in_use(old_image) -> container names: refuse to replace a tag containers still use.
+        config: the image's defaults (cmd, entrypoint, env, workdir, user), e.g. from a recipe.
         """
         from minicontainer.storage.unpack import unpack     # lazy: keeps CLI start-up light
 
@@ -145,7 +171,8 @@ class ImageStore:
             stats = unpack(path, rootfs, progress=progress)
             image = Image(name=name, tag=tag, id=stats.digest[7:19], digest=stats.digest,
                           rootfs=self._dir(name, tag) / "rootfs", size=stats.bytes,
-                          created=_now(), source=source or str(path.resolve()))
+                          created=_now(), source=source or str(path.resolve()),
+                          config=dict(config or {}))
             _write_image(tmp / "image.json", image)
             self._install(tmp, image, in_use)
         except BaseException:
@@ -160,8 +187,73 @@ class ImageStore:
             _refuse_if_used(image, in_use, "remove")
             aside = self._move_aside(self._dir(image.name, image.tag))
             _remove_if_empty(self._dir(image.name, image.tag).parent)
+            self._move_unused_layers(aside)
         shutil.rmtree(aside)            # slow part outside the lock: nobody sees it any more
         return image
+
+    # Layers (see layers.py)
+
+    def new_tmp(self) -> Path:
+        """A private directory below the store for building an image (removed on failure)."""
+        return self._make_tmp()
+
+    def install_layered(self, tmp: Path, image: Image, new_layers: dict[str, Path],
+                        in_use: InUse | None = None) -> Image:
+        """Register a layered image: TMP holds its image.json; NEW_LAYERS maps layer ids to
+        finished layer directories (fs/ + layer.json) below TMP. Layers already in the store
+        are shared, not replaced. All in one locked step, so `image rm` never sees a layer
+        that no image lists yet."""
+        with self._locked():
+            self._check_not_in_use(image.name, image.tag, in_use)   # before any layer moves in
+            self.layers_root.mkdir(mode=0o700, exist_ok=True)
+            for layer_id in image.layers:
+                target = self.layers_root / layer_id
+                if not target.exists() and layer_id in new_layers:
+                    os.rename(new_layers[layer_id], target)
+                if not (target / "fs").is_dir():
+                    raise ImageError(f"layer {layer_id[:12]} of {image.ref} vanished while it was "
+                                     f"imported (a parallel `image rm`?): import it again")
+            self._install(tmp, image, in_use, locked=True)
+        return self.get(image.ref)
+
+    def convert_to_layers(self, ref: str) -> Image:
+        """Move a rootfs/ image into layers/ (one layer, id = its archive's sha256), so that
+        images built on top of it can share it. Containers keep running: their overlay
+        holds the directory, not its name. Nothing to do for an image that has layers."""
+        with self._locked():
+            image = self.get(ref)
+            if image.layers:
+                return image
+            layer_id = image.digest.partition(":")[2] or os.urandom(32).hex()
+            target = self.layers_root / layer_id
+            self.layers_root.mkdir(mode=0o700, exist_ok=True)
+            aside = None
+            if (target / "fs").is_dir():        # the same archive is a layer already: share it
+                aside = self._move_aside(image.rootfs)
+            else:
+                target.mkdir(mode=0o700, exist_ok=True)
+                os.rename(image.rootfs, target / "fs")
+                write_layer_meta(target, layer_id, image.size, f"image {image.ref}")
+            meta = self._dir(image.name, image.tag) / "image.json"
+            _write_image(meta, Image(**{**{k: getattr(image, k) for k in _FIELDS},
+                                        "rootfs": image.rootfs, "layers": (layer_id,),
+                                        "config": image.config}))
+        if aside is not None:
+            shutil.rmtree(aside)
+        return self.get(ref)
+
+    def _move_unused_layers(self, aside: Path) -> list[Path]:
+        """Under the lock: move layers that no image lists any more into ASIDE (deleted with it)."""
+        if not self.layers_root.is_dir():
+            return []
+        used = {layer for image in self.list() for layer in image.layers}
+        moved = []
+        for entry in self.layers_root.iterdir():
+            if entry.name.startswith(".") or entry.name in used:
+                continue
+            os.rename(entry, aside / f"layer-{entry.name}")
+            moved.append(entry)
+        return moved
 
     # Helpers
 
@@ -200,11 +292,11 @@ class ImageStore:
         if in_use and self.exists(f"{name}:{tag}"):
             _refuse_if_used(self.get(f"{name}:{tag}"), in_use, "replace")
 
-    def _install(self, tmp: Path, image: Image, in_use: InUse | None) -> None:
+    def _install(self, tmp: Path, image: Image, in_use: InUse | None, locked: bool = False) -> None:
         """Rename the finished tmp dir into place; an old tag is moved aside first, then deleted."""
         final = self._dir(image.name, image.tag)
         aside = None
-        with self._locked():
+        with (_no_lock() if locked else self._locked()):
             if final.exists():
                 self._check_not_in_use(image.name, image.tag, in_use)
                 aside = self._move_aside(final)
@@ -213,8 +305,10 @@ class ImageStore:
                 os.rename(tmp, final)
             except OSError:
                 if aside is not None:
-                    os.rename(aside, final)     # put the old image back
+                    os.rename(aside / "image", final)     # put the old image back
                 raise
+            if aside is not None:
+                self._move_unused_layers(aside)       # layers only the old tag listed
         if aside is not None:
             shutil.rmtree(aside)
 
@@ -230,17 +324,39 @@ _FIELDS = ("name", "tag", "id", "digest", "size", "created", "source")
 
 
 def _write_image(path: Path, image: Image) -> None:
+    """Write image.json atomically (a temporary file renamed over the old one)."""
     data = {key: getattr(image, key) for key in _FIELDS}
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    if image.layers:
+        data["layers"] = list(image.layers)
+    if image.config:
+        data["config"] = image.config
+    tmp = path.with_name(f".image.json.{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
 
 
-def _read_image(meta: Path) -> Image:
+def write_layer_meta(layer_dir: Path, layer_id: str, size: int, source: str) -> None:
+    data = {"id": layer_id, "size": size, "created": _now(), "source": source}
+    (layer_dir / "layer.json").write_text(json.dumps(data, indent=2) + "\n")
+
+
+def _read_image(meta: Path, layers_root: Path) -> Image:
     try:
         data = json.loads(meta.read_text())
-        return Image(rootfs=meta.parent / "rootfs", **{key: data[key] for key in _FIELDS})
+        layers = tuple(str(layer) for layer in data.get("layers", ()))
+        if any(not layer or "/" in layer or layer.startswith(".") for layer in layers):
+            raise ValueError(f"bad layer id in {layers!r}")
+        return Image(rootfs=meta.parent / "rootfs", **{key: data[key] for key in _FIELDS},
+                     layers=layers, config=dict(data.get("config") or {}),
+                     layer_dirs=tuple(layers_root / layer / "fs" for layer in layers))
     except (ValueError, KeyError, TypeError) as e:
         raise ImageError(f"broken image metadata {meta}: {e!r} — remove the image "
                          f"directory {meta.parent} and import it again") from None
+
+
+@contextmanager
+def _no_lock() -> Iterator[None]:
+    yield
 
 
 def _refuse_if_used(image: Image, in_use: InUse | None, verb: str) -> None:
@@ -278,3 +394,23 @@ def _pid_alive(pid: int) -> bool:
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def apply_image_config(config, image: Image) -> None:
+    """Fill a ContainerConfig's gaps from the image's defaults, as `docker run` does:
+    the command is ENTRYPOINT + (your command, else CMD); the image's environment comes
+    first (your -e wins); its working directory and user unless you gave -w / -u.
+    Safe to repeat (a restart applies it to the config it saved)."""
+    defaults = image.config
+    entrypoint = list(defaults.get("entrypoint") or [])
+    if not config.command:
+        config.command = entrypoint + list(defaults.get("cmd") or [])
+    elif entrypoint and config.command[:len(entrypoint)] != entrypoint:
+        config.command = entrypoint + list(config.command)
+    given = {item.partition("=")[0] for item in config.env}
+    config.env = [item for item in defaults.get("env") or []
+                  if item.partition("=")[0] not in given] + list(config.env)
+    if config.workdir is None and defaults.get("workdir"):
+        config.workdir = defaults["workdir"]
+    if config.user is None and defaults.get("user"):
+        config.user = defaults["user"]

@@ -46,6 +46,8 @@ GUEST_SELECTION = [
     "tests/test_cgroups.py",      # the cgroups package, v2 backend
     "tests/test_limits.py",       # the same limit tests as on the host, through the CLI
     "tests/test_isolation.py",    # the run sequence itself on a pure-v2 kernel
+    "tests/test_container_security.py",  # read-only cgroup2 inside, masks, capabilities on v2
+    "tests/test_rootless.py",     # user namespaces with a cgroup delegated to the user (v2 only)
 ]
 GUEST_MARKERS = ""
 # Tests that need two CPUs in the guest (cpuset pinning) carry this marker; they run in a second,

@@ -1,0 +1,268 @@
+"""`minicontainer gc` (also `system prune`): remove what crashed runs left behind.
+
+    man 7 cgroups, man 7 mount_namespaces, man 4 veth, man 5 proc (/proc/PID/mountinfo)
+    shell, by hand: cat …/minicontainer/*/cgroup.procs; kill; rmdir; rm -rf containers/ID
+
+minicontainer writes a record *before* it creates anything (state.py), so after a SIGKILL
+of the CLI or a supervisor at any step — or after a reboot, when every recorded PID belongs
+to a previous boot — the records say what may be left. A container is an **orphan** when the
+process that owned it (its supervisor, or the CLI of a foreground `run`) is gone while its
+record still says it was starting, running or restarting: nobody will ever record its exit or
+tear it down. gc does that teardown:
+
+    what                      where                                       how it goes
+    the container's processes its cgroup (even a PID 1 left running)      SIGKILL all (cgroup.kill)
+    its cgroup                /sys/fs/cgroup/…/minicontainer/ID           rmdir
+    its network lease, veth   <root>/networks/…, mc<id> on the bridge      network.detach
+    its overlay directories   <root>/containers/ID/{upper,work,merged}    rm -rf
+    its record                <root>/containers/ID/state.json             rm -rf
+    half-made directories     containers/ID without state.json, .removing-*
+    cgroups without a record  (only when empty: a non-empty one may be another --root's)
+
+Mounts: every mount of a container is made inside its own mount namespace, which the kernel
+destroys with the namespace's last process — so killing the processes unmounts everything,
+and the host's mount table never had any of it. gc checks that claim: it reports any mount
+of a removed container still visible in any process's /proc/PID/mountinfo.
+
+Exited containers are not garbage: `docker ps -a` keeps them until `rm`. `system prune`
+removes them too, as Docker's does.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+
+from .explain import Explainer
+from .state import ContainerRecord, StateStore, is_alive, state_root
+
+UNRECORDED_MIN_AGE = 60.0       # an empty cgroup younger than this may be a start in progress
+
+
+@dataclass
+class Garbage:
+    """What gc found (or removed): one line per item, for the user."""
+    containers: list[str] = field(default_factory=list)     # orphaned containers
+    cgroups: list[str] = field(default_factory=list)        # cgroups without a record
+    directories: list[str] = field(default_factory=list)    # half-made or half-removed dirs
+    leases: list[str] = field(default_factory=list)         # network leases of no live container
+    skipped: list[str] = field(default_factory=list)        # not ours to remove, and why
+    mounts: list[str] = field(default_factory=list)         # mounts still seen (should be none)
+
+    def lines(self, dry_run: bool) -> list[str]:
+        verb = "would remove" if dry_run else "removed"
+        out = [f"{verb} {what}" for group in (self.containers, self.cgroups, self.directories,
+                                              self.leases) for what in group]
+        out += [f"skipped {what}" for what in self.skipped]
+        out += [f"still mounted: {what}" for what in self.mounts]
+        return out
+
+    def __bool__(self) -> bool:
+        return bool(self.containers or self.cgroups or self.directories or self.leases)
+
+
+def owner_alive(rec: ContainerRecord) -> bool:
+    return is_alive(rec.supervisor_pid, rec.supervisor_start)
+
+
+def is_orphan(rec: ContainerRecord) -> bool:
+    """Nobody left to record its exit or tear it down."""
+    return rec.status != "exited" and not owner_alive(rec)
+
+
+def collect(root=None, *, dry_run: bool = False, prune: bool = False,
+            min_age: float = UNRECORDED_MIN_AGE) -> Garbage:
+    """Find — and unless dry_run, remove — orphans. prune: also every exited container."""
+    store = StateStore(state_root(root))
+    found = Garbage()
+    records = store.list()
+    doomed = [r for r in records if is_orphan(r) or (prune and r.status == "exited" and not owner_alive(r))]
+    for rec in doomed:
+        found.containers.append(describe(rec))
+        if not dry_run:
+            remove_orphan(store, rec)
+    for rec in records:                              # exited, owner gone, but a cgroup is left
+        if rec not in doomed and rec.status == "exited" and not owner_alive(rec) and rec.cgroup:
+            cgroup = open_cgroup(rec.cgroup)
+            if cgroup is not None:
+                found.cgroups.append(f"cgroup {cgroup.relpath} of exited container {rec.name}")
+                if not dry_run:
+                    cgroup.remove()
+    find_directories(store, found, dry_run)
+    find_unrecorded_cgroups({r.cgroup for r in records}, found, dry_run, min_age)
+    live = [r.id for r in records if r not in doomed and r.status != "exited"]
+    find_leases(store, live, found, dry_run)
+    if not dry_run:
+        wait_for_interfaces_to_go([r.id for r in doomed])
+        found.mounts = mounts_of(store, [r.id for r in doomed])
+    return found
+
+
+def wait_for_interfaces_to_go(ids: list[str], timeout: float = 5.0) -> None:
+    """A veth pair dies with the container's network namespace — but the kernel destroys a
+    namespace in a background worker (cleanup_net), a moment after its last process is gone.
+    Wait for the host ends (mc + 12 hex digits of the ID) so that `ip link` is clean when gc
+    returns."""
+    import socket
+    names = {"mc" + i[:12] for i in ids}
+    deadline = time.monotonic() + timeout
+    while names & {name for _, name in socket.if_nameindex()} and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def describe(rec: ContainerRecord) -> str:
+    return (f"container {rec.short_id} ({rec.name}, {rec.status}, its "
+            f"{'supervisor' if rec.config.get('detach') else 'minicontainer process'} "
+            f"{rec.supervisor_pid or '?'} is gone)")
+
+
+def remove_orphan(store: StateStore, rec: ContainerRecord) -> None:
+    """Kill what still runs, then runtime.teardown with --rm semantics: everything goes."""
+    from . import runtime
+    from .supervisor import context_for
+    ctx = context_for(store, rec)
+    if ctx.cgroup is None and is_alive(rec.pid, rec.pid_start):
+        os.kill(rec.pid, signal.SIGKILL)             # no cgroup (yet): PID 1 alone
+    ctx.record.auto_remove = True
+    runtime.teardown(ctx)                            # cgroup (killing its processes), network,
+    if store.load(rec.id) is not None:               # overlay dirs, record
+        store.delete(rec)
+
+
+def open_cgroup(name: str):
+    from .cgroups import open_cgroup as open_
+    return open_(name)
+
+
+def find_directories(store: StateStore, found: Garbage, dry_run: bool) -> None:
+    """containers/ID without state.json (a create cut short) and .removing-* (a delete cut
+    short). Looked at under the lock: create() makes both the directory and the record in it."""
+    if not store.dir.is_dir():
+        return
+    with store.locked():
+        for entry in store.dir.iterdir():
+            half_removed = entry.name.startswith(".removing-")
+            half_made = not entry.name.startswith(".") and not (entry / "state.json").exists()
+            if entry.is_dir() and (half_removed or half_made):
+                found.directories.append(f"directory {entry}")
+                if not dry_run:
+                    shutil.rmtree(entry, ignore_errors=True)
+
+
+def find_unrecorded_cgroups(recorded: set[str], found: Garbage, dry_run: bool, min_age: float) -> None:
+    """Groups under minicontainer/ that no record here names. The cgroup tree is the whole
+    machine's, the records are one --root's: only empty groups older than min_age go."""
+    from .cgroups import list_cgroups
+    try:
+        names = list_cgroups()
+    except Exception as e:                           # no cgroup filesystem: nothing to do
+        found.skipped.append(f"cgroups ({e})")
+        return
+    for name in names:
+        if name in recorded:
+            continue
+        cgroup = open_cgroup(name)
+        if cgroup is None:
+            continue
+        if cgroup.procs():
+            found.skipped.append(f"cgroup {cgroup.relpath}: it has processes and no record under "
+                                 "this --root (another state root's container?)")
+            continue
+        age = time.time() - min(d.stat().st_mtime for d in cgroup.dirs if d.exists())
+        if age < min_age:
+            continue
+        found.cgroups.append(f"empty cgroup {cgroup.relpath} (no record)")
+        if not dry_run:
+            cgroup.remove()
+
+
+def find_leases(store: StateStore, live: list[str], found: Garbage, dry_run: bool) -> None:
+    """Network leases (and with them veths and published ports) of containers not live."""
+    networks = store.root / "networks"
+    if not networks.is_dir():
+        return
+    from .network import NetworkStore
+    from .network import ipam
+    nets = NetworkStore(networks)
+    for name in nets.names():
+        for cid in ipam.read_json(nets.leases_path(name), {}):
+            if cid not in live:
+                found.leases.append(f"network lease of {cid[:12]} on {name}")
+    if not dry_run and found.leases:
+        nets.cleanup_orphans(live)
+
+
+def mounts_of(store: StateStore, ids: list[str]) -> list[str]:
+    """Mounts under containers/ID/ still in any mount namespace (a live process's mountinfo)."""
+    if not ids:
+        return []
+    needles = [str(store.container_dir(i)) for i in ids]
+    seen = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/mountinfo") as f:
+                text = f.read()
+        except OSError:
+            continue
+        for needle in needles:
+            if needle in text:
+                seen.append(f"{needle} in the mount namespace of PID {pid}")
+    return seen
+
+
+# ── fault injection for tests/test_gc.py ──────────────────────────────────────────────────
+
+CRASH_ENV = "MC_TEST_CRASH_AT"
+
+
+class CrashingExplainer(Explainer):
+    """MC_TEST_CRASH_AT=TITLE: when the run sequence announces a step whose title starts with
+    TITLE, the process that owns the run (the CLI, or the supervisor) is SIGKILLed. A step in a
+    child goes on, orphaned, as after a real crash of its parent.
+
+    A child cannot simply kill(owner): PID 1 of the new PID namespace cannot even name a
+    process outside it. So the owner keeps a thread blocked on a pipe; a child writes one
+    byte, and the owner's thread SIGKILLs its own process."""
+
+    def __init__(self, enabled: bool, target: str):
+        super().__init__(enabled)
+        self.target, self.owner, self.trigger = target, 0, -1
+
+    def define(self, var: str, value: str) -> None:
+        if not self.owner:                          # prepare() runs in the owner: arm it there
+            import threading
+            self.owner = os.getpid()
+            r, self.trigger = os.pipe()
+            threading.Thread(target=self.kill_owner_when_told, args=(r,), daemon=True).start()
+        super().define(var, value)
+
+    @staticmethod
+    def kill_owner_when_told(r: int) -> None:
+        os.read(r, 1)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def step(self, title: str, *args, **kwargs) -> None:
+        super().step(title, *args, **kwargs)
+        if not title.startswith(self.target):
+            return
+        if os.getpid() == self.owner or self.trigger < 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+        os.write(self.trigger, b"!")
+        time.sleep(0.2)                             # the owner is gone before this step goes on
+
+
+def make_explainer(enabled: bool = False) -> Explainer:
+    """The Explainer for a run: the crashing one only when the test variable is set."""
+    target = os.environ.get(CRASH_ENV)
+    return CrashingExplainer(enabled, target) if target else Explainer(enabled)
+
+
+def mountinfo_paths(pid="self") -> set[str]:
+    """Mount points of a process (for tests and `gc --dry-run` checks)."""
+    with open(f"/proc/{pid}/mountinfo") as f:
+        return {line.split()[4] for line in f}
+
+
+__all__ = ["Garbage", "collect", "is_orphan", "make_explainer", "CrashingExplainer"]

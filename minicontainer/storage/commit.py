@@ -1,0 +1,57 @@
+"""`commit`: a container's changes become one more layer of a new image.
+
+    shell: cp -a $UPPER/. layers/$NEW/fs/         (frozen meanwhile, as in snapshots.py)
+           image.json: "layers": [ …the base image's layers…, $NEW ]
+
+The upper dir already has the format of a layer (layers.py): new and changed files, and
+whiteouts for what was deleted. So committing is copying it once into layers/, and writing
+an image.json that lists the base image's layers *by id* followed by the new one: the base
+is not copied, the two images share it on disk. A container of the new image mounts
+lowerdir=NEW:BASE… and sees the base with the committed changes on top.
+
+A base image that is still a single rootfs/ directory is first moved into layers/ (one
+layer), so that it can be shared. The new image keeps the base's defaults (command,
+environment, working directory).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+from minicontainer.errors import ContainerError
+from minicontainer.storage.copy import copy_tree
+from minicontainer.storage.images import (Image, ImageStore, _now, _write_image, parse_ref,
+                                          write_layer_meta)
+from minicontainer.storage.layers import chain_id, overlay_xattr_filter, write_layer_tar
+from minicontainer.storage.snapshots import frozen
+
+
+def commit(images: ImageStore, store, rec, ref: str, *, in_use=None, explain=None) -> Image:
+    """Make image REF from container REC (running or not) on top of its image."""
+    name, tag = parse_ref(ref)
+    upper = store.container_dir(rec.id) / "upper"
+    if not upper.is_dir():
+        raise ContainerError(f"container {rec.name} has no upper dir at {upper}: nothing to commit")
+    base = images.convert_to_layers(rec.image)           # share the base: it becomes a layer
+    layer_tmp, image_tmp = images.new_tmp(), images.new_tmp()
+    try:
+        fs = layer_tmp / "fs"
+        with frozen(rec, explain):
+            size = copy_tree(upper, fs, keep_xattr=overlay_xattr_filter)
+        diff_id, _ = write_layer_tar(fs)                  # the layer's content id
+        layer_id = chain_id(base.layers[-1], diff_id)
+        write_layer_meta(layer_tmp, layer_id, size, f"commit of container {rec.name}")
+        layers = (*base.layers, layer_id)
+        config = dict(base.config)
+        digest = "sha256:" + hashlib.sha256(json.dumps({"layers": layers, "config": config},
+                                                       sort_keys=True).encode()).hexdigest()
+        image = Image(name=name, tag=tag, id=digest[7:19], digest=digest,
+                      rootfs=images._dir(name, tag) / "rootfs", size=base.size + size,
+                      created=_now(), source=f"commit of container {rec.name} ({rec.short_id})",
+                      layers=layers, config=config)
+        _write_image(image_tmp / "image.json", image)
+        return images.install_layered(image_tmp, image, {layer_id: layer_tmp}, in_use)
+    finally:
+        shutil.rmtree(layer_tmp, ignore_errors=True)      # empty if the layer was moved in
+        shutil.rmtree(image_tmp, ignore_errors=True)

@@ -1,0 +1,253 @@
+"""Volumes: storage that outlives containers, mounted into them.
+
+    man 8 mount (--bind, remount), man 5 tmpfs, man 2 openat2, man 2 statvfs
+    -v /srv/data:/data      mount --bind /srv/data MERGED/data
+    -v /srv/data:/data:ro   … && mount -o remount,bind,ro,nodev MERGED/data
+    -v cache:/data          the same with a *named volume*: <root>/volumes/cache/_data
+    --tmpfs /run            mount -t tmpfs -o rw,noexec,nosuid,nodev tmpfs MERGED/run
+
+A container's own files live in its overlay upper dir and go away with `rm`. A volume is a
+directory *outside* the overlay: a bind mount makes the same directory appear at a second
+place (man 8 mount, "bind mount"), so what the program writes to /data lands in that
+directory on the host and is there for the next container. A named volume is simply such a
+directory kept by minicontainer (`volume create|ls|inspect|rm`); it is created the first
+time a container names it, and `volume rm` refuses while any container still lists it.
+
+Where the mount lands: the target is looked up *inside* the container's root with
+openat2(RESOLVE_IN_ROOT) (rootfs.bind_into_rootfs): an image holding `data -> /etc` gets the
+volume at its own /etc, never the host's. Every volume is mounted nodev (a device node made
+there by the container's root cannot be opened), plus the source's own nosuid/noexec/ro.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import secrets
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from minicontainer.errors import ConfigError, ContainerError
+
+_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}")
+TMPFS_DEFAULT = "noexec"                                  # plus nosuid,nodev, always (Docker's)
+_TMPFS_KEYS = ("size", "mode", "uid", "gid", "nr_inodes")
+_TMPFS_FLAGS = ("ro", "rw", "exec", "noexec")
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One -v or --tmpfs, parsed. For a named volume `source` is the name until resolved."""
+    kind: str                  # "bind", "volume" or "tmpfs"
+    source: str                # host path, volume name, or "" for tmpfs
+    target: str                # absolute path inside the container
+    read_only: bool = False
+    options: str = ""          # tmpfs: size=…,mode=…
+
+
+# ── parsing (in ContainerConfig.validate: before anything exists) ───────────────────────────
+
+def parse_volume(spec: str) -> Mount:
+    """SOURCE:TARGET[:ro|rw] → Mount; SOURCE is an absolute host path or a volume name."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not all(parts[:2]):
+        raise ConfigError(f"invalid --volume {spec!r}: use HOST_DIR:CONTAINER_DIR[:ro] or "
+                          "NAME:CONTAINER_DIR[:ro] (anonymous volumes are not supported)")
+    source, target = parts[0], check_target(parts[1], "--volume", spec)
+    mode = parts[2] if len(parts) == 3 else "rw"
+    if mode not in ("ro", "rw"):
+        raise ConfigError(f"invalid --volume {spec!r}: the mode {mode!r} must be ro or rw")
+    if source.startswith("/"):
+        return Mount("bind", os.path.normpath(source), target, mode == "ro")
+    if not _NAME_RE.fullmatch(source):
+        raise ConfigError(f"invalid --volume {spec!r}: {source!r} is neither an absolute host "
+                          "path nor a volume name (letters, digits, _ . -)")
+    return Mount("volume", source, target, mode == "ro")
+
+
+def parse_tmpfs(spec: str) -> Mount:
+    """PATH[:OPTIONS] → Mount; OPTIONS like size=64m,mode=1777 (and ro, exec)."""
+    target, _, options = spec.partition(":")
+    target = check_target(target, "--tmpfs", spec)
+    data, read_only, flags = [], False, {TMPFS_DEFAULT}
+    for opt in filter(None, options.split(",")):
+        key, eq, value = opt.partition("=")
+        if eq and key in _TMPFS_KEYS and value and re.fullmatch(r"[0-9]+[kmgKMG%]?", value):
+            data.append(opt)
+        elif not eq and key in _TMPFS_FLAGS:
+            read_only = read_only or key == "ro"
+            if key in ("exec", "noexec"):
+                flags = {key}
+        else:
+            raise ConfigError(f"invalid --tmpfs {spec!r}: unknown option {opt!r} (use "
+                              f"{', '.join(k + '=N' for k in _TMPFS_KEYS)}, ro, exec)")
+    return Mount("tmpfs", "", target, read_only, ",".join(sorted(flags) + data))
+
+
+def check_target(target: str, flag: str, spec: str) -> str:
+    if not target.startswith("/"):
+        raise ConfigError(f"invalid {flag} {spec!r}: the container path {target!r} must be absolute")
+    clean = os.path.normpath(target)
+    if clean in ("/", "//"):
+        raise ConfigError(f"invalid {flag} {spec!r}: cannot mount over the container's /")
+    return clean
+
+
+def parse_mounts(volumes: list[str], tmpfs: list[str]) -> list[Mount]:
+    """All mounts of a container, checked: one mount per target."""
+    mounts = [parse_volume(v) for v in volumes] + [parse_tmpfs(t) for t in tmpfs]
+    seen = set()
+    for m in mounts:
+        if m.target in seen:
+            raise ConfigError(f"two mounts for {m.target}: give each container path once")
+        seen.add(m.target)
+    return mounts
+
+
+# ── named volumes ───────────────────────────────────────────────────────────────────────────
+
+@dataclass(frozen=True)
+class Volume:
+    name: str
+    mountpoint: Path           # <root>/volumes/NAME/_data: what containers see
+    created: str
+
+    def to_dict(self) -> dict:
+        """As `docker volume inspect` shows it."""
+        return {"Name": self.name, "Driver": "local", "Mountpoint": str(self.mountpoint),
+                "CreatedAt": self.created, "Scope": "local"}
+
+
+class VolumeStore:
+    """Named volumes below <state root>/volumes/ (a volume is a directory and a volume.json)."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def create(self, name: str | None = None) -> Volume:
+        """`volume create [NAME]`: an existing name is returned as it is (as Docker does)."""
+        name = name or secrets.token_hex(32)
+        if not _NAME_RE.fullmatch(name):
+            raise ConfigError(f"invalid volume name {name!r}: use letters, digits, _ . - "
+                              "(starting with a letter or digit)")
+        with self._locked():
+            path = self.root / name
+            if not (path / "volume.json").is_file():
+                (path / "_data").mkdir(mode=0o755, parents=True, exist_ok=True)
+                created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                (path / "volume.json").write_text(json.dumps({"name": name, "created": created}) + "\n")
+        return self.get(name)
+
+    def get(self, name: str) -> Volume:
+        try:
+            data = json.loads((self.root / name / "volume.json").read_text())
+        except (OSError, ValueError):
+            raise ContainerError(f"no such volume: {name} (see `minicontainer volume ls`)") from None
+        return Volume(name, self.root / name / "_data", data.get("created", ""))
+
+    def list(self) -> list[Volume]:
+        if not self.root.is_dir():
+            return []
+        names = sorted(p.parent.name for p in self.root.glob("*/volume.json"))
+        return [self.get(name) for name in names]
+
+    def remove(self, name: str, users: list[str]) -> Volume:
+        """Delete a volume and its data; refused while containers (USERS) list it."""
+        volume = self.get(name)
+        if users:
+            raise ContainerError(f"cannot remove volume {name}: used by container(s) "
+                                 f"{', '.join(users)} — remove them first with `minicontainer rm`")
+        with self._locked():
+            gone = self.root / f".removing-{name}-{os.getpid()}"
+            os.rename(self.root / name, gone)
+        shutil.rmtree(gone, ignore_errors=True)
+        return volume
+
+    @contextmanager
+    def _locked(self):
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(self.root / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+
+def volume_names(config: dict) -> list[str]:
+    """The named volumes a container record's config lists."""
+    names = []
+    for spec in config.get("volumes") or []:
+        try:
+            mount = parse_volume(spec)
+        except ConfigError:
+            continue
+        if mount.kind == "volume":
+            names.append(mount.source)
+    return names
+
+
+# ── the run sequence: resolve (parent), mount (container PID 1) ─────────────────────────────
+
+def resolve_mounts(ctx) -> list[Mount]:
+    """Parent, in prepare: named volumes become their directories (created on first use),
+    missing host directories are created (as `docker run -v` does)."""
+    mounts = []
+    volumes = VolumeStore(ctx.store.root / "volumes")
+    for m in parse_mounts(ctx.config.volumes, ctx.config.tmpfs):
+        if m.kind == "volume":
+            m = Mount("bind", str(volumes.create(m.source).mountpoint), m.target, m.read_only)
+        elif m.kind == "bind" and not os.path.exists(m.source):
+            os.makedirs(m.source, mode=0o755, exist_ok=True)
+        mounts.append(m)
+    # Parents first: /data must be mounted before /data/logs, or it would hide it.
+    return sorted(mounts, key=lambda m: m.target.count("/"))
+
+
+def mount_volumes(ctx) -> None:
+    """Container PID 1, before pivot_root: each volume and tmpfs at its target."""
+    from minicontainer.kernel.mount import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY
+    from minicontainer.rootfs import bind_into_rootfs
+    for m in ctx.mounts or ():
+        if m.kind == "tmpfs":
+            mount_tmpfs(ctx, m)
+            continue
+        flags = MS_NODEV | source_flags(m.source) | (MS_RDONLY if m.read_only else 0)
+        mode = "ro" if flags & MS_RDONLY else "rw"
+        ctx.explain.step(f"mount the volume {m.source} on {m.target}" + (" (read-only)" if m.read_only else ""),
+                         f"mount --bind {m.source} {ctx.merged}{m.target} && "
+                         f"mount -o remount,bind,{mode},nodev {ctx.merged}{m.target}",
+                         "mount(src, \"/proc/self/fd/N\", NULL, MS_BIND) after openat2(RESOLVE_IN_ROOT)",
+                         "mount(2), openat2(2)",
+                         "the directory lives outside the container's overlay, so what is written "
+                         "there survives `rm`; the target is resolved inside the container's root")
+        bind_into_rootfs(ctx, m.source, m.target, directory=os.path.isdir(m.source),
+                         flags=flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC))
+
+
+def mount_tmpfs(ctx, m: Mount) -> None:
+    from minicontainer.kernel.mount import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, mount
+    from minicontainer.kernel.openat2 import open_in_root
+    flags = MS_NOSUID | MS_NODEV | (MS_RDONLY if m.read_only else 0)
+    words = m.options.split(",")
+    if "noexec" in words:
+        flags |= MS_NOEXEC
+    data = ",".join(w for w in words if "=" in w) or None
+    ctx.explain.step(f"mount a tmpfs on {m.target}",
+                     f"mount -t tmpfs -o {m.options},nosuid,nodev tmpfs {ctx.merged}{m.target}",
+                     "mount(\"tmpfs\", \"/proc/self/fd/N\", \"tmpfs\", MS_NOSUID|MS_NODEV…)",
+                     "tmpfs(5)", "a filesystem in memory: fast scratch space that vanishes with the container")
+    fd = open_in_root(ctx.merged, m.target, directory=True)
+    try:
+        mount("tmpfs", f"/proc/self/fd/{fd}", "tmpfs", flags, data)
+    finally:
+        os.close(fd)
+
+
+def source_flags(path: str) -> int:
+    """The source's nosuid/noexec/ro (statvfs(2) f_flag): a bind mount must not lift them."""
+    from minicontainer.kernel.mount import MS_NOEXEC, MS_NOSUID, MS_RDONLY
+    f = os.statvfs(path).f_flag
+    return ((MS_RDONLY if f & os.ST_RDONLY else 0) | (MS_NOSUID if f & os.ST_NOSUID else 0)
+            | (MS_NOEXEC if f & os.ST_NOEXEC else 0))

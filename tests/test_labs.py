@@ -1,0 +1,181 @@
+"""The labs: every checker is proven both ways, and `minicontainer lab list|start|check` works.
+
+For each labs/NN-topic/:
+  * the untouched starter files fail EVERY check (a check that passes on the starter tests nothing);
+  * the reference solution (solution/ copied over the starter) passes EVERY check;
+  * the lab has what a student needs: README.md + README.de.md, starter/, solution/ with the same
+    file names, and each check a docstring with a title, a `de:` title, a `Hint:` and a `Hinweis:`.
+The checks run through the real CLI (`lab check NN --workdir DIR --junit FILE`) against the session's
+state root, and the JUnit XML says which check passed.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO))
+from minicontainer.labs import list_labs, parse_docstring  # noqa: E402
+
+LABS = {lab.number: lab for lab in list_labs()}
+
+
+# Each lab's checks run in a network namespace of their own (with lo up): the bridge, veth pairs
+# and NAT rules that containers get by default — and lab 06's published ports — stay there.
+IN_OWN_NETNS = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
+
+
+def run_cli(root: Path, *args, timeout: float = 600, wrap: list[str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*(wrap or []), sys.executable, "-m", "minicontainer", "--root", str(root), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "LANG": "C.UTF-8"})
+
+
+@pytest.fixture
+def lab_root(tmp_path, busybox_tar) -> Path:
+    """A state root of its own for one lab run (busybox imported), so the lab's network state
+    lives and dies with its network namespace."""
+    from minicontainer.api import image_store
+    root = tmp_path / "root"
+    image_store(root).import_archive(busybox_tar, "busybox")
+    return root
+
+
+def make_workdir(lab, tmp_path: Path, with_solution: bool) -> Path:
+    work = tmp_path / "work"
+    shutil.copytree(lab.path / "starter", work)
+    if with_solution:
+        shutil.copytree(lab.path / "solution", work, dirs_exist_ok=True)
+    return work
+
+
+def junit_outcomes(path: Path) -> dict[str, str]:
+    """testcase name → passed | failed | skipped."""
+    outcomes = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            outcomes[case.get("name")] = "failed"
+        elif case.find("skipped") is not None:
+            outcomes[case.get("name")] = "skipped"
+        else:
+            outcomes[case.get("name")] = "passed"
+    return outcomes
+
+
+def check_names(lab) -> list[str]:
+    tree = ast.parse(lab.checks.read_text())
+    return [node.name for node in tree.body if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")]
+
+
+# ── structure ─────────────────────────────────────────────────────────────────────────────
+
+def test_the_required_labs_exist():
+    assert {"01", "02", "03", "04", "05", "06", "07", "08", "09", "10"} <= set(LABS), sorted(LABS)
+
+
+@pytest.mark.parametrize("number", sorted(LABS))
+def test_lab_has_everything_a_student_needs(number):
+    lab = LABS[number]
+    for name in ("README.md", "README.de.md", "checks.py"):
+        assert (lab.path / name).is_file(), f"{lab.slug}/{name} is missing"
+    starter = sorted(p.relative_to(lab.path / "starter") for p in (lab.path / "starter").rglob("*") if p.is_file())
+    solution = sorted(p.relative_to(lab.path / "solution") for p in (lab.path / "solution").rglob("*") if p.is_file())
+    assert starter, f"{lab.slug}/starter is empty"
+    assert set(solution) <= set(starter), f"solution files without a starter: {set(solution) - set(starter)}"
+    english, german = (lab.path / "README.md").read_text(), (lab.path / "README.de.md").read_text()
+    for heading in ("## Goals", "## Background", "## Steps", "## Questions", "## Expected transcript"):
+        assert heading in english, f"{lab.slug}/README.md has no {heading!r} section"
+    for heading in ("## Ziele", "## Hintergrund", "## Schritte", "## Fragen", "## Erwartete Ausgabe"):
+        assert heading in german, f"{lab.slug}/README.de.md has no {heading!r} section"
+    assert "Vorlesung" in german and "Lecture" in english, "each README ties the lab to the lecture notes"
+    tree = ast.parse(lab.checks.read_text())
+    checks = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
+    assert checks, f"{lab.slug}/checks.py has no checks"
+    for node in checks:
+        task = parse_docstring(ast.get_docstring(node), node.name)
+        assert task.title != node.name and task.title_de and task.hint and task.hint_de, \
+            f"{lab.slug}::{node.name} needs a docstring with a title, de:, Hint: and Hinweis:"
+
+
+# ── both ways ─────────────────────────────────────────────────────────────────────────────
+
+@pytest.mark.root
+@pytest.mark.parametrize("number", sorted(LABS))
+def test_every_check_fails_on_the_starter(number, lab_root, tmp_path):
+    lab = LABS[number]
+    work = make_workdir(lab, tmp_path, with_solution=False)
+    junit = tmp_path / "starter.xml"
+    proc = run_cli(lab_root, "lab", "check", number, "--workdir", work, "--junit", junit, wrap=IN_OWN_NETNS)
+    assert proc.returncode == 1, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    outcomes = junit_outcomes(junit)
+    assert sorted(outcomes) == sorted(check_names(lab)), proc.stdout
+    passing = [name for name, outcome in outcomes.items() if outcome != "failed"]
+    assert not passing, f"these checks do not fail on the untouched starter: {passing}\n{proc.stdout}"
+    assert proc.stdout.count("✗") == len(outcomes) and "✓" not in proc.stdout
+    assert proc.stdout.count("hint: ") == len(outcomes), "every ✗ comes with a hint"
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("number", sorted(LABS))
+def test_every_check_passes_with_the_solution(number, lab_root, tmp_path):
+    lab = LABS[number]
+    work = make_workdir(lab, tmp_path, with_solution=True)
+    junit = tmp_path / "solution.xml"
+    proc = run_cli(lab_root, "lab", "check", number, "--workdir", work, "--junit", junit, wrap=IN_OWN_NETNS)
+    outcomes = junit_outcomes(junit)
+    failing = [name for name, outcome in outcomes.items() if outcome != "passed"]
+    assert proc.returncode == 0 and not failing, \
+        f"exit {proc.returncode}; not passing with the reference solution: {failing}\n{proc.stdout}\n{proc.stderr}"
+    assert sorted(outcomes) == sorted(check_names(lab))
+    done = len(outcomes)
+    assert f"{done} of {done} tasks done." in proc.stdout
+    leftovers = [p.name for p in (lab_root / "containers").glob("*") if not p.name.startswith(".")]
+    assert not leftovers, f"the lab's checks left containers behind: {leftovers}"
+
+
+# ── the CLI ───────────────────────────────────────────────────────────────────────────────
+
+def test_lab_list(mc_root):
+    proc = run_cli(mc_root, "lab", "list")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert [line[:2] for line in lines] == sorted(LABS)
+    assert any("chroot" in line for line in lines)
+    german = run_cli(mc_root, "lab", "list", "--lang", "de").stdout
+    assert german.splitlines()[0].startswith("01  ") and german != proc.stdout
+
+
+def test_lab_check_unknown_lab_is_one_line(mc_root):
+    proc = run_cli(mc_root, "lab", "check", "99")
+    assert proc.returncode == 125
+    assert proc.stderr.count("\n") == 1 and "no lab '99'" in proc.stderr and "lab list" in proc.stderr
+
+
+def test_lab_start_copies_starter_and_keeps_your_files(mc_root, tmp_path):
+    work = tmp_path / "mywork"
+    first = run_cli(mc_root, "lab", "start", "chroot", "--workdir", work)
+    assert first.returncode == 0, first.stderr
+    assert sorted(p.name for p in work.iterdir()) == sorted(p.name for p in (LABS["01"].path / "starter").iterdir())
+    (work / "answers.toml").write_text('q1 = "b"\n')
+    again = run_cli(mc_root, "lab", "start", "01", "--workdir", work)
+    assert again.returncode == 0 and "kept" in again.stdout
+    assert (work / "answers.toml").read_text() == 'q1 = "b"\n'
+    forced = run_cli(mc_root, "lab", "start", "01", "--workdir", work, "--force")
+    assert forced.returncode == 0 and (work / "answers.toml").read_text().startswith("# Lab 01")
+
+
+def test_lab_check_one_task_in_german(mc_root, tmp_path):
+    """-k selects tasks; --lang de prints German titles, reasons and hints."""
+    work = make_workdir(LABS["01"], tmp_path, with_solution=False)
+    proc = run_cli(mc_root, "lab", "check", "01", "--workdir", work, "-k", "questions", "--lang", "de")
+    assert proc.returncode == 1
+    assert "Arbeitsverzeichnis:" in proc.stdout and "0 von 1 Aufgaben erledigt." in proc.stdout
+    assert "✗  4  Die Fragen" in proc.stdout and "Tipp: " in proc.stdout and "warum:" in proc.stdout

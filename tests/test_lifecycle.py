@@ -1,0 +1,459 @@
+"""Everything after `run` (issue 4): run -d and its supervisor, ps, logs, inspect, stop, kill,
+rm, wait, pause/unpause, top, --restart, --init, names and ID prefixes, concurrency.
+
+Real containers, started through the CLI. Every test removes what it started (the session
+fixture checks that no container directory is left).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+HEX = set("0123456789abcdef")
+
+
+@pytest.fixture
+def detached(mc):
+    """detached(*run_args) → the ID of a `run -d` container; removed (rm -f) after the test."""
+    started = []
+
+    def start(*args, name=None):
+        name = name or f"lc-{os.getpid()}-{time.monotonic_ns()}"
+        p = mc("run", "-d", "--net", "none", "--name", name, *args, check=True)
+        started.append(name)
+        return p.stdout.strip()
+    yield start
+    for name in started:
+        mc("rm", "-f", name)
+
+
+def record(mc_root, ref):
+    from minicontainer.state import StateStore
+    return StateStore(mc_root).find(ref)
+
+
+def until(condition, timeout=15.0, what="condition"):
+    """Poll (no wall-clock assertion: the timeout only stops a hang)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def ps_json(mc, *args):
+    return {c["name"]: c for c in json.loads(mc("ps", *args, "--format", "json", check=True).stdout)}
+
+
+# ── run -d and the supervisor ─────────────────────────────────────────────────────────────
+
+def test_run_detached_prints_the_id_and_returns(mc, mc_root, detached):
+    cid = detached("busybox", "sleep", "30", name="det1")
+    assert len(cid) == 64 and set(cid) <= HEX
+    rec = record(mc_root, "det1")
+    assert rec.id == cid and rec.status == "running"
+    from minicontainer.state import is_alive
+    assert is_alive(rec.pid, rec.pid_start)
+    # the supervisor: a separate process, the parent of PID 1, small (-I -S, built-ins only)
+    assert is_alive(rec.supervisor_pid, rec.supervisor_start)
+    assert int(open(f"/proc/{rec.pid}/stat").read().rsplit(")", 1)[1].split()[1]) == rec.supervisor_pid
+    cmdline = open(f"/proc/{rec.supervisor_pid}/cmdline").read().split("\0")
+    assert cmdline[1:4] == ["-I", "-S", "-c"] and "watch" in cmdline
+
+
+def test_run_detached_error_is_one_line_and_leaves_nothing(mc, mc_root):
+    before = sorted(os.listdir(mc_root / "containers"))
+    p = mc("run", "-d", "--net", "none", "no-such-image", "true")
+    assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1 and p.stdout == ""
+    p = mc("run", "-d", "--net", "none", "--cap-add", "NOT_A_CAP", "busybox", "true")
+    assert p.returncode == 125 and len(p.stderr.strip().splitlines()) == 1
+    assert sorted(os.listdir(mc_root / "containers")) == before
+
+
+def test_run_detached_failure_in_the_child_leaves_nothing(mc, mc_root):
+    """An error after fork (here: the user does not exist in the image) comes back as 125."""
+    before = sorted(os.listdir(mc_root / "containers"))
+    p = mc("run", "-d", "--net", "none", "-u", "nosuchuser", "busybox", "true")
+    assert p.returncode == 125 and "nosuchuser" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert sorted(os.listdir(mc_root / "containers")) == before
+
+
+def test_detached_exit_is_recorded(mc, mc_root, detached):
+    detached("busybox", "sh", "-c", "exit 3", name="det-exit")
+    until(lambda: record(mc_root, "det-exit").status == "exited", what="exit recorded")
+    rec = record(mc_root, "det-exit")
+    assert rec.exit_code == 3 and rec.finished_at >= rec.started_at > 0
+    from minicontainer.cgroups import open_cgroup
+    until(lambda: open_cgroup(rec.cgroup) is None, what="cgroup removed by the supervisor")
+
+
+def test_run_detached_rm(mc, mc_root):
+    """-d --rm: the supervisor removes everything when the container exits."""
+    cid = mc("run", "-d", "--rm", "--net", "none", "busybox", "true", check=True).stdout.strip()
+    until(lambda: not (mc_root / "containers" / cid).exists(), what="auto-removal")
+
+
+# ── ps ────────────────────────────────────────────────────────────────────────────────────
+
+def test_ps(mc, detached):
+    detached("busybox", "sleep", "30", name="ps-up")
+    detached("busybox", "sh", "-c", "exit 4", name="ps-done")
+    until(lambda: ps_json(mc, "-a")["ps-done"]["status"] == "exited", what="exit")
+    running = mc("ps", check=True).stdout.splitlines()
+    assert running[0].split() == ["CONTAINER", "ID", "NAME", "IMAGE", "COMMAND", "STATUS", "PID", "RESTARTS"]
+    line = next(l for l in running if "ps-up" in l)
+    assert " Up " in line and "busybox:latest" in line and "sleep 30" in line
+    assert not any("ps-done" in l for l in running)                # only running ones without -a
+    everything = mc("ps", "-a", check=True).stdout
+    assert "Exited (4)" in next(l for l in everything.splitlines() if "ps-done" in l)
+    data = ps_json(mc, "-a")
+    assert data["ps-up"]["status_text"].startswith("Up ") and data["ps-up"]["restart_count"] == 0
+    assert data["ps-done"]["exit_code"] == 4 and data["ps-done"]["status_text"].startswith("Exited (4) ")
+
+
+def test_status_wording():
+    from minicontainer.lifecycle import human_duration
+    assert [human_duration(s) for s in (0.2, 1, 3, 61, 150, 3600, 7200, 3 * 86400)] == [
+        "Less than a second", "1 second", "3 seconds", "About a minute", "2 minutes",
+        "About an hour", "2 hours", "3 days"]
+
+
+# ── logs ──────────────────────────────────────────────────────────────────────────────────
+
+def test_logs(mc, mc_root, detached):
+    detached("busybox", "sh", "-c", "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done; "
+             "printf 'no newline'", name="logs1")
+    until(lambda: record(mc_root, "logs1").status == "exited", what="exit")
+    p = mc("logs", "logs1", check=True)
+    assert p.stdout == "out1\nout2\nout3\nout4\nout5\nno newline"
+    assert p.stderr == "err1\nerr2\nerr3\nerr4\nerr5\n"
+    tail = mc("logs", "--tail", "3", "logs1", check=True)            # the last 3 of 11 lines
+    assert tail.stdout.endswith("no newline") and (tail.stdout + tail.stderr).count("\n") == 2
+    stamped = mc("logs", "-t", "logs1", check=True).stdout.splitlines()
+    assert stamped[0].endswith("Z out1") and stamped[0][:4].isdigit() and "T" in stamped[0]
+    # the file is the CRI format (Kubernetes, Podman's k8s-file)
+    lines = (mc_root / "containers" / record(mc_root, "logs1").id / "container.log").read_text().splitlines()
+    assert any(l.split(" ", 3)[1:] == ["stdout", "F", "out1"] for l in lines)
+    assert any(l.split(" ", 3)[1:] == ["stdout", "P", "no newline"] for l in lines)  # a partial line
+    # (stdout and stderr are two pipes: the order *between* them is only as good as the reads)
+
+
+def test_logs_follow(mc_root, detached):
+    detached("busybox", "sh", "-c", "echo first; sleep 0.5; echo second; sleep 0.5; echo third",
+             name="logs-f")
+    p = subprocess.run([sys.executable, "-m", "minicontainer", "--root", str(mc_root), "logs", "-f",
+                        "logs-f"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and p.stdout == "first\nsecond\nthird\n"   # returned when it exited
+
+
+def test_logs_of_a_foreground_container_are_empty(mc):
+    mc("run", "--net", "none", "--name", "fg-logs", "busybox", "echo", "to the terminal", check=True)
+    try:
+        assert mc("logs", "fg-logs", check=True).stdout == ""
+    finally:
+        mc("rm", "fg-logs", check=True)
+
+
+# ── inspect ───────────────────────────────────────────────────────────────────────────────
+
+def test_inspect(mc, mc_root, detached):
+    cid = detached("busybox", "sleep", "30", name="insp")
+    data = json.loads(mc("inspect", "insp", check=True).stdout)
+    assert isinstance(data, list) and len(data) == 1
+    c = data[0]
+    rec = record(mc_root, "insp")
+    assert c["Id"] == cid and c["Name"] == "insp" and c["Path"] == "sleep" and c["Args"] == ["30"]
+    assert c["State"]["Running"] and c["State"]["Status"] == "running" and c["State"]["Pid"] == rec.pid
+    assert c["State"]["OOMKilled"] is False and c["RestartCount"] == 0
+    for ns in ("pid", "mnt", "uts", "ipc", "net", "cgroup"):
+        inode = int(os.readlink(f"/proc/{rec.pid}/ns/{ns}").split("[")[1].rstrip("]"))
+        assert c["Namespaces"][ns] == inode
+    assert c["Namespaces"]["pid"] != os.stat("/proc/self/ns/pid").st_ino
+    assert c["Cgroup"]["Path"].endswith(f"/{cid}") and all(os.path.isdir(d) for d in c["Cgroup"]["Dirs"])
+    assert f"{c['Cgroup']['Path']}\n" in open(f"/proc/{rec.pid}/cgroup").read()   # as the kernel says
+    root = [m for m in c["Mounts"] if m["Destination"] == "/"]
+    assert root and root[0]["Type"] == "overlay"
+    assert {"/proc", "/dev", "/sys"} <= {m["Destination"] for m in c["Mounts"]}
+    assert c["Supervisor"]["Running"] and c["Config"]["image"] == "busybox:latest"
+    assert mc("inspect", "-f", "{{.State.Pid}}", "insp", check=True).stdout == f"{rec.pid}\n"
+    assert json.loads(mc("inspect", "--format", "{{json .RestartPolicy}}", "insp", check=True).stdout) == \
+        {"Name": "no", "MaximumRetryCount": 0}
+    mc("kill", "insp", check=True)
+    until(lambda: json.loads(mc("inspect", "insp").stdout)[0]["State"]["ExitCode"] == 137, what="exit")
+    c = json.loads(mc("inspect", "insp", check=True).stdout)[0]
+    assert c["State"]["Status"] == "exited" and not c["State"]["Running"] and c["State"]["Pid"] == 0
+
+
+# ── stop, kill, wait ──────────────────────────────────────────────────────────────────────
+
+def test_stop_sends_sigterm_first(mc, mc_root, detached):
+    detached("busybox", "sh", "-c", "trap 'echo bye; exit 42' TERM; while true; do sleep 0.1; done",
+             name="stop-trap")
+    until(lambda: "sh" in open(f"/proc/{record(mc_root, 'stop-trap').pid}/cmdline").read(), what="start")
+    time.sleep(0.2)                                   # let sh install its trap
+    assert mc("stop", "stop-trap", check=True).stdout == "stop-trap\n"
+    rec = record(mc_root, "stop-trap")
+    assert rec.status == "exited" and rec.exit_code == 42      # recorded when stop returns
+    assert mc("logs", "stop-trap", check=True).stdout == "bye\n"
+
+
+def test_stop_kills_after_the_timeout(mc, mc_root, detached):
+    """PID 1 without a SIGTERM handler ignores SIGTERM (pid_namespaces(7)): SIGKILL after -t."""
+    detached("busybox", "sleep", "30", name="stop-ign")
+    assert mc("stop", "-t", "1", "stop-ign", check=True).returncode == 0
+    assert record(mc_root, "stop-ign").exit_code == 137
+
+
+def test_kill(mc, mc_root, detached):
+    detached("busybox", "sh", "-c", "trap 'echo got USR1' USR1; while true; do sleep 0.1; done", name="kill1")
+    time.sleep(0.3)
+    assert mc("kill", "-s", "USR1", "kill1", check=True).stdout == "kill1\n"
+    until(lambda: "got USR1" in mc("logs", "kill1").stdout, what="trap output")
+    assert record(mc_root, "kill1").status == "running"           # USR1 did not stop it
+    assert mc("kill", "kill1", check=True).returncode == 0           # default: SIGKILL
+    assert mc("wait", "kill1", check=True).stdout == "137\n"
+    p = mc("kill", "kill1")
+    assert p.returncode == 1 and "not running" in p.stderr
+    assert "invalid signal" in mc("kill", "-s", "NOPE", "kill1").stderr
+
+
+def test_wait(mc, detached):
+    detached("busybox", "sh", "-c", "sleep 0.3; exit 7", name="wait1")
+    detached("busybox", "sh", "-c", "exit 2", name="wait2")
+    assert mc("wait", "wait1", "wait2", check=True).stdout == "7\n2\n"
+    assert mc("wait", "wait1", check=True).stdout == "7\n"        # already exited: at once
+
+
+# ── rm ────────────────────────────────────────────────────────────────────────────────────
+
+def test_rm(mc, mc_root, detached):
+    cid = detached("busybox", "sleep", "30", name="rm1")
+    rec = record(mc_root, "rm1")
+    p = mc("rm", "rm1")
+    assert p.returncode == 1 and "is running" in p.stderr and "rm -f" in p.stderr
+    assert mc("rm", "-f", "rm1", check=True).stdout == "rm1\n"
+    from minicontainer.cgroups import open_cgroup
+    from minicontainer.state import is_alive
+    assert not (mc_root / "containers" / cid).exists()
+    assert open_cgroup(cid) is None
+    assert not is_alive(rec.pid, rec.pid_start) and not is_alive(rec.supervisor_pid, rec.supervisor_start)
+    assert "no such container" in mc("rm", "rm1").stderr
+
+
+# ── pause, unpause, top ───────────────────────────────────────────────────────────────────
+
+def test_pause_unpause(mc, mc_root, detached):
+    cid = detached("busybox", "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; done",
+                   name="pz")
+    mc("pause", "pz", check=True)
+    assert ps_json(mc)["pz"]["status"] == "paused" and "(Paused)" in mc("ps", check=True).stdout
+    from minicontainer.cgroups import open_cgroup
+    cg = open_cgroup(cid)
+    states = [open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] for pid in cg.procs()]
+    assert states and all(s in ("D", "S", "T", "t") for s in states), states   # frozen, not running
+    upper = mc_root / "containers" / cid / "upper" / "tmp" / "n"
+    frozen = upper.read_text()
+    time.sleep(0.2)
+    assert upper.read_text() == frozen                               # no progress while frozen
+    assert "already paused" in mc("pause", "pz").stderr
+    p = mc("exec", "pz", "true")
+    assert p.returncode == 125 and "paused" in p.stderr
+    mc("unpause", "pz", check=True)
+    until(lambda: upper.read_text() != frozen, what="progress after unpause")
+    assert ps_json(mc)["pz"]["status"] == "running"
+    assert "not paused" in mc("unpause", "pz").stderr
+
+
+def test_top(mc, mc_root, detached):
+    detached("busybox", "sh", "-c", "sleep 30 & sleep 31; true", name="top1")
+    until(lambda: len(mc("top", "top1").stdout.splitlines()) == 4, what="three processes")
+    rows = [l.split(None, 6) for l in mc("top", "top1", check=True).stdout.splitlines()]
+    assert rows[0] == ["UID", "PID", "PPID", "NSPID", "STAT", "TIME", "CMD"]
+    rec = record(mc_root, "top1")
+    by_pid = {int(r[1]): r for r in rows[1:]}
+    assert by_pid[rec.pid][3] == "1"                                  # PID 1 inside, a host PID outside
+    assert {r[6] for r in rows[1:]} == {"sh -c sleep 30 & sleep 31; true", "sleep 30", "sleep 31"}
+    assert all(os.path.exists(f"/proc/{pid}") for pid in by_pid)     # host PIDs
+
+
+# ── names and IDs ─────────────────────────────────────────────────────────────────────────
+
+def test_names_ids_and_prefixes(mc, detached):
+    cid = detached("busybox", "sleep", "30", name="named1")
+    for ref in (cid, cid[:12], cid[:5], "named1"):
+        assert json.loads(mc("inspect", ref, check=True).stdout)[0]["Id"] == cid
+        assert mc("top", ref, check=True).returncode == 0
+    p = mc("run", "-d", "--net", "none", "--name", "named1", "busybox", "true")
+    assert p.returncode == 125 and "already in use" in p.stderr
+    assert "no such container" in mc("inspect", "nope-" + cid).stderr
+
+
+def test_ambiguous_prefix(mc_root):
+    from minicontainer.errors import ContainerError
+    from minicontainer.state import ContainerRecord, StateStore
+    store = StateStore(mc_root)
+    recs = [ContainerRecord(id="ab" + c * 62, name=f"amb{c}", image="x", command=["x"], created=time.time())
+            for c in "12"]
+    try:
+        for r in recs:
+            store.container_dir(r.id).mkdir()
+            store.save(r)
+        with pytest.raises(ContainerError, match="matches 2 containers"):
+            store.find("ab")
+        assert store.find("ab1").name == "amb1"
+    finally:
+        for r in recs:
+            store.delete(r)
+
+
+# ── --restart ─────────────────────────────────────────────────────────────────────────────
+
+def test_restart_on_failure_with_a_maximum(mc, mc_root, detached):
+    detached("--restart", "on-failure:2", "busybox", "sh", "-c", "echo attempt; exit 3", name="rs1")
+    until(lambda: record(mc_root, "rs1").restart_count == 2 and record(mc_root, "rs1").status == "exited"
+          and not mc_owner_alive(mc_root, "rs1"), what="two restarts, then the end")
+    rec = record(mc_root, "rs1")
+    assert rec.exit_code == 3
+    assert mc("logs", "rs1", check=True).stdout == "attempt\n" * 3
+    assert "Exited (3)" in mc("ps", "-a", check=True).stdout
+    assert next(l for l in mc("ps", "-a").stdout.splitlines() if "rs1" in l).split()[-1] == "2"
+
+
+def mc_owner_alive(mc_root, ref):
+    from minicontainer.lifecycle import owner_alive
+    return owner_alive(record(mc_root, ref))
+
+
+def test_restart_on_failure_not_after_success(mc, mc_root, detached):
+    detached("--restart", "on-failure", "busybox", "true", name="rs-ok")
+    until(lambda: not mc_owner_alive(mc_root, "rs-ok"), what="supervisor done")
+    assert record(mc_root, "rs-ok").restart_count == 0
+
+
+@pytest.mark.parametrize("policy", ["always", "unless-stopped"])
+def test_restart_always_until_stopped(mc, mc_root, detached, policy):
+    detached("--restart", policy, "busybox", "sh", "-c", "sleep 0.2", name=f"rs-{policy}")
+    until(lambda: record(mc_root, f"rs-{policy}").restart_count >= 2, what="restarts")
+    mc("stop", "-t", "1", f"rs-{policy}", check=True)
+    rec = record(mc_root, f"rs-{policy}")
+    assert rec.status == "exited" and not mc_owner_alive(mc_root, f"rs-{policy}")
+    count = rec.restart_count
+    time.sleep(0.5)
+    assert record(mc_root, f"rs-{policy}").restart_count == count    # a stop is final
+
+
+def test_restart_backoff_doubles():
+    from minicontainer.state import ContainerRecord
+    from minicontainer.supervisor import restart_delay
+
+    class Store:
+        def container_dir(self, cid):
+            from pathlib import Path
+            return Path("/nonexistent")
+    rec = ContainerRecord(id="x", name="x", image="i", command=["c"], created=0, exit_code=1,
+                          started_at=100, finished_at=101, config={"restart": "always"})
+    delays, streak = [], 0
+    for _ in range(12):
+        delay, streak = restart_delay(Store(), rec, streak)
+        delays.append(delay)
+    assert delays[:4] == [0.1, 0.2, 0.4, 0.8] and delays[-1] == 60.0
+    rec.finished_at = 200                                             # it ran 100 s: start over
+    assert restart_delay(Store(), rec, streak)[0] == 0.1
+    rec.config = {"restart": "no"}
+    assert restart_delay(Store(), rec, 0)[0] is None
+
+
+def test_restart_options_are_checked(mc):
+    for args, text in ((["--restart", "sometimes"], "invalid --restart"),
+                       (["--restart", "always", "--rm", "-d"], "conflict"),
+                       (["--restart", "always"], "needs -d")):
+        p = mc("run", *args, "busybox", "true")
+        assert p.returncode == 125 and text in p.stderr, p.stderr
+
+
+# ── --init ────────────────────────────────────────────────────────────────────────────────
+
+@pytest.mark.parametrize("init", [False, True])
+def test_init_reaps_orphans(mc, detached, init):
+    """The orphan of `(sleep 0.1 &)` is re-parented to PID 1. `sleep` as PID 1 never waits for
+    it: a zombie stays. With --init, init is PID 1 and reaps it."""
+    name = f"reap-{init}"
+    detached(*(["--init"] if init else []), "busybox", "sh", "-c", "(sleep 0.1 &); exec sleep 30", name=name)
+    time.sleep(0.5)
+    procs = mc("exec", name, "ps", "-o", "pid,stat,args", check=True).stdout.splitlines()[1:]
+    zombies = [p for p in procs if p.split()[1].startswith("Z")]
+    first = procs[0].split(None, 2)
+    if init:
+        assert first[0] == "1" and first[2] == "/dev/init -- sh -c (sleep 0.1 &); exec sleep 30"
+        assert zombies == []
+    else:
+        assert first[2] == "sleep 30" and len(zombies) == 1
+
+
+def test_init_forwards_sigterm(mc, mc_root, detached):
+    """`sleep` as PID 1 ignores SIGTERM; as init's child it gets it: stop is quick, status 143."""
+    detached("--init", "busybox", "sleep", "30", name="init-stop")
+    mc("stop", "-t", "20", "init-stop", check=True)
+    assert record(mc_root, "init-stop").exit_code == 143
+
+
+def test_init_exit_status(mc):
+    assert mc("run", "--rm", "--net", "none", "--init", "busybox", "sh", "-c", "exit 9").returncode == 9
+    assert mc("run", "--rm", "--net", "none", "--init", "busybox", "nosuchcmd").returncode == 127
+
+
+# ── concurrency and PID reuse ─────────────────────────────────────────────────────────────
+
+def test_parallel_run_and_rm(mc, mc_root):
+    """20 parallel `run -d` (5 names, 4 tries each) and `rm -f` calls: each name is taken once,
+    every record stays readable, and in the end nothing is left."""
+    names = [f"par{i % 5}" for i in range(20)]
+    with ThreadPoolExecutor(20) as pool:
+        runs = list(pool.map(lambda n: mc("run", "-d", "--net", "none", "--name", n, "busybox",
+                                          "sleep", "30"), names))
+        ok = [p for p in runs if p.returncode == 0]
+        assert len(ok) == 5, [p.stderr for p in runs]
+        assert all("already in use" in p.stderr for p in runs if p.returncode != 0)
+        from minicontainer.state import StateStore
+        recs = StateStore(mc_root).list()
+        assert sorted(r.name for r in recs if r.name.startswith("par")) == [f"par{i}" for i in range(5)]
+        mixed = list(pool.map(lambda i: mc("rm", "-f", f"par{i % 5}") if i % 2 else
+                              mc("run", "-d", "--net", "none", "--name", f"par{5 + i}", "busybox", "sleep", "30"),
+                              range(20)))
+        assert all(p.returncode == 0 or "no such container" in p.stderr for p in mixed), \
+            [p.stderr for p in mixed if p.returncode]
+    for d in (mc_root / "containers").iterdir():                        # every record is whole JSON
+        if not d.name.startswith("."):
+            json.loads((d / "state.json").read_text())
+    leftovers = [r.name for r in StateStore(mc_root).list() if r.name.startswith("par")]
+    assert mc("rm", "-f", *leftovers, check=True).returncode == 0 if leftovers else True
+    assert not [r for r in StateStore(mc_root).list() if r.name.startswith("par")]
+
+
+def test_reused_pid_is_never_signalled(mc, mc_root, detached):
+    """A record whose PID now belongs to another process (other start time) is left alone."""
+    detached("busybox", "sleep", "30", name="reuse")
+    rec = record(mc_root, "reuse")
+    bystander = subprocess.Popen(["sleep", "30"])
+    try:
+        from minicontainer.state import StateStore
+        StateStore(mc_root).update(rec.id, pid=bystander.pid)          # pid_start stays PID 1's
+        assert "not running" in mc("kill", "reuse").stderr
+        assert bystander.poll() is None                                  # still alive
+        from minicontainer.lifecycle import signal_process
+        assert not signal_process(bystander.pid, rec.pid_start, signal.SIGKILL)
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+        os.kill(rec.pid, signal.SIGKILL)                                 # the real PID 1
+        until(lambda: record(mc_root, "reuse").status == "exited", what="exit recorded")
