@@ -36,7 +36,10 @@ class Explainer:
         return text
 
     def _write(self, text: str) -> None:
-        os.write(self.fd, self._short(text).encode())
+        try:
+            os.write(self.fd, self._short(text).encode())
+        except OSError:                 # the reader went away (`… 2>&1 | head`): stop narrating,
+            self.enabled = False        # but never let the narration break the container
 
     def step(self, title: str, shell: str = "", syscall: str = "", man: str = "", why: str = "") -> None:
         if not self.enabled:

@@ -33,6 +33,7 @@ PKGS=(
     "hello:/usr/bin/hello"                 # the program in the hello-app example image
     "nftables:/usr/sbin/nft"               # NAT and published ports for --net bridge
     "uidmap:/usr/bin/newuidmap"            # rootless mode: subordinate uid/gid ranges
+    "kmod:/usr/bin/lsmod"                  # lsmod, modinfo, modprobe: doctor and lab 08
 )
 TEST_PKGS=(
     "qemu-system-x86:/usr/bin/qemu-system-x86_64"   # the cgroup-v2 VM test stage

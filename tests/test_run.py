@@ -181,3 +181,13 @@ def test_python_m(mc_root):
     p = subprocess.run([sys.executable, "-m", "minicontainer", "--root", str(mc_root), "run", "--rm",
                         "busybox", "echo", "ok"], capture_output=True, text=True)
     assert p.stdout == "ok\n"
+
+
+def test_explain_survives_a_closed_pipe(mc_root):
+    """`run --explain … 2>&1 | head`: when the reader goes away the narration stops, the
+    container still runs and is cleaned up."""
+    proc = subprocess.Popen([sys.executable, "-m", "minicontainer", "--root", str(mc_root), "run", "--rm",
+                             "--net", "none", "--explain", "busybox", "true"], stderr=subprocess.PIPE)
+    proc.stderr.read(20)
+    proc.stderr.close()
+    assert proc.wait(timeout=30) == 0

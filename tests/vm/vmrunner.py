@@ -48,6 +48,7 @@ GUEST_SELECTION = [
     "tests/test_isolation.py",    # the run sequence itself on a pure-v2 kernel
     "tests/test_container_security.py",  # read-only cgroup2 inside, masks, capabilities on v2
     "tests/test_rootless.py",     # user namespaces with a cgroup delegated to the user (v2 only)
+    "tests/test_doctor.py",       # doctor reports a pure-v2 layout correctly
 ]
 GUEST_MARKERS = ""
 # Tests that need two CPUs in the guest (cpuset pinning) carry this marker; they run in a second,
