@@ -1,0 +1,92 @@
+"""Fixtures for the build-it-yourself levels (labs/build/tests/).
+
+    minirun(*args)   run YOUR minirun.py (or $MINIRUN) as a subprocess, as root → CompletedProcess
+    rootfs           a tiny root file system: static busybox, its applets, /proc, /tmp, /etc,
+                     and /bin/escape (the double-chroot escape, if gcc is installed)
+    host_secret      (path, text): a file on the host that no rootfs contains
+
+Run one level:   sudo python -m pytest labs/build/tests/test_level1_fork_exec.py
+Run them all:    sudo python -m pytest labs/build/tests
+Check a solution instead of your file:  MINIRUN=labs/build/solutions/minirun.py python -m pytest …
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BUILD = Path(__file__).resolve().parent.parent
+
+ESCAPE_C = r"""
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+int main(int argc, char **argv) {           /* chroot down, climb up with .., chroot at the top */
+    mkdir("/.x", 0700);
+    if (chroot("/.x") != 0) { perror("chroot"); return 1; }
+    for (int i = 0; i < 100; i++) chdir("..");
+    if (chroot(".") != 0) { perror("chroot ."); return 1; }
+    execv(argv[1], argv + 1);
+    perror("execv");
+    return 127;
+}
+"""
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.geteuid() != 0:
+        skip = pytest.mark.skip(reason="the levels need root: run pytest with sudo")
+        for item in items:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def minirun_path() -> Path:
+    path = Path(os.environ.get("MINIRUN") or BUILD / "minirun.py").resolve()
+    if not path.is_file():
+        pytest.fail(f"{path} does not exist (set MINIRUN=path/to/minirun.py)", pytrace=False)
+    return path
+
+
+@pytest.fixture
+def minirun(minirun_path):
+    def run(*args, timeout: float = 30, wrap: list[str] | None = None, input: str | None = None):
+        command = [*(wrap or []), sys.executable, str(minirun_path), *map(str, args)]
+        try:
+            return subprocess.run(command, capture_output=True, text=True, timeout=timeout, input=input)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"minirun {' '.join(map(str, args))} did not finish within {timeout} s", pytrace=False)
+    return run
+
+
+@pytest.fixture(scope="session")
+def rootfs(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("rootfs")
+    (root / "bin").mkdir()
+    shutil.copy2("/bin/busybox", root / "bin" / "busybox")
+    applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for applet in applets:
+        if applet != "busybox":
+            (root / "bin" / applet).symlink_to("busybox")
+    for name in ("proc", "tmp", "etc", "sys", "dev"):
+        (root / name).mkdir()
+    (root / "etc" / "marker").write_text("I am the rootfs\n")
+    if shutil.which("gcc"):
+        (root / "escape.c").write_text(ESCAPE_C)
+        subprocess.run(["gcc", "-static", "-O2", "-o", str(root / "bin" / "escape"), str(root / "escape.c")],
+                       check=True, capture_output=True)
+        (root / "escape.c").unlink()
+    return root
+
+
+@pytest.fixture
+def host_secret(tmp_path) -> tuple[Path, str]:
+    text = f"host secret {secrets.token_hex(4)}"
+    path = tmp_path / "secret.txt"
+    path.write_text(text + "\n")
+    return path, text

@@ -1,0 +1,33 @@
+"""Level 2 — chroot: the command sees the rootfs as /.
+
+Implement: enter_chroot(rootfs).   Man: chroot(2), chdir(2).
+"""
+
+import pytest
+
+
+def test_root_is_the_rootfs(minirun, rootfs):
+    p = minirun("--rootfs", rootfs, "--isolation", "chroot", "--", "/bin/cat", "/etc/marker")
+    assert (p.returncode, p.stdout) == (0, "I am the rootfs\n"), p.stderr
+
+
+def test_host_files_are_not_found(minirun, rootfs, host_secret):
+    path, _ = host_secret
+    p = minirun("--rootfs", rootfs, "--isolation", "chroot", "--", "/bin/cat", path)
+    assert p.returncode == 1 and "No such file" in p.stderr
+
+
+def test_working_directory_is_inside(minirun, rootfs):
+    """chroot does not move the working directory: without chdir("/") it stays outside the root."""
+    p = minirun("--rootfs", rootfs, "--isolation", "chroot", "--", "/bin/sh", "-c", "pwd; ls /")
+    lines = p.stdout.split()
+    assert lines[0] == "/" and "marker" not in lines and "etc" in lines, p.stdout + p.stderr
+
+
+def test_but_root_can_escape(minirun, rootfs, host_secret):
+    """The lesson of lab 01: a root process climbs out of a chroot (level 4 fixes it)."""
+    if not (rootfs / "bin" / "escape").exists():
+        pytest.skip("gcc is not installed: no escape program")
+    path, text = host_secret
+    p = minirun("--rootfs", rootfs, "--isolation", "chroot", "--", "/bin/escape", "/bin/cat", path)
+    assert text in p.stdout, p.stderr
