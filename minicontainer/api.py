@@ -20,7 +20,8 @@ import time
 
 from .config import ContainerConfig
 from .errors import ContainerError
-from .lifecycle import (follow_logs, inspect_container, kill_container, list_containers,  # noqa: F401
+# The lifecycle verbs live in lifecycle.py; the API re-exports them (see __all__).
+from .lifecycle import (follow_logs, inspect_container, kill_container, list_containers,
                         pause_container, read_logs, remove_container, stop_container,
                         top_container, unpause_container, wait_container)
 from .state import ContainerRecord, StateStore, is_alive, state_root

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,34 @@ def mc_root(tmp_path_factory, busybox_tar) -> Path:
     assert not cgroups, f"cgroups left behind by the tests: {cgroups}"
 
 
+@pytest.fixture(scope="session")
+def helper_image(mc_root, busybox_tar, tmp_path_factory):
+    """helper_image("chroot_escape") → an image "chroot_escape": busybox plus
+    /bin/chroot_escape, a static program built from tests/helpers/chroot_escape.c. Tests
+    look at the kernel from inside with such tiny helpers rather than a distro image."""
+    import subprocess
+    import tarfile
+    from minicontainer.api import image_store
+    made = []
+
+    def make(program: str) -> str:
+        if program not in made:
+            work = tmp_path_factory.mktemp(program)
+            binary = work / program
+            subprocess.run(["gcc", "-static", "-O2", "-o", str(binary),
+                            str(REPO / "tests" / "helpers" / f"{program}.c")], check=True)
+            tar = work / "image.tar"
+            tar.write_bytes(busybox_tar.read_bytes())
+            with tarfile.open(tar, "a") as t:
+                t.add(binary, f"bin/{program}")
+            image_store(mc_root).import_archive(tar, program.replace("_", "-"))
+            made.append(program)
+        return program.replace("_", "-")
+    yield make
+    for program in made:
+        image_store(mc_root).remove(program.replace("_", "-"))
+
+
 @pytest.fixture
 def mc(mc_root):
     """Run the CLI in a subprocess against the session root; returns CompletedProcess."""
@@ -78,3 +107,18 @@ def mc(mc_root):
             raise AssertionError(f"minicontainer {' '.join(args)} → {proc.returncode}\n{proc.stderr}")
         return proc
     return run
+
+
+@pytest.fixture
+def detached(mc):
+    """detached(*run_args) → the ID of a `run -d` container; removed (rm -f) after the test."""
+    started = []
+
+    def start(*args, name=None):
+        name = name or f"lc-{os.getpid()}-{time.monotonic_ns()}"
+        p = mc("run", "-d", "--net", "none", "--name", name, *args, check=True)
+        started.append(name)
+        return p.stdout.strip()
+    yield start
+    for name in started:
+        mc("rm", "-f", name)

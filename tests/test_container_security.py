@@ -1,7 +1,13 @@
 """Least privilege as a real container shows it (issue 7's acceptance, end to end)."""
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
+
+from minicontainer import security
+from minicontainer.errors import MinicontainerError
 
 pytestmark = pytest.mark.root
 
@@ -64,33 +70,10 @@ def test_privileged_warns(mc):
 
 # ── issue 7, end to end: each item checked in a real default container ────────────────────
 
-import os          # noqa: E402  (kept with the tests that need them)
-import subprocess  # noqa: E402
-import sys         # noqa: E402
-import tarfile     # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from minicontainer import security  # noqa: E402
-from minicontainer.errors import MinicontainerError  # noqa: E402
-
-REPO = Path(__file__).resolve().parent.parent
-
-
 @pytest.fixture(scope="module")
-def probe_image(mc_root, busybox_tar, tmp_path_factory):
+def probe_image(helper_image):
     """busybox plus /bin/syscall_probe (tests/helpers/syscall_probe.c, static)."""
-    work = tmp_path_factory.mktemp("probe")
-    binary = work / "syscall_probe"
-    subprocess.run(["gcc", "-static", "-O2", "-o", str(binary), str(REPO / "tests/helpers/syscall_probe.c")],
-                   check=True)
-    tar = work / "probe.tar"
-    tar.write_bytes(busybox_tar.read_bytes())
-    with tarfile.open(tar, "a") as t:
-        t.add(binary, "bin/syscall_probe")
-    from minicontainer.api import image_store
-    image_store(mc_root).import_archive(tar, "probe")
-    yield "probe"
-    image_store(mc_root).remove("probe")
+    return helper_image("syscall_probe")
 
 
 def test_every_blocked_syscall_gets_eperm_inside(mc, probe_image):

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from test_lifecycle import detached, record, until  # noqa: F401  (the fixture, shared)
+from test_lifecycle import record, until
 
 pytestmark = pytest.mark.root
 

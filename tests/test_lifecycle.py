@@ -21,21 +21,6 @@ pytestmark = pytest.mark.root
 HEX = set("0123456789abcdef")
 
 
-@pytest.fixture
-def detached(mc):
-    """detached(*run_args) → the ID of a `run -d` container; removed (rm -f) after the test."""
-    started = []
-
-    def start(*args, name=None):
-        name = name or f"lc-{os.getpid()}-{time.monotonic_ns()}"
-        p = mc("run", "-d", "--net", "none", "--name", name, *args, check=True)
-        started.append(name)
-        return p.stdout.strip()
-    yield start
-    for name in started:
-        mc("rm", "-f", name)
-
-
 def record(mc_root, ref):
     from minicontainer.state import StateStore
     return StateStore(mc_root).find(ref)

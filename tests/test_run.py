@@ -6,13 +6,10 @@ import os
 import signal
 import subprocess
 import sys
-import tarfile
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
 
 pytestmark = pytest.mark.root
 
@@ -131,20 +128,9 @@ def test_image_unchanged_after_100_runs(mc_root):
 
 
 @pytest.fixture(scope="module")
-def escape_image(mc_root, busybox_tar, tmp_path_factory):
+def escape_image(helper_image):
     """busybox plus the static double-chroot escape program (tests/helpers/chroot_escape.c)."""
-    work = tmp_path_factory.mktemp("escape")
-    binary = work / "chroot_escape"
-    subprocess.run(["gcc", "-static", "-O2", "-o", str(binary), str(REPO / "tests/helpers/chroot_escape.c")],
-                   check=True)
-    tar = work / "escape.tar"
-    tar.write_bytes(busybox_tar.read_bytes())
-    with tarfile.open(tar, "a") as t:
-        t.add(binary, "bin/chroot_escape")
-    from minicontainer import image_store
-    image_store(mc_root).import_archive(tar, "escape")
-    yield "escape"
-    image_store(mc_root).remove("escape")
+    return helper_image("chroot_escape")
 
 
 def test_chroot_escape(mc, escape_image, tmp_path):

@@ -10,7 +10,6 @@ errors into Docker's exit statuses — 125 and one line for minicontainer's own 
 """
 from __future__ import annotations
 
-import sys
 
 import click
 import typer

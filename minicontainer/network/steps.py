@@ -65,7 +65,7 @@ def join_network(ctx) -> None:
     """Setup child, --net container:NAME: setns(2) into NAME's network namespace."""
     if ctx.network_mode.kind == "container":
         from . import enter_netns
-        ctx.explain.step("join the other container's network namespace", f"nsenter --net=/proc/PID/net",
+        ctx.explain.step("join the other container's network namespace", "nsenter --net=/proc/PID/ns/net",
                          "setns(fd, CLONE_NEWNET)", "setns(2)",
                          "both containers now share eth0, addresses and ports: a pod")
         enter_netns(ctx.netns_fd)
