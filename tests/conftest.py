@@ -65,8 +65,10 @@ def mc_root(tmp_path_factory, busybox_tar) -> Path:
     from minicontainer.cgroups import list_cgroups, remove_parent
     cgroups = list_cgroups()
     remove_parent()
+    mounts = [line for line in open("/proc/self/mountinfo") if str(root) in line]
     assert not leftovers, f"containers left behind by the tests: {leftovers}"
     assert not cgroups, f"cgroups left behind by the tests: {cgroups}"
+    assert not mounts, f"mounts left behind by the tests: {mounts}"
 
 
 @pytest.fixture(scope="session")
