@@ -113,10 +113,13 @@ def prepare(ctx: Context) -> None:
     try:
         ctx.record.hostname = ctx.config.hostname or ctx.record.short_id
         ctx.explain.define("ID", ctx.record.id)             # later steps print $ID, not 64 hex digits
+        ctx.explain.define("C", str(ctx.store.container_dir(ctx.record.id)))   # …and $C/upper
         ctx.mounts = resolve_mounts(ctx)                     # named volumes exist from here on
         ctx.overlay = create_overlay_dirs(ctx.store.container_dir(ctx.record.id),
                                           container_lowerdir(ctx, lower))
-        ctx.record.cgroup = ctx.record.id                    # recorded before it exists
+        where = ctx.userns.cgroup_root if ctx.userns else ""      # rootless: a delegated group, or None
+        ctx.record.cgroup = "" if where is None else ctx.record.id  # recorded before it exists
+        ctx.record.cgroup_root = str(where or "")                  # "": in /sys/fs/cgroup
         ctx.store.save(ctx.record)
         ctx.cgroup = create_cgroup(ctx, limits)
         net.plan_network(ctx, net_mode, ports)               # an address leased, hosts file written
