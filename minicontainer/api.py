@@ -86,15 +86,17 @@ def image_store(root=None):
 def container_stats(refs=(), *, root=None, interval: float = 0.5) -> list[dict]:
     """`minicontainer stats`: memory, CPU % and PIDs of running containers, read from their
     cgroups. CPU % is the cgroup's CPU time over `interval` seconds of wall time (100 % = one
-    full CPU, as `docker stats` counts it)."""
+    full CPU, as `docker stats` counts it). A container without a cgroup (rootless, where none
+    is delegated) has nothing to read: named, it is an error; otherwise it is left out."""
     from .cgroups import open_cgroup
+    from .lifecycle import no_cgroup_reason
     store = StateStore(state_root(root))
     records = [store.find(r) for r in refs] if refs else list_containers(root)
-    running = [(r, open_cgroup(r.cgroup)) for r in records
+    running = [(r, open_cgroup(r.cgroup, r.cgroup_root) if r.cgroup else None) for r in records
                if r.status == "running" and is_alive(r.pid, r.pid_start)]
     for r, cg in running:
         if cg is None and refs:
-            raise ContainerError(f"container {r.name} has no cgroup (was it cleaned up?)")
+            raise ContainerError(f"container {r.name} has no stats to show: {no_cgroup_reason(r)}")
     running = [(r, cg) for r, cg in running if cg is not None]
     before = {r.id: (cg.stats().get("cpu_usage_ns") or 0, time.monotonic()) for r, cg in running}
     time.sleep(interval if running else 0)

@@ -13,10 +13,13 @@ a ✗:
                        kernel.apparmor_restrict_unprivileged_userns         user_namespaces(7)
     environment        WSL? inside a container? inside a VM?                systemd-detect-virt(1)
 
-Nothing here changes the machine: files are read, and two short-lived child processes try
-unshare(2) (a user namespace as an unprivileged user; that is the only reliable test).
-`doctor` exits 1 when a line that `run` needs is ✗, else 0. Optional lines (rootless, lab tools)
-never change the exit status.
+Nothing here changes the machine: files are read, and short-lived child processes try
+unshare(2) — a user namespace as an unprivileged user, *and* a namespace inside it
+(userns.probe: a namespace that can be made but not used, as under Ubuntu's AppArmor
+restriction, is caught; that is the only reliable test).
+`doctor` exits 1 when a line that `run` needs is ✗, else 0. Run by root, that is everything;
+run by an ordinary user, `run` works rootless (docs/rootless.md) when the probe succeeds.
+Optional lines (rootless extras, lab tools) never change the exit status.
 """
 from __future__ import annotations
 
@@ -70,6 +73,7 @@ class Finding:
 @dataclass
 class Report:
     findings: list[Finding] = field(default_factory=list)
+    facts: dict = field(default_factory=dict, repr=False)    # measured once, used by several checks
 
     def add(self, *args, **kwargs) -> Finding:
         finding = Finding(*args, **kwargs)
@@ -99,6 +103,7 @@ def diagnose() -> Report:
     check_modules(report)
     check_seccomp(report)
     check_user_namespaces(report)
+    check_delegation(report)
     check_environment(report)
     check_tools(report)
     return report
@@ -120,9 +125,22 @@ def check_kernel(report: Report) -> None:
 
 
 def check_privileges(report: Report) -> None:
-    root = os.geteuid() == 0
-    report.add("kernel", "root", root, "running as root" if root else f"running as uid {os.geteuid()}",
-               "" if root else "run `sudo minicontainer …`: namespaces, mounts and cgroups need root")
+    """Root can do everything. An ordinary user runs containers rootless — in a user namespace
+    of its own, where it is root (userns.py) — if the kernel lets it make and use one."""
+    uid = os.geteuid()
+    if uid == 0:
+        report.add("kernel", "privileges", True, "running as root: every feature (bridge networks, -p, "
+                   "cgroup limits)")
+        return
+    ok, detail, fix = userns_probe(report)
+    if ok:
+        report.add("kernel", "privileges", True, f"running as uid {uid}: rootless mode — containers run in a "
+                   "user namespace (root inside, you outside); what needs root on the host is out: bridge "
+                   "networks and -p (use --net none/host), limits without a delegated cgroup v2 subtree, "
+                   "device nodes (docs/rootless.md)")
+    else:
+        report.add("kernel", "privileges", False, f"running as uid {uid}, and rootless mode cannot work: {detail}",
+                   f"{fix}; or run `sudo minicontainer …`")
 
 
 def check_namespaces(report: Report) -> None:
@@ -264,7 +282,7 @@ def module_state(name: str) -> ModuleState:
         return ModuleState(name, "unknown", "no /proc/modules and no kernel config to read")
     if files is None and config is None:
         return ModuleState(name, "unknown", f"not loaded, and no {modules_dir()} to look in")
-    return ModuleState(name, "missing", f"not loaded, not built in, no module file")
+    return ModuleState(name, "missing", "not loaded, not built in, no module file")
 
 
 def check_modules(report: Report) -> None:
@@ -313,44 +331,25 @@ def read_sysctl(path: str) -> str | None:
         return None
 
 
+def userns_probe(report: Report) -> tuple[bool, str, str]:
+    """userns.probe() — (ok, detail, fix) — once per report: two checks use it."""
+    if "userns" not in report.facts:
+        from . import userns
+        report.facts["userns"] = userns.probe()
+    return report.facts["userns"]
+
+
 def probe_unprivileged_userns() -> tuple[bool, str]:
-    """Try it: a child drops to uid/gid 65534 and calls unshare(CLONE_NEWUSER)."""
-    if os.geteuid() != 0:
-        return try_unshare_user()
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:                                      # child: never returns
-        try:
-            os.close(r)
-            os.setgroups([])
-            os.setresgid(65534, 65534, 65534)
-            os.setresuid(65534, 65534, 65534)
-            ok, why = try_unshare_user()
-            os.write(w, f"{int(ok)}{why}".encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        answer = f.read().decode()
-    os.waitpid(pid, 0)
-    return (answer[:1] == "1", answer[1:]) if answer else (False, "the probe process failed")
-
-
-def try_unshare_user() -> tuple[bool, str]:
-    from .kernel.namespaces import CLONE_NEWUSER
-    from .kernel.syscalls import libc
-    import ctypes
-    pid = os.fork()
-    if pid == 0:
-        os._exit(0 if libc.unshare(CLONE_NEWUSER) == 0 else min(ctypes.get_errno(), 255))
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code == 0:
-        return True, "unshare(CLONE_NEWUSER) works for an unprivileged user"
-    return False, f"unshare(CLONE_NEWUSER) as uid 65534 fails: {os.strerror(code)}"
+    """(ok, why): can an unprivileged user make a user namespace *and use it*? (the labs ask)"""
+    from . import userns
+    ok, detail, fix = userns.probe()
+    return ok, detail if ok else f"{detail} (fix: {fix})"
 
 
 def check_user_namespaces(report: Report) -> None:
+    """The real test is userns.probe(): a child, as nobody (or as you), makes a user namespace,
+    maps itself and makes a UTS namespace in it. A bare `unshare -U` is not enough: under
+    Ubuntu's AppArmor restriction it succeeds, and the namespace's root may then do nothing."""
     max_ns = read_sysctl("/proc/sys/user/max_user_namespaces")
     debian_knob = read_sysctl("/proc/sys/kernel/unprivileged_userns_clone")
     apparmor = read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
@@ -358,18 +357,7 @@ def check_user_namespaces(report: Report) -> None:
         report.add("user namespaces", "unprivileged", False, "no user namespaces in this kernel",
                    "a kernel with CONFIG_USER_NS=y", required=False)
         return
-    ok, why = probe_unprivileged_userns()
-    fix = ""
-    if not ok:
-        if max_ns == "0":
-            fix = "sysctl -w user.max_user_namespaces=15000"
-        elif debian_knob == "0":
-            fix = "sysctl -w kernel.unprivileged_userns_clone=1"
-        elif apparmor == "1":
-            fix = ("AppArmor restricts them (Ubuntu ≥ 23.10): sysctl -w "
-                   "kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile with `userns,`")
-        else:
-            fix = "check `sysctl user.max_user_namespaces` and your security module (SELinux, AppArmor)"
+    ok, why, fix = userns_probe(report)
     knobs = [f"user.max_user_namespaces={max_ns}"]
     if debian_knob is not None:
         knobs.append(f"kernel.unprivileged_userns_clone={debian_knob}")
@@ -377,6 +365,22 @@ def check_user_namespaces(report: Report) -> None:
         knobs.append(f"kernel.apparmor_restrict_unprivileged_userns={apparmor}")
     report.add("user namespaces", "unprivileged", ok, f"{why} ({', '.join(knobs)}) — needed for rootless",
                fix, required=False)
+
+
+def check_delegation(report: Report) -> None:
+    """Rootless only: is a cgroup v2 subtree delegated to us (cgroups/delegation.py)? Without
+    one, containers run without a cgroup: no limits, no stats, no pause."""
+    if os.geteuid() == 0:
+        return
+    from .cgroups.delegation import find_delegated_cgroup
+    where, why = find_delegated_cgroup()
+    if where is not None:
+        report.add("user namespaces", "delegated cgroup", True, f"{where} is delegated to you: rootless "
+                   "containers get their cgroup (limits, stats, pause) in it", required=False)
+        return
+    detail, _, fix = why.partition("; ")
+    report.add("user namespaces", "delegated cgroup", False, f"{detail}: rootless containers run without a "
+               "cgroup (-m, --pids-limit, --cpus… refused; no stats, no pause)", fix, required=False)
 
 
 # ── where are we running? ─────────────────────────────────────────────────────────────────

@@ -1,6 +1,6 @@
 """`minicontainer exec`: run one more process inside a running container.
 
-    man 2 setns, man 7 namespaces, man 1 nsenter, man 2 chroot, man 7 cgroups
+    man 2 setns, man 7 namespaces, man 7 user_namespaces, man 1 nsenter, man 2 chroot, man 7 cgroups
     shell: nsenter --target PID --all --root --wd sh     (+ echo $$ > …/cgroup.procs)
 
 A container is nothing but a set of namespaces, a cgroup and a root directory, all held by
@@ -10,7 +10,7 @@ namespaces, /proc/PID/root is its root — and put them on, one by one:
     the CLI                     exec child (E1)                     the new process (E2)
     open /proc/PID/ns/*, root
     fork ─────────────────────▶ join the cgroup (host's /sys/fs/cgroup: before setns(mnt))
-                                setns(cgroup, ipc, uts, net, pid, mnt)
+                                setns(user, cgroup, ipc, uts, net, pid, mnt)
                                 fchdir(root); chroot(".")
                                 fork ──────────────────────────────▶ (in the PID namespace now)
                                 wait                                 user, workdir, environment
@@ -21,6 +21,14 @@ namespaces, /proc/PID/root is its root — and put them on, one by one:
 
 Why fork again? setns(CLONE_NEWPID), like unshare, moves only the caller's future children:
 E2 gets a PID inside the container (ps there shows it), E1 never does.
+Why the user namespace first? (rootless containers: a root container shares ours, and it is
+skipped.) setns(2) into any other namespace needs CAP_SYS_ADMIN in the user namespace that
+*owns* it — the container's. As an ordinary user we hold no capability anywhere, so
+setns(cgroup) first fails with EPERM; but the creator of a user namespace (our uid) may
+join it, and whoever joins one gets every capability in it. So user goes first, and then
+the others are ours to join. (nsenter(1) gets there in two passes: first every namespace but
+user — enough for root — then user, then those that failed.) Inside, we are root of the
+container's map: in a single-id map only root exists, and -u is refused as `run` refuses it.
 Why chroot after setns(mnt)? setns puts us at the root of the mount namespace — right after
 pivot_root, but with --isolation chroot the namespace's root is still the host's; fchdir to
 PID 1's own root and chroot(".") is right in both cases.
@@ -41,9 +49,10 @@ from .process import exec_command, exit_status, reset_signals, resolve_user, set
 from .security import apply as apply_security, close_fds
 from .state import StateStore, is_alive, proc_start_time, state_root
 
-# The order nsenter(1) uses: user first (none here), mnt last — once in the container's mount
-# namespace, the host's /proc and /sys/fs/cgroup are out of reach.
-JOIN_ORDER = ("cgroup", "ipc", "uts", "net", "pid", "mnt")
+# user first (its capabilities let us join the rest: rootless containers only; a root
+# container shares ours), mnt last — once in the container's mount namespace, the host's
+# /proc and /sys/fs/cgroup are out of reach. nsenter(1)'s order, with user moved to the front.
+JOIN_ORDER = ("user", "cgroup", "ipc", "uts", "net", "pid", "mnt")
 FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 
 
@@ -83,6 +92,7 @@ def exec_in_container(ref: str, command: list[str], *, interactive: bool = False
     ctx = ExecContext(command=list(command), config=config, hostname=rec.hostname,
                       workdir=workdir or config.workdir, user=user, policy=exec_policy(config),
                       cgroup=open_container_cgroup(rec), explain=Explainer(explain))
+    check_user_mapped(rec, user)
     open_namespaces(ctx, rec)
     if tty:
         from .tty import Console
@@ -105,7 +115,36 @@ def exec_policy(config):
 
 def open_container_cgroup(rec):
     from .cgroups import open_cgroup
-    return open_cgroup(rec.cgroup) if rec.cgroup else None
+    return open_cgroup(rec.cgroup, rec.cgroup_root) if rec.cgroup else None    # rootless: its delegated tree
+
+
+def check_user_mapped(rec, user: str | None) -> None:
+    """A rootless container's user namespace has only the ids its map names (the container's
+    /proc/PID/uid_map, written when it started): with the single-id map only root exists, and
+    -u refuses anything else exactly as `run` does (userns.check_user_mapped)."""
+    try:
+        if user is None or os.readlink(f"/proc/{rec.pid}/ns/user") == os.readlink("/proc/self/ns/user"):
+            return                                  # our own user namespace: every id exists
+    except OSError:
+        return                                      # gone: open_namespaces says so
+    from .userns import IdMapping, check_user_mapped as check, plan_id_mapping
+    uid_map, gid_map = read_id_map(rec.pid, "uid_map"), read_id_map(rec.pid, "gid_map")
+    if not uid_map or not gid_map or sum(r.count for r in uid_map) > 1:
+        return                                      # a range (newuidmap): other users exist too
+    owner, group = uid_map[0].outside, gid_map[0].outside
+    why = plan_id_mapping(owner, group).why_single or \
+        "it was started with the single-id map (restart it to use your new /etc/subuid range)"
+    check(IdMapping(str(owner), uid_map, gid_map, False, why), user)   # the owner's reason, as run said it
+
+
+def read_id_map(pid: int, name: str) -> tuple:
+    """/proc/PID/uid_map (or gid_map): lines of `inside outside count`, user_namespaces(7)."""
+    from .userns import IdRange
+    try:
+        with open(f"/proc/{pid}/{name}") as f:
+            return tuple(IdRange(*map(int, line.split())) for line in f if len(line.split()) == 3)
+    except OSError as e:
+        raise ContainerError(f"cannot read /proc/{pid}/{name}: {e.strerror}") from None
 
 
 def open_namespaces(ctx: ExecContext, rec) -> None:
@@ -166,12 +205,13 @@ def enter_container(ctx: ExecContext, msg_w: int) -> None:
         ctx.explain.step("join the container's cgroup", "echo $$ > …/cgroup.procs",
                          "write(2) to cgroup.procs", "cgroups(7)",
                          "the new process counts against the container's limits")
-        ctx.cgroup.add_process(os.getpid())
+        join_cgroup(ctx)
     names = [n for n in JOIN_ORDER if n in ctx.ns_fds]
     ctx.explain.step("join the container's namespaces", "nsenter --target PID " + " ".join(
                      NAMESPACES[n][1] for n in names), "setns(open(\"/proc/PID/ns/…\"), 0)",
-                     "setns(2), nsenter(1)", "a namespace is joined through a handle to it; pid "
-                     "applies to our children, so we fork once more below")
+                     "setns(2), nsenter(1)", "a namespace is joined through a handle to it; user "
+                     "first (rootless), for the capabilities the others need; pid applies to our "
+                     "children, so we fork once more below")
     for name in names:
         setns(ctx.ns_fds[name], NAMESPACES[name][0])
     ctx.explain.step("enter the container's root", "chroot /proc/PID/root", "fchdir(fd); chroot(\".\")",
@@ -189,6 +229,20 @@ def enter_container(ctx: ExecContext, msg_w: int) -> None:
         signal.signal(sig, signal.SIG_IGN)          # E2 gets them; E1 only reports its status
     _, status = os.waitpid(pid, 0)
     os._exit(exit_status(status))
+
+
+def join_cgroup(ctx: ExecContext) -> None:
+    """echo $$ > …/cgroup.procs. As a user, the kernel allows the move only within the
+    subtree delegated to us (write access to the common ancestor's cgroup.procs)."""
+    from .errors import CgroupError
+    try:
+        ctx.cgroup.add_process(os.getpid())
+    except CgroupError as e:
+        if os.geteuid() == 0:
+            raise
+        raise ContainerError(f"{e} — a user may move a process only within the cgroup subtree "
+                             "delegated to it: run exec from inside that subtree, as the container was "
+                             "(systemd-run --user --scope -p Delegate=yes minicontainer exec …)") from None
 
 
 def become_command(ctx: ExecContext, msg_w: int) -> None:

@@ -14,6 +14,9 @@ tear it down. gc does that teardown:
     the container's processes its cgroup (even a PID 1 left running)      SIGKILL all (cgroup.kill)
     its cgroup                /sys/fs/cgroup/…/minicontainer/ID           rmdir
     its network lease, veth   <root>/networks/…, mc<id> on the bridge      network.detach
+    leftover veths, bridges   mc<id> no lease names, with no process on    ip link del (pyroute2,
+                              its container side; our bridges no network   network/live.py)
+                              of this root defines, with no port
     its overlay directories   <root>/containers/ID/{upper,work,merged}    rm -rf
     its record                <root>/containers/ID/state.json             rm -rf
     half-made directories     containers/ID without state.json, .removing-*
@@ -48,19 +51,21 @@ class Garbage:
     cgroups: list[str] = field(default_factory=list)        # cgroups without a record
     directories: list[str] = field(default_factory=list)    # half-made or half-removed dirs
     leases: list[str] = field(default_factory=list)         # network leases of no live container
+    interfaces: list[str] = field(default_factory=list)     # leftover veths and bridges
     skipped: list[str] = field(default_factory=list)        # not ours to remove, and why
     mounts: list[str] = field(default_factory=list)         # mounts still seen (should be none)
 
     def lines(self, dry_run: bool) -> list[str]:
         verb = "would remove" if dry_run else "removed"
         out = [f"{verb} {what}" for group in (self.containers, self.cgroups, self.directories,
-                                              self.leases) for what in group]
+                                              self.leases, self.interfaces) for what in group]
         out += [f"skipped {what}" for what in self.skipped]
         out += [f"still mounted: {what}" for what in self.mounts]
         return out
 
     def __bool__(self) -> bool:
-        return bool(self.containers or self.cgroups or self.directories or self.leases)
+        return bool(self.containers or self.cgroups or self.directories or self.leases
+                    or self.interfaces)
 
 
 def owner_alive(rec: ContainerRecord) -> bool:
@@ -85,17 +90,19 @@ def collect(root=None, *, dry_run: bool = False, prune: bool = False,
             remove_orphan(store, rec)
     for rec in records:                              # exited, owner gone, but a cgroup is left
         if rec not in doomed and rec.status == "exited" and not owner_alive(rec) and rec.cgroup:
-            cgroup = open_cgroup(rec.cgroup)
+            cgroup = open_cgroup(rec.cgroup, rec.cgroup_root)
             if cgroup is not None:
                 found.cgroups.append(f"cgroup {cgroup.relpath} of exited container {rec.name}")
                 if not dry_run:
                     cgroup.remove()
     find_directories(store, found, dry_run)
-    find_unrecorded_cgroups({r.cgroup for r in records}, found, dry_run, min_age)
+    find_unrecorded_cgroups({r.cgroup for r in records}, found, dry_run, min_age, cgroup_trees(records))
     live = [r.id for r in records if r not in doomed and r.status != "exited"]
-    find_leases(store, live, found, dry_run)
+    released = find_leases(store, live, found, dry_run)
     if not dry_run:
-        wait_for_interfaces_to_go([r.id for r in doomed])
+        wait_for_interfaces_to_go([r.id for r in doomed] + released)
+    find_interfaces(store, found, dry_run)
+    if not dry_run:
         found.mounts = mounts_of(store, [r.id for r in doomed])
     return found
 
@@ -123,6 +130,7 @@ def remove_orphan(store: StateStore, rec: ContainerRecord) -> None:
     from . import runtime
     from .supervisor import context_for
     ctx = context_for(store, rec)
+    ctx.cgroup = open_cgroup(rec.cgroup, rec.cgroup_root) if rec.cgroup else None   # rootless: delegated
     if ctx.cgroup is None and is_alive(rec.pid, rec.pid_start):
         os.kill(rec.pid, signal.SIGKILL)             # no cgroup (yet): PID 1 alone
     ctx.record.auto_remove = True
@@ -131,9 +139,25 @@ def remove_orphan(store: StateStore, rec: ContainerRecord) -> None:
         store.delete(rec)
 
 
-def open_cgroup(name: str):
+def open_cgroup(name: str, tree: str = ""):
+    """The group `name` in `tree` (a record's cgroup_root; "": /sys/fs/cgroup), or None."""
     from .cgroups import open_cgroup as open_
-    return open_(name)
+    return open_(name, tree)
+
+
+def cgroup_trees(records: list[ContainerRecord]) -> list[str]:
+    """Where this state root's containers have their groups: /sys/fs/cgroup ("") for root;
+    for a user (rootless) only the subtree delegated to it — none on cgroup v1 — never
+    root's tree, whose groups are not the user's to judge or remove."""
+    trees = {r.cgroup_root for r in records if r.cgroup_root and os.path.isdir(r.cgroup_root)}
+    if os.geteuid() == 0:
+        trees.add("")
+    else:
+        from .cgroups.delegation import find_delegated_cgroup
+        where, _ = find_delegated_cgroup()
+        if where is not None:
+            trees.add(str(where))
+    return sorted(trees)
 
 
 def find_directories(store: StateStore, found: Garbage, dry_run: bool) -> None:
@@ -151,19 +175,25 @@ def find_directories(store: StateStore, found: Garbage, dry_run: bool) -> None:
                     shutil.rmtree(entry, ignore_errors=True)
 
 
-def find_unrecorded_cgroups(recorded: set[str], found: Garbage, dry_run: bool, min_age: float) -> None:
-    """Groups under minicontainer/ that no record here names. The cgroup tree is the whole
-    machine's, the records are one --root's: only empty groups older than min_age go."""
-    from .cgroups import list_cgroups
+def find_unrecorded_cgroups(recorded: set[str], found: Garbage, dry_run: bool, min_age: float,
+                            trees=("",)) -> None:
+    """Groups under minicontainer/ (of each tree) that no record here names. The cgroup tree is
+    the whole machine's, the records are one --root's: only empty groups older than min_age go."""
+    for tree in trees:
+        find_unrecorded_in(tree, recorded, found, dry_run, min_age)
+
+
+def find_unrecorded_in(tree: str, recorded: set[str], found: Garbage, dry_run: bool, min_age: float) -> None:
+    from .cgroups import DEFAULT_ROOT, list_cgroups
     try:
-        names = list_cgroups()
+        names = list_cgroups(tree or DEFAULT_ROOT)
     except Exception as e:                           # no cgroup filesystem: nothing to do
         found.skipped.append(f"cgroups ({e})")
         return
     for name in names:
         if name in recorded:
             continue
-        cgroup = open_cgroup(name)
+        cgroup = open_cgroup(name, tree)
         if cgroup is None:
             continue
         if cgroup.procs():
@@ -178,11 +208,12 @@ def find_unrecorded_cgroups(recorded: set[str], found: Garbage, dry_run: bool, m
             cgroup.remove()
 
 
-def find_leases(store: StateStore, live: list[str], found: Garbage, dry_run: bool) -> None:
-    """Network leases (and with them veths and published ports) of containers not live."""
+def find_leases(store: StateStore, live: list[str], found: Garbage, dry_run: bool) -> list[str]:
+    """Network leases (and with them veths and published ports) of containers not live.
+    Returns the IDs of the containers whose leases were released."""
     networks = store.root / "networks"
     if not networks.is_dir():
-        return
+        return []
     from .network import NetworkStore
     from .network import ipam
     nets = NetworkStore(networks)
@@ -191,7 +222,27 @@ def find_leases(store: StateStore, live: list[str], found: Garbage, dry_run: boo
             if cid not in live:
                 found.leases.append(f"network lease of {cid[:12]} on {name}")
     if not dry_run and found.leases:
-        nets.cleanup_orphans(live)
+        return nets.cleanup_orphans(live)
+    return []
+
+
+def find_interfaces(store: StateStore, found: Garbage, dry_run: bool) -> None:
+    """Veths and bridges that look like ours but that no lease or network of this root
+    accounts for (network/live.py tells leftovers from another root's live containers)."""
+    from .network import NetworkStore, ipam
+    from .network.live import find_leftovers, remove_leftovers, suspects
+    nets = NetworkStore(store.root / "networks")
+    bridges, veths = set(), set()
+    for name in nets.names():
+        bridges.add(ipam.read_json(nets.definition_path(name), {}).get("bridge", ""))
+        veths |= {lease.get("veth", "") for lease in ipam.read_json(nets.leases_path(name), {}).values()}
+    if not suspects(bridges, veths):                 # the usual case: pyroute2 not even imported
+        return
+    leftovers = find_leftovers(bridges, veths)
+    found.interfaces += [str(l) for l in leftovers if l.removable]
+    found.skipped += [str(l) for l in leftovers if not l.removable]
+    if not dry_run:
+        found.skipped += remove_leftovers(leftovers)
 
 
 def mounts_of(store: StateStore, ids: list[str]) -> list[str]:

@@ -11,7 +11,8 @@ on the container's processes from the host, where they are ordinary processes:
     kill     kill -SIGNAL PID
     pause    echo 1 > cgroup.freeze (v2) / echo FROZEN > freezer.state (v1): every process of
              the group stops at once, without being told — unlike SIGSTOP, which it could see
-    top      the PIDs in cgroup.procs, each described from /proc/PID
+    top      the PIDs in cgroup.procs (no cgroup: those of PID 1's PID namespace), each
+             described from /proc/PID
     inspect  the record + /proc/PID/ns/* inode numbers + /proc/PID/mountinfo + the cgroup
 
 A PID is only a number, and the kernel reuses numbers. So a signal goes out only through a
@@ -292,7 +293,7 @@ def pause_container(ref: str, root=None) -> ContainerRecord:
         raise ContainerError(f"container {rec.name} is not running")
     cgroup = _cgroup(rec)
     if cgroup is None:
-        raise ContainerError(f"container {rec.name} has no cgroup to freeze")
+        raise ContainerError(f"container {rec.name} cannot be paused: {no_cgroup_reason(rec)}")
     cgroup.freeze()
     return store.update(rec.id, status="paused") or rec
 
@@ -309,8 +310,17 @@ def unpause_container(ref: str, root=None) -> ContainerRecord:
 
 
 def _cgroup(rec: ContainerRecord):
+    """The container's group, in /sys/fs/cgroup or (rootless) in the tree delegated to its user."""
     from .cgroups import open_cgroup
-    return open_cgroup(rec.cgroup) if rec.cgroup else None
+    return open_cgroup(rec.cgroup, rec.cgroup_root) if rec.cgroup else None
+
+
+def no_cgroup_reason(rec: ContainerRecord) -> str:
+    """Why a container has no cgroup (for pause, stats): rootless without delegation, or gone."""
+    if not rec.cgroup:
+        return ("it has no cgroup, because it was started rootless where none is delegated to you "
+                "(cgroup v1, or outside a delegated cgroup v2 scope: see docs/rootless.md)")
+    return f"its cgroup {rec.cgroup_root or '/sys/fs/cgroup'}/…/{rec.cgroup} is gone (was it cleaned up?)"
 
 
 # ── inspect and top ───────────────────────────────────────────────────────────────────────
@@ -389,8 +399,26 @@ def top_container(ref: str, root=None) -> list[dict]:
     if current_status(rec) not in ("running", "paused"):
         raise ContainerError(f"container {rec.name} is not running")
     cgroup = _cgroup(rec)
-    pids = cgroup.procs() if cgroup is not None else [rec.pid]
+    pids = cgroup.procs() if cgroup is not None else pid_namespace_members(rec.pid)
     return [p for p in (describe_process(pid) for pid in pids) if p]
+
+
+def pid_namespace_members(pid: int) -> list[int]:
+    """Without a cgroup (rootless, no delegation): the processes in PID 1's PID namespace —
+    those whose /proc/N/ns/pid names the same namespace (an exec'd process's parent, which
+    only joined it, is not among them)."""
+    try:
+        ns = os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return [pid]
+    members = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink(f"/proc/{entry}/ns/pid") == ns:
+                members.append(int(entry))
+        except OSError:
+            continue                                   # gone, or not ours to look at
+    return sorted(members) or [pid]
 
 
 def describe_process(pid: int) -> dict | None:

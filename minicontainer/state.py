@@ -18,7 +18,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import secrets
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -61,7 +60,9 @@ class ContainerRecord:
     finished_at: float = 0.0
     auto_remove: bool = False
     hostname: str = ""
-    cgroup: str = ""                   # the cgroup's name, recorded before it is created
+    cgroup: str = ""                   # the cgroup's name, recorded before it is created ("": none)
+    cgroup_root: str = ""              # the tree it is made in, when not /sys/fs/cgroup: a rootless
+                                       # container's delegated group (cgroups/delegation.py)
     network: dict = field(default_factory=dict)   # network/: the lease and veth, before they exist
     config: dict = field(default_factory=dict)
     supervisor_pid: int = 0            # who waits for PID 1: the CLI (foreground) or supervisor.py (-d)
@@ -129,7 +130,7 @@ class StateStore:
                 raise ContainerError(f"the name {name!r} is already in use: remove that "
                                      f"container (`minicontainer rm {name}`) or pick another --name")
             name = name or _free_name(taken)
-            cid = secrets.token_hex(32)
+            cid = os.urandom(32).hex()              # (the secrets module costs 4 ms to import)
             rec = ContainerRecord(id=cid, name=name, image=image, command=command,
                                   created=time.time(), **fields)
             self.container_dir(cid).mkdir(mode=0o700)
@@ -209,9 +210,10 @@ def validate_name(name: str) -> None:
 
 def _free_name(taken: set[str]) -> str:
     while True:
-        name = f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NOUNS)}"
+        a, b, c = os.urandom(3)
+        name = f"{_ADJECTIVES[a % len(_ADJECTIVES)]}_{_NOUNS[b % len(_NOUNS)]}"
         if name not in taken:
             return name
-        name += f"_{secrets.randbelow(1000)}"
+        name += f"_{c}"
         if name not in taken:
             return name

@@ -378,7 +378,7 @@ def context_for(store, rec, explain=None):
     from minicontainer.cgroups import open_cgroup
     from minicontainer.gc import make_explainer
     ctx = runtime.Context(config_of(rec), store, explain or make_explainer(False), record=rec)
-    ctx.cgroup = open_cgroup(rec.cgroup) if rec.cgroup else None
+    ctx.cgroup = open_cgroup(rec.cgroup, rec.cgroup_root) if rec.cgroup else None
     return ctx
 
 

@@ -19,6 +19,7 @@ delegation rule (this host is cgroup v1): both are said where they are used.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -164,6 +165,13 @@ def unreadable_for_others() -> str:
 @pytest.fixture(scope="module")
 def users(busybox_tar):
     """{"ranged": User, "single": User}, each with busybox imported into its own state root."""
+    with rootless_users(busybox_tar) as made:
+        yield made
+
+
+@contextlib.contextmanager
+def rootless_users(busybox_tar: Path):
+    """The two users, made and removed (the `users` fixture; test_doctor.py uses it too)."""
     blocked = unreadable_for_others()
     if blocked:
         pytest.fail(f"the rootless tests run minicontainer as a new unprivileged user, who cannot "
@@ -264,6 +272,71 @@ def test_a_running_container_is_the_user_on_the_host(users, kind):
             proc.wait()
     user.mc("rm", "-f", "live", check=True)
     assert no_containers_left(user) == []
+
+
+@pytest.mark.parametrize("kind", ["ranged", "single"])
+def test_exec_joins_the_containers_user_namespace_first(users, kind):
+    """exec as the user: setns(user) first (it gives the capabilities the other setns calls
+    need), then the rest; root inside, PID 1 is the container's, the exit status comes back."""
+    user = users[kind]
+    user.mc("run", "-d", "--name", "ex", "--net", "none", "busybox", "sleep", "60", check=True)
+    try:
+        pid = json.loads(user.mc("inspect", "ex", check=True).stdout)[0]["State"]["Pid"]
+        p = user.mc("exec", "ex", "sh", "-c", "whoami; cat /proc/1/cmdline; echo; readlink /proc/self/ns/user; "
+                                              "echo $$; exit 7")
+        assert p.returncode == 7, p.stderr
+        whoami, cmdline, userns, inner_pid = p.stdout.splitlines()
+        assert whoami == "root" and cmdline == "sleep\x0060\x00"     # PID 1 is the container's
+        assert userns == os.readlink(f"/proc/{pid}/ns/user") != os.readlink("/proc/self/ns/user")
+        assert int(inner_pid) > 1                           # a PID of the container's namespace
+        p = user.mc("exec", "-u", "1000", "ex", "id", "-u")
+        if kind == "ranged":
+            assert p.returncode == 0 and p.stdout == "1000\n", p.stderr
+        else:                                               # the same refusal as run's
+            assert p.returncode == 125 and "only root (uid 0) exists" in p.stderr, p.stderr
+            assert len(p.stderr.strip().splitlines()) == 1
+    finally:
+        user.mc("rm", "-f", "ex")
+    assert no_containers_left(user) == []
+
+
+def test_without_a_cgroup_stats_and_pause_say_why(users):
+    """No delegated cgroup here (v1 host; on v2 this test process is not in a delegated
+    scope): the container runs without one, and what needs one says so in one line."""
+    user = users["single"]
+    user.mc("run", "-d", "--name", "nocg", "--net", "none", "busybox", "sleep", "60", check=True)
+    try:
+        for verb, status in ((["stats", "--no-stream"], 125), (["pause"], 1)):    # pause: Docker's
+            p = user.mc(*verb, "nocg")                                            # multi-container verb
+            assert p.returncode == status and len(p.stderr.strip().splitlines()) == 1, p.stderr
+            assert "no cgroup, because it was started rootless where none is delegated to you" in p.stderr
+        assert user.mc("stats", "--no-stream", "--format", "json", check=True).stdout.strip() == "[]"
+        info = json.loads(user.mc("inspect", "nocg", check=True).stdout)[0]
+        assert info["Cgroup"] == {"Name": "", "Path": "", "Dirs": []} and info["State"]["Status"] == "running"
+        top = user.mc("top", "nocg", check=True).stdout        # from PID 1's PID namespace instead
+        assert "sleep 60" in top and str(info["State"]["Pid"]) in top
+    finally:
+        user.mc("rm", "-f", "nocg")
+    assert no_containers_left(user) == []
+
+
+def test_gc_as_a_user_leaves_roots_cgroups_alone(users):
+    """A group of root's (here: one with a process, under the test session's parent) is not a
+    user's garbage: gc as the user looks only in the tree delegated to it (none here)."""
+    from minicontainer.cgroups import PARENT, create_cgroup
+    user = users["single"]
+    sleeper = subprocess.Popen(["sleep", "60"])
+    cgroup = create_cgroup(f"rl-gc-{os.getpid()}", parent=PARENT)
+    try:
+        cgroup.add_process(sleeper.pid)
+        p = subprocess.run(user.argv("gc", "--dry-run"), user=user.uid, group=user.gid, extra_groups=[],
+                           env={**user.env(), "MINICONTAINER_CGROUP_PARENT": PARENT}, cwd=user.home,
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0 and "cgroup" not in p.stdout, p.stdout + p.stderr
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        cgroup.remove()
 
 
 def test_files_made_inside_belong_to_the_user_and_its_range(users):
@@ -444,40 +517,88 @@ def test_the_preflight_refuses_with_the_fix_where_user_namespaces_are_off():
     assert refusal.endswith("sysctl -w user.max_user_namespaces=15000")
 
 
-def test_limits_apply_in_a_cgroup_delegated_to_the_user(users):
-    """cgroup v2 only (on this v1 host it is skipped; the cgroup-v2 VM stage runs it): root
+@contextlib.contextmanager
+def delegated_cgroup(user: User):
+    """cgroup v2 only (on a v1 host the test is skipped; the cgroup-v2 VM stage runs it): root
     delegates a group to the user as systemd does (chown of the directory and of cgroup.procs,
-    cgroup.subtree_control, cgroup.threads), and starts the user's shell in a child group of
-    it. `run -m 64m` as the user then makes <group>/minicontainer/<id> and the limit holds."""
+    cgroup.subtree_control, cgroup.threads), with a child group cli/ for the user's commands.
+    Yields (the delegated group, mc) where mc(*args) runs `minicontainer ARGS…` as the user from
+    inside cli/ — as `systemd-run --user --scope -p Delegate=yes minicontainer …` would."""
     from minicontainer.cgroups.layout import detect_layout
     layout = detect_layout()
     if layout.version != 2:
         pytest.skip("cgroup v1 cannot be delegated to a user; the cgroup-v2 VM stage runs this test")
-    user = users["ranged"]
     top = layout.unified / f"mc-delegated-{user.name}"
     cli = top / "cli"
     top.mkdir()
+
+    def enter_cli_group_then_become_the_user():       # in the child, still root: the move
+        (cli / "cgroup.procs").write_text(str(os.getpid()))     # needs root's write on "/"
+        os.setgroups([])
+        os.setresgid(user.gid, user.gid, user.gid)
+        os.setresuid(user.uid, user.uid, user.uid)
+
+    def mc(*args, popen=False):
+        how = dict(preexec_fn=enter_cli_group_then_become_the_user, env=user.env(), cwd=user.home, text=True)
+        if popen:
+            return subprocess.Popen(user.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, **how)
+        return subprocess.run(user.argv(*args), capture_output=True, timeout=60, **how)
     try:
         cli.mkdir()
         for path in (top, top / "cgroup.procs", top / "cgroup.subtree_control", top / "cgroup.threads",
                      cli, cli / "cgroup.procs"):
             os.chown(path, user.uid, user.gid)
-
-        def enter_cli_group_then_become_the_user():       # in the child, still root: the move
-            (cli / "cgroup.procs").write_text(str(os.getpid()))     # needs root's write on "/"
-            os.setgroups([])
-            os.setresgid(user.gid, user.gid, user.gid)
-            os.setresuid(user.uid, user.uid, user.uid)
-        p = subprocess.run(user.argv("run", "--rm", "--net", "none", "-m", "64m", "--pids-limit", "20",
-                                     "busybox", "sh", "-c", "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max"),
-                           preexec_fn=enter_cli_group_then_become_the_user, env=user.env(), cwd=user.home,
-                           capture_output=True, text=True, timeout=60)
-        assert p.returncode == 0, p.stderr
-        assert p.stdout.split() == [str(64 << 20), "20"] and "limits" not in p.stderr
-        assert [g.name for g in (top / "minicontainer").iterdir() if g.is_dir()] == []   # removed after
+        yield top, mc
     finally:
         for group in (top / "minicontainer", cli, top):
             try:
                 group.rmdir()
             except OSError:
                 pass
+
+
+def test_limits_apply_in_a_cgroup_delegated_to_the_user(users):
+    """`run -m 64m` as the user makes <group>/minicontainer/<id> and the limit holds."""
+    user = users["ranged"]
+    with delegated_cgroup(user) as (top, mc):
+        p = mc("run", "--rm", "--net", "none", "-m", "64m", "--pids-limit", "20",
+               "busybox", "sh", "-c", "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max")
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.split() == [str(64 << 20), "20"] and "limits" not in p.stderr
+        assert [g.name for g in (top / "minicontainer").iterdir() if g.is_dir()] == []   # removed after
+
+
+def test_exec_stats_pause_find_the_delegated_cgroup(users):
+    """The record names where the group was made (cgroup_root): stats, pause, inspect and exec
+    find it there, not under /sys/fs/cgroup; gc as the user looks only in that tree."""
+    user = users["ranged"]
+    with delegated_cgroup(user) as (top, mc):
+        proc = mc("run", "--name", "dl", "--net", "none", "-m", "64m", "busybox", "sh", "-c",
+                  "echo ready; exec sleep 60", popen=True)
+        try:
+            assert proc.stdout.readline() == "ready\n", proc.stderr.read() if proc.poll() is not None else ""
+            info = json.loads(mc("inspect", "dl").stdout)[0]
+            group = top / "minicontainer" / info["Id"]
+            assert info["Cgroup"]["Dirs"] == [str(group)]
+            p = mc("stats", "--no-stream", "--format", "json", "dl")
+            assert p.returncode == 0, p.stderr
+            (row,) = json.loads(p.stdout)
+            assert row["memory_limit"] == 64 << 20 and row["pids"] >= 1
+            p = mc("exec", "dl", "cat", "/proc/self/cgroup")            # joined: the root of its
+            assert p.returncode == 0 and p.stdout == "0::/\n", p.stderr  # cgroup namespace
+            assert mc("pause", "dl").returncode == 0
+            assert (group / "cgroup.freeze").read_text() == "1\n"
+            assert "paused" in mc("exec", "dl", "true").stderr
+            assert mc("unpause", "dl").returncode == 0
+            assert (group / "cgroup.freeze").read_text() == "0\n"
+            p = mc("gc", "--dry-run")
+            assert p.returncode == 0 and "cgroup" not in p.stdout, p.stdout   # its group has a record
+            doctor = {f["name"]: f for f in json.loads(mc("doctor", "--format", "json").stdout)["findings"]}
+            assert doctor["delegated cgroup"]["ok"] and str(top) in doctor["delegated cgroup"]["detail"]
+            assert mc("rm", "-f", "dl").returncode == 0
+            proc.wait(20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert [g.name for g in (top / "minicontainer").iterdir() if g.is_dir()] == []

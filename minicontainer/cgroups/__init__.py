@@ -15,6 +15,7 @@ and docs/cgroups.md.
     cg.add_process(pid); … cg.stats(); cg.oom_killed(); cg.freeze(); cg.thaw()
     cg.remove()                                             # kills what is left, removes the dirs
     for cid in list_cgroups(): open_cgroup(cid).remove()    # cleanup after a crash
+    open_cgroup(rec.cgroup, rec.cgroup_root)                # a record's group, wherever it was made
 """
 from __future__ import annotations
 
@@ -44,10 +45,16 @@ def create_cgroup(container_id: str, limits: Limits | None = None, explain: Expl
     return cgroup
 
 
-def open_cgroup(container_id: str, root: Path | str = DEFAULT_ROOT, explain: Explain = None,
+def open_cgroup(container_id: str, root: Path | str | None = DEFAULT_ROOT, explain: Explain = None,
                 parent: str = PARENT) -> Cgroup | None:
-    """The existing group of a container (e.g. left by a killed minicontainer), or None."""
-    layout = detect_layout(root)
+    """The existing group of a container (e.g. left by a killed minicontainer), or None.
+
+    `root` is the tree it was made in: /sys/fs/cgroup ("" or None too), or for a rootless
+    container the delegated group its record names (cgroup_root), where <root>/minicontainer/ID
+    lives."""
+    if root and Path(root) != DEFAULT_ROOT and not Path(root).is_dir():
+        return None                          # the delegated group is gone, and ours with it
+    layout = detect_layout(root or DEFAULT_ROOT)
     cgroup = backend(layout)(container_id, layout, explain, parent)
     return cgroup if cgroup.exists() else None
 

@@ -124,19 +124,28 @@ class NetworkStore:
 
     def remove(self, name: str, explain=None) -> None:
         """`network rm NAME`: its bridge, its NAT rules, its files. Refused while in use."""
-        if name == DEFAULT_NETWORK:
-            raise ConfigError("the default network 'bridge' cannot be removed "
-                              "(its bridge mc0 stays for the next container)")
-        net = self.get(name)
+        net = self.check_removable(name)
         with self.lock():
-            leases = ipam.read_json(self.leases_path(name), {})
-            if leases:
-                raise NetworkError(f"network {name!r} is in use by {len(leases)} container(s) "
-                                   f"({', '.join(sorted(leases)[:3])}…): stop them first")
+            self.check_removable(name)                # again, now that no start can lease
             net.teardown(explain)
             self.definition_path(name).unlink(missing_ok=True)
             self.leases_path(name).unlink(missing_ok=True)
             self.definition_path(name).parent.rmdir()
+
+    def check_removable(self, name: str) -> "Network":
+        """The network NAME, if `network rm` may remove it: not the default, no lease left."""
+        if name == DEFAULT_NETWORK:
+            raise ConfigError("the default network 'bridge' cannot be removed "
+                              "(its bridge mc0 stays for the next container)")
+        net = self.get(name)
+        leases = ipam.read_json(self.leases_path(name), {})
+        if leases:
+            users = sorted((lease.get("names") or [cid[:12]])[0] for cid, lease in leases.items())
+            shown = " ".join(users[:5]) + (" …" if len(users) > 5 else "")
+            raise NetworkError(f"network {name!r} is in use by {len(users)} container(s): "
+                               f"{shown}: remove them first (`minicontainer rm -f {shown}`), "
+                               "or run `minicontainer gc` if they crashed")
+        return net
 
     def list(self) -> list[dict]:
         """`network ls`: one dict per network, with how many containers use it."""
@@ -149,13 +158,20 @@ class NetworkStore:
             out.append(data)
         return out
 
-    def inspect(self, name: str) -> dict:
-        """`network inspect NAME`: the definition, the containers and whether the bridge exists."""
-        from .netlink import Netlink
+    def inspect(self, name: str, pids: dict[str, int] | None = None) -> dict:
+        """`network inspect NAME`: the definition, its containers (the leases: name, address,
+        veth, ports) and what the kernel has, read with pyroute2 (live.py): the bridge with its
+        addresses and ports, and eth0 from inside each container whose PID 1 is given in
+        `pids` ({container ID: PID})."""
+        from .live import bridge_view, container_view
         data = dict(self.get(name).data)
         data["containers"] = ipam.read_json(self.leases_path(name), {})
-        with Netlink() as nl:
-            data["bridge_present"] = nl.link_index(data["bridge"]) is not None
+        data["kernel"] = bridge_view(data["bridge"])
+        data["bridge_present"] = data["kernel"]["present"]
+        for cid, lease in data["containers"].items():
+            lease["veth_on_bridge"] = lease.get("veth") in data["kernel"].get("ports", [])
+            if cid in (pids or {}):
+                lease["inside"] = container_view(pids[cid], lease.get("ifname", "eth0"))
         return data
 
     # ── containers ───────────────────────────────────────────────────────────────────────

@@ -47,7 +47,7 @@ def frozen(rec, explain=None):
     cgroup = None
     if rec.status == "running" and is_alive(rec.pid, rec.pid_start) and rec.cgroup:
         from minicontainer.cgroups import open_cgroup
-        cgroup = open_cgroup(rec.cgroup, explain=explain)
+        cgroup = open_cgroup(rec.cgroup, rec.cgroup_root, explain=explain)
     if cgroup is None:
         yield False
         return

@@ -1,0 +1,81 @@
+"""Network verbs: network ls|create|rm|inspect (docs/networking.md).
+
+Each one parses, calls minicontainer.network.NetworkStore (<root>/networks), and prints.
+`inspect` reads the live bridge and each container's eth0 with pyroute2 (network/live.py);
+none of these verbs is on a container's start path."""
+from __future__ import annotations
+
+import json
+from typing import List, Optional
+
+import click
+import typer
+
+from . import app, fail, root_of
+
+network_app = typer.Typer(no_args_is_help=True,
+                          help="Manage networks: the default 'bridge' (mc0) and your own.")
+app.add_typer(network_app, name="network")
+
+
+def _networks(ctx: typer.Context):
+    from ..network import NetworkStore
+    from ..state import state_root
+    return NetworkStore(state_root(root_of(ctx)) / "networks")
+
+
+@network_app.command("ls")
+def network_ls(ctx: typer.Context, format: str = typer.Option("table", "--format", help="table or json."),
+               quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the names.")):
+    """List networks: bridge, subnet, gateway, how many containers are on each."""
+    if format not in ("table", "json"):
+        fail(f"invalid --format {format!r}: use table or json")
+    networks = _networks(ctx).list()
+    if quiet:
+        for n in networks:
+            click.echo(n["name"])
+    elif format == "json":
+        click.echo(json.dumps(networks, indent=1))
+    else:
+        from .commands import _table
+        _table([("NAME", "BRIDGE", "SUBNET", "GATEWAY", "CONTAINERS")]
+               + [(n["name"] + (" (default)" if n.get("default") else ""), n["bridge"], n["subnet"],
+                   n["gateway"], str(n["containers"])) for n in networks])
+
+
+@network_app.command("create")
+def network_create(ctx: typer.Context, name: str = typer.Argument(..., help="The network's name (for --net NAME)."),
+                   subnet: Optional[str] = typer.Option(None, "--subnet",
+                                                        help="IPv4 CIDR, e.g. 10.203.0.0/24 (default: the next free /24 of 10.202.0.0/16)."),
+                   bridge: Optional[str] = typer.Option(None, "--bridge",
+                                                        help="The bridge's interface name (default: mc-NAME).")):
+    """Define a network with its own bridge and subnet (the bridge appears with its first container)."""
+    click.echo(_networks(ctx).create(name, subnet=subnet, bridge=bridge).name)
+
+
+@network_app.command("rm")
+def network_rm(ctx: typer.Context, names: List[str] = typer.Argument(..., help="Network names.")):
+    """Remove networks: their bridge, NAT rules and files (refused while a container uses one)."""
+    store = _networks(ctx)
+    for name in names:                           # check them all before removing any
+        store.check_removable(name)
+    for name in names:
+        store.remove(name)
+        click.echo(name)
+
+
+@network_app.command("inspect")
+def network_inspect(ctx: typer.Context, names: List[str] = typer.Argument(..., help="Network names.")):
+    """Show networks as JSON: definition, containers with their addresses, and the live
+    bridge and eth0s as the kernel reports them (read with pyroute2)."""
+    from ..state import StateStore, is_alive, state_root
+    store, states = _networks(ctx), StateStore(state_root(root_of(ctx)))
+    out = []
+    for name in names:
+        pids = {}
+        for cid in store.get(name).leases():
+            rec = states.load(cid)
+            if rec and rec.status in ("running", "paused") and is_alive(rec.pid, rec.pid_start):
+                pids[cid] = rec.pid
+        out.append(store.inspect(name, pids))
+    click.echo(json.dumps(out, indent=1))
