@@ -88,6 +88,18 @@ def settled(mc_root, expected: dict, timeout: float = 10.0) -> dict:
     return state
 
 
+def baseline(mc_root, timeout: float = 10.0) -> dict:
+    """host_state() once the veths of containers that are gone have gone too: the kernel
+    deletes them a moment after the namespace's last process (e.g. the `warm` run's)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        leased = {lease.get("veth") for net in leases(mc_root).values() for lease in net.values()}
+        if set(veths()) <= leased:
+            break
+        time.sleep(0.05)
+    return host_state(mc_root)
+
+
 def fetch(url: str, timeout: float = 10.0) -> str:
     """GET url, retrying until the server in the container listens."""
     deadline = time.monotonic() + timeout
@@ -256,7 +268,7 @@ def test_network_verbs_refuse_bad_input(mc, mc_root, args, words):
 # ── nothing left ──────────────────────────────────────────────────────────────────────────
 
 def test_nothing_left_after_stop_and_rm(mc, mc_root, warm):
-    before = settled(mc_root, host_state(mc_root))
+    before = baseline(mc_root)
     mc("run", "-d", "--name", "net-gone", "-p", "18082:80", "-p", "127.0.0.1:18083:53/udp",
        "busybox", "sleep", "60", check=True)
     during = host_state(mc_root)
@@ -282,7 +294,7 @@ def test_nothing_left_after_stop_and_rm(mc, mc_root, warm):
     (["--net", "container:net-nosuch"], "no such container"),
 ])
 def test_bad_publish_and_net_values(mc, mc_root, warm, args, words):
-    before = settled(mc_root, host_state(mc_root))
+    before = baseline(mc_root)
     before_ids = sorted(os.listdir(mc_root / "containers"))
     p = mc("run", "--rm", *args, "busybox", "true")
     assert p.returncode == 125 and words in p.stderr, p.stderr
@@ -292,7 +304,7 @@ def test_bad_publish_and_net_values(mc, mc_root, warm, args, words):
 
 
 def test_port_in_use_on_the_host_is_refused(mc, mc_root, warm):
-    before = settled(mc_root, host_state(mc_root))
+    before = baseline(mc_root)
     with socket.socket() as listener:                    # a host program owns the port
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", 18086))
@@ -304,7 +316,7 @@ def test_port_in_use_on_the_host_is_refused(mc, mc_root, warm):
 
 def test_twenty_parallel_starts_get_twenty_addresses(mc, mc_root, warm):
     names = [f"net-par{i}" for i in range(20)]
-    before = settled(mc_root, host_state(mc_root))
+    before = baseline(mc_root)
     try:
         with ThreadPoolExecutor(20) as pool:
             runs = list(pool.map(lambda n: mc("run", "-d", "--name", n, "busybox", "sleep", "60",
