@@ -38,6 +38,13 @@ def pytest_configure(config):
         os.environ["MC_TEST_MOUNT_NS"] = "1"   # subprocesses are already inside it
 
 
+def pytest_unconfigure(config):
+    """The session's cgroup parent goes too (rmdir: only when empty), whichever tests ran."""
+    if IS_ROOT and os.environ.get("MINICONTAINER_CGROUP_PARENT", "").startswith("minicontainer-tests-"):
+        from minicontainer.cgroups import remove_parent
+        remove_parent(parent=os.environ["MINICONTAINER_CGROUP_PARENT"])
+
+
 def pytest_collection_modifyitems(config, items):
     if IS_ROOT:
         return
