@@ -10,12 +10,7 @@
 # the OCI runtimes pay for the same thing. Skips the minicontainer rows (with a message) while the
 # CLI has no -m/--pids-limit yet.
 # Usage: sudo bench/limits.sh       (bench/setup.sh installs the peers; BENCH_* knobs: bench/lib.sh)
-# Bridge containers (the default network) create mc0, NAT rules and ip_forward: never on the
-# machine's own network. Re-execute in a new network namespace with lo up (as network.sh does).
-if [ -z "${MC_BENCH_NETNS:-}" ]; then
-    exec unshare --net env -u BENCH_FORWARD_BEFORE BENCH_LINKS_BEFORE=" lo " MC_BENCH_NETNS=1 \
-        bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@"
-fi
+source "$(dirname "$0")/netns.sh"          # a private network namespace, lo up
 source "$(dirname "$0")/lib.sh"
 need_tools
 trap cleanup EXIT

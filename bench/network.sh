@@ -17,10 +17,7 @@
 # libcni's empty /var/lib/cni/results is removed again if it was not there before.
 #
 # Usage: sudo bench/network.sh      (bench/setup.sh installs the peers; BENCH_* knobs: bench/lib.sh)
-if [ -z "${MC_BENCH_NETNS:-}" ]; then
-    exec unshare --net env -u BENCH_FORWARD_BEFORE BENCH_LINKS_BEFORE=" lo " MC_BENCH_NETNS=1 \
-        bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@"
-fi
+source "$(dirname "$0")/netns.sh"          # a private network namespace, lo up
 source "$(dirname "$0")/lib.sh"
 [ "$(readlink /proc/self/ns/net)" != "$(readlink /proc/1/ns/net)" ] ||
     die "not in a private network namespace: refusing to create bridges on the machine's network"

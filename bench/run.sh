@@ -7,12 +7,7 @@
 #   bench/network.sh      --net bridge vs none vs podman's default network (issue 6)
 # The scripts share one work directory (kept between them, removed at the end); the results
 # stay in $BENCH_OUT (/var/tmp/mc-bench-results). Knobs: see bench/lib.sh.
-# Bridge containers (the default network) create mc0, NAT rules and ip_forward: never on the
-# machine's own network. Re-execute in a new network namespace with lo up (as network.sh does).
-if [ -z "${MC_BENCH_NETNS:-}" ]; then
-    exec unshare --net env -u BENCH_FORWARD_BEFORE BENCH_LINKS_BEFORE=" lo " MC_BENCH_NETNS=1 \
-        bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@"
-fi
+source "$(dirname "$0")/netns.sh"          # a private network namespace, lo up
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 source "$here/lib.sh"                    # records the host's network state before any run
