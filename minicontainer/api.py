@@ -26,6 +26,11 @@ from .lifecycle import (follow_logs, inspect_container, kill_container, list_con
                         top_container, unpause_container, wait_container)
 from .state import ContainerRecord, StateStore, is_alive, state_root
 
+__all__ = ["Container", "list_containers", "remove_container", "inspect_container",
+           "stop_container", "kill_container", "pause_container", "unpause_container",
+           "wait_container", "top_container", "read_logs", "follow_logs", "exec_in_container",
+           "collect_garbage", "image_store", "container_stats"]
+
 
 class Container:
     """One container: configured at construction (validated at once), started by run()."""

@@ -20,10 +20,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
+from test_network import fetch as fetch_until
 
 from test_lifecycle import record, until
 
@@ -101,16 +102,8 @@ def baseline(mc_root, timeout: float = 10.0) -> dict:
 
 
 def fetch(url: str, timeout: float = 10.0) -> str:
-    """GET url, retrying until the server in the container listens."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as reply:
-                return reply.read().decode()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    """GET url, retrying until the server in the container listens (test_network's helper)."""
+    return fetch_until(url, timeout)
 
 
 def ip_of(mc, name: str) -> str:
