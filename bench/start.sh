@@ -81,6 +81,7 @@ REPORT_ARGS=(--ref podman --ref runc --ref crun
              --per-container "api-big=$SIZES_JSON@busybox-big"
              --target 'mc-cli <= 0.5 podman'
              --target 'api <= 1.0 runc'
+             --target 'api-none <= 1.0 runc'
              --target 'mc-big ~ mc-cli 10%'
              --target 'api-big ~ api-small 10%')
 echo

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 
 from .errors import ConfigError
+from .records import field, record
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ISOLATIONS = ("pivot_root", "chroot")
 
 
-@dataclass
+@record
 class ContainerConfig:
     image: str
     command: list[str] = field(default_factory=list)

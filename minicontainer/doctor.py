@@ -28,8 +28,9 @@ import os
 import platform
 import re
 import shutil
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from .records import asdict, field, record
 
 MIN_KERNEL = (4, 18)          # overlayfs with index, cgroup2 pids/memory/cpu, pivot_root(".", ".")
 
@@ -56,7 +57,7 @@ NEEDED_NAMESPACES = ("mnt", "uts", "ipc", "net", "pid", "cgroup")   # what `run`
 NEEDED_CONTROLLERS = ("memory", "pids", "cpu", "cpuset")           # what -m, --pids-limit, --cpus… need
 
 
-@dataclass
+@record
 class Finding:
     section: str
     name: str
@@ -70,7 +71,7 @@ class Finding:
         return "✓" if self.ok else "✗"
 
 
-@dataclass
+@record
 class Report:
     findings: list[Finding] = field(default_factory=list)
     facts: dict = field(default_factory=dict, repr=False)    # measured once, used by several checks
@@ -200,7 +201,7 @@ def controller_fix(layout, controller: str) -> str:
 
 # ── kernel modules ────────────────────────────────────────────────────────────────────────
 
-@dataclass
+@record
 class ModuleState:
     name: str
     state: str          # loaded | builtin | loadable | missing | unknown

@@ -37,15 +37,14 @@ of the policy is per process and is applied again, exactly as for PID 1.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
-from dataclasses import dataclass, field
 
 from .errors import ContainerError, MinicontainerError
 from .explain import Explainer
 from .kernel.namespaces import NAMESPACES, setns
 from .process import exec_command, exit_status, reset_signals, resolve_user, set_workdir
+from .records import field, record, replace
 from .security import apply as apply_security, close_fds
 from .state import StateStore, is_alive, proc_start_time, state_root
 
@@ -56,7 +55,7 @@ JOIN_ORDER = ("user", "cgroup", "ipc", "uts", "net", "pid", "mnt")
 FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 
 
-@dataclass
+@record
 class ExecContext:
     command: list[str]
     config: object                                  # the container's ContainerConfig (+ exec's -e)
@@ -110,7 +109,7 @@ def exec_policy(config):
     from .security import resolve
     policy = resolve(cap_add=config.cap_add, cap_drop=config.cap_drop,
                      privileged=config.privileged, security_opt=config.security_opt)
-    return dataclasses.replace(policy, masked_paths=(), readonly_paths=())
+    return replace(policy, masked_paths=(), readonly_paths=())
 
 
 def open_container_cgroup(rec):

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 
+CRASH_ENV = "MC_TEST_CRASH_AT"       # tests/test_gc.py: gc.CrashingExplainer kills the run there
+
 
 class Explainer:
     """Prints steps when enabled; costs one attribute check when not."""

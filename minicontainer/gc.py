@@ -36,15 +36,15 @@ import os
 import shutil
 import signal
 import time
-from dataclasses import dataclass, field
 
-from .explain import Explainer
+from .explain import CRASH_ENV, Explainer
+from .records import field, record
 from .state import ContainerRecord, StateStore, is_alive, state_root
 
 UNRECORDED_MIN_AGE = 60.0       # an empty cgroup younger than this may be a start in progress
 
 
-@dataclass
+@record
 class Garbage:
     """What gc found (or removed): one line per item, for the user."""
     containers: list[str] = field(default_factory=list)     # orphaned containers
@@ -264,9 +264,6 @@ def mounts_of(store: StateStore, ids: list[str]) -> list[str]:
 
 
 # ── fault injection for tests/test_gc.py ──────────────────────────────────────────────────
-
-CRASH_ENV = "MC_TEST_CRASH_AT"
-
 
 class CrashingExplainer(Explainer):
     """MC_TEST_CRASH_AT=TITLE: when the run sequence announces a step whose title starts with

@@ -24,9 +24,7 @@ container's private /dev tmpfs, so nothing is written into the container's own f
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import subprocess
 from pathlib import Path
 
 from .errors import ConfigError
@@ -38,6 +36,7 @@ TARGET = "/dev/init"                         # where the container sees it
 
 def find_init_binary(root: Path) -> Path:
     """<root>/bin/minicontainer-init-<hash of init.c>; built with gcc the first time."""
+    import hashlib
     digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
     binary = Path(root) / "bin" / f"minicontainer-init-{digest}"
     if not binary.exists():
@@ -49,6 +48,7 @@ def build_init(binary: Path) -> None:
     """gcc -static -Os -s -o BINARY init.c (into a temp name, then renamed: parallel runs
     may build at the same time, and none may run a half-written file)."""
     binary.parent.mkdir(parents=True, exist_ok=True)
+    import subprocess
     tmp = binary.with_name(f".{binary.name}.{os.getpid()}")
     try:
         proc = subprocess.run(["gcc", "-static", "-Os", "-s", "-o", str(tmp), str(SOURCE)],

@@ -27,10 +27,10 @@ import re
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
+from .records import record
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -39,7 +39,7 @@ def labs_dir() -> Path:
     return Path(os.environ.get("MC_LABS_DIR") or REPO / "labs")
 
 
-@dataclass
+@record
 class Lab:
     number: str            # "01"
     path: Path             # …/labs/01-chroot
@@ -117,7 +117,7 @@ def start_lab(lab: Lab, workdir: Path, force: bool = False) -> list[str]:
 
 # ── task metadata from the check's docstring ─────────────────────────────────────────────
 
-@dataclass
+@record
 class Task:
     title: str
     title_de: str = ""

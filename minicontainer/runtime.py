@@ -5,14 +5,14 @@
     prepare: check every option,
     state entry, overlay dirs,
     cgroup, network lease
-    fork ─────────────────────────▶ join the cgroup
-                                    rootless only: unshare the user
+    fork ─────────────────────────▶ rootless only: unshare the user
             ◀─────────── "userns" ─ namespace, alone (waits)
     write its uid/gid maps (userns)
-    "maps" ───────────────────────▶ unshare the namespaces
-            ◀───────── "ns ready" ─ (waits)
-    attach the network: veth into
-    the child's new netns
+    "maps" ───────────────────────▶ unshare mount, UTS, IPC, net, PID
+            ◀───────── "ns ready" ─ join the cgroup, then unshare
+    attach the network: veth into   the cgroup namespace (waits)
+    the child's new netns (both
+    halves at the same time)
     release ──────────────────────▶ fork ─────────────────────────▶ make mounts private
             ◀──────────── "pid N" ─ exit (PID 1 is now our child,  mount overlay, /proc, /sys, /dev
                                     we are its subreaper)           /etc/hosts…, hostname, lo up
@@ -36,7 +36,6 @@ import signal
 import socket
 import threading
 import time
-from dataclasses import dataclass
 
 from . import rootfs
 from .config import ContainerConfig
@@ -51,18 +50,18 @@ from .kernel.syscalls import libc
 from .network import steps as net
 from .init import init_argv, mount_init
 from .process import ExecError, exec_command, exit_status, reset_signals, resolve_user, set_workdir
+from .records import record
 from .security import apply as apply_security, close_fds, verify_workdir
 from .state import ContainerRecord, StateStore, proc_start_time
 from .storage.overlay import OverlayDirs, create_overlay_dirs, remove_overlay_dirs
 
-NAMESPACE_FLAGS = (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID
-                   | CLONE_NEWCGROUP)
+NAMESPACE_FLAGS = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2)
 PR_SET_CHILD_SUBREAPER = 36
 
 
-@dataclass
+@record
 class Context:
     """Everything the steps share: the options, the record, and what has been created."""
     config: ContainerConfig
@@ -165,14 +164,15 @@ def start(ctx: Context) -> None:
 
 
 def setup_child(ctx: Context, go_r: int, msg_w: int) -> None:
-    """Setup child: enter the cgroup and the new namespaces, then fork PID 1."""
+    """Setup child: enter the new namespaces and the cgroup, then fork PID 1."""
     ctx.explain.who = "setup child"
-    join_cgroup(ctx)
     if ctx.userns is not None:
         create_user_namespace(ctx, go_r, msg_w)   # rootless: first and alone; the parent maps our ids
     net.join_network(ctx)                   # --net container:NAME: setns into its netns
-    create_namespaces(ctx)
-    os.write(msg_w, b"ns\n")
+    create_namespaces(ctx)                  # all but the cgroup namespace
+    os.write(msg_w, b"ns\n")                # the parent attaches the network meanwhile, while…
+    join_cgroup(ctx)                        # …this write waits out an RCU grace period (~5 ms)
+    create_cgroup_namespace(ctx)            # after joining: our cgroup becomes the container's /
     if os.read(go_r, 2) != b"go":                           # wait until the parent is done;
         os._exit(125)                                       # EOF: its half failed, stop here
     pid = os.fork()                                         # this child is PID 1 inside
@@ -269,11 +269,15 @@ def container_lowerdir(ctx: Context, lower_dirs) -> str:
 
 
 def resolve_mounts(ctx: Context) -> list:
+    if not (ctx.config.volumes or ctx.config.tmpfs):
+        return []
     from .storage.volumes import resolve_mounts as resolve
     return resolve(ctx)
 
 
 def mount_volumes(ctx: Context) -> None:
+    if not ctx.mounts:
+        return
     from .storage.volumes import mount_volumes as mount_all
     mount_all(ctx)
 
@@ -362,9 +366,16 @@ def create_namespaces(ctx: Context) -> None:
     options = " ".join(opt for _, (flag, opt, _) in NAMESPACES.items() if flags & flag)
     ctx.explain.step("create new namespaces", f"unshare {options} --fork",
                      f"unshare({flag_names(flags)})", "unshare(2), namespaces(7)",
-                     "from now on this process has its own mount table, hostname, IPC, network "
-                     "and cgroup view; its next child will be PID 1 of a new PID namespace")
+                     "from now on this process has its own mount table, hostname, IPC and "
+                     "network; its next child will be PID 1 of a new PID namespace")
     unshare(flags)
+
+
+def create_cgroup_namespace(ctx: Context) -> None:
+    ctx.explain.step("create a cgroup namespace", "unshare --cgroup", "unshare(CLONE_NEWCGROUP)",
+                     "cgroup_namespaces(7)", "made after joining the cgroup: the group we are in "
+                     "now is what the container will see as the root, /, of the cgroup tree")
+    unshare(CLONE_NEWCGROUP)
 
 
 def set_hostname(ctx: Context) -> None:
@@ -494,5 +505,5 @@ def owner_fields() -> dict:
 
 
 def config_summary(config: ContainerConfig) -> dict:
-    from dataclasses import asdict
+    from .records import asdict
     return {k: v for k, v in asdict(config).items() if v not in (None, [], {}, False)}

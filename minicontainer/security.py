@@ -30,10 +30,9 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import glob
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from .errors import ConfigError, ContainerError, SyscallError
 # Imported here, not inside the functions: the child calls them after pivot_root, when the
@@ -45,9 +44,7 @@ from .kernel.mount import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS
 from .kernel.seccomp import native_arch
 from .kernel.syscalls import libc
 from .kernel.capabilities import CAPABILITIES
-
-if TYPE_CHECKING:
-    from .kernel.seccomp import Filter
+from .records import record
 
 # ── the policy ────────────────────────────────────────────────────────────────────────────
 
@@ -191,14 +188,14 @@ def default_seccomp_profile_json() -> str:
     return json.dumps(DEFAULT_SECCOMP_PROFILE, indent=2) + "\n"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Policy:
     """What the container's PID 1 will apply to itself. Built by resolve(), in the parent."""
     capabilities: tuple[str, ...]            # bounding = permitted = effective (for root)
     no_new_privs: bool = True
     privileged: bool = False
     seccomp_source: str = "default"          # "default", "unconfined" or a profile's path
-    seccomp: Filter | None = None            # compiled in the parent; None: no filter
+    seccomp: seccomp.Filter | None = None            # compiled in the parent; None: no filter
     masked_paths: tuple[str, ...] = MASKED_PATHS
     readonly_paths: tuple[str, ...] = READONLY_PATHS
     warnings: tuple[str, ...] = ()
@@ -281,6 +278,15 @@ def resolve_capabilities(cap_add=(), cap_drop=(), privileged: bool = False) -> t
     return tuple(sorted(set(chosen), key=CAPABILITIES.get))
 
 
+def compile_default_profile(caps: tuple) -> seccomp.Filter:
+    return _compile_default_profile(caps, seccomp.native_arch())
+
+
+@functools.lru_cache(maxsize=8)          # ~3 ms each; a process starting many containers reuses it
+def _compile_default_profile(caps: tuple, arch: str) -> seccomp.Filter:
+    return seccomp.compile_profile(DEFAULT_SECCOMP_PROFILE, caps, arch)
+
+
 def resolve(cap_add=(), cap_drop=(), privileged: bool = False, security_opt=()) -> Policy:
     """Flags → Policy. Every problem is a ConfigError here, before anything is created."""
     options = _security_options(security_opt)
@@ -296,8 +302,8 @@ def resolve(cap_add=(), cap_drop=(), privileged: bool = False, security_opt=()) 
         return Policy(caps, options["no_new_privs"], True, "unconfined", None, (), (), tuple(warnings))
     source, compiled = options["seccomp"], None
     if source != "unconfined":
-        profile = DEFAULT_SECCOMP_PROFILE if source == "default" else seccomp.load_profile(source)
-        compiled = seccomp.compile_profile(profile, caps)
+        compiled = (compile_default_profile(caps) if source == "default"
+                    else seccomp.compile_profile(seccomp.load_profile(source), caps))
     confined_paths = options["systempaths"] != "unconfined"
     return Policy(caps, options["no_new_privs"], False, source, compiled,
                   MASKED_PATHS if confined_paths else (), READONLY_PATHS if confined_paths else (),

@@ -20,10 +20,10 @@ import json
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import ContainerError, ConfigError
+from .records import asdict, field, fields, record
 
 DEFAULT_ROOT = "/var/lib/minicontainer"
 
@@ -35,7 +35,7 @@ def state_root(root: str | os.PathLike | None = None) -> Path:
     Podman's are under ~/.local/share/containers."""
     chosen = root or os.environ.get("MINICONTAINER_ROOT")
     if chosen:
-        return Path(chosen)
+        return check_root(Path(chosen))
     if os.geteuid() == 0:
         return Path(DEFAULT_ROOT)
     data = os.environ.get("XDG_DATA_HOME", "")
@@ -44,7 +44,18 @@ def state_root(root: str | os.PathLike | None = None) -> Path:
     return Path(data) / "minicontainer"
 
 
-@dataclass
+def check_root(root: Path) -> Path:
+    """A chosen root must be a directory, or creatable as one (its first existing ancestor is)."""
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"state root {root}: {existing} is not a directory — "
+                          "choose another --root or MINICONTAINER_ROOT")
+    return root
+
+
+@record
 class ContainerRecord:
     id: str
     name: str
@@ -162,7 +173,7 @@ class StateStore:
             data = json.loads((self.container_dir(cid) / "state.json").read_text())
         except (OSError, ValueError):
             return None
-        known = ContainerRecord.__dataclass_fields__              # a field from another version
+        known = {f.name for f in fields(ContainerRecord)}       # a field from another version
         return ContainerRecord(**{k: v for k, v in data.items() if k in known})   # is ignored
 
     def list(self) -> list[ContainerRecord]:

@@ -368,7 +368,8 @@ def config_of(rec):
     """The ContainerConfig a record was made with (its config summary; unknown keys — from
     another version of minicontainer — are ignored)."""
     from minicontainer.config import ContainerConfig
-    known = ContainerConfig.__dataclass_fields__
+    from minicontainer.records import fields
+    known = {f.name for f in fields(ContainerConfig)}
     return ContainerConfig(**{"image": rec.image, **{k: v for k, v in rec.config.items() if k in known}})
 
 

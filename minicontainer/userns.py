@@ -57,10 +57,10 @@ import os
 import shutil
 import stat
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError, ContainerError, SyscallError
+from .records import record
 
 SUBUID, SUBGID = "/etc/subuid", "/etc/subgid"
 OVERFLOW_ID = 65534                 # what an unmapped id looks like inside (/proc/sys/kernel/overflowuid)
@@ -74,7 +74,7 @@ def is_rootless() -> bool:
 
 # ── the map ───────────────────────────────────────────────────────────────────────────────
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IdRange:
     inside: int
     outside: int
@@ -84,7 +84,7 @@ class IdRange:
         return f"{self.inside} {self.outside} {self.count}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IdMapping:
     """The uid and gid maps of one container's user namespace, planned before fork."""
     user: str                              # the host user, for messages
@@ -172,7 +172,7 @@ LIMIT_FLAGS = {"memory": "--memory", "memory_swap": "--memory-swap", "pids_limit
                "nano_cpus": "--cpus", "cpu_shares": "--cpu-shares", "cpuset_cpus": "--cpuset-cpus"}
 
 
-@dataclass
+@record
 class Plan:
     """Rootless mode for one container: its id maps and its cgroup (or why it has none)."""
     mapping: IdMapping
@@ -191,7 +191,7 @@ def plan_container(config, limits) -> Plan:
     check_user_mapped(mapping, config.user)
     where, why = find_delegated_cgroup()
     if where is None and not limits.empty:             # a limit that is set must be enforced
-        from dataclasses import asdict
+        from .records import asdict
         flags = ", ".join(LIMIT_FLAGS.get(k, k) for k, v in asdict(limits).items() if v is not None)
         raise ConfigError(f"{flags}: rootless mode cannot enforce limits here: {why}; "
                           "drop the flag(s) or run as root")

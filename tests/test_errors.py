@@ -66,3 +66,20 @@ def test_missing_rootfs(mc, mc_root, busybox_tar):
     assert "no rootfs" in p.stderr
     assert snapshot(mc_root) == before
     mc("image", "rm", "broken")
+
+
+@pytest.mark.parametrize("via", ["flag", "env"])
+def test_state_root_below_a_file(tmp_path, via):
+    """--root (or MINICONTAINER_ROOT) below a regular file: one line naming it, not a traceback."""
+    import subprocess
+    import sys
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    root = blocker / "root"
+    args = ["--root", str(root)] if via == "flag" else []
+    env = {**os.environ, "MINICONTAINER_ROOT": str(root)}
+    for verb in (["run", "--rm", "busybox", "true"], ["image", "ls"], ["ps"]):
+        p = subprocess.run([sys.executable, "-m", "minicontainer", *args, *verb], env=env,
+                           capture_output=True, text=True, timeout=60)
+        one_line_125(p)
+        assert f"{blocker} is not a directory" in p.stderr

@@ -27,9 +27,10 @@ pytestmark = pytest.mark.root
 CRASH_STEPS = [
     "create the container's cgroup",
     "fork a setup child",
-    "join the cgroup",
     "create new namespaces",
-    "connect the container to network",
+    "join the cgroup",                          # the setup child, while the parent…
+    "connect the container to network",         # …attaches the network
+    "create a cgroup namespace",
     "make every mount private",
     "mount the container's root filesystem",
     "mount proc on /proc",

@@ -148,7 +148,8 @@ def test_chroot_escape(mc, escape_image, tmp_path):
 def test_explain_narrates_the_steps(mc):
     p = mc("run", "--rm", "--explain", "busybox", "true")
     assert p.returncode == 0
-    for expected in ("unshare(CLONE_NEWNS", "unshare --mount --uts --ipc --net --pid --cgroup --fork",
+    for expected in ("unshare(CLONE_NEWNS", "unshare --mount --uts --ipc --net --pid --fork",
+                     "unshare --cgroup",
                      "mount -t overlay", "pivot_root . .", "mount -t proc", "hostname", "execve(",
                      "man: pivot_root(2)"):
         assert expected in p.stderr, expected

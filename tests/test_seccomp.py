@@ -188,7 +188,8 @@ def test_profile_files_errors_name_the_file(tmp_path):
 
 
 def test_unsupported_machine_is_refused_clearly(monkeypatch):
-    monkeypatch.setattr(seccomp.platform, "machine", lambda: "riscv64")   # a fake: we run on x86_64
+    real = os.uname()                                          # a fake machine: we run on x86_64
+    monkeypatch.setattr(seccomp.os, "uname", lambda: type(real)((*real[:4], "riscv64")))
     with pytest.raises(ConfigError, match="x86_64 and aarch64 only, not riscv64: use --security-opt seccomp=unconfined"):
         security.resolve()
 

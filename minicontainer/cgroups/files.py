@@ -18,11 +18,11 @@ import os
 import shlex
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from minicontainer.errors import CgroupError
 
-Explain = Optional[Callable[[str, str], None]]
+Explain = Callable[[str, str], None] | None
 
 
 def cgroup_error(call: str, path: Path, err: OSError, value: str | None = None,

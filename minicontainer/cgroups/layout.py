@@ -16,10 +16,10 @@ See cgroups(7) ("Cgroups version 1 and version 2") and proc(5) for /proc/self/mo
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from minicontainer.errors import CgroupError
+from minicontainer.records import field, record
 
 DEFAULT_ROOT = Path("/sys/fs/cgroup")
 
@@ -30,7 +30,7 @@ V1_CONTROLLERS = frozenset({"cpu", "cpuacct", "cpuset", "memory", "devices", "fr
 _cache: dict[str, "Layout"] = {}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Layout:
     kind: str                                            # "unified" | "hybrid" | "legacy"
     root: Path                                           # usually /sys/fs/cgroup

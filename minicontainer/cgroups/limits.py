@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import asdict, dataclass
-from decimal import Decimal, InvalidOperation
 
 from minicontainer.errors import ConfigError
+from minicontainer.records import asdict, record
 
 # Docker's own bounds (moby daemon/daemon_unix.go): linuxMinMemory, linuxMinCPUShares/MaxCPUShares.
 MIN_MEMORY = 6 * 1024 * 1024
@@ -39,7 +38,7 @@ _UNIT = {None: 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1
 _CPU_LIST = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Limits:
     """The limits of one container, in kernel units. None means "not set" (no limit)."""
 
@@ -107,6 +106,7 @@ def parse_size(flag: str, value) -> int:
         raise ConfigError(f'invalid {flag} "{value}": use a number with an optional unit b, k, m or g '
                           f'(e.g. 64m)')
     unit = match.group(2).lower() if match.group(2) else None
+    from decimal import Decimal                     # exact: 0.1g is 107374182 bytes
     return int(Decimal(match.group(1)) * _UNIT[unit])
 
 
@@ -164,6 +164,7 @@ def parse_cpus(value) -> int | None:
     """'0.5' -> 500000000 nano-CPUs; range 0.01 .. the CPUs this process may use, like Docker."""
     if value is None:
         return None
+    from decimal import Decimal, InvalidOperation      # exact decimals: no float rounding
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:

@@ -8,7 +8,8 @@ from typing import List, Optional
 import click
 import typer
 
-from . import app, fail, image_app, root_of
+from . import fail
+from .typer_app import app, image_app, root_of
 
 RUN_CONTEXT = {"allow_interspersed_args": False}   # options after IMAGE belong to the command
 
@@ -50,32 +51,10 @@ def run(ctx: typer.Context,
         tmpfs: List[str] = typer.Option([], "--tmpfs", help="CTR_DIR[:size=64m,mode=1777]: a tmpfs mount."),
         ):
     """Run a command in a new container."""
-    from ..api import Container
-    limits = {k: v for k, v in dict(memory=memory, memory_swap=memory_swap, pids_limit=pids_limit,
-                                     cpus=cpus, cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus).items()
-              if v is not None}
-    if tty and interactive and not detach and not sys.stdin.isatty():
-        fail("the input device is not a TTY: drop -t, or run from a terminal")
-    if not interactive:
-        _stdin_from_devnull()
-    container = Container(image, command or [], root=root_of(ctx), explain=explain, remove=rm,
-                          name=name, hostname=hostname, env=env, workdir=workdir, user=user,
-                          read_only=read_only, isolation=isolation, interactive=interactive,
-                          limits=limits, net=net, publish=publish, cap_add=cap_add, cap_drop=cap_drop, privileged=privileged,
-                          security_opt=security_opt, tty=tty, detach=detach, init=init, restart=restart,
-                          volumes=volume, tmpfs=tmpfs)
-    if detach:
-        click.echo(container.start())
-        return
-    raise SystemExit(container.run())
-
-
-def _stdin_from_devnull() -> None:
-    """Without -i the container reads EOF from stdin, as with `docker run` (no -i)."""
-    import os
-    fd = os.open("/dev/null", os.O_RDONLY)
-    os.dup2(fd, 0)
-    os.close(fd)
+    options = {k: v for k, v in locals().items() if k != "ctx"}     # the parameters above
+    options["command"] = command or []
+    from .run_verb import run_container
+    raise SystemExit(run_container(root=root_of(ctx), **options))
 
 
 @app.command()
@@ -88,7 +67,7 @@ def ps(ctx: typer.Context,
     records = [r for r in list_containers(root_of(ctx))
                if all or r.status in ("running", "paused", "restarting")]
     if format == "json":
-        from dataclasses import asdict
+        from ..records import asdict
         click.echo(json.dumps([{**asdict(r), "status_text": status_text(r)} for r in records], indent=1))
         return
     if format != "table":
@@ -242,10 +221,11 @@ def exec_(ctx: typer.Context,
           explain: bool = typer.Option(False, "--explain", help="Narrate every step.")):
     """Run a command in a running container (its namespaces, cgroup, root and security)."""
     from ..api import exec_in_container
+    from .run_verb import stdin_from_devnull
     if tty and interactive and not sys.stdin.isatty():
         fail("the input device is not a TTY: drop -t, or run from a terminal")
     if not interactive:
-        _stdin_from_devnull()
+        stdin_from_devnull()
     raise SystemExit(exec_in_container(container, command, interactive=interactive, tty=tty, env=env,
                                        workdir=workdir, user=user, root=root_of(ctx), explain=explain))
 

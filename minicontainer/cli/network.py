@@ -11,7 +11,8 @@ from typing import List, Optional
 import click
 import typer
 
-from . import app, fail, root_of
+from . import fail
+from .typer_app import app, root_of
 
 network_app = typer.Typer(no_args_is_help=True,
                           help="Manage networks: the default 'bridge' (mc0) and your own.")

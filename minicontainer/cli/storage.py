@@ -9,7 +9,8 @@ from typing import List, Optional
 import click
 import typer
 
-from . import app, fail, image_app, root_of
+from . import fail
+from .typer_app import app, image_app, root_of
 from .commands import _size, _table, system_app
 
 volume_app = typer.Typer(no_args_is_help=True, help="Manage named volumes (storage that outlives containers).")

@@ -18,7 +18,8 @@ from typing import Optional
 import click
 import typer
 
-from . import app, fail, root_of
+from . import fail
+from .typer_app import app, root_of
 
 lab_app = typer.Typer(no_args_is_help=True, help="Exercises with checkers (labs/NN-topic/).")
 app.add_typer(lab_app, name="lab")

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import ctypes
 import errno as _errno
+import functools
 
 import prctl
 
@@ -91,6 +92,7 @@ def from_mask(mask: int) -> list[str]:
     return [NAMES.get(bit, f"cap_{bit}") for bit in range(64) if mask >> bit & 1]
 
 
+@functools.cache                                  # a property of the running kernel
 def last_cap() -> int:
     """The highest capability number this kernel knows (/proc/sys/kernel/cap_last_cap)."""
     try:

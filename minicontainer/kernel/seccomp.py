@@ -42,12 +42,11 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import platform
 import struct
-from dataclasses import dataclass, field
 
 from ..errors import ConfigError, SyscallError
 from . import syscall_table
+from ..records import field, record
 from .syscalls import libc
 
 # ── the kernel's constants ────────────────────────────────────────────────────────────────
@@ -93,7 +92,8 @@ _FILTER_KEYS = {"caps", "arches", "minKernel"}
 
 def native_arch() -> str:
     """'x86_64' or 'aarch64'; any other machine cannot get a filter from us."""
-    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine(), platform.machine())
+    machine = os.uname().machine
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
     if machine not in AUDIT_ARCH:
         raise ConfigError(f"seccomp filters are built for x86_64 and aarch64 only, not {machine}: "
                           "use --security-opt seccomp=unconfined on this machine")
@@ -112,7 +112,7 @@ def action_name(ret: int) -> str:
 
 # ── reading a Docker-format profile ───────────────────────────────────────────────────────
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Condition:
     """One argument test: args[index] <op> value (MASKED_EQ: args[index] & value == value_two)."""
     index: int
@@ -121,7 +121,7 @@ class Condition:
     value_two: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Rule:
     """An action taken when every condition holds (no conditions: always)."""
     action: int
@@ -266,7 +266,7 @@ def profile_rules(profile: dict, caps, arch: str, kernel: tuple | None = None
 
 # ── from rules to a decision per system call number ───────────────────────────────────────
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Leaf:
     """What happens to one syscall number: `fallback`, unless a conditional rule matches first."""
     fallback: int
@@ -286,7 +286,7 @@ def plan_syscall(name: str, rules: list[Rule], default: int) -> Leaf:
     return Leaf(fallback, conditional)
 
 
-@dataclass
+@record
 class Filter:
     """A compiled filter for one architecture: the program and what it decides per call."""
     arch: str

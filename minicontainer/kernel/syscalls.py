@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 from ..errors import SyscallError
 
@@ -22,7 +21,7 @@ SYSCALL_NUMBERS = {
 
 
 def syscall_number(name: str) -> int:
-    arch = platform.machine()
+    arch = os.uname().machine
     try:
         return SYSCALL_NUMBERS[arch][name]
     except KeyError:

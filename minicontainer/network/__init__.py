@@ -19,18 +19,17 @@ This file imports only light modules: no netlink socket, no subprocess until a c
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..errors import ConfigError
 from .hosts import resolv_conf_text, write_hosts, write_resolv_conf
 from .netns import enter_netns, open_netns
 from .ports import PortMapping, parse_publish
+from ..records import record
 from .store import DEFAULT_NETWORK, Network, NetworkStore
 
 MODES = ("none", "host", "bridge", "container")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NetworkMode:
     """What --net asked for: kind is none|host|bridge|container; name is the network
     (for bridge) or the container (for container:NAME)."""

@@ -15,7 +15,6 @@ Three host settings go with it (sysctl, i.e. files under /proc/sys/net):
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from ..errors import NetworkError
@@ -24,6 +23,7 @@ from .netlink import Netlink
 
 def bridge_mac(name: str) -> bytes:
     """A stable, locally administered unicast MAC (02:…) derived from the bridge's name."""
+    import hashlib
     return b"\x02" + hashlib.sha256(name.encode()).digest()[:5]
 
 

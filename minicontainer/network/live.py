@@ -25,7 +25,8 @@ import errno
 import os
 import re
 import socket
-from dataclasses import dataclass
+
+from ..records import record
 
 VETH_RE = re.compile(r"mc[0-9a-f]{12}")          # veth.host_ifname()
 NO_NSID = 0xFFFFFFFF                              # RTM_GETNSID: "no id in this namespace"
@@ -81,7 +82,7 @@ def container_view(pid: int, ifname: str = "eth0") -> dict:
 
 # ── sweeping (gc) ─────────────────────────────────────────────────────────────────────────
 
-@dataclass
+@record
 class Leftover:
     kind: str            # "veth" or "bridge"
     name: str

@@ -13,14 +13,14 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
-from dataclasses import asdict, dataclass
 
 from ..errors import ConfigError, NetworkError
+from ..records import asdict, record
 
 PROTOCOLS = ("tcp", "udp")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PortMapping:
     """One -p flag. host_ip "" means every address of the host (like 0.0.0.0)."""
     host_port: int

@@ -22,7 +22,6 @@ parallel starts never race for an address, a port or the creation of the bridge.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import ipaddress
 import os
 import re
@@ -364,7 +363,6 @@ class Network:
 
     def release(self, record: dict, explain=None) -> None:
         """detach() without taking the lock (the caller holds it)."""
-        from .nat import get_firewall
         from .netlink import Netlink
         from .netns import netns_in_use
         from .veth import delete_veth
@@ -372,6 +370,7 @@ class Network:
         ports = [PortMapping.from_dict(p) for p in record.get("ports", [])]
         fw_name = self.data.get("firewall") or record.get("firewall")
         if ports and fw_name:
+            from .nat import get_firewall
             try:
                 get_firewall(fw_name).remove_ports(self.bridge, record["ip"], ports, explain)
             except NetworkError as e:
@@ -446,4 +445,5 @@ def bridge_name_for(name: str) -> str:
     """mc-NAME when it fits in an interface name (15 chars), else mc-<12 hex of its hash>."""
     if re.fullmatch(r"[a-zA-Z0-9_-]{1,12}", name):
         return f"mc-{name}"
+    import hashlib
     return "mc-" + hashlib.sha256(name.encode()).hexdigest()[:12]

@@ -14,7 +14,6 @@ deleting either end of a veth pair deletes both, so the host end disappears as w
 """
 from __future__ import annotations
 
-import hashlib
 import re
 
 from .netlink import Netlink, open_socket
@@ -25,8 +24,10 @@ CONTAINER_IFNAME = "eth0"
 
 def host_ifname(container_id: str) -> str:
     """mc + 12 hex digits (ifnames have at most 15 characters): mc3f2a9c81b0d4."""
-    digits = container_id if re.fullmatch(r"[0-9a-f]{12,}", container_id) else \
-        hashlib.sha256(container_id.encode()).hexdigest()
+    digits = container_id
+    if not re.fullmatch(r"[0-9a-f]{12,}", container_id):
+        import hashlib
+        digits = hashlib.sha256(container_id.encode()).hexdigest()
     return "mc" + digits[:12]
 
 

@@ -43,14 +43,12 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from minicontainer.errors import ImageError
+from minicontainer.records import field, record
 
 DEFAULT_TAG = "latest"
 _COMPONENT = r"[a-z0-9][a-z0-9._-]*"
@@ -64,7 +62,7 @@ _TMP_PREFIX, _OLD_PREFIX = ".tmp-", ".old-"     # names never valid for an image
 InUse = Callable[["Image"], list[str]]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Image:
     name: str
     tag: str
@@ -279,6 +277,7 @@ class ImageStore:
         """A fresh <root>/.tmp-<pid>-XXXX (same filesystem as the images, so rename works)."""
         with self._locked():
             self._sweep_leftovers()
+        import tempfile
         return Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=self.root))
 
     def _sweep_leftovers(self) -> None:
@@ -313,6 +312,7 @@ class ImageStore:
             shutil.rmtree(aside)
 
     def _move_aside(self, path: Path) -> Path:
+        import tempfile
         aside = Path(tempfile.mkdtemp(prefix=f"{_OLD_PREFIX}{os.getpid()}-", dir=self.root))
         os.rename(path, aside / "image")
         return aside
@@ -393,6 +393,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _now() -> str:
+    from datetime import datetime, timezone
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

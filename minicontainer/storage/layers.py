@@ -38,15 +38,13 @@ saved by `commit`. So, as Docker does, the placeholders go into a small layer of
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import os
 import stat
-import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from minicontainer.errors import ArchiveError, ImageError
+from minicontainer.records import record
 
 WHITEOUT_PREFIX = ".wh."                 # OCI: .wh.NAME deletes NAME from the layers below
 OPAQUE_MARKER = ".wh..wh..opq"           # OCI: this directory hides the layers below
@@ -160,7 +158,7 @@ def lowerdir_option(lower_dirs: list[Path]) -> str:
 
 # ── a layer tar → a layer directory ────────────────────────────────────────────────────────
 
-@dataclass
+@record
 class LayerStats:
     digest: str        # sha256 of the blob as stored (compressed or not)
     diff_id: str       # sha256 of the uncompressed tar: what an image config lists
@@ -171,6 +169,7 @@ class LayerStats:
 def unpack_layer(blob, dest: Path, *, name: str, limits=None) -> LayerStats:
     """Unpack one layer tar (file object, maybe compressed) into the empty directory DEST,
     safely (unpack.py's rules) and with whiteouts turned into overlayfs's form."""
+    import tarfile
     from minicontainer.storage import unpack as u     # its parser and safe extractor
     limits = limits or u.Limits.from_env()
     stats = u.UnpackStats()
@@ -245,7 +244,8 @@ class _Hashing(io.RawIOBase):
     """A read-only file object that hashes (sha256) every byte read through it."""
 
     def __init__(self, source):
-        self.source, self.sha = source, hashlib.sha256()
+        from hashlib import sha256
+        self.source, self.sha = source, sha256()
 
     def readable(self) -> bool:
         return True
@@ -276,7 +276,8 @@ class _HashingWriter:
     """Where tarfile writes: counts and hashes the bytes, passes them on (or drops them)."""
 
     def __init__(self, out=None):
-        self.out, self.sha, self.size = out, hashlib.sha256(), 0
+        from hashlib import sha256
+        self.out, self.sha, self.size = out, sha256(), 0
 
     def write(self, data) -> int:
         self.sha.update(data)
@@ -298,6 +299,7 @@ def write_layer_tar(fs_dir: Path, out=None) -> tuple[str, int]:
 
     Reproducible: entries sorted by name, numeric owners only, the files' own mtimes."""
     writer = _HashingWriter(out)
+    import tarfile
     with tarfile.open(fileobj=writer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         _add_tree(tar, Path(fs_dir), "")
     return "sha256:" + writer.sha.hexdigest(), writer.size
@@ -330,6 +332,7 @@ def _add_tree(tar: tarfile.TarFile, root: Path, rel: str) -> None:
 
 
 def _add_marker(tar: tarfile.TarFile, name: str, st: os.stat_result) -> None:
+    import tarfile
     info = tarfile.TarInfo(name)
     info.type, info.size, info.mode, info.mtime = tarfile.REGTYPE, 0, 0o644, int(st.st_mtime)
     tar.addfile(info)
@@ -339,7 +342,8 @@ def chain_id(below: str | None, diff_id: str) -> str:
     """The id (hex) of layer DIFF_ID on top of the layer whose id is BELOW (None: the bottom)."""
     if below is None:
         return sha256_hex(diff_id)
-    return hashlib.sha256(f"sha256:{below} {diff_id}".encode()).hexdigest()
+    from hashlib import sha256
+    return sha256(f"sha256:{below} {diff_id}".encode()).hexdigest()
 
 
 def sha256_hex(digest: str) -> str:

@@ -15,11 +15,12 @@ to another place, and the original stays as it was.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
+from ..records import record
 
-@dataclass
+
+@record
 class OverlayDirs:
     lower: Path
     upper: Path

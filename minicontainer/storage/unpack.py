@@ -72,11 +72,11 @@ import shutil
 import stat
 import tarfile
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from minicontainer.errors import ArchiveError, ConfigError, ImageError, SyscallError
+from minicontainer.records import field, record
 
 CHUNK = 1 << 20                 # copy buffer: 1 MiB reads and writes
 MAX_METADATA = 1 << 20          # a pax header or GNU long name bigger than this is not a name
@@ -89,7 +89,7 @@ _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CL
 Progress = Callable[[int, int], None]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Limits:
     """How far an archive may expand before we call it a bomb (both are checked while reading)."""
 
@@ -113,7 +113,7 @@ def _env_int(variable: str, default: int) -> int:
     return int(value)
 
 
-@dataclass
+@record
 class UnpackStats:
     """What unpack() did. `bytes` is the image size: the apparent size of its regular files
     (as `du --apparent-size`; holes of sparse files included, hardlinks counted once)."""

@@ -28,10 +28,10 @@ import secrets
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from minicontainer.errors import ConfigError, ContainerError
+from minicontainer.records import record
 
 _NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}")
 TMPFS_DEFAULT = "noexec"                                  # plus nosuid,nodev, always (Docker's)
@@ -39,7 +39,7 @@ _TMPFS_KEYS = ("size", "mode", "uid", "gid", "nr_inodes")
 _TMPFS_FLAGS = ("ro", "rw", "exec", "noexec")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Mount:
     """One -v or --tmpfs, parsed. For a named volume `source` is the name until resolved."""
     kind: str                  # "bind", "volume" or "tmpfs"
@@ -110,7 +110,7 @@ def parse_mounts(volumes: list[str], tmpfs: list[str]) -> list[Mount]:
 
 # ── named volumes ───────────────────────────────────────────────────────────────────────────
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Volume:
     name: str
     mountpoint: Path           # <root>/volumes/NAME/_data: what containers see

@@ -1,0 +1,145 @@
+"""`minicontainer run`: the verb's body, and a fast lane that parses its argv without typer.
+
+Why a fast lane: importing typer and click costs ~27 ms, a quarter of a whole
+`minicontainer run --rm busybox true`, and `run` is the verb students time against docker.
+parse_run_args() knows only run's options (OPTIONS below: the same names, flags and defaults
+that cli/commands.py declares to typer; tests/test_cli_fastlane.py keeps the two equal and
+parses the same argv both ways). It returns None for anything it does not fully understand —
+--help, an unknown option, a missing value, no IMAGE — and typer then parses that argv and
+prints its usual message: one behaviour, two parsers, the slow one the reference.
+
+The grammar is click's: options before IMAGE, everything after IMAGE is the command;
+`--name=x` or `--name x`; short flags cluster (`-it`), and a short option that takes a value
+takes the rest of its word or the next word (`-eA=1`, `-e A=1`, `-ite A=1`); `--` ends options.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from . import fail
+
+# option strings → (parameter, kind): "flag" is True when given, "value" keeps the last value,
+# "list" collects every value. Defaults are typer's (None, False or [] unless listed here).
+OPTIONS = {
+    "--rm": ("rm", "flag"), "--name": ("name", "value"),
+    "--hostname": ("hostname", "value"), "-h": ("hostname", "value"),
+    "--env": ("env", "list"), "-e": ("env", "list"),
+    "--workdir": ("workdir", "value"), "-w": ("workdir", "value"),
+    "--user": ("user", "value"), "-u": ("user", "value"),
+    "--read-only": ("read_only", "flag"),
+    "--interactive": ("interactive", "flag"), "-i": ("interactive", "flag"),
+    "--tty": ("tty", "flag"), "-t": ("tty", "flag"),
+    "--detach": ("detach", "flag"), "-d": ("detach", "flag"),
+    "--init": ("init", "flag"), "--restart": ("restart", "value"),
+    "--isolation": ("isolation", "value"), "--explain": ("explain", "flag"),
+    "--net": ("net", "value"), "--network": ("net", "value"),
+    "--publish": ("publish", "list"), "-p": ("publish", "list"),
+    "--memory": ("memory", "value"), "-m": ("memory", "value"),
+    "--memory-swap": ("memory_swap", "value"), "--pids-limit": ("pids_limit", "value"),
+    "--cpus": ("cpus", "value"), "--cpu-shares": ("cpu_shares", "value"),
+    "--cpuset-cpus": ("cpuset_cpus", "value"),
+    "--cap-add": ("cap_add", "list"), "--cap-drop": ("cap_drop", "list"),
+    "--privileged": ("privileged", "flag"), "--security-opt": ("security_opt", "list"),
+    "--volume": ("volume", "list"), "-v": ("volume", "list"), "--tmpfs": ("tmpfs", "list"),
+}
+DEFAULTS = {"restart": "no", "isolation": "pivot_root", "net": "bridge"}
+LIMITS = ("memory", "memory_swap", "pids_limit", "cpus", "cpu_shares", "cpuset_cpus")
+
+
+def defaults() -> dict:
+    """Every parameter at the value it has when its option is not given."""
+    values = {}
+    for param, kind in OPTIONS.values():
+        values[param] = [] if kind == "list" else False if kind == "flag" else DEFAULTS.get(param)
+    return values
+
+
+def parse_run_args(args: list[str]) -> dict | None:
+    """`[--root DIR] run [OPTIONS] IMAGE [COMMAND…]` → run_container's keyword arguments,
+    or None when typer should parse it instead (see the module's docstring)."""
+    i, root = 0, None
+    while i < len(args) and args[i] != "run":              # the global options
+        if args[i] == "--root" and i + 1 < len(args):
+            root, i = args[i + 1], i + 2
+        elif args[i].startswith("--root="):
+            root, i = args[i][len("--root="):], i + 1
+        else:
+            return None
+    values = defaults()
+    i += 1
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            break
+        if arg[:1] != "-" or arg == "-":                   # IMAGE: options end here
+            i -= 1
+            break
+        if arg.startswith("--"):
+            opt, eq, value = arg.partition("=")
+            if opt not in OPTIONS:
+                return None
+            param, kind = OPTIONS[opt]
+            if kind == "flag":
+                if eq:
+                    return None                            # `--rm=x`: typer says what is wrong
+                values[param] = True
+                continue
+            if not eq:
+                if i == len(args):
+                    return None
+                value, i = args[i], i + 1
+            store(values, param, kind, value)
+            continue
+        for n, letter in enumerate(arg[1:], start=1):      # -it, -eA=1, -ite A=1
+            if "-" + letter not in OPTIONS:
+                return None
+            param, kind = OPTIONS["-" + letter]
+            if kind == "flag":
+                values[param] = True
+                continue
+            value = arg[n + 1:]
+            if not value:
+                if i == len(args):
+                    return None
+                value, i = args[i], i + 1
+            store(values, param, kind, value)
+            break
+    if i >= len(args):
+        return None                                        # no IMAGE: typer's usage message
+    root = root or os.environ.get("MINICONTAINER_ROOT") or None
+    return dict(values, root=root, image=args[i], command=args[i + 1:])
+
+
+def store(values: dict, param: str, kind: str, value: str) -> None:
+    if kind == "list":
+        values[param].append(value)
+    else:
+        values[param] = value
+
+
+def run_container(*, root, image: str, command, rm: bool, tty: bool, interactive: bool,
+                  detach: bool, volume, **options) -> int:
+    """The verb itself, for both parsers: build the Container, run it, return its status."""
+    from ..api import Container
+    limits = {k: options.pop(k) for k in LIMITS}
+    limits = {k: v for k, v in limits.items() if v is not None}
+    if tty and interactive and not detach and not sys.stdin.isatty():
+        fail("the input device is not a TTY: drop -t, or run from a terminal")
+    if not interactive:
+        stdin_from_devnull()
+    container = Container(image, command, root=root, remove=rm, tty=tty,
+                          interactive=interactive, detach=detach, limits=limits,
+                          volumes=volume, **options)
+    if detach:
+        print(container.start())
+        return 0
+    return container.run()
+
+
+def stdin_from_devnull() -> None:
+    """Without -i the container reads EOF from stdin, as with `docker run` (no -i)."""
+    fd = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(fd, 0)
+    os.close(fd)
