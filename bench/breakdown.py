@@ -4,7 +4,7 @@
 
 Starts --runs fresh Python processes (the venv's interpreter, as the CLI does); each one times
 with time.perf_counter, from the first line of its script:
-    import-cli      import minicontainer.cli (typer, click, the CLI's modules)
+    import-cli      import the CLI's lane for `run` (minicontainer.cli, cli/run_verb.py: no typer)
     first           the first Container(...).run() of the process: lazy imports of the run
                     path (runtime, cgroups, network, security, …) + one-time set-up + the container
     second          a second, identical container: the steady per-container cost
@@ -27,7 +27,7 @@ CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
 started = time.monotonic()
-import minicontainer.cli
+import minicontainer.cli.run_verb
 t1 = time.perf_counter()
 from minicontainer import Container
 kwargs = json.loads(sys.argv[1])
@@ -41,6 +41,8 @@ for _ in range(2):
         sys.exit(f"container exited {status}")
 print(json.dumps({"import-cli": t1 - t0, "first": marks[0], "second": marks[1],
                   "started": started, "ended": time.monotonic()}), flush=True)
+import os
+os._exit(0)                       # as the CLI ends (cli/__init__.py): no interpreter shutdown
 """
 
 
@@ -73,10 +75,10 @@ def main(argv: list[str]) -> int:
     med = {k: statistics.median(v) * 1000 for k, v in phases.items()}
     print(f"{args.runs} fresh processes, {args.image}, net={args.net or 'default (bridge)'}; medians:")
     for key, what in (("start-up", "fork+exec to the script's first line: interpreter, site, .pth"),
-                      ("import-cli", "import minicontainer.cli (typer, click, CLI modules)"),
+                      ("import-cli", "import the CLI's run lane (cli/run_verb.py, no typer)"),
                       ("first", "first container of the process (lazy imports + set-up + run)"),
                       ("second", "second container (steady state, = the API's per-container)"),
-                      ("exit", "interpreter shutdown, after the last line, until reaped"),
+                      ("exit", "exit: os._exit after the last line (as the CLI), until reaped"),
                       ("process", "the whole process, fork+exec to exit")):
         print(f"  {med[key]:7.1f} ms  {key:<12} {what}")
     print(f"  {med['first'] - med['second']:7.1f} ms  {'once':<12} first − second: what a fresh process pays once")
