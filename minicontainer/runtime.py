@@ -446,7 +446,10 @@ def parents_half(child: int, go_w: int, word: bytes, step, *args) -> None:
     except BaseException:
         os.close(go_w), os.waitpid(child, 0)
         raise
-    os.write(go_w, word)
+    try:
+        os.write(go_w, word)
+    except BrokenPipeError:         # the child failed meanwhile (joining the cgroup): its "err"
+        pass                        # line is still in the message pipe, start() reports it
 
 
 def expect_message(messages, child: int, kind: bytes) -> bytes:

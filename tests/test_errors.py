@@ -83,3 +83,19 @@ def test_state_root_below_a_file(tmp_path, via):
                            capture_output=True, text=True, timeout=60)
         one_line_125(p)
         assert f"{blocker} is not a directory" in p.stderr
+
+
+def test_a_failed_cgroup_join_is_reported_and_cleaned_up(mc_root, monkeypatch):
+    """The setup child joins the cgroup while the parent attaches the network (runtime.py):
+    if the join fails, its own message comes back — not a broken pipe — and nothing is left."""
+    from minicontainer import Container
+    from minicontainer.cgroups.base import Cgroup
+    from minicontainer.errors import CgroupError, MinicontainerError
+
+    def refuse(self, pid):                     # fault injection: inherited by the forked child
+        raise CgroupError(f"cannot move process {pid} into the group: simulated")
+    monkeypatch.setattr(Cgroup, "add_process", refuse)
+    before = snapshot(mc_root)
+    with pytest.raises(MinicontainerError, match="simulated"):
+        Container("busybox", ["true"], root=mc_root, remove=True).run()
+    assert snapshot(mc_root) == before
