@@ -43,9 +43,10 @@ import signal
 from .errors import ContainerError, MinicontainerError
 from .explain import Explainer
 from .kernel.namespaces import NAMESPACES, setns
-from .process import exec_command, exit_status, reset_signals, resolve_user, set_workdir
+from .process import (exec_command, exit_status, leave_terminal, reset_signals, resolve_user,
+                      set_workdir)
 from .records import field, record, replace
-from .security import apply as apply_security, close_fds
+from .security import apply as apply_security, close_fds, verify_workdir
 from .state import StateStore, is_alive, proc_start_time, state_root
 
 # user first (its capabilities let us join the rest: rootless containers only; a root
@@ -251,9 +252,12 @@ def become_command(ctx: ExecContext, msg_w: int) -> None:
         os.close(fd)
     uid, gid, home = resolve_user(ctx.user)
     set_workdir(ctx.workdir or (home if ctx.user else "/"))
+    verify_workdir(ctx.workdir)             # getcwd(2): really inside the container's root
     env = ctx.config.environment(ctx.hostname, home)
     if ctx.console is not None:
         ctx.console.attach(uid, gid, console=False, explain=ctx.explain)
+    else:
+        leave_terminal(ctx.explain)         # no -t: your terminal must not be its terminal
     reset_signals()
     close_fds(keep=(0, 1, 2), cloexec=True)
     apply_security(ctx.policy, uid=uid, gid=gid, groups=[gid], explain=ctx.explain)

@@ -78,6 +78,18 @@ def reset_signals() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
+def leave_terminal(explain) -> None:
+    """Without -t the container's stdin, stdout and stderr may still be *your* terminal. In a
+    session of its own that terminal is no longer its controlling terminal, and then
+    ioctl(fd, TIOCSTI) — which pushes characters into a terminal's input as if typed at your
+    shell's prompt — needs CAP_SYS_ADMIN, which the container lacks (ioctl_tty(2); the same hole
+    as lxc-attach's CVE-2016-10124). Signals from your keyboard still reach the container:
+    the CLI forwards them."""
+    explain.step("leave your terminal's session", "setsid", "setsid()", "setsid(2), ioctl_tty(2)",
+                 "the container may write to your terminal, but never type into your shell")
+    os.setsid()
+
+
 def exec_command(argv: list[str], env: dict[str, str]) -> None:
     """execvpe: search PATH inside the container and replace this process. Never returns."""
     try:

@@ -49,7 +49,8 @@ from .kernel.pivot_root import chroot_into, pivot_into
 from .kernel.syscalls import libc
 from .network import steps as net
 from .init import init_argv, mount_init
-from .process import ExecError, exec_command, exit_status, reset_signals, resolve_user, set_workdir
+from .process import (ExecError, exec_command, exit_status, leave_terminal, reset_signals,
+                      resolve_user, set_workdir)
 from .records import record
 from .security import apply as apply_security, close_fds, verify_workdir
 from .state import ContainerRecord, StateStore, proc_start_time
@@ -144,7 +145,11 @@ def start(ctx: Context) -> None:
             expect_message(messages, child, b"userns")      # namespace; only we can map its ids
             parents_half(child, go_w, b"maps", map_user_ids, ctx, child)
         expect_message(messages, child, b"ns")
-        parents_half(child, go_w, b"go", net.attach_network, ctx, child)   # veth into the new netns
+        try:
+            parents_half(child, go_w, b"go", net.attach_network, ctx, child)   # veth into the new netns
+        except MinicontainerError:
+            raise_childs_error(messages)                    # the child failed first: its error
+            raise
         os.close(go_w)
         rest = messages.read().splitlines()                 # EOF: PID 1 ran execve (or died)
     os.waitpid(child, 0)                                    # the setup child is done
@@ -205,6 +210,8 @@ def container_init(ctx: Context, msg_w: int) -> None:
     env = ctx.config.environment(ctx.record.hostname, home)
     if ctx.console is not None:             # -t: a pty from our own devpts, master sent home
         ctx.console.attach(uid, gid, explain=ctx.explain)
+    else:
+        leave_terminal(ctx.explain)         # no -t: your terminal must not be its terminal
     reset_signals()
     close_fds(keep=(0, 1, 2), cloexec=True)  # nothing of the runtime leaks into the container
     apply_security(ctx.policy, uid=uid, gid=gid, groups=[gid], explain=ctx.explain)
@@ -450,6 +457,14 @@ def parents_half(child: int, go_w: int, word: bytes, step, *args) -> None:
         os.write(go_w, word)
     except BrokenPipeError:         # the child failed meanwhile (joining the cgroup): its "err"
         pass                        # line is still in the message pipe, start() reports it
+
+
+def raise_childs_error(messages) -> None:
+    """After the setup child ended: if it reported an error (joining its cgroup, say, while we
+    attached the network), that is the cause of everything that failed after it — raise it."""
+    for line in messages.read().splitlines():
+        if line.startswith(b"err "):
+            raise MinicontainerError(line[4:].decode(errors="replace"))
 
 
 def expect_message(messages, child: int, kind: bytes) -> bytes:

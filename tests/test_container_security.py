@@ -187,3 +187,43 @@ def test_the_library_warns_about_chroot(mc_root, capfd):
     from minicontainer.api import Container
     assert Container("busybox", ["true"], root=mc_root, remove=True, net="none", isolation="chroot").run() == 0
     assert "--isolation chroot can be escaped" in capfd.readouterr().err
+
+
+def on_your_terminal(mc_root, *args) -> tuple[int, str]:
+    """Run `minicontainer ARGS` as from an interactive shell: a new session whose controlling
+    terminal is a pty, with stdout on it (no -t). Returns (exit status, stderr)."""
+    import fcntl
+    import subprocess
+    import termios
+    master, slave = os.openpty()
+
+    def take_the_terminal():                     # what a login shell's job has: a ctty
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    try:
+        p = subprocess.run([sys.executable, "-m", "minicontainer", "--root", str(mc_root), *args],
+                           stdout=slave, stderr=subprocess.PIPE, text=True, timeout=60,
+                           preexec_fn=take_the_terminal)
+    finally:
+        os.close(slave), os.close(master)
+    return p.returncode, p.stderr
+
+
+@pytest.fixture(scope="module")
+def tiocsti_image(helper_image):
+    return helper_image("tiocsti")               # busybox + tests/helpers/tiocsti.c
+
+
+def test_run_cannot_type_into_your_terminal(mc_root, tiocsti_image):
+    """Without -t the container's stdout is your terminal; TIOCSTI on it must be refused, or
+    the container could queue a command for your shell. (Where the kernel already forbids it,
+    sysctl dev.tty.legacy_tiocsti=0, this passes either way; this machine allows it.)"""
+    code, err = on_your_terminal(mc_root, "run", "--rm", "--net", "none", tiocsti_image, "/bin/tiocsti")
+    assert code == 1 and "Operation not permitted" in err, err
+
+
+def test_exec_cannot_type_into_your_terminal(mc, mc_root, tiocsti_image, detached):
+    name = f"tiocsti-{os.getpid()}"
+    detached(tiocsti_image, "sleep", "60", name=name)
+    code, err = on_your_terminal(mc_root, "exec", name, "/bin/tiocsti")
+    assert code == 1 and "Operation not permitted" in err, err

@@ -46,6 +46,7 @@ CRASH_STEPS = [
     "set the hostname",
     "bring up the loopback interface",
     "switch the root mount with pivot_root",
+    "leave your terminal's session",
     "hide ",
     "make the kernel's settings read-only",
     "forbid gaining privileges",

@@ -23,7 +23,7 @@ from .netlink import Netlink
 
 def bridge_mac(name: str) -> bytes:
     """A stable, locally administered unicast MAC (02:…) derived from the bridge's name."""
-    import hashlib
+    import hashlib                  # only here: loading OpenSSL costs `run` ~2 ms (performance.md)
     return b"\x02" + hashlib.sha256(name.encode()).digest()[:5]
 
 

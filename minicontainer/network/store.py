@@ -445,5 +445,5 @@ def bridge_name_for(name: str) -> str:
     """mc-NAME when it fits in an interface name (15 chars), else mc-<12 hex of its hash>."""
     if re.fullmatch(r"[a-zA-Z0-9_-]{1,12}", name):
         return f"mc-{name}"
-    import hashlib
+    import hashlib                  # only here: loading OpenSSL costs `run` ~2 ms (performance.md)
     return "mc-" + hashlib.sha256(name.encode()).hexdigest()[:12]

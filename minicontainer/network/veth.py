@@ -26,7 +26,7 @@ def host_ifname(container_id: str) -> str:
     """mc + 12 hex digits (ifnames have at most 15 characters): mc3f2a9c81b0d4."""
     digits = container_id
     if not re.fullmatch(r"[0-9a-f]{12,}", container_id):
-        import hashlib
+        import hashlib              # only here: loading OpenSSL costs `run` ~2 ms (performance.md)
         digits = hashlib.sha256(container_id.encode()).hexdigest()
     return "mc" + digits[:12]
 

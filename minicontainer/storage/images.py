@@ -277,7 +277,7 @@ class ImageStore:
         """A fresh <root>/.tmp-<pid>-XXXX (same filesystem as the images, so rename works)."""
         with self._locked():
             self._sweep_leftovers()
-        import tempfile
+        import tempfile                                # only when importing: `run` never needs it
         return Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=self.root))
 
     def _sweep_leftovers(self) -> None:

@@ -169,7 +169,7 @@ class LayerStats:
 def unpack_layer(blob, dest: Path, *, name: str, limits=None) -> LayerStats:
     """Unpack one layer tar (file object, maybe compressed) into the empty directory DEST,
     safely (unpack.py's rules) and with whiteouts turned into overlayfs's form."""
-    import tarfile
+    import tarfile                                   # imported where used: `run` never needs it
     from minicontainer.storage import unpack as u     # its parser and safe extractor
     limits = limits or u.Limits.from_env()
     stats = u.UnpackStats()
