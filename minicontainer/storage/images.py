@@ -399,15 +399,14 @@ def _now() -> str:
 
 def apply_image_config(config, image: Image) -> None:
     """Fill a ContainerConfig's gaps from the image's defaults, as `docker run` does:
-    the command is ENTRYPOINT + (your command, else CMD); the image's environment comes
-    first (your -e wins); its working directory and user unless you gave -w / -u.
-    Safe to repeat (a restart applies it to the config it saved)."""
+    the command is ENTRYPOINT + (your command, else CMD) — ENTRYPOINT always, even if your
+    command starts with it (Entrypoint ["echo"], `run IMG echo hi` prints "echo hi"); the
+    image's environment comes first (your -e wins); its working directory and user unless
+    you gave -w / -u. A restart applies it again to the config it saved: harmless, as
+    the command it runs is the record's (made once) and the rest only fills gaps."""
     defaults = image.config
     entrypoint = list(defaults.get("entrypoint") or [])
-    if not config.command:
-        config.command = entrypoint + list(defaults.get("cmd") or [])
-    elif entrypoint and config.command[:len(entrypoint)] != entrypoint:
-        config.command = entrypoint + list(config.command)
+    config.command = entrypoint + list(config.command or defaults.get("cmd") or [])
     given = {item.partition("=")[0] for item in config.env}
     config.env = [item for item in defaults.get("env") or []
                   if item.partition("=")[0] not in given] + list(config.env)

@@ -214,6 +214,23 @@ def _layer_extractor_class():
             else:
                 super()._extract(m)
 
+        def _mkdir_or_keep(self, parent_fd: int, leaf: str, name: str) -> None:
+            # A directory over this layer's own whiteout (`a/.wh.b`, then `a/b/`: the order
+            # OCI recommends, and sorted tars have) is a new directory, not the one below:
+            # opaque, as when the directory comes first (_whiteout).
+            try:
+                os.mkdir(leaf, 0o700, dir_fd=parent_fd)
+                return
+            except FileExistsError:
+                replaced = is_whiteout(os.stat(leaf, dir_fd=parent_fd, follow_symlinks=False))
+            super()._mkdir_or_keep(parent_fd, leaf, name)
+            if replaced:
+                fd = os.open(leaf, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
+                try:
+                    os.setxattr(fd, OPAQUE_XATTR, b"y")
+                finally:
+                    os.close(fd)
+
         def _whiteout(self, name: str, hidden: str) -> None:
             if hidden in ("", ".", ".."):
                 raise u._Unsafe(f"whiteout {name!r} names no file")

@@ -34,6 +34,7 @@ import platform
 import posixpath
 import re
 import shutil
+import stat
 import tarfile
 from pathlib import Path
 
@@ -48,6 +49,9 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 MAX_JSON = 8 << 20                      # a manifest or config bigger than this is not one
+MAX_MEMBERS = 100_000                   # files in an image archive (docker save: ~4 per layer)
+MAX_NAMES = 64 << 20                    # …and the bytes of their names and link targets
+MAX_DESCRIPTORS = 10_000                # manifests and indexes an OCI index may list, nested ones included
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _MARKERS = ("oci-layout", "index.json", "manifest.json", "repositories", "blobs")
 
@@ -59,26 +63,38 @@ def archive_kind(path: Path) -> str:
     the first entry: an image archive starts with its metadata or its blobs."""
     if path.is_dir():
         return "image"
-    from minicontainer.storage.unpack import _decompress_errors, detect_format
+    from minicontainer.storage import unpack as u
     try:
         raw = open(path, "rb")
     except OSError:
         return "rootfs"                 # import_archive gives the clear error
     with raw:
-        fmt = detect_format(raw, path)
+        fmt = u.detect_format(raw, path)
         opener = {"tar.gz": lambda f: gzip.GzipFile(fileobj=f), "tar.xz": _lzma, "tar.bz2": _bz2}
         try:
-            header = opener.get(fmt, lambda f: f)(raw).read(512)
-            first = tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape").name
-        except (tarfile.TarError, *_decompress_errors()):
+            first = _first_name(opener.get(fmt, lambda f: f)(raw))
+        except (tarfile.TarError, u._Corrupt, u._TooBig, *u._decompress_errors()):
             return "rootfs"             # corrupt: unpack() names what is wrong
-    top = posixpath.normpath(first.lstrip("/")).split("/")[0]
+    top = first.split("/")[0]
     if top in _MARKERS or _HEX64.fullmatch(top.split(".")[0]):
         return "image"
     return "rootfs"
 
 
+def _first_name(f) -> str:
+    """The first entry's name, past the archive's own root: `tar -C layout -cf x.tar .`
+    starts with "./". Parsed by tarfile (a pax header comes before the entry it names)."""
+    from minicontainer.storage import unpack as u
+    tar = u._open_tar(u._TarStream(f, MAX_JSON))
+    for _, member in zip(range(16), u._members(tar)):
+        name = posixpath.normpath(member.name.lstrip("/") or ".")
+        if name != ".":
+            return name
+    return ""
+
+
 def _lzma(f):
+    """An xz reader of F: a file object (left open), or a path (closed with the reader)."""
     import lzma
     return lzma.LZMAFile(f)
 
@@ -91,15 +107,45 @@ def _bz2(f):
 # ── reading blobs: from a tar (random access) or a directory ───────────────────────────────
 
 class TarSource:
-    """Files inside an uncompressed tar, read in place (tarfile seeks to each member)."""
+    """Files inside an uncompressed tar, read in place (tarfile seeks to each member).
+
+    The archive is someone else's: its headers are parsed strictly (unpack.py's parser:
+    truncation is an error, a pax header or long name is at most 1 MiB) and only a bounded
+    index of it is kept (names, types, offsets), never the members' own metadata."""
 
     def __init__(self, path: Path):
+        from minicontainer.storage import unpack as u
         self.path = path
+        self.members: dict[str, tarfile.TarInfo] = {}
         try:
-            self.tar = tarfile.open(path, mode="r:")
-            self.members = {_clean(m.name): m for m in self.tar.getmembers()}
-        except (tarfile.TarError, OSError, ValueError) as e:
+            self.tar = tarfile.open(path, mode="r:", tarinfo=u._StrictTarInfo,
+                                    encoding="utf-8", errors="surrogateescape")
+        except (tarfile.TarError, OSError, ValueError, u._Corrupt) as e:
             raise ArchiveError(f"corrupt image archive {path}: {e}") from None
+        try:
+            self._index(u._members(self.tar))
+        except (tarfile.TarError, OSError, ValueError, u._Corrupt) as e:
+            self.tar.close()
+            raise ArchiveError(f"corrupt image archive {path}: {e}") from None
+        except BaseException:
+            self.tar.close()
+            raise
+
+    def _index(self, members) -> None:
+        names = 0
+        for member in members:
+            name = _clean(member.name)
+            if name == ".":
+                continue                # "./": the directory the archive was made from
+            if len(self.members) >= MAX_MEMBERS:
+                raise ArchiveError(f"image archive {self.path} has more than {MAX_MEMBERS} "
+                                   "files: not an image archive")
+            names += len(name) + len(member.linkname)
+            if names > MAX_NAMES:
+                raise ArchiveError(f"image archive {self.path}: its file names take more than "
+                                   f"{MAX_NAMES >> 20} MiB: not an image archive")
+            member.pax_headers = {}     # read already (size, names); not kept
+            self.members[name] = member
 
     def has(self, name: str) -> bool:
         return self._resolve(name, must_exist=False) is not None
@@ -148,11 +194,18 @@ class DirSource:
     def open(self, name: str):
         from minicontainer.errors import SyscallError
         from minicontainer.kernel.openat2 import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
+        # O_NONBLOCK: a fifo in the layout must not hang us (a regular file ignores it)
         try:
-            fd = openat2(self.fd, _clean(name), os.O_RDONLY, resolve=RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+            fd = openat2(self.fd, _clean(name), os.O_RDONLY | os.O_NONBLOCK,
+                         resolve=RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
         except SyscallError:
+            fd = None
+        if fd is not None and not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            fd = None
+        if fd is None:
             raise ArchiveError(f"OCI layout {self.path} has no file {name!r} (named by its "
-                               "index or manifest): the layout is incomplete") from None
+                               "index or manifest): the layout is incomplete")
         return os.fdopen(fd, "rb")
 
     def close(self) -> None:
@@ -160,15 +213,21 @@ class DirSource:
 
 
 def _clean(name: str) -> str:
-    name = posixpath.normpath(name.lstrip("/"))
-    if name.startswith("..") or name == ".":
+    """"./blobs//x" → "blobs/x"; "." is the archive's root; "../x" is refused ("..x" is a name)."""
+    if not isinstance(name, str):
+        raise ArchiveError(f"malformed image archive: a file name is not a string ({name!r})")
+    name = posixpath.normpath(name.lstrip("/") or ".")
+    if name == ".." or name.startswith("../"):
         raise ArchiveError(f"image archive names a file outside itself: {name!r}")
     return name
 
 
 def _read_json(source, name: str, what: str, digest: str | None = None):
-    with source.open(name) as f:
-        data = f.read(MAX_JSON + 1)
+    try:
+        with source.open(name) as f:
+            data = f.read(MAX_JSON + 1)
+    except tarfile.TarError as e:                        # a member cut short
+        raise ArchiveError(f"corrupt image archive {source.path}: {name}: {e}") from None
     if len(data) > MAX_JSON:
         raise ArchiveError(f"{what} {name} is bigger than {MAX_JSON} bytes: not an image {what}")
     if digest is not None and "sha256:" + hashlib.sha256(data).hexdigest() != digest:
@@ -177,6 +236,8 @@ def _read_json(source, name: str, what: str, digest: str | None = None):
         return json.loads(data), data
     except ValueError as e:
         raise ArchiveError(f"malformed {what} {name}: {e}") from None
+    except RecursionError:
+        raise ArchiveError(f"malformed {what} {name}: nested too deeply") from None
 
 
 def _blob(digest: str) -> str:
@@ -239,14 +300,35 @@ def _open_source(path: Path, scratch: Path):
         return TarSource(path)
     # A compressed archive (`docker save | gzip`) has no random access: decompress it once.
     plain = scratch / "archive.tar"
-    opener = {"tar.gz": gzip.open, "tar.xz": lambda p: _lzma(open(p, "rb")),
-              "tar.bz2": lambda p: _bz2(open(p, "rb"))}[fmt]
-    try:
-        with opener(path) as src, open(plain, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-    except (OSError, EOFError) as e:
-        raise ArchiveError(f"corrupt archive {path}: {e}") from None
+    decompress(path, fmt, plain)
     return TarSource(plain)
+
+
+def decompress(path: Path, fmt: str, out: Path) -> None:
+    """Write the uncompressed bytes of archive PATH to OUT, at most the unpack limit
+    (MINICONTAINER_UNPACK_MAX_BYTES): a small gzip can hold a disk's worth of zeros."""
+    from minicontainer.storage import unpack as u
+    limit = u.Limits.from_env().max_bytes
+    errors = u._decompress_errors()
+    opener = {"tar.gz": gzip.open, "tar.xz": _lzma, "tar.bz2": _bz2}[fmt]
+    with opener(path) as src, open(out, "wb") as dst:
+        done = 0
+        while True:
+            try:
+                chunk = src.read(u.CHUNK)
+            except errors as e:
+                raise ArchiveError(f"corrupt archive {path}: {u._explain_decompress_error(e)}") from None
+            if not chunk:
+                return
+            done += len(chunk)
+            if done > limit:
+                raise ArchiveError(f"archive {path} is too big: it expands to more than "
+                                   f"{u._human(limit)} — if it is genuine, raise the limit with "
+                                   "MINICONTAINER_UNPACK_MAX_BYTES")
+            try:
+                dst.write(chunk)
+            except OSError as e:                         # e.g. ENOSPC: not the archive's fault
+                raise SyscallError("write", (str(out),), e.errno or 0) from None
 
 
 def read_image(source, path: Path, ref: str | None):
@@ -268,11 +350,11 @@ def read_image(source, path: Path, ref: str | None):
         hexname = posixpath.basename(config_name).removesuffix(".json")
         expect = f"sha256:{hexname}" if _HEX64.fullmatch(hexname) else None
         config, config_bytes = _read_json(source, config_name, "config", expect)
-        files = [(name, None) for name in _field(entry, "Layers", list, "manifest.json entry")]
+        files = [(name, None) for name in _strings(entry, "Layers", "manifest.json entry")]
     else:
         raise ArchiveError(f"{path} is not an image archive: it has neither index.json (OCI) "
                            "nor manifest.json (docker save)")
-    diff_ids = _field(_field(config, "rootfs", dict, "config"), "diff_ids", list, "config rootfs")
+    diff_ids = _strings(_field(config, "rootfs", dict, "config"), "diff_ids", "config rootfs")
     if len(diff_ids) != len(files):
         raise ArchiveError(f"malformed image in {path}: the manifest lists {len(files)} layers but "
                            f"the config has {len(diff_ids)} diff_ids")
@@ -285,22 +367,34 @@ def read_image(source, path: Path, ref: str | None):
 def choose_oci_manifest(source, path: Path, ref: str | None):
     """The one image manifest to import: by platform (this machine's), and by name if asked."""
     index, _ = _read_json(source, "index.json", "index")
+    if not isinstance(index, dict):
+        raise ArchiveError(f"malformed index.json in {path}: it is not a JSON object")
     if index.get("schemaVersion") != 2:
         raise ArchiveError(f"malformed index.json in {path}: schemaVersion must be 2")
-    candidates = []
+    candidates, seen = [], set()
+    indexes = {}                    # digest → its manifests: an index named twice is read once
+    listed = 0                      # descriptors walked, nested ones included (bounds the work)
 
     def collect(descriptors, name, depth):
+        nonlocal listed
+        listed += len(descriptors)
+        if listed > MAX_DESCRIPTORS:
+            raise ArchiveError(f"malformed index in {path}: more than {MAX_DESCRIPTORS} "
+                               "manifests and indexes (nested ones included)")
         for d in descriptors:
             if not isinstance(d, dict):
                 raise ArchiveError(f"malformed index in {path}: a descriptor is not an object")
-            ann = d.get("annotations") or {}
-            this = ann.get("io.containerd.image.name") or ann.get("org.opencontainers.image.ref.name") or name
+            this = _ref_annotation(d, path) or name
             if d.get("mediaType") in INDEX_TYPES:
                 if depth > 3:
                     raise ArchiveError(f"malformed index in {path}: indexes nested too deep")
-                sub, _ = _read_json(source, _blob(_digest_of(d)), "index", _digest_of(d))
-                collect(_field(sub, "manifests", list, "index"), this, depth + 1)
-            elif _platform_matches(d.get("platform")):
+                digest = _digest_of(d)
+                if digest not in indexes:
+                    sub, _ = _read_json(source, _blob(digest), "index", digest)
+                    indexes[digest] = _field(sub, "manifests", list, "index")
+                collect(indexes[digest], this, depth + 1)
+            elif _platform_matches(d.get("platform")) and (_digest_of(d), this) not in seen:
+                seen.add((_digest_of(d), this))          # listed twice: still one image
                 candidates.append((d, this))
 
     collect(_field(index, "manifests", list, "index.json"), None, 0)
@@ -322,14 +416,14 @@ def choose_docker_entry(source, path: Path, ref: str | None):
     entries, _ = _read_json(source, "manifest.json", "manifest")
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
         raise ArchiveError(f"malformed manifest.json in {path}: expected a list of images")
+    tags = [_strings(e, "RepoTags", "manifest.json entry", optional=True) for e in entries]
     if ref is not None and len(entries) > 1:
         wanted = parse_ref(ref)
-        named = [e for e in entries if any(_matches(t, wanted) for t in e.get("RepoTags") or [])]
-        entries = named or entries
+        named = [i for i, t in enumerate(tags) if any(_matches(tag, wanted) for tag in t)]
+        entries, tags = [entries[i] for i in named] or entries, [tags[i] for i in named] or tags
     if len(entries) > 1:
         raise ArchiveError(f"{path} holds {len(entries)} images: import one by naming it")
-    tags = entries[0].get("RepoTags") or []
-    return entries[0], _normal_ref(tags[0]) if tags else None
+    return entries[0], _normal_ref(tags[0][0]) if tags[0] else None
 
 
 def unpack_layers(images: ImageStore, source, path: Path, layers, scratch: Path):
@@ -382,6 +476,29 @@ def _field(obj, key: str, kind: type, what: str):
     if not isinstance(value, kind):
         raise ArchiveError(f"malformed {what}: {key!r} is missing or not a {kind.__name__}")
     return value
+
+
+def _strings(obj: dict, key: str, what: str, optional: bool = False) -> list[str]:
+    """OBJ[KEY], a list of strings ([] if OPTIONAL and absent), or a clear error naming it."""
+    value = obj.get(key)
+    if optional and value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ArchiveError(f"malformed {what}: {key!r} is missing or not a list of strings")
+    return value
+
+
+def _ref_annotation(desc: dict, path: Path) -> str | None:
+    """The image name a descriptor's annotations give (containerd's, else OCI's ref.name)."""
+    ann = desc.get("annotations")
+    if ann is None:
+        return None
+    if not isinstance(ann, dict):
+        raise ArchiveError(f"malformed index in {path}: a descriptor's 'annotations' is not an object")
+    for key in ("io.containerd.image.name", "org.opencontainers.image.ref.name"):
+        if ann.get(key) is not None and not isinstance(ann[key], str):
+            raise ArchiveError(f"malformed index in {path}: annotation {key!r} is not a string")
+    return ann.get("io.containerd.image.name") or ann.get("org.opencontainers.image.ref.name")
 
 
 def _digest_of(desc) -> str:
