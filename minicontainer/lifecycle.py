@@ -31,7 +31,7 @@ import time
 
 from .errors import ConfigError, ContainerError
 from .state import ContainerRecord, StateStore, is_alive, proc_start_time, state_root
-from .supervisor import LOG_FILE, STOPPED_MARK, parse_entry, stop_requested
+from .supervisor import EXIT_FILE, LOG_FILE, STOPPED_MARK, parse_entry, stop_requested
 
 OWNER_TIMEOUT = 10.0            # seconds to wait for the owner to record an exit / clean up
 POLL = 0.02
@@ -193,16 +193,31 @@ def settled(store: StateStore, rec: ContainerRecord) -> bool:
 
 def stop_container(ref: str, timeout: float = 10, root=None) -> ContainerRecord:
     """SIGTERM, then SIGKILL after `timeout` seconds; returns once the exit is recorded.
-    The restart policy will not restart it (Docker's 'manually stopped')."""
+    The restart policy will not restart it (Docker's 'manually stopped').
+
+    A restarting container's record may still name the old PID 1 while its supervisor starts
+    a new one: so each poll reads the record again and signals whichever PID 1 it names."""
     store = _store(root)
     rec = store.find(ref)
     mark_stopped(store, rec)
-    wake_owner(rec)
-    if signal_process(rec.pid, rec.pid_start, signal.SIGTERM):
-        thaw_if_paused(rec)
-        if not wait_until(lambda: not is_alive(rec.pid, rec.pid_start), timeout):
-            signal_process(rec.pid, rec.pid_start, signal.SIGKILL)
-    wait_until(lambda: settled(store, rec), OWNER_TIMEOUT)
+    deadline, termed = time.monotonic() + timeout, set()
+
+    def done() -> bool:
+        now = _reload(store, rec)
+        if now is None:
+            return True
+        wake_owner(now)                                   # in a back-off: restart() sees the mark
+        if time.monotonic() > deadline:
+            sent = signal_process(now.pid, now.pid_start, signal.SIGKILL)
+        elif (now.pid, now.pid_start) not in termed:      # SIGTERM once per process
+            sent = signal_process(now.pid, now.pid_start, signal.SIGTERM)
+            termed.add((now.pid, now.pid_start))
+        else:
+            sent = False
+        if sent:
+            thaw_if_paused(now)
+        return settled(store, now)
+    wait_until(done, timeout + OWNER_TIMEOUT)
     return store.load(rec.id) or rec
 
 
@@ -235,6 +250,8 @@ def remove_container(ref: str, *, force: bool = False, root=None) -> ContainerRe
                                  f"(`minicontainer stop {rec.name}`) or use `rm -f`")
         mark_stopped(store, rec)
         end_for_removal(store, rec)
+    else:                                          # an exited one's supervisor may still be
+        wait_until(lambda: settled(store, rec), OWNER_TIMEOUT)    # tearing down: let it finish
     rest = store.load(rec.id)
     if rest is not None:                           # the owner is gone: clean up ourselves
         clean_up(store, rest)
@@ -267,46 +284,74 @@ def wait_container(ref: str, root=None) -> int:
     """Block until the container stops running; its exit status (as `docker wait`)."""
     store = _store(root)
     rec = store.find(ref)
-    last = rec
-    while True:
-        now = store.load(rec.id)
-        if now is None:
-            if last.status == "exited" and last.exit_code is not None:
-                return last.exit_code
-            raise ContainerError(f"container {rec.name} was removed before its exit status was read")
-        if now.status in ("exited", "restarting") and now.exit_code is not None:
-            return now.exit_code
-        if current_status(now) == "dead":
-            raise ContainerError(f"container {rec.name} lost its supervisor: its exit status is "
-                                 "unknown (`minicontainer gc` cleans it up)")
-        last = now
-        time.sleep(POLL)
+    exit_file = open_exit_file(store, rec)
+    try:
+        while True:
+            now = store.load(rec.id)
+            if now is None:                        # --rm: recorded and removed between two polls
+                code = read_exit_file(exit_file)
+                if code is None:
+                    raise ContainerError(f"container {rec.name} was removed before its exit status was read")
+                return code
+            if now.status in ("exited", "restarting") and now.exit_code is not None:
+                return now.exit_code
+            if current_status(now) == "dead":
+                raise ContainerError(f"container {rec.name} lost its supervisor: its exit status is "
+                                     "unknown (`minicontainer gc` cleans it up)")
+            time.sleep(POLL)
+    finally:
+        if exit_file is not None:
+            os.close(exit_file)
+
+
+def open_exit_file(store: StateStore, rec: ContainerRecord) -> int | None:
+    """The supervisor's exit file (supervisor.write_exit_file), opened now: the descriptor
+    still reads it after the container's directory is removed. Created empty if need be."""
+    try:
+        return os.open(store.container_dir(rec.id) / EXIT_FILE, os.O_RDONLY | os.O_CREAT, 0o600)
+    except OSError:
+        return None                                # removed already, or not ours to write
+
+
+def read_exit_file(fd: int | None) -> int | None:
+    try:
+        return int(os.pread(fd, 16, 0)) if fd is not None else None
+    except (OSError, ValueError):                  # empty: nothing was recorded
+        return None
 
 
 def pause_container(ref: str, root=None) -> ContainerRecord:
     store = _store(root)
     rec = store.find(ref)
-    status = current_status(rec)
-    if status == "paused":
-        raise ContainerError(f"container {rec.name} is already paused")
-    if status != "running":
-        raise ContainerError(f"container {rec.name} is not running")
-    cgroup = _cgroup(rec)
-    if cgroup is None:
-        raise ContainerError(f"container {rec.name} cannot be paused: {no_cgroup_reason(rec)}")
-    cgroup.freeze()
-    return store.update(rec.id, status="paused") or rec
+    with store.locked():                           # check and change in one step: the supervisor
+        rec = store.load(rec.id) or rec            # cannot record an exit in between (that we
+        status = current_status(rec)               # would then overwrite with "paused")
+        if status == "paused":
+            raise ContainerError(f"container {rec.name} is already paused")
+        if status != "running":
+            raise ContainerError(f"container {rec.name} is not running")
+        cgroup = _cgroup(rec)
+        if cgroup is None:
+            raise ContainerError(f"container {rec.name} cannot be paused: {no_cgroup_reason(rec)}")
+        cgroup.freeze()
+        rec.status = "paused"
+        store.save(rec)
+    return rec
 
 
 def unpause_container(ref: str, root=None) -> ContainerRecord:
     store = _store(root)
     rec = store.find(ref)
-    if current_status(rec) != "paused":
-        raise ContainerError(f"container {rec.name} is not paused")
-    cgroup = _cgroup(rec)
-    if cgroup is not None:
-        cgroup.thaw()
-    return store.update(rec.id, status="running") or rec
+    with store.locked():                           # as in pause: check and change in one step
+        rec = store.load(rec.id) or rec
+        if current_status(rec) != "paused":
+            raise ContainerError(f"container {rec.name} is not paused")
+        cgroup = _cgroup(rec)
+        if cgroup is not None:
+            cgroup.thaw()
+        rec.status = "running"
+        store.save(rec)
+    return rec
 
 
 def _cgroup(rec: ContainerRecord):
@@ -446,19 +491,18 @@ class LogReader:
     """Entries of container.log, partial lines (P) joined to whole ones per stream."""
 
     def __init__(self, path):
-        self.path, self.offset, self.rest = path, 0, b""
+        self.path, self.file, self.rest = path, None, b""
         self.pending: dict[str, tuple[str, bytes]] = {}
 
     def read_new(self, partial: bool = False) -> list[tuple[str, str, bytes]]:
         """What was appended since the last call. partial=True also gives unfinished lines
         (for -f: a prompt without newline should show up at once)."""
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read()
-        except FileNotFoundError:
-            return []
-        self.offset += len(data)
+        if self.file is None:
+            try:                                         # opened once: when --rm removes the
+                self.file = open(self.path, "rb", buffering=0)   # directory, this descriptor
+            except FileNotFoundError:                    # still reads the last output
+                return []
+        data = self.file.readall()
         data, out = self.rest + data, []
         lines = data.split(b"\n")
         self.rest = lines.pop()                          # an entry still being written
@@ -481,6 +525,10 @@ class LogReader:
         self.pending.clear()
         return out
 
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
 
 def log_path(ref: str, root=None):
     store = _store(root)
@@ -492,7 +540,10 @@ def read_logs(ref: str, tail: int | None = None, root=None) -> list[tuple[str, s
     """(timestamp, 'stdout'|'stderr', line) for every line, or the last `tail`."""
     _, _, path = log_path(ref, root)
     reader = LogReader(path)
-    return last(reader.read_new() + reader.unfinished(), tail)
+    try:
+        return last(reader.read_new() + reader.unfinished(), tail)
+    finally:
+        reader.close()
 
 
 def last(entries: list, tail: int | None) -> list:
@@ -507,14 +558,17 @@ def follow_logs(ref: str, emit, tail: int | None = None, root=None) -> None:
     comes, until the container has stopped for good."""
     store, rec, path = log_path(ref, root)
     reader = LogReader(path)
-    for entry in last(reader.read_new(), tail):
-        emit(*entry)
-    while True:
-        over = settled(store, rec)                     # decided before the read: nothing is missed
-        for entry in reader.read_new(partial=True):
+    try:
+        for entry in last(reader.read_new(), tail):
             emit(*entry)
-        if over:
-            for entry in reader.unfinished():
+        while True:
+            over = settled(store, rec)                 # decided before the read: nothing is missed
+            for entry in reader.read_new(partial=True):
                 emit(*entry)
-            return
-        time.sleep(0.1)
+            if over:
+                for entry in reader.unfinished():
+                    emit(*entry)
+                return
+            time.sleep(0.1)
+    finally:
+        reader.close()

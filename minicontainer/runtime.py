@@ -17,7 +17,8 @@
             ◀──────────── "pid N" ─ exit (PID 1 is now our child,  mount overlay, /proc, /sys, /dev
                                     we are its subreaper)           /etc/hosts…, hostname, lo up
                                                                     pivot_root (or chroot)
-                                                                    workdir, env, close fds
+                                                                    workdir, env, own session,
+                                                                    close fds
                                                                     masks, no_new_privs, user +
                                                                     capabilities, seccomp
     wait, forwarding signals                                        execve(the command)
@@ -153,8 +154,12 @@ def start(ctx: Context) -> None:
         os.close(go_w)
         rest = messages.read().splitlines()                 # EOF: PID 1 ran execve (or died)
     os.waitpid(child, 0)                                    # the setup child is done
-    ctx.pid = next((int(line.split()[1]) for line in rest if line.startswith(b"pid ")), 0)
-    error = next((line[4:] for line in rest if line.startswith(b"err ")), None)
+    said = dict(line.split(b" ", 1) for line in rest if b" " in line)   # "pid N", "err WHY", …
+    ctx.pid = int(said.get(b"pid", 0))
+    error, status = said.get(b"err"), 125
+    if error is None and b"exec" in said and ctx.config.detach:   # execve failed: in the foreground
+        status, error = said[b"exec"].split(b" ", 1)    # PID 1 told your terminal, and wait() returns
+        status = int(status)                            # its 127/126; run -d has no terminal: say it now
     if ctx.pid:
         ctx.signals.deliver()                               # any signal that came during start-up
         ctx.record.pid, ctx.record.pid_start = ctx.pid, proc_start_time(ctx.pid)
@@ -163,9 +168,11 @@ def start(ctx: Context) -> None:
     if error is not None or not ctx.pid:
         if ctx.pid:
             os.waitpid(ctx.pid, 0)
-        ctx.record.status, ctx.record.exit_code = "exited", 125
-        raise MinicontainerError(error.decode(errors="replace") if error
-                                 else "the setup child exited without starting the container")
+        ctx.record.status, ctx.record.exit_code = "exited", status
+        failure = MinicontainerError(error.decode(errors="replace") if error
+                                     else "the setup child exited without starting the container")
+        failure.exit_code = status                          # the CLI exits with it, as Docker does
+        raise failure
 
 
 def setup_child(ctx: Context, go_r: int, msg_w: int) -> None:
@@ -432,8 +439,9 @@ def run_in_child(step, ctx: Context, *fds) -> None:
         for sig in FORWARDED_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
         step(ctx, *fds)
-    except ExecError as e:
-        os.write(2, f"minicontainer: {e}\n".encode())
+    except ExecError as e:                                  # execve failed: 127 or 126; the
+        os.write(2, f"minicontainer: {e}\n".encode())       # message for the terminal, and for
+        os.write(msg_w, f"exec {e.status} {e}\n".encode())  # start() (run -d has no terminal)
         status = e.status
     except MinicontainerError as e:
         os.write(msg_w, f"err {e}\n".encode())

@@ -15,7 +15,7 @@ the --restart policy. Its life, in phases (each phase replaces the previous one 
                                     execve(python -m minicontainer.supervisor exited …)
                                       record the exit status; apply --restart:
                                         no restart → teardown (cgroup, network, --rm), exit
-                                        restart    → teardown, "restarting", execve(… backoff)
+                                        restart    → "restarting", teardown, execve(… backoff)
                                                      sleep 0.1 s, 0.2 s, 0.4 s … ≤ 1 min,
                                                      execve(… start): prepare, start, watch
 
@@ -40,6 +40,7 @@ import time
 LOG_FILE = "container.log"              # in the container's directory
 SUPERVISOR_LOG = "supervisor.log"       # the supervisor's own messages (its stderr)
 STOPPED_MARK = "stopped"                # stop/kill/rm create it: the restart policy must not restart
+EXIT_FILE = "exit"                      # the last exit status, rewritten in place (conmon's exit file)
 BACKOFF_FIRST, BACKOFF_MAX, BACKOFF_RESET = 0.1, 60.0, 10.0   # seconds, as Docker
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The small phases import this module from its cached bytecode: run as a script, it would be
@@ -101,9 +102,14 @@ def start_detached(container) -> str:
     ok = [line[3:] for line in lines if line.startswith("ok ")]
     if ok:
         return ok[0]
-    errors = [line[4:] for line in lines if line.startswith("err ")]
-    raise MinicontainerError(errors[0] if errors else "the supervisor exited before the container "
-                             "started (run `minicontainer gc` to clean up)")
+    errors = [line[4:].partition(" ") for line in lines if line.startswith("err ")]
+    if not errors:
+        raise MinicontainerError("the supervisor exited before the container started "
+                                 "(run `minicontainer gc` to clean up)")
+    code, _, message = errors[0]
+    error = MinicontainerError(message)
+    error.exit_code = int(code)                     # 125, or 127/126 if execve failed (as Docker)
+    raise error
 
 
 def read_report(report_r: int) -> str:
@@ -149,20 +155,34 @@ def read_report(report_r: int) -> str:
 def first_start(container, report_w: int) -> None:
     """The new supervisor, still holding the CLI's memory: run prepare and start."""
     from minicontainer import runtime
-    os.write(report_w, f"supervisor {os.getpid()}\n".encode())
+    report(report_w, f"supervisor {os.getpid()}")
     from minicontainer.state import StateStore
     null = os.open("/dev/null", os.O_RDWR)
     os.dup2(null, 0), os.dup2(null, 1)              # `ID=$(minicontainer run -d …)` waits for EOF
     os.close(null)
+    close_inherited_fds(keep=report_w)
     store = StateStore(container.store.root.absolute())
     os.chdir("/")                                   # pin no directory of the user's
     ctx = runtime.Context(container.config, store, container.explain)
     launch(ctx, report_w, streak=0)
 
 
+def close_inherited_fds(keep: int) -> None:
+    """The CLI may have inherited descriptors from its caller (a shell's `3>file`, a test
+    harness's pipe); the supervisor would hold them for the container's whole life."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            if fd > 2 and fd != keep and os.get_inheritable(fd):
+                os.close(fd)
+        except OSError:                             # the listing's own descriptor, gone by now
+            pass
+
+
 def launch(ctx, report_w: int | None, streak: int) -> None:
     """prepare + start with the container's output going to pipes, then become the watcher.
     For a restart ctx.record is set and prepare reuses it. Never returns."""
+    import signal
     from minicontainer import runtime
     try:
         runtime.prepare(ctx)
@@ -171,15 +191,18 @@ def launch(ctx, report_w: int | None, streak: int) -> None:
     try:
         keep = attach_output(ctx)
         with runtime.forward_signals(ctx):
-            runtime.start(ctx)
+            signal.signal(signal.SIGUSR1, signal.SIG_IGN)   # `stop`'s wake-up call is for us,
+            runtime.start(ctx)                              # not to be passed on to PID 1
         if ctx.console is not None:
             keep["out"] = ctx.console.receive_master()
     except BaseException as e:
         runtime.teardown(ctx)
         give_up(ctx, report_w, e)
+    if stop_requested(ctx.store, ctx.record.id):    # `stop` came while we started: it may have
+        os.kill(ctx.pid, signal.SIGKILL)            # signalled the old PID 1; this one must not run
     detach_stdio(ctx)
     if report_w is not None:
-        os.write(report_w, f"ok {ctx.record.id}\n".encode())
+        report(report_w, f"ok {ctx.record.id}")
         os.close(report_w)
     exec_phase("watch", ctx.store.root, ctx.record.id, ctx.pid, keep.get("out", -1),
                keep.get("err", -1), keep.get("stdin", -1), streak, small=True, keep=keep.values())
@@ -219,20 +242,34 @@ def detach_stdio(ctx) -> None:
     os.close(null), os.close(log)
 
 
+def report(report_w: int, line: str) -> None:
+    """Tell the CLI — if it still listens: killed or interrupted, it has closed the pipe, and
+    a BrokenPipeError must not end the supervisor (PID 1 would run with nobody watching)."""
+    try:
+        os.write(report_w, f"{line}\n".encode())
+    except OSError:
+        pass
+
+
 def give_up(ctx, report_w: int | None, error: BaseException) -> None:
     """A start failed. First start: report the one line and leave nothing behind. A restart:
-    record exit 125 and stop restarting."""
+    record the exit (125, or execve's 127/126) and stop restarting."""
     from minicontainer.errors import MinicontainerError
     message = str(error) if isinstance(error, MinicontainerError) else f"internal error: {error!r}"
+    code = getattr(error, "exit_code", 125)
     if report_w is not None:
         if ctx.record is not None:
             ctx.record.auto_remove = True
             from minicontainer import runtime
             runtime.teardown(ctx)                   # prepare/start already undid the rest
-        os.write(report_w, f"err {message}\n".encode())
+        report(report_w, f"err {code} {message}")
     elif ctx.record is not None:
+        try:
+            detach_stdio(ctx)                       # fd 2 may be the container's stderr pipe by now
+        except OSError:
+            pass                                    # its directory is gone (rm -f)
         os.write(2, f"minicontainer: restart failed: {message}\n".encode())
-        ctx.store.update(ctx.record.id, status="exited", exit_code=125, finished_at=time.time())
+        ctx.store.update(ctx.record.id, status="exited", exit_code=code, finished_at=time.time())
     os._exit(125)
 
 
@@ -275,6 +312,7 @@ def watch(root: str, cid: str, pid: int, out_fd: int, err_fd: int, stdin_fd: int
             elif not copy_output(fd, streams[fd], log, block=True):
                 poller.unregister(fd)
                 del streams[fd]
+                os.close(fd)                        # inheritable: it would outlive every phase
     for fd, name in streams.items():                # PID 1 is gone, and every process of its
         os.set_blocking(fd, False)                  # PID namespace with it: drain what is left
         while copy_output(fd, name, log, block=False):
@@ -331,19 +369,43 @@ def exited(root: str, cid: str, code: int, streak: int) -> None:
     rec = store.load(cid)
     if rec is None:                                 # removed meanwhile (rm -f): nothing to record
         return
-    ctx = context_for(store, rec)
-    oom = bool(code == 137 and ctx.cgroup is not None and ctx.cgroup.oom_killed())
-    finished = time.time()
-    rec = store.update(cid, status="exited", exit_code=code, finished_at=finished, oom_killed=oom)
+    oom = oom_killed(rec, code)
+    rec.exit_code, rec.finished_at = code, time.time()
+    delay, streak = restart_delay(store, rec, streak)
+    # One locked update: `rm` (without -f) must never see "exited" while a restart follows
+    # and tear down under our feet.
+    rec = store.update(cid, exit_code=code, finished_at=rec.finished_at, oom_killed=oom,
+                       status="exited" if delay is None else "restarting",
+                       restart_count=rec.restart_count + (delay is not None))
     if rec is None:
         return
-    ctx.record = rec
-    delay, streak = restart_delay(store, rec, streak)
+    write_exit_file(store, cid, code)
+    ctx = context_for(store, rec)                   # after recording: the exit is kept even if this fails
     runtime.teardown(ctx)                           # cgroup, network; --rm: overlay and record
     if delay is None:
         return
-    store.update(cid, status="restarting", restart_count=rec.restart_count + 1)
     exec_phase("backoff", root, cid, delay, streak, small=True)
+
+
+def oom_killed(rec, code: int) -> bool:
+    """Did the kernel's OOM killer end it? (read before teardown removes the cgroup)"""
+    from minicontainer.cgroups import open_cgroup
+    cgroup = open_cgroup(rec.cgroup, rec.cgroup_root) if code == 137 and rec.cgroup else None
+    return bool(cgroup is not None and cgroup.oom_killed())
+
+
+def write_exit_file(store, cid: str, code: int) -> None:
+    """The exit status, also in a file that `wait` keeps open: when --rm removes the record
+    right after, a waiter that missed it still reads the status through its descriptor.
+    Rewritten in place (no rename), so every open descriptor sees the new content."""
+    try:
+        fd = os.open(store.container_dir(cid) / EXIT_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError:
+        return
+    try:
+        os.write(fd, b"%d\n" % code)
+    finally:
+        os.close(fd)
 
 
 def restart_delay(store, rec, streak: int) -> tuple[float | None, int]:
@@ -390,10 +452,12 @@ def backoff(root: str, cid: str, delay: float, streak: int) -> None:
     import _signal
     import select
     wake = wake_on_signals(_signal, (_signal.SIGUSR1, _signal.SIGTERM))
-    poller = select.poll()
-    poller.register(wake, select.POLLIN)
-    poller.poll(int(delay * 1000))
-    exec_phase("start", root, cid, streak, small=False)
+    if not os.path.exists(f"{root}/containers/{cid}/{STOPPED_MARK}"):   # a stop that came before
+        poller = select.poll()                                          # our handler was ignored
+        poller.register(wake, select.POLLIN)
+        poller.poll(int(delay * 1000))
+    _signal.signal(_signal.SIGUSR1, _signal.SIG_IGN)   # a handler would be reset to the default
+    exec_phase("start", root, cid, streak, small=False)  # (death) by execve; SIG_IGN is kept
 
 
 def restart(root: str, cid: str, streak: int) -> None:

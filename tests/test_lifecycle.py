@@ -442,3 +442,264 @@ def test_reused_pid_is_never_signalled(mc, mc_root, detached):
         bystander.wait()
         os.kill(rec.pid, signal.SIGKILL)                                 # the real PID 1
         until(lambda: record(mc_root, "reuse").status == "exited", what="exit recorded")
+
+
+# ── the supervisor under stress: restarts, a vanished CLI, races with the verbs ───────────
+
+def test_supervisor_closes_the_streams_it_finished(mc_root, detached):
+    """A stream at EOF is closed at once: the pipes are inheritable, and a forgotten one
+    would outlive every phase — two per restart, until os.pipe() fails. The container closes
+    its output early, so the watcher sees EOF while PID 1 still runs; the supervisor's
+    descriptors are counted in the watch phase of each restart (the count most often seen:
+    the steady state after EOF)."""
+    from collections import Counter
+    detached("--restart", "always", "busybox", "sh", "-c", "exec >&- 2>&-; sleep 0.5; exit 1",
+             name="fd-leak")
+    counts = {}
+
+    def sample() -> bool:
+        rec = record(mc_root, "fd-leak")
+        try:
+            phase = open(f"/proc/{rec.supervisor_pid}/cmdline").read().split("\0")
+            count = len(os.listdir(f"/proc/{rec.supervisor_pid}/fd"))
+        except OSError:
+            return False
+        again = record(mc_root, "fd-leak")
+        if "watch" in phase and again.status == "running" and again.restart_count == rec.restart_count:
+            counts.setdefault(rec.restart_count, Counter())[count] += 1
+        return rec.restart_count >= 4
+    until(sample, timeout=30, what="four restarts")
+    steady = {n: c.most_common(1)[0][0] for n, c in counts.items()}
+    assert 1 in steady and 3 in steady and steady[3] == steady[1], counts
+
+
+def test_supervisor_outlives_the_cli(mc_root, monkeypatch):
+    """The CLI killed during `run -d` (Ctrl-C, a timeout) closes the report pipe: the
+    supervisor's "ok" must not kill it (its PID 1 would run unwatched, nobody would record
+    the exit). Fault injection: Container.start() runs in this process, and its report
+    reader closes the pipe at once, as a dying CLI does."""
+    from minicontainer import supervisor
+    from minicontainer.api import Container, read_logs, remove_container, wait_container
+    from minicontainer.errors import MinicontainerError
+    from minicontainer.state import StateStore
+
+    def cli_gone(report_r):
+        os.close(report_r)
+        return ""
+    monkeypatch.setattr(supervisor, "read_report", cli_gone)
+    with pytest.raises(MinicontainerError):
+        Container("busybox", ["sh", "-c", "sleep 0.5; echo still watched; exit 3"], root=mc_root,
+                  net="none", name="cli-gone").start()
+    until(lambda: any(r.name == "cli-gone" for r in StateStore(mc_root).list()), what="the record")
+    try:
+        assert wait_container("cli-gone", root=mc_root) == 3
+        assert [text for _, _, text in read_logs("cli-gone", root=mc_root)] == [b"still watched\n"]
+    finally:
+        remove_container("cli-gone", force=True, root=mc_root)
+
+
+def test_stop_signals_the_pid_1_a_restart_records(mc, mc_root, detached):
+    """`stop` while the supervisor restarts: when stop reads the record it still names the
+    old, dead PID 1; the new one is recorded a moment later. Simulated on a running container:
+    its record is set back to "restarting" with a dead PID until stop has begun, then restored."""
+    import threading
+    from minicontainer.state import StateStore
+    detached("busybox", "sleep", "30", name="stop-rs")
+    rec, store = record(mc_root, "stop-rs"), StateStore(mc_root)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    store.update(rec.id, status="restarting", pid=gone.pid)
+
+    def new_pid_1_recorded():
+        until(lambda: (mc_root / "containers" / rec.id / "stopped").exists(), what="stop's mark")
+        time.sleep(0.2)                                   # stop has read the old record by now
+        store.update(rec.id, status="running", pid=rec.pid, pid_start=rec.pid_start)
+    restore = threading.Thread(target=new_pid_1_recorded)
+    restore.start()
+    try:
+        mc("stop", "-t", "1", "stop-rs", check=True)
+    finally:
+        restore.join()
+    now = record(mc_root, "stop-rs")
+    assert now.status == "exited" and now.exit_code == 137
+
+
+def test_a_stop_during_the_start_is_not_lost(mc_root, monkeypatch):
+    """`stop` while the supervisor starts PID 1 (its signal went to the old one): launch
+    sees the stop mark after start() and kills the new PID 1; --restart always does not
+    restart it. Fault injection: the mark is made inside start(), in this process."""
+    from minicontainer import runtime
+    from minicontainer.api import Container, remove_container
+    real_start = runtime.start
+
+    def start_and_stop(ctx):
+        real_start(ctx)
+        os.close(os.open(ctx.store.container_dir(ctx.record.id) / "stopped", os.O_CREAT | os.O_WRONLY))
+    monkeypatch.setattr(runtime, "start", start_and_stop)
+    Container("busybox", ["sleep", "30"], root=mc_root, net="none", name="stop-start",
+              restart="always", detach=True).start()
+    try:
+        until(lambda: record(mc_root, "stop-start").status == "exited"
+              and not mc_owner_alive(mc_root, "stop-start"), what="the kill recorded")
+        rec = record(mc_root, "stop-start")
+        assert rec.exit_code == 137 and rec.restart_count == 0
+    finally:
+        remove_container("stop-start", force=True, root=mc_root)
+
+
+def small_phase(*argv) -> list[str]:
+    """The command line of a small supervisor phase, as exec_phase makes it."""
+    from minicontainer.supervisor import SMALL_BOOT
+    return [sys.executable, "-I", "-S", "-c", SMALL_BOOT, *map(str, argv)]
+
+
+def test_backoff_sees_a_stop_that_came_before_its_handler(tmp_path):
+    """A stop between writing "restarting" and the back-off's SIGUSR1 handler: the wake-up
+    was ignored, so the back-off checks the mark itself instead of sleeping a minute.
+    (No record: the start phase then has nothing to do.)"""
+    (tmp_path / "containers" / "c1").mkdir(parents=True)
+    (tmp_path / "containers" / "c1" / "stopped").touch()
+    assert subprocess.run(small_phase("backoff", tmp_path, "c1", 60, 0), timeout=20).returncode == 0
+
+
+def test_a_late_wake_up_does_not_kill_the_next_phase(tmp_path):
+    """stop's SIGUSR1 ends the back-off; one more, arriving while the start phase's
+    interpreter boots, must find SIGUSR1 still ignored (a handler is reset by execve; SIG_IGN
+    is kept). The back-off is started as the exited phase leaves it: SIGUSR1 ignored."""
+    (tmp_path / "containers" / "c2").mkdir(parents=True)
+    p = subprocess.Popen(small_phase("backoff", tmp_path, "c2", 0.2, 0),
+                         preexec_fn=lambda: signal.signal(signal.SIGUSR1, signal.SIG_IGN))
+    while p.poll() is None:                               # stop wakes the owner on every poll
+        os.kill(p.pid, signal.SIGUSR1)
+        time.sleep(0.001)
+    assert p.returncode == 0
+
+
+def test_logs_follow_reads_the_end_of_a_removed_log(mc_root):
+    """--rm: the last output and the removal of the directory can fall between two polls of
+    `logs -f`; the log opened once is still read to its end. Simulated with a record whose
+    "container" writes its last line and is removed while the first one is shown."""
+    from minicontainer.lifecycle import follow_logs
+    from minicontainer.state import StateStore, proc_start_time
+    from minicontainer.supervisor import format_entries
+    store = StateStore(mc_root)
+    rec = store.create("busybox:latest", ["sh"], "logs-gone", supervisor_pid=os.getpid(),
+                       supervisor_start=proc_start_time(os.getpid()))
+    log = store.container_dir(rec.id) / "container.log"
+    log.write_bytes(format_entries(b"stdout", b"first\n"))
+    shown = []
+
+    def emit(ts, stream, text):
+        shown.append(text)
+        if text == b"first\n":
+            with open(log, "ab") as f:
+                f.write(format_entries(b"stdout", b"last\n"))
+            store.delete(rec)
+    try:
+        follow_logs(rec.id, emit, root=mc_root)
+    finally:
+        store.delete(rec)
+    assert shown == [b"first\n", b"last\n"]
+
+
+def test_wait_reads_the_exit_of_a_removed_container(mc, mc_root, monkeypatch):
+    """--rm: the exit recorded and the record removed between two polls of `wait` — it reads
+    the status from the supervisor's exit file, which it holds open. Polls are made slow
+    (3 s) so that both fall in between."""
+    from minicontainer import lifecycle
+    cid = mc("run", "-d", "--rm", "--net", "none", "busybox", "sh", "-c", "sleep 0.5; exit 5",
+             check=True).stdout.strip()
+    monkeypatch.setattr(lifecycle, "POLL", 3.0)
+    assert lifecycle.wait_container(cid, root=mc_root) == 5
+    assert not (mc_root / "containers" / cid).exists()
+
+
+def test_exit_and_restarting_are_one_update(mc_root, monkeypatch):
+    """A restart is recorded with the exit, in one locked update, before anything is torn
+    down: a plain `rm` never sees "exited" and tears down under the supervisor's feet. And the
+    exit is recorded before the record is parsed into a context (which may fail). The phase
+    runs in this process; teardown and the next phase are replaced by probes."""
+    from minicontainer import runtime, supervisor
+    from minicontainer.state import StateStore
+    store = StateStore(mc_root)
+    rec = store.create("busybox:latest", ["true"], "rs-one", config={"restart": "always", "detach": True})
+    store.update(rec.id, status="running", started_at=time.time())
+    seen, phases = [], []
+    real_context_for = supervisor.context_for
+
+    def context_for(*args):
+        seen.append(store.load(rec.id))
+        return real_context_for(*args)
+    monkeypatch.setattr(supervisor, "context_for", context_for)
+    monkeypatch.setattr(runtime, "teardown", lambda ctx: seen.append(store.load(ctx.record.id)))
+    monkeypatch.setattr(supervisor, "exec_phase", lambda phase, *args, **kwargs: phases.append(phase))
+    try:
+        supervisor.exited(str(mc_root), rec.id, 3, 0)
+    finally:
+        store.delete(rec)
+    assert [(r.status, r.exit_code, r.restart_count) for r in seen] == [("restarting", 3, 1)] * 2
+    assert phases == ["backoff"]
+
+
+def test_a_failed_restart_is_logged_and_recorded(mc, mc_root, detached):
+    """A restart that fails after the output pipes are attached (here: execve, the command
+    deleted itself) says why in supervisor.log — not in the container's closed stderr pipe —
+    and records execve's status, 127."""
+    cid = detached("--restart", "on-failure:3", "busybox", "/bin/sh", "-c", "rm /bin/sh; exit 1",
+                   name="rs-fail")
+    until(lambda: record(mc_root, "rs-fail").status == "exited" and not mc_owner_alive(mc_root, "rs-fail"),
+          what="the failed restart")
+    rec = record(mc_root, "rs-fail")
+    assert rec.exit_code == 127 and rec.restart_count == 1
+    log = (mc_root / "containers" / cid / "supervisor.log").read_text()
+    assert "minicontainer: restart failed: exec /bin/sh: no such file or directory" in log, log
+
+
+@pytest.mark.parametrize("verb,status", [("pause", "running"), ("unpause", "paused")])
+def test_pause_checks_and_changes_under_the_lock(mc_root, monkeypatch, verb, status):
+    """An exit the supervisor records while pause freezes (or unpause thaws) must win; with
+    the check outside the lock "paused" overwrote it and the container looked dead. The
+    cgroup is a fake whose freeze/thaw lets a concurrent update try to run."""
+    import threading
+    from minicontainer import lifecycle
+    from minicontainer.state import StateStore, proc_start_time
+    store = StateStore(mc_root)
+    sleeper = subprocess.Popen(["sleep", "30"])
+    rec = store.create("busybox:latest", ["sleep"], f"lock-{verb}", supervisor_pid=os.getpid(),
+                       supervisor_start=proc_start_time(os.getpid()))
+    store.update(rec.id, status=status, pid=sleeper.pid, pid_start=proc_start_time(sleeper.pid))
+    exits = []
+
+    class Cgroup:
+        def freeze(self):
+            exits.append(threading.Thread(target=store.update, args=(rec.id,),
+                                          kwargs={"status": "exited", "exit_code": 0}))
+            exits[0].start()
+            exits[0].join(0.3)                            # it waits for the lock, if pause holds it
+        thaw = freeze
+    monkeypatch.setattr(lifecycle, "_cgroup", lambda rec: Cgroup())
+    try:
+        getattr(lifecycle, f"{verb}_container")(rec.id, root=mc_root)
+        exits[0].join()
+        assert store.load(rec.id).status == "exited"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        store.delete(rec)
+
+
+def test_supervisor_keeps_no_inherited_descriptor(mc, mc_root):
+    """A descriptor the CLI inherited (a shell's 3>file, a harness's pipe) is not kept by the
+    supervisor for the container's life: here the write end of a pipe, which then reads EOF."""
+    r, w = os.pipe()
+    p = subprocess.run([sys.executable, "-m", "minicontainer", "--root", str(mc_root), "run", "-d",
+                        "--net", "none", "--name", "fd-inherit", "busybox", "sleep", "30"],
+                       pass_fds=(w,), capture_output=True, text=True, timeout=60)
+    os.close(w)
+    try:
+        assert p.returncode == 0, p.stderr
+        os.set_blocking(r, False)
+        assert os.read(r, 1) == b""                       # no writer left
+    finally:
+        os.close(r)
+        mc("rm", "-f", "fd-inherit")

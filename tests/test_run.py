@@ -178,3 +178,16 @@ def test_explain_survives_a_closed_pipe(mc_root):
     proc.stderr.read(20)
     proc.stderr.close()
     assert proc.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize("options", [[], ["-t"], ["--restart", "always"]])
+@pytest.mark.parametrize("cmd,status", [(["no-such-command"], 127), (["/etc/passwd"], 126)])
+def test_detached_exec_failure(mc, mc_root, options, cmd, status):
+    """`run -d` of a command that cannot be executed fails at once, as Docker's does: the one
+    line, execve's status (not 0 and an ID; with --restart always, not a crash loop). The
+    container is removed (Docker would leave it "created")."""
+    before = sorted(os.listdir(mc_root / "containers"))
+    p = mc("run", "-d", "--net", "none", *options, "busybox", *cmd)
+    assert (p.returncode, p.stdout) == (status, ""), p.stderr
+    assert p.stderr.startswith("minicontainer: exec ") and len(p.stderr.strip().splitlines()) == 1
+    assert sorted(os.listdir(mc_root / "containers")) == before
