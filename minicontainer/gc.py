@@ -11,9 +11,13 @@ record still says it was starting, running or restarting: nobody will ever recor
 tear it down. gc does that teardown:
 
     what                      where                                       how it goes
+    its processes, mounts     whatever has containers/ID in its mountinfo  SIGKILL, wait (pidfd)
+                              (also rootless, with no cgroup, no PID 1 yet recorded)
     the container's processes its cgroup (even a PID 1 left running)      SIGKILL all (cgroup.kill)
     its cgroup                /sys/fs/cgroup/…/minicontainer/ID           rmdir
     its network lease, veth   <root>/networks/…, mc<id> on the bridge      network.detach
+    leases of no container    (judged under the network lock: no record,   cleanup_orphans
+                              or exited with its owner gone)
     leftover veths, bridges   mc<id> no lease names, with no process on    ip link del (pyroute2,
                               its container side; our bridges no network   network/live.py)
                               of this root defines, with no port
@@ -27,12 +31,17 @@ destroys with the namespace's last process — so killing the processes unmounts
 and the host's mount table never had any of it. gc checks that claim: it reports any mount
 of a removed container still visible in any process's /proc/PID/mountinfo.
 
+What cannot go (a process stuck in state D survives SIGKILL: its overlay and record stay)
+is reported as skipped, with why; gc goes on with everything else.
+
 Exited containers are not garbage: `docker ps -a` keeps them until `rm`. `system prune`
 removes them too, as Docker's does.
 """
 from __future__ import annotations
 
+import errno
 import os
+import re
 import shutil
 import signal
 import time
@@ -79,32 +88,49 @@ def is_orphan(rec: ContainerRecord) -> bool:
 
 def collect(root=None, *, dry_run: bool = False, prune: bool = False,
             min_age: float = UNRECORDED_MIN_AGE) -> Garbage:
-    """Find — and unless dry_run, remove — orphans. prune: also every exited container."""
+    """Find — and unless dry_run, remove — orphans. prune: also every exited container.
+    One item that cannot go (a process stuck in state D, a cgroup another --root removes
+    meanwhile) is reported in `skipped`; gc goes on with the rest."""
     store = StateStore(state_root(root))
     found = Garbage()
     records = store.list()
     doomed = [r for r in records if is_orphan(r) or (prune and r.status == "exited" and not owner_alive(r))]
     for rec in doomed:
-        found.containers.append(describe(rec))
-        if not dry_run:
-            remove_orphan(store, rec)
+        if dry_run or attempt(found, f"container {rec.short_id} ({rec.name})", remove_orphan, store, rec):
+            found.containers.append(describe(rec))
     for rec in records:                              # exited, owner gone, but a cgroup is left
         if rec not in doomed and rec.status == "exited" and not owner_alive(rec) and rec.cgroup:
-            cgroup = open_cgroup(rec.cgroup, rec.cgroup_root)
-            if cgroup is not None:
-                found.cgroups.append(f"cgroup {cgroup.relpath} of exited container {rec.name}")
-                if not dry_run:
-                    cgroup.remove()
+            attempt(found, f"cgroup of exited container {rec.name}", remove_exited_cgroup,
+                    rec, found, dry_run)
     find_directories(store, found, dry_run)
     find_unrecorded_cgroups({r.cgroup for r in records}, found, dry_run, min_age, cgroup_trees(records))
-    live = [r.id for r in records if r not in doomed and r.status != "exited"]
-    released = find_leases(store, live, found, dry_run)
+    released = find_leases(store, found, dry_run, doomed={r.id for r in doomed})
     if not dry_run:
         wait_for_interfaces_to_go([r.id for r in doomed] + released)
-    find_interfaces(store, found, dry_run)
+    attempt(found, "network interfaces", find_interfaces, store, found, dry_run)
     if not dry_run:
         found.mounts = mounts_of(store, [r.id for r in doomed])
     return found
+
+
+def attempt(found: Garbage, what: str, action, *args) -> bool:
+    """action(*args), or — if it fails — `what` and the reason into found.skipped: one bad
+    item must not leave every other one in place."""
+    try:
+        action(*args)
+        return True
+    except Exception as e:                           # noqa: BLE001 — reported, not swallowed
+        reason = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror else str(e)
+        found.skipped.append(f"{what}: {reason or type(e).__name__}")
+        return False
+
+
+def remove_exited_cgroup(rec: ContainerRecord, found: Garbage, dry_run: bool) -> None:
+    cgroup = open_cgroup(rec.cgroup, rec.cgroup_root)
+    if cgroup is not None:
+        if not dry_run:
+            cgroup.remove()
+        found.cgroups.append(f"cgroup {cgroup.relpath} of exited container {rec.name}")
 
 
 def wait_for_interfaces_to_go(ids: list[str], timeout: float = 5.0) -> None:
@@ -125,18 +151,97 @@ def describe(rec: ContainerRecord) -> str:
             f"{rec.supervisor_pid or '?'} is gone)")
 
 
+class Unkillable(Exception):
+    """A process of an orphan survived SIGKILL: its overlay stays, and so does its record."""
+
+
 def remove_orphan(store: StateStore, rec: ContainerRecord) -> None:
     """Kill what still runs, then runtime.teardown with --rm semantics: everything goes."""
     from . import runtime
     from .supervisor import context_for
-    ctx = context_for(store, rec)
-    ctx.cgroup = open_cgroup(rec.cgroup, rec.cgroup_root) if rec.cgroup else None   # rootless: delegated
-    if ctx.cgroup is None and is_alive(rec.pid, rec.pid_start):
-        os.kill(rec.pid, signal.SIGKILL)             # no cgroup (yet): PID 1 alone
+    survivors = kill_processes(store, rec)           # first: no rm -rf under a live mount
+    if survivors:
+        raise Unkillable("kept, with its record: " + "; ".join(survivors))
+    ctx = context_for(store, rec)                    # its cgroup, if any (rootless: delegated)
     ctx.record.auto_remove = True
     runtime.teardown(ctx)                            # cgroup (killing its processes), network,
     if store.load(rec.id) is not None:               # overlay dirs, record
         store.delete(rec)
+
+
+KILL_TIMEOUT = 5.0                 # seconds for SIGKILLed processes to be gone (state D: longer)
+
+
+def kill_processes(store: StateStore, rec: ContainerRecord, timeout: float | None = None) -> list[str]:
+    """SIGKILL every process that still has the orphan's mounts — its PID 1 and setup child,
+    found by their mount table (/proc/PID/mountinfo names containers/ID) even with no cgroup
+    to hold them (rootless) and no PID recorded (the CLI died first) — and its recorded PID 1;
+    then wait until they are gone. Returns why not, one line per problem."""
+    needle = str(store.container_dir(rec.id))
+    checks = {pid: lambda p: needle in mountinfo_text(p) for pid in processes_with_mounts_of(needle)}
+    if is_alive(rec.pid, rec.pid_start):
+        checks.setdefault(rec.pid, lambda p: is_alive(p, rec.pid_start))
+    if any(map(in_my_mount_namespace, checks)):      # killing cannot unmount what is ours
+        return [f"{needle} is mounted in gc's own mount namespace: unmount it first"]
+    held, problems = [], []
+    for pid, still_ours in sorted(checks.items()):
+        try:
+            fd = kill_verified(pid, still_ours)
+        except OSError as e:                         # EPERM: not ours to kill
+            problems.append(f"kill -9 {pid}: {e.strerror}")
+            continue
+        if fd is not None:
+            held.append((pid, fd))
+    return problems + wait_until_gone(held, KILL_TIMEOUT if timeout is None else timeout)
+
+
+def in_my_mount_namespace(pid: int) -> bool:
+    try:
+        theirs, mine = os.stat(f"/proc/{pid}/ns/mnt"), os.stat("/proc/self/ns/mnt")
+    except OSError:                                  # gone meanwhile
+        return False
+    return (theirs.st_dev, theirs.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def kill_verified(pid: int, still_ours) -> int | None:
+    """SIGKILL `pid` if still_ours(pid); its pidfd (to wait on), or None if it is gone.
+    The pidfd (pidfd_open(2)) is taken before the check: if the PID was reused meanwhile,
+    the check sees the new process and says no; if the process dies after the check, the
+    signal goes nowhere (ESRCH) — never to another process."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+    try:
+        if still_ours(pid):
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+            return fd
+    except ProcessLookupError:                       # exited between the check and the kill
+        pass
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)
+    return None
+
+
+def wait_until_gone(held: list[tuple[int, int]], timeout: float) -> list[str]:
+    """Wait (poll(2): a pidfd is readable once its process has exited) and close the pidfds;
+    one line per process still there at the timeout — in state D, a SIGKILL waits."""
+    import select
+    poller = select.poll()
+    for _, fd in held:
+        poller.register(fd, select.POLLIN)
+    pending = {fd: pid for pid, fd in held}
+    deadline = time.monotonic() + timeout
+    while pending and (left := deadline - time.monotonic()) > 0:
+        for fd, _ in poller.poll(int(left * 1000) + 1):
+            poller.unregister(fd)
+            pending.pop(fd, None)
+    for _, fd in held:
+        os.close(fd)
+    return [f"PID {pid} is still there {timeout:g} s after SIGKILL (state D?)"
+            for pid in sorted(pending.values())]
 
 
 def open_cgroup(name: str, tree: str = ""):
@@ -170,9 +275,19 @@ def find_directories(store: StateStore, found: Garbage, dry_run: bool) -> None:
             half_removed = entry.name.startswith(".removing-")
             half_made = not entry.name.startswith(".") and not (entry / "state.json").exists()
             if entry.is_dir() and (half_removed or half_made):
-                found.directories.append(f"directory {entry}")
-                if not dry_run:
-                    shutil.rmtree(entry, ignore_errors=True)
+                if dry_run or attempt(found, f"directory {entry}", remove_directory, entry):
+                    found.directories.append(f"directory {entry}")
+
+
+def remove_directory(path) -> None:
+    """rm -rf, as StateStore.delete does it: rootless, the files of the container's other
+    users (subordinate uids) need its id map (userns.remove_tree). Raises if anything is left."""
+    shutil.rmtree(path, ignore_errors=True)
+    if os.path.lexists(path) and os.geteuid() != 0:
+        from .userns import remove_tree
+        remove_tree(path)
+    if os.path.lexists(path):
+        raise OSError(errno.ENOTEMPTY, "some of its files could not be removed", str(path))
 
 
 def find_unrecorded_cgroups(recorded: set[str], found: Garbage, dry_run: bool, min_age: float,
@@ -191,25 +306,38 @@ def find_unrecorded_in(tree: str, recorded: set[str], found: Garbage, dry_run: b
         found.skipped.append(f"cgroups ({e})")
         return
     for name in names:
-        if name in recorded:
-            continue
-        cgroup = open_cgroup(name, tree)
-        if cgroup is None:
-            continue
-        if cgroup.procs():
-            found.skipped.append(f"cgroup {cgroup.relpath}: it has processes and no record under "
-                                 "this --root (another state root's container?)")
-            continue
-        age = time.time() - min(d.stat().st_mtime for d in cgroup.dirs if d.exists())
-        if age < min_age:
-            continue
-        found.cgroups.append(f"empty cgroup {cgroup.relpath} (no record)")
-        if not dry_run:
-            cgroup.remove()
+        if name not in recorded:
+            attempt(found, f"cgroup {name}", remove_unrecorded, name, tree, found, dry_run, min_age)
 
 
-def find_leases(store: StateStore, live: list[str], found: Garbage, dry_run: bool) -> list[str]:
-    """Network leases (and with them veths and published ports) of containers not live.
+def remove_unrecorded(name: str, tree: str, found: Garbage, dry_run: bool, min_age: float) -> None:
+    cgroup = open_cgroup(name, tree)
+    if cgroup is None:
+        return
+    if cgroup.procs():
+        found.skipped.append(f"cgroup {cgroup.relpath}: it has processes and no record under "
+                             "this --root (another state root's container?)")
+        return
+    made = [t for t in map(mtime, cgroup.dirs) if t is not None]
+    if not made or time.time() - min(made) < min_age:    # gone meanwhile (another --root's
+        return                                            # rm or gc), or maybe a start
+    if not dry_run:
+        cgroup.remove()
+    found.cgroups.append(f"empty cgroup {cgroup.relpath} (no record)")
+
+
+def mtime(path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def find_leases(store: StateStore, found: Garbage, dry_run: bool, doomed=frozenset()) -> list[str]:
+    """Network leases (and with them veths and published ports) of containers that are gone.
+    Each lease is judged when it is released, under the network lock, by its record as it is
+    then — not by the list gc read at its start: a container started since (`run -d`, a
+    --restart relaunch) has a record, written before its lease, and keeps its address.
     Returns the IDs of the containers whose leases were released."""
     networks = store.root / "networks"
     if not networks.is_dir():
@@ -217,13 +345,23 @@ def find_leases(store: StateStore, live: list[str], found: Garbage, dry_run: boo
     from .network import NetworkStore
     from .network import ipam
     nets = NetworkStore(networks)
-    for name in nets.names():
-        for cid in ipam.read_json(nets.leases_path(name), {}):
-            if cid not in live:
-                found.leases.append(f"network lease of {cid[:12]} on {name}")
-    if not dry_run and found.leases:
-        return nets.cleanup_orphans(live)
-    return []
+    held = {cid: name for name in nets.names() for cid in ipam.read_json(nets.leases_path(name), {})}
+    if dry_run:
+        gone = [cid for cid in held if lease_is_garbage(store, cid, doomed)]
+    else:
+        errors: list[str] = []
+        gone = nets.cleanup_orphans(gone=lambda cid: lease_is_garbage(store, cid), errors=errors)
+        found.skipped += errors
+    found.leases += [f"network lease of {cid[:12]}" + (f" on {held[cid]}" if cid in held else "")
+                     for cid in gone]
+    return [] if dry_run else gone
+
+
+def lease_is_garbage(store: StateStore, cid: str, doomed=frozenset()) -> bool:
+    """No record (it is written before the lease: a start in progress has one), or an
+    exited one whose owner is gone; dry_run: or an orphan that gc would remove."""
+    rec = store.load(cid)
+    return rec is None or cid in doomed or (rec.status == "exited" and not owner_alive(rec))
 
 
 def find_interfaces(store: StateStore, found: Garbage, dry_run: bool) -> None:
@@ -252,15 +390,32 @@ def mounts_of(store: StateStore, ids: list[str]) -> list[str]:
     needles = [str(store.container_dir(i)) for i in ids]
     seen = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/mountinfo") as f:
-                text = f.read()
-        except OSError:
-            continue
+        text = mountinfo_text(pid)
         for needle in needles:
             if needle in text:
                 seen.append(f"{needle} in the mount namespace of PID {pid}")
     return seen
+
+
+def processes_with_mounts_of(path: str) -> list[int]:
+    """The PIDs whose mount table names `path` (a mount on it, under it, or an overlay with
+    its upperdir there)."""
+    return [int(pid) for pid in filter(str.isdigit, os.listdir("/proc"))
+            if path in mountinfo_text(pid)]
+
+
+OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
+
+
+def mountinfo_text(pid) -> str:
+    """/proc/PID/mountinfo with the kernel's octal escapes decoded (a space in a path is
+    written \\040, a tab \\011, a backslash \\134); "" if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/mountinfo") as f:
+            text = f.read()
+    except OSError:
+        return ""
+    return OCTAL_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), text) if "\\" in text else text
 
 
 # ── fault injection for tests/test_gc.py ──────────────────────────────────────────────────

@@ -268,3 +268,239 @@ def test_gc_unrecorded_cgroups():
         sleeper.wait()
         busy.remove()
         empty.remove()
+
+
+# ── gc in-process against a root of its own: races and items that cannot go ──────────────
+
+@pytest.fixture
+def own_root(tmp_path, monkeypatch):
+    """A state root for one test; gc.collect() runs in this process. Its sweeps of the cgroup
+    tree and of the links are turned off: those are the whole test session's."""
+    from minicontainer import gc
+    monkeypatch.setattr(gc, "find_unrecorded_cgroups", lambda *a, **k: None)
+    monkeypatch.setattr(gc, "find_interfaces", lambda *a, **k: None)
+    return tmp_path / "root"
+
+
+ME = {"supervisor_pid": os.getpid()}                # an owner that is alive: this process
+GONE = {"supervisor_pid": 1, "supervisor_start": 12345}   # …and one that is not
+
+
+def make_record(root, name, status="running", **fields):
+    """A record as the run sequence writes it, with its overlay directories."""
+    from minicontainer.state import ContainerRecord, StateStore, proc_start_time
+    s = StateStore(root)
+    if fields.get("supervisor_pid") == os.getpid():
+        fields["supervisor_start"] = proc_start_time(os.getpid())
+    rec = ContainerRecord(id=os.urandom(32).hex(), name=name, image="busybox:latest", command=["sh"],
+                          created=time.time(), status=status, **fields)
+    for d in ("upper", "work", "merged"):
+        (s.container_dir(rec.id) / d).mkdir(parents=True)
+    s.save(rec)
+    return rec
+
+
+def test_gc_keeps_the_lease_of_a_container_started_meanwhile(own_root, monkeypatch):
+    """gc reads the records first but releases leases much later (after killing orphans, up to
+    seconds each). A container started in between — `run -d`, or a --restart relaunch whose
+    record gc saw as exited — must keep its address. The race is made by a hook: the starts
+    happen while gc looks for half-made directories, after it has read the records."""
+    from minicontainer import gc
+    from minicontainer.network import NetworkStore
+    nets = NetworkStore(own_root / "networks")
+    relaunch = make_record(own_root, "gc-relaunch", status="exited", **ME)   # supervisor backs off
+    dead = make_record(own_root, "gc-dead", status="exited", **GONE)
+    nets.get().plan(dead.id, name="gc-dead")                   # its teardown was cut short
+    nets.get().plan("ee" * 32)                                 # a lease without a record
+    late = []
+    real = gc.find_directories
+
+    def start_meanwhile(*args):
+        late.append(make_record(own_root, "gc-late", status="created", **ME))   # record, then lease
+        nets.get().plan(late[0].id, name="gc-late")
+        nets.get().plan(relaunch.id, name="gc-relaunch")
+        real(*args)
+    monkeypatch.setattr(gc, "find_directories", start_meanwhile)
+    found = gc.collect(own_root)
+    leases = nets.get().leases()
+    try:
+        assert set(leases) == {late[0].id, relaunch.id}, found.lines(False)
+        assert sorted(found.leases) == sorted(f"network lease of {c[:12]} on bridge" for c in (dead.id, "ee" * 32))
+        assert not found.containers
+    finally:
+        for lease in leases.values():
+            nets.detach(lease)
+
+
+def hold_mount(path):
+    """A process in a mount namespace of its own with a tmpfs on `path` (as an orphaned PID 1
+    holds its overlay); never the test session's mount table."""
+    proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                             'mount -t tmpfs tmpfs "$1" && echo mounted && exec sleep 60 >&-',
+                             "sh", str(path)], stdout=subprocess.PIPE)
+    assert proc.stdout.readline() == b"mounted\n"
+    proc.stdout.close()
+    return proc
+
+
+def test_gc_kills_an_orphan_without_cgroup_or_pid(own_root):
+    """Rootless without a delegated cgroup, the CLI killed after forking PID 1 but before it
+    recorded its PID: only the mount table tells who still runs. gc must kill it and wait
+    before it deletes the overlay under it."""
+    from minicontainer import gc
+    from minicontainer.state import StateStore
+    rec = make_record(own_root, "gc-nocg", **GONE)              # cgroup "", pid 0
+    proc = hold_mount(StateStore(own_root).container_dir(rec.id) / "merged")
+    try:
+        found = gc.collect(own_root)
+        assert proc.poll() == -signal.SIGKILL                  # gone before collect() returned
+        assert [c for c in found.containers if rec.short_id in c] and not found.skipped
+        assert not StateStore(own_root).container_dir(rec.id).exists() and not found.mounts
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_gc_keeps_an_orphan_whose_process_survives(own_root, monkeypatch):
+    """A process in state D outlives SIGKILL. Faked here (no D state on demand): the signal is
+    not sent. gc must keep the container — record and overlay — and say so."""
+    from minicontainer import gc
+    from minicontainer.state import StateStore
+    rec = make_record(own_root, "gc-stuck", **GONE)
+    other = make_record(own_root, "gc-other", **GONE)
+    proc = hold_mount(StateStore(own_root).container_dir(rec.id) / "merged")
+    monkeypatch.setattr(gc.signal, "pidfd_send_signal", lambda fd, sig: None)
+    monkeypatch.setattr(gc, "KILL_TIMEOUT", 0.2, raising=False)
+    try:
+        found = gc.collect(own_root)
+        assert proc.poll() is None
+        assert any(rec.short_id in s and f"PID {proc.pid} is still there" in s for s in found.skipped), found.skipped
+        assert StateStore(own_root).load(rec.id) is not None
+        assert (StateStore(own_root).container_dir(rec.id) / "upper").is_dir()
+        assert [c for c in found.containers if other.short_id in c]      # the rest still goes
+        assert not [c for c in found.containers if rec.short_id in c]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert rec.short_id in " ".join(gc.collect(own_root).containers)    # once it is gone: removed
+
+
+def test_gc_when_pid1_exits_before_the_kill(own_root, monkeypatch):
+    """PID 1 alive when gc looks, gone when it kills (ESRCH): not an error."""
+    from minicontainer import gc
+    exited = subprocess.Popen(["true"])
+    exited.wait()
+    rec = make_record(own_root, "gc-esrch", pid=exited.pid, pid_start=42, **GONE)
+    real = gc.is_alive
+    monkeypatch.setattr(gc, "is_alive", lambda pid, start: pid == exited.pid or real(pid, start))
+    found = gc.collect(own_root)
+    assert [c for c in found.containers if rec.short_id in c] and not found.skipped
+
+
+def test_gc_goes_on_after_one_orphan_fails(own_root, monkeypatch):
+    """A CgroupError from one orphan (its cgroup will not empty: a process in state D) —
+    injected into runtime.teardown — is reported; the other orphan is still removed."""
+    from minicontainer import gc, runtime
+    from minicontainer.errors import CgroupError
+    from minicontainer.state import StateStore
+    bad = make_record(own_root, "gc-bad", **GONE)
+    good = make_record(own_root, "gc-good", **GONE)
+    real = runtime.teardown
+
+    def teardown(ctx):
+        if ctx.record.id == bad.id:
+            raise CgroupError("cgroup /minicontainer/x: a process did not die (state D?)")
+        real(ctx)
+    monkeypatch.setattr(runtime, "teardown", teardown)
+    found = gc.collect(own_root)
+    assert [s for s in found.skipped if bad.short_id in s and "did not die" in s]
+    assert [c for c in found.containers if good.short_id in c]
+    assert StateStore(own_root).load(good.id) is None and StateStore(own_root).load(bad.id) is not None
+
+
+def test_gc_unrecorded_cgroup_removed_meanwhile(monkeypatch):
+    """Another --root's rm (or gc) removes a group between gc's look at its processes and at
+    its age: nothing to do for that one, and the others still go."""
+    from minicontainer import gc
+    from minicontainer.cgroups import create_cgroup, open_cgroup
+    vanishing = create_cgroup(f"gctest-a-vanish-{os.getpid()}")
+    empty = create_cgroup(f"gctest-b-empty-{os.getpid()}")
+    real = gc.open_cgroup
+
+    def opened(name, tree=""):
+        cgroup = real(name, tree)
+        if cgroup is not None and name == vanishing.id:
+            procs = cgroup.procs
+            cgroup.procs = lambda: (procs(), vanishing.remove())[0]
+        return cgroup
+    monkeypatch.setattr(gc, "open_cgroup", opened)
+    try:
+        found = gc.Garbage()
+        gc.find_unrecorded_cgroups(set(), found, dry_run=False, min_age=0)
+        assert any(empty.id in c for c in found.cgroups)
+        assert not any(vanishing.id in c for c in found.cgroups + found.skipped)
+        assert open_cgroup(empty.id) is None and open_cgroup(vanishing.id) is None
+    finally:
+        vanishing.remove()
+        empty.remove()
+
+
+@pytest.mark.parametrize("fallback_works", [True, False])
+def test_gc_half_removed_directory_of_subordinate_uids(tmp_path, monkeypatch, fallback_works):
+    """Rootless, a .removing-* directory holds files of the container's other users, which
+    rm -rf as the user cannot delete (faked: rmtree does nothing, euid is not 0). gc must use
+    userns.remove_tree as StateStore.delete does, and say "removed" only if it is gone."""
+    import shutil
+    import types
+    from minicontainer import gc, userns
+    from minicontainer.state import StateStore
+    s = StateStore(tmp_path)
+    half = s.dir / ".removing-xyz-1"
+    (half / "upper").mkdir(parents=True)
+    (half / "upper" / "file").write_text("owned by uid 100999")
+    used = []
+    monkeypatch.setattr(gc, "shutil", types.SimpleNamespace(rmtree=lambda *a, **k: None))
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(userns, "remove_tree", lambda path: used.append(path) or (
+        fallback_works and shutil.rmtree(path)))
+    found = gc.Garbage()
+    gc.find_directories(s, found, dry_run=False)
+    assert used == [half]
+    if fallback_works:
+        assert not half.exists() and found.directories == [f"directory {half}"]
+    else:
+        assert half.exists() and not found.directories
+        assert [x for x in found.skipped if str(half) in x and "could not be removed" in x]
+
+
+def test_gc_keeps_a_bridge_that_is_being_set_up():
+    """Another --root's start has made its bridge (with its address) and not yet plugged in
+    its first veth: gc sees one of our bridges with no port, but a young one."""
+    from minicontainer.network.bridge import ensure_bridge
+    from minicontainer.network.live import find_leftovers
+    from minicontainer.network.netlink import Netlink
+    with Netlink() as nl:
+        ensure_bridge(nl, "mc-gcyoung", "10.233.0.1", 24)
+    try:
+        (young,) = [l for l in find_leftovers(set(), set()) if l.name == "mc-gcyoung"]
+        assert not young.removable and "ago" in young.why
+        (old,) = [l for l in find_leftovers(set(), set(), min_age=0) if l.name == "mc-gcyoung"]
+        assert old.removable
+    finally:
+        subprocess.run(["ip", "link", "del", "mc-gcyoung"], capture_output=True)
+
+
+def test_mounts_of_a_root_with_a_space(tmp_path):
+    """mountinfo writes a space as \\040: a state root "/…/with space" must still match."""
+    from minicontainer import gc
+    from minicontainer.state import StateStore
+    s = StateStore(tmp_path / "with space")
+    cid = "cd" * 32
+    (s.container_dir(cid) / "merged").mkdir(parents=True)
+    proc = hold_mount(s.container_dir(cid) / "merged")
+    try:
+        assert gc.mounts_of(s, [cid]) == [f"{s.container_dir(cid)} in the mount namespace of PID {proc.pid}"]
+        assert gc.processes_with_mounts_of(str(s.container_dir(cid))) == [proc.pid]
+    finally:
+        proc.kill()
+        proc.wait()

@@ -17,7 +17,8 @@ What a crash can leave (gc), and how it is told apart from a live container:
     if one is, it may be another --root's container, and it is left alone.
   * a bridge named mc0 or mc-… that we made (its MAC is bridge.bridge_mac(name)) and that
     no network of this --root defines, with no port left: removed with its NAT rules. A network that still wants it
-    simply makes it again on its next start (Network.ensure).
+    simply makes it again on its next start (Network.ensure). One made in the last seconds
+    is kept: another --root may be between `ip link add` and plugging in its first veth.
 """
 from __future__ import annotations
 
@@ -25,11 +26,13 @@ import errno
 import os
 import re
 import socket
+import time
 
 from ..records import record
 
 VETH_RE = re.compile(r"mc[0-9a-f]{12}")          # veth.host_ifname()
 NO_NSID = 0xFFFFFFFF                              # RTM_GETNSID: "no id in this namespace"
+BRIDGE_MIN_AGE = 10.0                             # seconds: a younger bridge may be a start in progress
 
 
 # ── reading (network inspect) ─────────────────────────────────────────────────────────────
@@ -102,8 +105,11 @@ def suspects(defined_bridges: set[str], leased_veths: set[str]) -> set[str]:
     return veths | bridges
 
 
-def find_leftovers(defined_bridges: set[str], leased_veths: set[str]) -> list[Leftover]:
-    """Leftover veths and bridges (see the module docstring); removable or not, with why."""
+def find_leftovers(defined_bridges: set[str], leased_veths: set[str],
+                   min_age: float = BRIDGE_MIN_AGE) -> list[Leftover]:
+    """Leftover veths and bridges (see the module docstring); removable or not, with why.
+    A bridge younger than min_age seconds is kept: another --root's start may have made it
+    and not plugged its first veth in yet (its lock is not ours to take)."""
     candidates = suspects(defined_bridges, leased_veths)
     if not candidates:
         return []
@@ -141,10 +147,24 @@ def find_leftovers(defined_bridges: set[str], leased_veths: set[str]) -> list[Le
                 found.append(Leftover("bridge", name, "made by minicontainer, no network of this "
                                       f"--root defines it, but {len(ports - going)} port(s) are "
                                       "plugged in", False))
+            elif (age := address_age(ipr, links[name]["index"])) is not None and age < min_age:
+                found.append(Leftover("bridge", name, f"made by minicontainer {age:.0f} s ago, no "
+                                      "port yet: another --root may be starting a container on "
+                                      "it", False))
             else:
                 found.append(Leftover("bridge", name, "made by minicontainer, no network of "
                                       "this --root defines it, no port", True))
     return found
+
+
+def address_age(ipr, index: int) -> float | None:
+    """Seconds since the bridge got its IPv4 address — ensure_bridge adds it right after
+    `ip link add`, so about the bridge's age; None without one. Netlink keeps no link's age,
+    but it stamps each address when it is added: IFA_CACHEINFO.cstamp, in 1/100 s since boot
+    (the jiffies clock, which like CLOCK_MONOTONIC does not count suspend)."""
+    stamps = [a.get_attr("IFA_CACHEINFO")["cstamp"] for a in
+              ipr.get_addr(family=socket.AF_INET, index=index) if a.get_attr("IFA_CACHEINFO")]
+    return time.monotonic() - min(stamps) / 100 if stamps else None
 
 
 def nsids_with_processes(ipr) -> set[int]:

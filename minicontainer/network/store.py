@@ -185,16 +185,30 @@ class NetworkStore:
                     "subnet": "", "gateway": "", "firewall": record.get("firewall")}
         Network(self, data).detach(record, explain)
 
-    def cleanup_orphans(self, live_container_ids, explain=None) -> list[str]:
-        """Release every lease whose container is not in `live_container_ids` (for gc).
-        Returns the container IDs released."""
-        live = set(live_container_ids)
+    def cleanup_orphans(self, live_container_ids=(), explain=None, *, gone=None,
+                        errors: list | None = None) -> list[str]:
+        """Release the leases of containers that are gone (for gc); returns their IDs.
+        gone(cid) decides, asked per lease under the lock — a start in progress (its record
+        is written before plan()) is judged as it is now, not by a list read earlier; without
+        it, every container not in `live_container_ids` is gone. With `errors`, a lease that
+        cannot be released is noted there and the others still go."""
+        if gone is None:
+            live = set(live_container_ids)
+            gone = lambda cid: cid not in live          # noqa: E731
         released = []
-        for name in self.names():
-            net = Network(self, ipam.read_json(self.definition_path(name), {}))
-            for cid, lease in ipam.read_json(self.leases_path(name), {}).items():
-                if cid not in live:
-                    net.detach(lease, explain)
+        with self.lock():                               # no plan() or attach() in between
+            for name in self.names():
+                net = Network(self, ipam.read_json(self.definition_path(name), {}))
+                for cid, lease in ipam.read_json(self.leases_path(name), {}).items():
+                    if not gone(cid):
+                        continue
+                    try:
+                        net.release(lease, explain)
+                    except NetworkError as e:
+                        if errors is None:
+                            raise
+                        errors.append(f"network lease of {cid[:12]} on {name}: {e}")
+                        continue
                     released.append(cid)
         return released
 
