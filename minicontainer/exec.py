@@ -232,11 +232,12 @@ def enter_container(ctx: ExecContext, msg_w: int) -> None:
 
 
 def join_cgroup(ctx: ExecContext) -> None:
-    """echo $$ > …/cgroup.procs. As a user, the kernel allows the move only within the
-    subtree delegated to us (write access to the common ancestor's cgroup.procs)."""
+    """echo 0 > …/cgroup.procs (v1: tasks, see cgroups/base.py). As a user, the kernel allows
+    the move only within the subtree delegated to us (write access to the common ancestor's
+    cgroup.procs)."""
     from .errors import CgroupError
     try:
-        ctx.cgroup.add_process(os.getpid())
+        ctx.cgroup.join()                           # E1 was just forked: one thread
     except CgroupError as e:
         if os.geteuid() == 0:
             raise

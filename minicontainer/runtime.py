@@ -183,7 +183,7 @@ def setup_child(ctx: Context, go_r: int, msg_w: int) -> None:
     net.join_network(ctx)                   # --net container:NAME: setns into its netns
     create_namespaces(ctx)                  # all but the cgroup namespace
     os.write(msg_w, b"ns\n")                # the parent attaches the network meanwhile, while…
-    join_cgroup(ctx)                        # …this write waits out an RCU grace period (~5 ms)
+    join_cgroup(ctx)                        # …we join the cgroup (v2: an RCU grace period, ~10 ms)
     create_cgroup_namespace(ctx)            # after joining: our cgroup becomes the container's /
     if os.read(go_r, 2) != b"go":                           # wait until the parent is done;
         os._exit(125)                                       # EOF: its half failed, stop here
@@ -348,9 +348,10 @@ def create_cgroup(ctx: Context, limits):
 def join_cgroup(ctx: Context) -> None:
     if ctx.cgroup is None:                  # rootless without a delegated cgroup
         return
-    ctx.explain.step("join the cgroup", "echo $$ > …/cgroup.procs", "write(2) to cgroup.procs",
-                     "cgroups(7)", "every process forked from here on is counted and limited there")
-    ctx.cgroup.add_process(os.getpid())
+    ctx.explain.step("join the cgroup", f"echo 0 > …/{ctx.cgroup.JOIN_FILE}",
+                     f"write(2) to {ctx.cgroup.JOIN_FILE}", "cgroups(7)",
+                     "every process forked from here on is counted and limited there")
+    ctx.cgroup.join()                       # we have one thread: v1 moves it without a global lock
 
 
 def create_user_namespace(ctx: Context, go_r: int, msg_w: int) -> None:

@@ -454,6 +454,29 @@ def test_real_create_add_remove(cgroups):
 
 
 @pytest.mark.root
+def test_real_join_moves_the_calling_process(cgroups):
+    """join() is what a just-forked child calls (v1: `echo 0 > tasks`, its one thread; v2:
+    cgroup.procs): the whole process is in the group, in every hierarchy."""
+    cg = cgroups()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                                 # one thread, as the setup child
+        try:
+            cg.join()
+            os.write(w, Path("/proc/self/cgroup").read_bytes())
+            os.read(r, 1)                                        # stay until the parent looked
+        finally:
+            os._exit(0)
+    membership = os.read(r, 65536).decode()
+    try:
+        assert membership.count(cg.relpath) == len(cg.dirs)      # one line per hierarchy joined
+        assert cg.procs() == [pid]
+    finally:
+        os.write(w, b"x"), os.waitpid(pid, 0), os.close(r), os.close(w)
+    cg.remove()
+
+
+@pytest.mark.root
 def test_real_default_parent_and_list(cgroups):
     cg = create_cgroup(f"mctest-{os.getpid()}")                  # the default parent (the test session's)
     try:

@@ -92,9 +92,9 @@ def test_a_failed_cgroup_join_is_reported_and_cleaned_up(mc_root, monkeypatch):
     from minicontainer.cgroups.base import Cgroup
     from minicontainer.errors import CgroupError, MinicontainerError
 
-    def refuse(self, pid):                     # fault injection: inherited by the forked child
-        raise CgroupError(f"cannot move process {pid} into the group: simulated")
-    monkeypatch.setattr(Cgroup, "add_process", refuse)
+    def refuse(self):                          # fault injection: inherited by the forked child
+        raise CgroupError("cannot move this process into the group: simulated")
+    monkeypatch.setattr(Cgroup, "join", refuse)
     before = snapshot(mc_root)
     with pytest.raises(MinicontainerError, match="simulated"):
         Container("busybox", ["true"], root=mc_root, remove=True).run()

@@ -12,7 +12,8 @@ and docs/cgroups.md.
 
     limits = parse_limits(memory="32m", pids_limit=20)      # ConfigError on a bad value
     cg = create_cgroup(container_id, limits, explain=print_fn)
-    cg.add_process(pid); … cg.stats(); cg.oom_killed(); cg.freeze(); cg.thaw()
+    cg.join()  (a just-forked child)   or   cg.add_process(pid)
+    cg.stats(); cg.oom_killed(); cg.freeze(); cg.thaw()
     cg.remove()                                             # kills what is left, removes the dirs
     for cid in list_cgroups(): open_cgroup(cid).remove()    # cleanup after a crash
     open_cgroup(rec.cgroup, rec.cgroup_root)                # a record's group, wherever it was made

@@ -33,6 +33,7 @@ UNLIMITED = 1 << 62
 
 class V1Cgroup(Cgroup):
     version = 1
+    JOIN_FILE = "tasks"                 # one thread, no global lock: base.Cgroup.join
 
     def find_paths(self) -> dict[str, Path]:
         return {c: self.layout.v1[c] / self.parent / self.id for c in USED if c in self.layout.v1}
