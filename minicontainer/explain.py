@@ -67,3 +67,13 @@ class Explainer:
 
 
 NO_EXPLAIN = Explainer(False)
+
+
+def make_explainer(enabled: bool = False) -> Explainer:
+    """The Explainer for a run — or, when tests/test_gc.py sets CRASH_ENV, gc.CrashingExplainer,
+    which kills the run at a named step (imported only then: gc is not on the run path)."""
+    target = os.environ.get(CRASH_ENV)
+    if target:
+        from .gc import CrashingExplainer
+        return CrashingExplainer(enabled, target)
+    return Explainer(enabled)

@@ -46,7 +46,7 @@ import shutil
 import signal
 import time
 
-from .explain import CRASH_ENV, Explainer
+from .explain import Explainer
 from .records import field, record
 from .state import ContainerRecord, StateStore, is_alive, state_root
 
@@ -456,16 +456,10 @@ class CrashingExplainer(Explainer):
         time.sleep(0.2)                             # the owner is gone before this step goes on
 
 
-def make_explainer(enabled: bool = False) -> Explainer:
-    """The Explainer for a run: the crashing one only when the test variable is set."""
-    target = os.environ.get(CRASH_ENV)
-    return CrashingExplainer(enabled, target) if target else Explainer(enabled)
-
-
 def mountinfo_paths(pid="self") -> set[str]:
     """Mount points of a process (for tests and `gc --dry-run` checks)."""
     with open(f"/proc/{pid}/mountinfo") as f:
         return {line.split()[4] for line in f}
 
 
-__all__ = ["Garbage", "collect", "is_orphan", "make_explainer", "CrashingExplainer"]
+__all__ = ["Garbage", "collect", "is_orphan", "CrashingExplainer"]

@@ -278,12 +278,8 @@ def resolve_capabilities(cap_add=(), cap_drop=(), privileged: bool = False) -> t
     return tuple(sorted(set(chosen), key=CAPABILITIES.get))
 
 
-def compile_default_profile(caps: tuple) -> seccomp.Filter:
-    return _compile_default_profile(caps, seccomp.native_arch())
-
-
 @functools.lru_cache(maxsize=8)          # ~3 ms each; a process starting many containers reuses it
-def _compile_default_profile(caps: tuple, arch: str) -> seccomp.Filter:
+def compile_default_profile(caps: tuple, arch: str) -> seccomp.Filter:
     return seccomp.compile_profile(DEFAULT_SECCOMP_PROFILE, caps, arch)
 
 
@@ -302,7 +298,7 @@ def resolve(cap_add=(), cap_drop=(), privileged: bool = False, security_opt=()) 
         return Policy(caps, options["no_new_privs"], True, "unconfined", None, (), (), tuple(warnings))
     source, compiled = options["seccomp"], None
     if source != "unconfined":
-        compiled = (compile_default_profile(caps) if source == "default"
+        compiled = (compile_default_profile(caps, seccomp.native_arch()) if source == "default"
                     else seccomp.compile_profile(seccomp.load_profile(source), caps))
     confined_paths = options["systempaths"] != "unconfined"
     return Policy(caps, options["no_new_privs"], False, source, compiled,

@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -343,25 +344,34 @@ def fetch(url: str, timeout: float = 3.0) -> str:
             time.sleep(0.05)
 
 
-@pytest.fixture
-def other_machine(host_netns):
-    """Another 'machine': a namespace joined to the test host by a cable 192.0.2.1 ↔ 192.0.2.2
-    (TEST-NET-1), with no route to the containers' subnet — it sees only the host's address."""
+@contextlib.contextmanager
+def another_machine(link: str):
+    """Another 'machine': a namespace joined to this one by a cable LINK (192.0.2.1) ↔ its eth0
+    (192.0.2.2, TEST-NET-1), with no route to the containers' subnets — it sees only the
+    host's address. Yields run(*argv) inside it; killing its process removes the cable."""
     proc = subprocess.Popen(["unshare", "--net", BUSYBOX, "sh", "-c", "echo ready; read x"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
-    sh("ip", "link", "add", "uplink", "type", "veth", "peer", "name", "eth0", "netns", proc.pid)
-    sh("ip", "addr", "add", "192.0.2.1/24", "dev", "uplink")
-    sh("ip", "link", "set", "uplink", "up")
-    for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "link", "set", "eth0", "up"],
-                ["ip", "addr", "add", "192.0.2.2/24", "dev", "eth0"]):
-        sh("nsenter", "-t", proc.pid, "-n", *cmd)
+    try:
+        sh("ip", "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", proc.pid)
+        sh("ip", "addr", "add", "192.0.2.1/24", "dev", link)
+        sh("ip", "link", "set", link, "up")
+        for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "link", "set", "eth0", "up"],
+                    ["ip", "addr", "add", "192.0.2.2/24", "dev", "eth0"]):
+            sh("nsenter", "-t", proc.pid, "-n", *cmd)
 
-    def run(*argv, check=True):
-        return sh("nsenter", "-t", proc.pid, "-n", *argv, check=check)
-    yield run
-    proc.kill()
-    proc.wait()
+        def run(*argv, check=True):
+            return sh("nsenter", "-t", proc.pid, "-n", *argv, check=check)
+        yield run
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def other_machine(host_netns):
+    with another_machine("uplink") as run:
+        yield run
 
 
 @root

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from test_network import fetch as fetch_until
+from test_network import another_machine, fetch as fetch_until, sh
 
 from test_lifecycle import record, until
 
@@ -36,10 +36,6 @@ HTTPD = "mkdir -p /www && echo hello from $(hostname) > /www/index.html && exec 
 
 
 # ── what the host has ─────────────────────────────────────────────────────────────────────
-
-def sh(*argv, check=True) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in argv], capture_output=True, text=True, check=check)
-
 
 def links() -> list[str]:
     return sorted(name for _, name in socket.if_nameindex())
@@ -126,26 +122,10 @@ def warm(mc):
 
 @pytest.fixture
 def other_machine():
-    """Another 'machine': a namespace joined to the test host by a cable 192.0.2.1 ↔ 192.0.2.2,
-    with no route to the containers' subnets. Killing its process removes the cable."""
-    proc = subprocess.Popen(["unshare", "--net", BUSYBOX, "sh", "-c", "echo ready; read x"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
-    try:
-        sh("ip", "link", "add", "uplink-t", "type", "veth", "peer", "name", "eth0", "netns", proc.pid)
-        sh("ip", "addr", "add", "192.0.2.1/24", "dev", "uplink-t")
-        sh("ip", "link", "set", "uplink-t", "up")
-        for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "link", "set", "eth0", "up"],
-                    ["ip", "addr", "add", "192.0.2.2/24", "dev", "eth0"]):
-            sh("nsenter", "-t", proc.pid, "-n", *cmd)
-
-        def run(*argv, check=True):
-            return sh("nsenter", "-t", proc.pid, "-n", *argv, check=check)
+    """test_network.another_machine, joined to the session's own "host" namespace."""
+    with another_machine("uplink-t") as run:
         yield run
-    finally:
-        proc.kill()
-        proc.wait()
-        until(lambda: "uplink-t" not in links(), what="the other machine's cable gone")
+    until(lambda: "uplink-t" not in links(), what="the other machine's cable gone")
 
 
 # ── the modes ─────────────────────────────────────────────────────────────────────────────

@@ -1,7 +1,6 @@
 """`minicontainer run`: the command line, exit statuses, errors, files, and the chroot escape."""
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -9,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from test_snapshots import tree_digest      # names, modes, owners, sizes, mtimes, bytes, xattrs
 
 
 pytestmark = pytest.mark.root
@@ -97,22 +98,6 @@ def test_writes_stay_in_the_container(mc, mc_root):
     finally:
         assert mc("rm", "writer").returncode == 0
     assert not (mc_root / "containers" / rec.id).exists()
-
-
-def tree_digest(root: Path) -> str:
-    """sha256 over every path, mode, owner, link target and file content under root."""
-    h = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(dirnames + filenames):
-            p = os.path.join(dirpath, name)
-            st = os.lstat(p)
-            h.update(f"{os.path.relpath(p, root)} {st.st_mode} {st.st_uid} {st.st_gid}".encode())
-            if os.path.islink(p):
-                h.update(os.readlink(p).encode())
-            elif os.path.isfile(p):
-                h.update(Path(p).read_bytes())
-    return h.hexdigest()
 
 
 def test_image_unchanged_after_100_runs(mc_root):

@@ -322,7 +322,7 @@ def write_layer_tar(fs_dir: Path, out=None) -> tuple[str, int]:
     return "sha256:" + writer.sha.hexdigest(), writer.size
 
 
-def _add_tree(tar: tarfile.TarFile, root: Path, rel: str) -> None:
+def _add_tree(tar, root: Path, rel: str) -> None:        # tar: the tarfile.TarFile being written
     directory = root / rel if rel else root
     with os.scandir(directory) as entries:
         names = sorted(e.name for e in entries)
@@ -348,7 +348,7 @@ def _add_tree(tar: tarfile.TarFile, root: Path, rel: str) -> None:
             _add_tree(tar, root, arc)
 
 
-def _add_marker(tar: tarfile.TarFile, name: str, st: os.stat_result) -> None:
+def _add_marker(tar, name: str, st: os.stat_result) -> None:
     import tarfile
     info = tarfile.TarInfo(name)
     info.type, info.size, info.mode, info.mtime = tarfile.REGTYPE, 0, 0o644, int(st.st_mtime)
