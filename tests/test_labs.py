@@ -179,3 +179,28 @@ def test_lab_check_one_task_in_german(mc_root, tmp_path):
     assert proc.returncode == 1
     assert "Arbeitsverzeichnis:" in proc.stdout and "0 von 1 Aufgaben erledigt." in proc.stdout
     assert "✗  4  Die Fragen" in proc.stdout and "Tipp: " in proc.stdout and "warum:" in proc.stdout
+
+
+# ── Swiss German ──────────────────────────────────────────────────────────────────────────
+
+GERMAN_SOURCES = ("labs", "docs", "minicontainer", "README.de.md")
+
+
+def german_files() -> list[Path]:
+    """The files German text lives in: the labs (READMEs, checks, starters, solutions), the docs
+    (lecture.de.md …) and the package (the checker's and the CLI's German messages)."""
+    files = []
+    for top in GERMAN_SOURCES:
+        path = REPO / top
+        candidates = [path] if path.is_file() else path.rglob("*") if path.is_dir() else []
+        files += [p for p in candidates if p.is_file() and p.suffix in {".md", ".py", ".sh", ".toml", ".txt", ".c", ".json"}
+                  and not {"work", "__pycache__"} & set(p.relative_to(REPO).parts)]
+    return files
+
+
+def test_german_is_swiss_no_sharp_s():
+    """The lecture is Swiss ("Grössere", "innert"): Swiss orthography writes ss, never ß."""
+    sharp_s = "\u00df"
+    found = [f"{p.relative_to(REPO)}:{n}" for p in german_files()
+             for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1) if sharp_s in line or "\u1e9e" in line]
+    assert len(german_files()) > 20 and not found, f"ß in: {found}"

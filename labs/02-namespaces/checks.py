@@ -109,7 +109,7 @@ def test_mnt(work, env):
 
 def test_user(run_script):
     r"""user.sh: nobody outside, root inside a user namespace
-    de: user.sh: draußen nobody, drinnen root in einem User-Namespace
+    de: user.sh: draussen nobody, drinnen root in einem User-Namespace
 
     Hint: inside setpriv's sh: unshare --user --map-root-user sh -c "echo \"inside: \$(id -u)\"" (escape the $).
     Hinweis: in der sh von setpriv: unshare --user --map-root-user sh -c "echo \"inside: \$(id -u)\"" ($ maskieren).

@@ -43,7 +43,7 @@ def watch_pids(stop: threading.Event, seen: list) -> None:
 
 def test_forkbomb(work, run_script, busybox):
     """forkbomb.sh: a fork bomb hits the container's pids limit, and the host survives
-    de: forkbomb.sh: eine Forkbombe stößt an das pids-Limit des Containers, der Host überlebt
+    de: forkbomb.sh: eine Forkbombe stösst an das pids-Limit des Containers, der Host überlebt
 
     Hint: minicontainer run --rm --pids-limit 50 busybox sh -c "$BOMB" (and remove the TODO exit).
     Hinweis: minicontainer run --rm --pids-limit 50 busybox sh -c "$BOMB" (und das TODO-exit entfernen).

@@ -35,7 +35,7 @@ def test_capabilities(run_script, mc, busybox):
 
 def test_net_admin(run_script, busybox):
     """netadmin.sh: denied by default, allowed with exactly --cap-add NET_ADMIN
-    de: netadmin.sh: standardmäßig verweigert, erlaubt mit genau --cap-add NET_ADMIN
+    de: netadmin.sh: standardmässig verweigert, erlaubt mit genau --cap-add NET_ADMIN
 
     Hint: --cap-add NET_ADMIN on the second run (capabilities(7) lists what it allows).
     Hinweis: --cap-add NET_ADMIN beim zweiten Aufruf (capabilities(7) listet, was sie erlaubt).
