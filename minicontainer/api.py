@@ -12,6 +12,7 @@
     inspect_container, top_container, read_logs, follow_logs        lifecycle.py
     exec_in_container(ref, command, …)     exec.py
     collect_garbage(root=None, dry_run=False)                       gc.py
+    create_pod, list_pods, inspect_pod, start_pod, stop_pod, remove_pod   orchestration/pods.py
     image_store(root=None)                 the ImageStore (storage/images.py)
 """
 from __future__ import annotations
@@ -30,13 +31,22 @@ from .state import ContainerRecord, StateStore, is_alive, state_root
 __all__ = ["Container", "list_containers", "remove_container", "inspect_container",
            "stop_container", "kill_container", "pause_container", "unpause_container",
            "wait_container", "top_container", "read_logs", "follow_logs", "exec_in_container",
-           "collect_garbage", "image_store", "container_stats"]
+           "collect_garbage", "image_store", "container_stats",
+           "create_pod", "list_pods", "inspect_pod", "start_pod", "stop_pod", "remove_pod"]
 
 
 class Container:
     """One container: configured at construction (validated at once), started by run()."""
 
     def __init__(self, image: str, command=(), *, root=None, explain: bool = False, **options):
+        if options.get("pod"):                    # --pod NAME: the pod's netns, cgroup, hostname
+            from .orchestration.pods import member_options
+            joined = member_options(options["pod"], root)
+            if options.get("net", "bridge") not in ("bridge", joined["net"]) or options.get("publish"):
+                from .errors import ConfigError
+                raise ConfigError("--pod and --net/-p conflict: a pod's containers share its "
+                                  "network (publish ports with `pod create -p`)")
+            options.update(joined)
         self.config = ContainerConfig(image=image, command=list(command), **options).validate()
         self.store = StateStore(state_root(root))
         self.explain = make_explainer(explain)    # (or the crashing one of tests/test_gc.py)
@@ -75,6 +85,39 @@ def exec_in_container(ref: str, command, **options) -> int:
     """`minicontainer exec`: run a command in a running container (exec.py)."""
     from .exec import exec_in_container as run_exec
     return run_exec(ref, list(command), **options)
+
+
+# ── pods (orchestration/pods.py) ───────────────────────────────────────────────────────────
+
+def create_pod(name=None, *, root=None, publish=(), labels=None) -> dict:
+    """`pod create`: a cgroup and an infra container holding the pod's namespaces."""
+    from .orchestration.pods import create_pod as create
+    return create(name, root=root, publish=publish, labels=labels)
+
+
+def list_pods(root=None) -> list[dict]:
+    from .orchestration.pods import list_pods as pods
+    return pods(root)
+
+
+def inspect_pod(ref: str, root=None) -> dict:
+    from .orchestration.pods import inspect_pod as inspect
+    return inspect(ref, root)
+
+
+def start_pod(ref: str, root=None) -> dict:
+    from .orchestration.pods import start_pod as start
+    return start(ref, root)
+
+
+def stop_pod(ref: str, timeout: float = 10, root=None) -> dict:
+    from .orchestration.pods import stop_pod as stop
+    return stop(ref, timeout, root)
+
+
+def remove_pod(ref: str, *, force: bool = False, root=None) -> dict:
+    from .orchestration.pods import remove_pod as remove
+    return remove(ref, force=force, root=root)
 
 
 def collect_garbage(root=None, *, dry_run: bool = False, prune: bool = False):

@@ -41,6 +41,8 @@ class ContainerConfig:
     restart: str = "no"                                   # no | on-failure[:N] | always | unless-stopped
     volumes: list[str] = field(default_factory=list)      # -v HOST_DIR|NAME:CTR_DIR[:ro] (storage/volumes.py)
     tmpfs: list[str] = field(default_factory=list)        # --tmpfs CTR_DIR[:size=64m,mode=1777]
+    pod: str | None = None                                # --pod NAME: join a pod (orchestration/pods.py)
+    cgroup_parent: str | None = None                      # the pod's group: ours is made below it
 
     def validate(self) -> "ContainerConfig":
         if self.isolation not in ISOLATIONS:

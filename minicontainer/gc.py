@@ -305,8 +305,9 @@ def find_unrecorded_in(tree: str, recorded: set[str], found: Garbage, dry_run: b
     except Exception as e:                           # no cgroup filesystem: nothing to do
         found.skipped.append(f"cgroups ({e})")
         return
+    pods = {name.split("/")[0] for name in recorded if "/" in name}   # POD/ID: a pod's group
     for name in names:
-        if name not in recorded:
+        if name not in recorded and name not in pods:
             attempt(found, f"cgroup {name}", remove_unrecorded, name, tree, found, dry_run, min_age)
 
 

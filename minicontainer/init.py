@@ -36,30 +36,36 @@ TARGET = "/dev/init"                         # where the container sees it
 
 def find_init_binary(root: Path) -> Path:
     """<root>/bin/minicontainer-init-<hash of init.c>; built with gcc the first time."""
+    return find_static_binary(root, SOURCE, "minicontainer-init", "--init")
+
+
+def find_static_binary(root: Path, source: Path, name: str, needed_by: str) -> Path:
+    """<root>/bin/NAME-<hash of SOURCE>, built with gcc the first time (init.c here, the pod's
+    pause.c in orchestration/pods.py)."""
     import hashlib                  # only with --init: loading OpenSSL costs ~2 ms
-    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
-    binary = Path(root) / "bin" / f"minicontainer-init-{digest}"
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+    binary = Path(root) / "bin" / f"{name}-{digest}"
     if not binary.exists():
-        build_init(binary)
+        build_static(source, binary, needed_by)
     return binary
 
 
-def build_init(binary: Path) -> None:
-    """gcc -static -Os -s -o BINARY init.c (into a temp name, then renamed: parallel runs
+def build_static(source: Path, binary: Path, needed_by: str) -> None:
+    """gcc -static -Os -s -o BINARY SOURCE (into a temp name, then renamed: parallel runs
     may build at the same time, and none may run a half-written file)."""
     binary.parent.mkdir(parents=True, exist_ok=True)
     import subprocess               # only for the first build: ~2 ms to import
     tmp = binary.with_name(f".{binary.name}.{os.getpid()}")
     try:
-        proc = subprocess.run(["gcc", "-static", "-Os", "-s", "-o", str(tmp), str(SOURCE)],
+        proc = subprocess.run(["gcc", "-static", "-Os", "-s", "-o", str(tmp), str(source)],
                               capture_output=True, text=True)
     except FileNotFoundError:
-        raise ConfigError("--init needs gcc once, to build minicontainer's init: "
-                          "apt-get install gcc libc6-dev (or drop --init)") from None
+        raise ConfigError(f"{needed_by} needs gcc once, to build {source.name}: "
+                          "apt-get install gcc libc6-dev") from None
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
         first = (proc.stderr.strip().splitlines() or ["?"])[-1]
-        raise ConfigError(f"--init: building {SOURCE} failed ({first}); is libc6-dev installed "
+        raise ConfigError(f"{needed_by}: building {source} failed ({first}); is libc6-dev installed "
                           "(static libc.a)?")
     os.replace(tmp, binary)
 

@@ -119,7 +119,7 @@ def prepare(ctx: Context) -> None:
         ctx.overlay = create_overlay_dirs(ctx.store.container_dir(ctx.record.id),
                                           container_lowerdir(ctx, lower))
         where = ctx.userns.cgroup_root if ctx.userns else ""      # rootless: a delegated group, or None
-        ctx.record.cgroup = "" if where is None else ctx.record.id  # recorded before it exists
+        ctx.record.cgroup = "" if where is None else cgroup_name(ctx)  # recorded before it exists
         ctx.record.cgroup_root = str(where or "")                  # "": in /sys/fs/cgroup
         ctx.store.save(ctx.record)
         ctx.cgroup = create_cgroup(ctx, limits)
@@ -339,10 +339,16 @@ def create_cgroup(ctx: Context, limits):
     ctx.explain.step("create the container's cgroup and write its limits", "",
                      "mkdir(2) and write(2) in the cgroup filesystem", "cgroups(7)",
                      "a cgroup counts and limits the memory, CPU and processes of everything inside")
-    cgroup = create(ctx.record.id, limits, explain=ctx.explain.callback(), **where)
+    cgroup = create(ctx.record.cgroup, limits, explain=ctx.explain.callback(), **where)
     for warning in cgroup.warnings:                          # e.g. no swap accounting: skipped, as Docker does
         os.write(2, f"minicontainer: warning: {warning}\n".encode())
     return cgroup
+
+
+def cgroup_name(ctx: Context) -> str:
+    """ID, or POD_GROUP/ID for a container of a pod: its group sits inside the pod's."""
+    parent = ctx.config.cgroup_parent
+    return f"{parent}/{ctx.record.id}" if parent else ctx.record.id
 
 
 def join_cgroup(ctx: Context) -> None:

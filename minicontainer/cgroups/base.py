@@ -28,7 +28,8 @@ from minicontainer.errors import CgroupError
 # them elsewhere (the test suite uses its own parent, so it can prove it left nothing behind).
 PARENT = os.environ.get("MINICONTAINER_CGROUP_PARENT") or "minicontainer"
 KILL_TIMEOUT = 5.0                # seconds to wait for killed processes to leave the group
-_VALID_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# An ID, or POD/ID: a pod's containers sit in the pod's group (orchestration/pods.py).
+_VALID_ID = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,127}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 # Which controller each limit needs, and the flag to name when it is missing.
 NEEDS = (("memory", "memory", "--memory"), ("pids_limit", "pids", "--pids-limit"),

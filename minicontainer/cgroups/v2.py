@@ -55,6 +55,9 @@ class V2Cgroup(Cgroup):
         self.mkdir_parent(parent)
         self.enable_controllers(parent, enabled, "let minicontainer/ hand them to each container "
                                 "(so minicontainer/ itself must never hold a process)")
+        if self.path.parent != parent:                  # POD/ID: the pod's group hands them on
+            self.enable_controllers(self.path.parent, enabled, "let the pod's group hand them "
+                                    "to each of its containers")
         self.make_group_dir(self.path)
         self.write_limits(limits)
 

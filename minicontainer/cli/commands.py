@@ -49,6 +49,7 @@ def run(ctx: typer.Context,
                                                help="seccomp=unconfined|PROFILE.json, no-new-privileges=false, …"),
         volume: List[str] = typer.Option([], "--volume", "-v", help="HOST_DIR:CTR_DIR[:ro] or VOLUME_NAME:CTR_DIR[:ro]."),
         tmpfs: List[str] = typer.Option([], "--tmpfs", help="CTR_DIR[:size=64m,mode=1777]: a tmpfs mount."),
+        pod: Optional[str] = typer.Option(None, "--pod", help="Join pod NAME: its network, hostname and cgroup."),
         ):
     """Run a command in a new container."""
     options = {k: v for k, v in locals().items() if k != "ctx"}     # the parameters above

@@ -42,6 +42,7 @@ OPTIONS = {
     "--cap-add": ("cap_add", "list"), "--cap-drop": ("cap_drop", "list"),
     "--privileged": ("privileged", "flag"), "--security-opt": ("security_opt", "list"),
     "--volume": ("volume", "list"), "-v": ("volume", "list"), "--tmpfs": ("tmpfs", "list"),
+    "--pod": ("pod", "value"),
 }
 DEFAULTS = {"restart": "no", "isolation": "pivot_root", "net": "bridge"}
 LIMITS = ("memory", "memory_swap", "pids_limit", "cpus", "cpu_shares", "cpuset_cpus")

@@ -36,10 +36,11 @@ def root_of(ctx: typer.Context):
 VERB_FILES = {"network": ("network",), "lab": ("teaching",), "demo": ("teaching",),
               "doctor": ("teaching",), "volume": ("storage",), "diff": ("storage",),
               "commit": ("storage",), "export": ("storage",), "snapshot": ("storage",),
-              "image": ("commands", "storage"), "system": ("commands", "storage")}
+              "image": ("commands", "storage"), "system": ("commands", "storage"),
+              "pod": ("orchestration",)}
 COMMANDS_VERBS = {"run", "ps", "rm", "logs", "inspect", "stop", "kill", "wait", "pause",
                   "unpause", "top", "exec", "gc", "stats"}
-ALL_FILES = ("commands", "teaching", "storage", "network")
+ALL_FILES = ("commands", "teaching", "storage", "network", "orchestration")
 
 
 def register_verbs(args: list[str]) -> None:
