@@ -1,5 +1,7 @@
 """The build-it-yourself track (labs/build/): every level's tests fail on the skeleton students
-start from, and pass on the instructors' solution (labs/build/solutions/minirun.py).
+start from, and pass on the instructors' solution (labs/build/solutions/minirun.py); and the levels
+are independent: a minirun with exactly levels 1..N written passes levels 1..N and fails level
+N+1 with that level's "not written yet" message — no level needs a later one.
 
 Both runs are real: the level tests start minirun as root, which makes namespaces, mounts,
 cgroups and (inside `unshare --net`) a veth pair. pytest runs them in a subprocess with its own
@@ -7,7 +9,9 @@ cgroups and (inside `unshare --net`) a veth pair. pytest runs them in a subproce
 """
 from __future__ import annotations
 
+import ast
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -23,21 +27,44 @@ LEVELS = sorted(p.stem for p in (BUILD / "tests").glob("test_level*.py"))
 pytestmark = pytest.mark.root
 
 
-def run_levels(implementation: Path, tmp: Path) -> dict[str, dict[str, str]]:
-    """level file → {test name: passed|failed|skipped} for one minirun.py."""
+def run_levels(implementation: Path, tmp: Path, levels: list[str] = LEVELS) -> dict[str, dict[str, str]]:
+    """level file → {test name: passed|skipped|failed: MESSAGE} for one minirun.py."""
     junit = tmp / "junit.xml"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(BUILD / "tests"),
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           *(str(BUILD / "tests" / f"{level}.py") for level in levels),
                            f"--junitxml={junit}", f"--basetemp={tmp / 'base'}"],
                           capture_output=True, text=True, timeout=600, cwd=REPO,
                           env={**os.environ, "MINIRUN": str(implementation)})
     assert junit.exists(), proc.stdout + proc.stderr
-    results: dict[str, dict[str, str]] = {level: {} for level in LEVELS}
+    results: dict[str, dict[str, str]] = {level: {} for level in levels}
     for case in ET.parse(junit).getroot().iter("testcase"):
         level = case.get("classname").split(".")[-1]
-        outcome = ("failed" if case.find("failure") is not None or case.find("error") is not None
+        failure = case.find("failure") if case.find("failure") is not None else case.find("error")
+        outcome = (f"failed: {failure.get('message')}" if failure is not None
                    else "skipped" if case.find("skipped") is not None else "passed")
         results.setdefault(level, {})[case.get("name")] = outcome
     return results
+
+
+def level_of(function: ast.FunctionDef) -> int | None:
+    """The level a skeleton function belongs to, from its 'level N: f() is not written yet'."""
+    found = re.search(r"level (\d+): \w+\(\) is not written yet", ast.unparse(function))
+    return int(found.group(1)) if found else None
+
+
+def minirun_up_to(n: int, path: Path) -> Path:
+    """The skeleton with the solution's bodies of exactly the functions of levels 1..n."""
+    skeleton_text = (BUILD / "minirun.py").read_text()
+    solution_text = (BUILD / "solutions" / "minirun.py").read_text()
+    solved = {f.name: ast.get_source_segment(solution_text, f) for f in ast.parse(solution_text).body
+              if isinstance(f, ast.FunctionDef)}
+    lines = skeleton_text.splitlines(keepends=True)
+    todo = [f for f in ast.parse(skeleton_text).body if isinstance(f, ast.FunctionDef) and level_of(f)]
+    for function in sorted(todo, key=lambda f: f.lineno, reverse=True):   # bottom-up: line numbers hold
+        if level_of(function) <= n:
+            lines[function.lineno - 1:function.end_lineno] = [solved[function.name] + "\n"]
+    path.write_text("".join(lines))
+    return path
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -70,7 +97,7 @@ def test_seven_levels():
 def test_level_fails_on_the_skeleton(level, on_skeleton):
     results = on_skeleton[level]
     assert results, f"no tests ran for {level}"
-    passing = [name for name, outcome in results.items() if outcome != "failed"]
+    passing = [name for name, outcome in results.items() if not outcome.startswith("failed")]
     assert not passing, f"{level}: these pass (or skip) on the untouched skeleton: {passing}"
 
 
@@ -80,6 +107,28 @@ def test_level_passes_on_the_solution(level, on_solution):
     assert results, f"no tests ran for {level}"
     failing = [name for name, outcome in results.items() if outcome != "passed"]
     assert not failing, f"{level}: not passing on labs/build/solutions/minirun.py: {failing}"
+
+
+@pytest.mark.parametrize("n", range(len(LEVELS)))
+def test_levels_are_independent(n, tmp_path):
+    """Levels 1..n written: they pass, and every test of level n+1 fails with level n+1's message."""
+    implementation = minirun_up_to(n, tmp_path / "minirun.py")
+    results = run_levels(implementation, tmp_path, LEVELS[:n + 1])
+    for level in LEVELS[:n]:
+        failing = {name: outcome for name, outcome in results[level].items() if outcome != "passed"}
+        assert results[level] and not failing, f"with levels 1..{n} written, {level} does not pass: {failing}"
+    following = results[LEVELS[n]]
+    wrong = {name: outcome for name, outcome in following.items()
+             if not (outcome.startswith("failed")
+                     and re.search(rf"this test needs level {n + 1}: \w+\(\) is not written yet", outcome))}
+    assert following and not wrong, f"with levels 1..{n} written, {LEVELS[n]} should fail naming level {n + 1}: {wrong}"
+
+
+def test_every_todo_belongs_to_a_level():
+    tree = ast.parse((BUILD / "minirun.py").read_text())
+    todo = [f for f in tree.body if isinstance(f, ast.FunctionDef) and "NotImplementedError" in ast.unparse(f)]
+    assert sorted({level_of(f) for f in todo}) == list(range(1, len(LEVELS) + 1)), \
+        [(f.name, level_of(f)) for f in todo]
 
 
 def test_skeleton_is_the_solution_with_todos():

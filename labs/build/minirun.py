@@ -2,8 +2,8 @@
 """minirun — a container runtime you build yourself, level by level (labs/build/README.md).
 
 THIS IS THE SKELETON: every function marked TODO raises NotImplementedError until you write it.
-Work level by level; after each one run its tests, e.g.
-    sudo .venv/bin/python -m pytest labs/build/tests/test_level1_fork_exec.py
+Work on a copy of your own, level by level, and after each level run its tests (README.md):
+    MINIRUN=~/minirun.py .venv/bin/python -m pytest labs/build/tests/test_level1_fork_exec.py
 
     python minirun.py [OPTIONS] -- COMMAND [ARGS...]        (as root)
 
@@ -74,9 +74,13 @@ def assert_mounts_private() -> None:
     /proc/self/mountinfo a shared mount carries a "shared:N" tag (mount_namespaces(7))."""
     with open("/proc/self/mountinfo") as f:
         shared = [line.split()[4] for line in f if " shared:" in line.split(" - ")[0]]
+    if "/" in shared:
+        raise OSError(errno.EPERM, "/ is still a shared mount after make_mounts_private(): a mount made "
+                                   "here would appear on the host too")
     if shared:
-        raise OSError(errno.EPERM, f"mounts are still shared with the host ({shared[0]}, …): "
-                                   "make_mounts_private() must run first")
+        raise OSError(errno.EPERM, f"/ is private, but {len(shared)} mounts below it are still shared "
+                                   f"with the host ({', '.join(shared[:3])}, …): make_mounts_private() "
+                                   "must reach every mount under / too")
 
 
 # ── configuration (given) ─────────────────────────────────────────────────────────────────
@@ -124,24 +128,30 @@ def parse_args(argv: list[str]) -> Config:
 def exec_command(argv: list[str]) -> None:
     """Replace this process with the command (execvp(3)); never returns.
     Exit statuses as a shell gives them: 127 command not found, 126 found but not executable."""
-    # TODO: os.execvp(argv[0], argv). It only returns by raising:
-    #   FileNotFoundError → print 'minirun: CMD: command not found' to stderr, os._exit(127)
-    #   PermissionError   → print '… permission denied', os._exit(126)
+    # TODO: Which call replaces this process with another program and searches $PATH as a shell
+    #   does? (execvp(3); Python's os module has it.) When it works it never returns — so how does
+    #   it tell you that it did not? Try it in a Python shell on "no-such-command" and on
+    #   "/etc/passwd", and give each case the shell's status from the docstring, with a one-line
+    #   message on stderr ("not found" for 127). We are a forked child: why must it leave with
+    #   os._exit() and not sys.exit()? (Look at what run() does with exceptions.)
     raise NotImplementedError("level 1: exec_command() is not written yet")
 
 
 def wait_for(pid: int) -> int:
     """waitpid(2) and turn the status into a shell's exit status: the code, or 128+N for signal N."""
-    # TODO: _, status = os.waitpid(pid, 0); if os.WIFSIGNALED(status) return 128 + os.WTERMSIG(status),
-    #       else return os.WEXITSTATUS(status).
+    # TODO: waitpid(2) hands back a status *word*, not an exit code. Which macros of wait(2) take
+    #   it apart — did the child exit, or did a signal kill it, and which? (The os module has them
+    #   under the same names.) Compare with a shell: sh -c 'kill -9 $$'; echo $?
     raise NotImplementedError("level 1: wait_for() is not written yet")
 
 
 # ── level 2: chroot ───────────────────────────────────────────────────────────────────────
 
 def enter_chroot(rootfs: str) -> None:
-    """chroot(2) into rootfs, then chdir("/") — else the working directory stays outside."""
-    # TODO: os.chroot(rootfs), then os.chdir("/") — try it without the chdir and run `pwd`.
+    """chroot(2): from now on this process, and the command it becomes, see rootfs as /."""
+    # TODO: chroot(2) changes what "/" means for this process — but where does the process stand
+    #   afterwards? Read the NOTES of chroot(2), then make sure the command starts inside the new
+    #   root. (Try yours without that step: --isolation chroot -- /bin/sh -c 'pwd; ls'.)
     raise NotImplementedError("level 2: enter_chroot() is not written yet")
 
 
@@ -149,14 +159,18 @@ def enter_chroot(rootfs: str) -> None:
 
 def make_mounts_private() -> None:
     """mount --make-rprivate /: our new mount namespace must not pass mounts back to the host."""
-    # TODO: mount(None, "/", None, MS_REC | MS_PRIVATE)   (the helper mount() is above)
+    # TODO: Read "Shared subtrees" in mount_namespaces(7): a new mount namespace starts with copies
+    #   of the host's mounts that are still *shared* with them. Which mount(2) flag makes a mount
+    #   private, and which one makes the change reach every mount below / as well? The shell's way
+    #   is `mount --make-rprivate /`; the helper mount() above takes the flags.
     raise NotImplementedError("level 3: make_mounts_private() is not written yet")
 
 
 def mount_proc(rootfs: str) -> None:
     """mount -t proc proc ROOTFS/proc (nosuid, nodev, noexec)."""
-    # TODO: os.makedirs(ROOTFS/proc, exist_ok=True), then
-    #       mount("proc", ROOTFS/proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    # TODO: proc(5) is a file system like any other: mount it ("proc" is its type; the source is
+    #   only a name) on the proc directory inside rootfs, and create that directory if it is
+    #   missing. Which mount(2) flags stand for nosuid, nodev, noexec? (They are defined above.)
     raise NotImplementedError("level 3: mount_proc() is not written yet")
 
 
@@ -164,10 +178,11 @@ def mount_proc(rootfs: str) -> None:
 
 def enter_pivot_root(rootfs: str) -> None:
     """Make rootfs the root mount and unmount the old root: no path leads back to the host."""
-    # TODO 1: bind-mount rootfs onto itself: mount(rootfs, rootfs, None, MS_BIND | MS_REC)
-    # TODO 2: os.chdir(rootfs); pivot_root(".", ".")   (the helper is above)
-    # TODO 3: umount2(".", MNT_DETACH) — the old root sits on top of "." now
-    # TODO 4: os.chdir("/")
+    # TODO: pivot_root(2) swaps the root mount, and its ERRORS section lists its conditions: which
+    #   one does a plain directory like rootfs not meet, and how does a bind mount of rootfs onto
+    #   itself meet it (which flags, so that mounts below come along)? The NOTES explain
+    #   pivot_root(".", "."): where is the old root afterwards, and how do you unmount it while
+    #   it is still busy (umount2(2))? Where must the process stand at the end?
     raise NotImplementedError("level 4: enter_pivot_root() is not written yet")
 
 
@@ -178,22 +193,25 @@ NAMESPACE_FLAGS = {"uts": CLONE_NEWUTS, "ipc": CLONE_NEWIPC, "pid": CLONE_NEWPID
 
 def namespace_flags(names: list[str]) -> int:
     """The CLONE_NEW* flags for unshare(2), ORed together, for names like ["uts", "pid"]."""
-    # TODO: OR together NAMESPACE_FLAGS[name] for every name; an unknown name raises
-    #       ValueError(f"unknown namespace {name!r}: use uts, ipc, pid, net").
+    # TODO: unshare(2) takes one integer in which every namespace is one bit (NAMESPACE_FLAGS).
+    #   How do you combine bits in Python? A name that is not in the table is a typo of the
+    #   user's: raise a ValueError whose message names it, and the names that exist.
     raise NotImplementedError("level 5: namespace_flags() is not written yet")
 
 
 def set_hostname(name: str) -> None:
     """sethostname(2) — in our own UTS namespace, so the host keeps its name."""
-    # TODO: socket.sethostname(name)
+    # TODO: Which system call sets the hostname (hostname(1) names it), and which module of
+    #   Python's standard library offers it? Why is it harmless here, but not on the host?
     raise NotImplementedError("level 5: set_hostname() is not written yet")
 
 
 def become_pid1() -> None:
-    """After unshare(CLONE_NEWPID) only our next child is PID 1 of the new namespace: fork; the
-    child returns (and goes on to exec the command); this process waits and exits with its status."""
-    # TODO: pid = os.fork(); in the parent (pid != 0): os._exit(wait_for(pid)).
-    #       The child simply returns: it is PID 1 now and goes on to exec the command.
+    """Make the command PID 1 of the PID namespace that child() has just unshared."""
+    # TODO: pid_namespaces(7): unshare(CLONE_NEWPID) does not move the caller — who becomes PID 1
+    #   of the new namespace? Create that process. The parent does nothing but wait for it and
+    #   leave with its status (which level-1 function computes it? which exit is right in a
+    #   forked child?); the new process returns, and child() goes on to exec the command.
     raise NotImplementedError("level 5: become_pid1() is not written yet")
 
 
@@ -223,25 +241,26 @@ def cgroup_paths(name: str) -> dict[str, Path]:
 
 def create_cgroup(paths: dict[str, Path], memory: int | None, pids: int | None) -> None:
     """mkdir the group(s) and write the limits: memory.max / memory.limit_in_bytes, pids.max."""
-    # TODO: files = LIMIT_FILES[cgroup_version()]; for memory and pids: mkdir the group
-    #       (paths[controller].mkdir(parents=True, exist_ok=True)) and, if the value is not
-    #       None, write str(value) into group / files[controller].
+    # TODO: cgroups(7): a cgroup is a directory — making the directory makes the group, and
+    #   writing a number into one of its files sets a limit. paths says where each controller's
+    #   group goes, LIMIT_FILES which file holds which limit on this cgroup version. Make the
+    #   groups; write only the limits that were given (None means no limit).
     raise NotImplementedError("level 6: create_cgroup() is not written yet")
 
 
 def join_cgroup(paths: dict[str, Path], pid: int) -> None:
-    """echo PID > cgroup.procs in every group: the process and all its future children are in."""
-    # TODO: for each group in set(paths.values()): write str(pid) into group / "cgroup.procs".
+    """Put the process into every group: it, and all the children it will have, are in."""
+    # TODO: cgroups(7): which file of a group does a process ID go into, so that the process and
+    #   all its future children are in? (On cgroup v2 both controllers share one directory.)
     raise NotImplementedError("level 6: join_cgroup() is not written yet")
 
 
 def remove_cgroup(paths: dict[str, Path]) -> None:
-    """Kill what is left in the group(s) (SIGKILL to each PID in cgroup.procs: the command may
-    have left background processes), wait until they are gone, then rmdir — a group that still
-    holds a process cannot be removed (EBUSY)."""
-    # TODO: for each group in set(paths.values()) that exists: until group/cgroup.procs is empty,
-    #       os.kill(pid, signal.SIGKILL) each PID listed (ignore ProcessLookupError) and sleep
-    #       10 ms; then group.rmdir().
+    """Remove the group(s) — and first whatever the command left running in them."""
+    # TODO: rmdir(2) of a group fails (EBUSY) while a process is still in it. Read the group's
+    #   list of processes, kill(2) each one with SIGKILL, wait a moment, read it again — until it is
+    #   empty, but not forever; then remove the directory. A process may exit between your reading
+    #   and your kill: which exception is that, and why is it fine?
     raise NotImplementedError("level 6: remove_cgroup() is not written yet")
 
 
@@ -263,18 +282,20 @@ def host_address(cidr: str) -> str:
 def connect_host_side(cfg: Config, child_pid: int) -> None:
     """Parent, once the child has its new network namespace: create a veth pair, move one end into
     the child's namespace, give the host's end its address and bring it up."""
-    # TODO: host, inside = cfg.veth + "h", cfg.veth + "c"; with the ip() helper:
-    #   ip link add HOST type veth peer name INSIDE
-    #   ip link set INSIDE netns CHILD_PID
-    #   ip addr add host_address(cfg.net) dev HOST
-    #   ip link set HOST up
+    # TODO: veth(4): a pair of interfaces, like a cable with two ends. With the ip() helper
+    #   (ip-link(8), ip-address(8)): create the pair — host end cfg.veth + "h", container end
+    #   cfg.veth + "c" (configure_container_side looks for that name); move the container end into
+    #   the network namespace of child_pid (ip-link(8) can move a link to a PID's namespace); give
+    #   the host end its address (host_address() is above); switch it on.
     raise NotImplementedError("level 7: connect_host_side() is not written yet")
 
 
 def configure_container_side(cfg: Config) -> None:
     """Child, inside the new network namespace: rename its end to eth0, address it, bring up eth0 and lo."""
-    # TODO: with the ip() helper: rename cfg.veth + "c" to eth0 (ip link set X name eth0),
-    #       ip addr add cfg.net dev eth0, ip link set eth0 up, ip link set lo up
+    # TODO: In the new network namespace there are two links, both down: lo, and the veth end the
+    #   parent moved in (still called cfg.veth + "c"). The container expects eth0 with the address
+    #   cfg.net: which ip(8) commands rename a link, add an address, switch a link on? And lo —
+    #   what does ping 127.0.0.1 need?
     raise NotImplementedError("level 7: configure_container_side() is not written yet")
 
 
@@ -298,8 +319,13 @@ def run(cfg: Config) -> int:
             os._exit(125)
     os.close(ready_w), os.close(go_r)
     try:
-        if os.read(ready_r, 1) == b"1" and cfg.net:    # the child has its namespaces now
-            connect_host_side(cfg, pid)
+        try:
+            if os.read(ready_r, 1) == b"1" and cfg.net:    # the child has its namespaces now
+                connect_host_side(cfg, pid)
+        except BaseException:                          # our half failed: the child must not go on
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise
         try:
             os.write(go_w, b"1")
         except BrokenPipeError:                        # the child failed before it read it
@@ -315,7 +341,7 @@ def child(cfg: Config, paths: dict | None, ready_w: int, go_r: int) -> None:
     """Child: cgroup, namespaces, (wait for the parent), PID 1, network, mounts, root, hostname, exec."""
     if paths:
         join_cgroup(paths, os.getpid())
-    flags = namespace_flags(cfg.namespaces)
+    flags = namespace_flags(cfg.namespaces) if cfg.namespaces else 0   # level 5 only when asked for
     if cfg.rootfs and (cfg.mount_proc or cfg.isolation == "pivot_root"):
         flags |= CLONE_NEWNS                           # mounts only ever in our own mount namespace
     if flags:
@@ -345,7 +371,12 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("minirun: run me as root (namespaces, mounts and cgroups need it)", file=sys.stderr)
         return 125
-    return run(parse_args(sys.argv[1:] if argv is None else argv))
+    cfg = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return run(cfg)
+    except Exception as e:                             # one line, as in the child
+        print(f"minirun: {e}", file=sys.stderr)
+        return 125
 
 
 if __name__ == "__main__":

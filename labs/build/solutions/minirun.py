@@ -70,9 +70,13 @@ def assert_mounts_private() -> None:
     /proc/self/mountinfo a shared mount carries a "shared:N" tag (mount_namespaces(7))."""
     with open("/proc/self/mountinfo") as f:
         shared = [line.split()[4] for line in f if " shared:" in line.split(" - ")[0]]
+    if "/" in shared:
+        raise OSError(errno.EPERM, "/ is still a shared mount after make_mounts_private(): a mount made "
+                                   "here would appear on the host too")
     if shared:
-        raise OSError(errno.EPERM, f"mounts are still shared with the host ({shared[0]}, …): "
-                                   "make_mounts_private() must run first")
+        raise OSError(errno.EPERM, f"/ is private, but {len(shared)} mounts below it are still shared "
+                                   f"with the host ({', '.join(shared[:3])}, …): make_mounts_private() "
+                                   "must reach every mount under / too")
 
 
 # ── configuration (given) ─────────────────────────────────────────────────────────────────
@@ -312,8 +316,13 @@ def run(cfg: Config) -> int:
             os._exit(125)
     os.close(ready_w), os.close(go_r)
     try:
-        if os.read(ready_r, 1) == b"1" and cfg.net:    # the child has its namespaces now
-            connect_host_side(cfg, pid)
+        try:
+            if os.read(ready_r, 1) == b"1" and cfg.net:    # the child has its namespaces now
+                connect_host_side(cfg, pid)
+        except BaseException:                          # our half failed: the child must not go on
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise
         try:
             os.write(go_w, b"1")
         except BrokenPipeError:                        # the child failed before it read it
@@ -329,7 +338,7 @@ def child(cfg: Config, paths: dict | None, ready_w: int, go_r: int) -> None:
     """Child: cgroup, namespaces, (wait for the parent), PID 1, network, mounts, root, hostname, exec."""
     if paths:
         join_cgroup(paths, os.getpid())
-    flags = namespace_flags(cfg.namespaces)
+    flags = namespace_flags(cfg.namespaces) if cfg.namespaces else 0   # level 5 only when asked for
     if cfg.rootfs and (cfg.mount_proc or cfg.isolation == "pivot_root"):
         flags |= CLONE_NEWNS                           # mounts only ever in our own mount namespace
     if flags:
@@ -359,7 +368,12 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("minirun: run me as root (namespaces, mounts and cgroups need it)", file=sys.stderr)
         return 125
-    return run(parse_args(sys.argv[1:] if argv is None else argv))
+    cfg = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return run(cfg)
+    except Exception as e:                             # one line, as in the child
+        print(f"minirun: {e}", file=sys.stderr)
+        return 125
 
 
 if __name__ == "__main__":

@@ -1,17 +1,21 @@
 """Fixtures for the build-it-yourself levels (labs/build/tests/).
 
-    minirun(*args)   run YOUR minirun.py (or $MINIRUN) as a subprocess, as root → CompletedProcess
+    minirun(*args)   run minirun.py ($MINIRUN: your copy) as a subprocess, as root → CompletedProcess
+                     (.said: what it did, for messages); a test that reaches a function not
+                     written yet fails with "this test needs level N: f() is not written yet"
     rootfs           a tiny root file system: static busybox, its applets, /proc, /tmp, /etc,
                      and /bin/escape (the double-chroot escape, if gcc is installed)
     host_secret      (path, text): a file on the host that no rootfs contains
 
-Run one level:   sudo python -m pytest labs/build/tests/test_level1_fork_exec.py
-Run them all:    sudo python -m pytest labs/build/tests
-Check a solution instead of your file:  MINIRUN=labs/build/solutions/minirun.py python -m pytest …
+Run one level on your copy:   MINIRUN=~/minirun.py python -m pytest labs/build/tests/test_level1_fork_exec.py
+Run them all:                 MINIRUN=~/minirun.py python -m pytest labs/build/tests
+On a shared machine add --basetemp /tmp/minirun-YOURNAME (pytest's default directory is shared
+by everyone who runs it as root, and it deletes old runs there).
 """
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -45,22 +49,45 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def chosen_minirun() -> Path:
+    return Path(os.environ.get("MINIRUN") or BUILD / "minirun.py").resolve()
+
+
+def pytest_report_header(config):
+    return f"minirun under test: {chosen_minirun()} (set MINIRUN=path/to/your/minirun.py)"
+
+
 @pytest.fixture(scope="session")
 def minirun_path() -> Path:
-    path = Path(os.environ.get("MINIRUN") or BUILD / "minirun.py").resolve()
+    path = chosen_minirun()
     if not path.is_file():
         pytest.fail(f"{path} does not exist (set MINIRUN=path/to/minirun.py)", pytrace=False)
     return path
 
 
+class Result(subprocess.CompletedProcess):
+    @property
+    def said(self) -> str:
+        """What minirun did, for an assertion message."""
+        return f"exit status {self.returncode}, stdout {self.stdout!r}, stderr {self.stderr.strip()!r}"
+
+
+NOT_WRITTEN = re.compile(r"level \d+: \w+\(\) is not written yet")
+
+
 @pytest.fixture
 def minirun(minirun_path):
+    """Runs minirun; a test that reaches a function not written yet fails naming it (and its level)."""
     def run(*args, timeout: float = 30, wrap: list[str] | None = None, input: str | None = None):
         command = [*(wrap or []), sys.executable, str(minirun_path), *map(str, args)]
         try:
-            return subprocess.run(command, capture_output=True, text=True, timeout=timeout, input=input)
+            proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, input=input)
         except subprocess.TimeoutExpired:
             pytest.fail(f"minirun {' '.join(map(str, args))} did not finish within {timeout} s", pytrace=False)
+        missing = NOT_WRITTEN.search(proc.stderr)
+        if missing:
+            pytest.fail(f"this test needs {missing.group()}", pytrace=False)
+        return Result(proc.args, proc.returncode, proc.stdout, proc.stderr)
     return run
 
 

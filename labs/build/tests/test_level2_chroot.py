@@ -8,20 +8,24 @@ import pytest
 
 def test_root_is_the_rootfs(minirun, rootfs):
     p = minirun("--rootfs", rootfs, "--isolation", "chroot", "--", "/bin/cat", "/etc/marker")
-    assert (p.returncode, p.stdout) == (0, "I am the rootfs\n"), p.stderr
+    assert (p.returncode, p.stdout) == (0, "I am the rootfs\n"), \
+        f"expected exit 0 and the rootfs's /etc/marker; got {p.said}"
 
 
 def test_host_files_are_not_found(minirun, rootfs, host_secret):
     path, _ = host_secret
     p = minirun("--rootfs", rootfs, "--isolation", "chroot", "--", "/bin/cat", path)
-    assert p.returncode == 1 and "No such file" in p.stderr
+    assert p.returncode == 1 and "No such file" in p.stderr, \
+        f"cat {path} should not find the host's file inside the rootfs; got {p.said}"
 
 
 def test_working_directory_is_inside(minirun, rootfs):
     """chroot does not move the working directory: without chdir("/") it stays outside the root."""
     p = minirun("--rootfs", rootfs, "--isolation", "chroot", "--", "/bin/sh", "-c", "pwd; ls /")
     lines = p.stdout.split()
-    assert lines[0] == "/" and "marker" not in lines and "etc" in lines, p.stdout + p.stderr
+    assert p.returncode == 0 and lines, f"expected pwd and ls to print something; got {p.said}"
+    assert lines[0] == "/", f"pwd printed {lines[0]!r}, expected '/': where does the process stand after chroot?"
+    assert "etc" in lines and "marker" not in lines, f"ls / should list the rootfs (bin, etc, …); got {lines}"
 
 
 def test_but_root_can_escape(minirun, rootfs, host_secret):
@@ -30,4 +34,4 @@ def test_but_root_can_escape(minirun, rootfs, host_secret):
         pytest.skip("gcc is not installed: no escape program")
     path, text = host_secret
     p = minirun("--rootfs", rootfs, "--isolation", "chroot", "--", "/bin/escape", "/bin/cat", path)
-    assert text in p.stdout, p.stderr
+    assert text in p.stdout, f"the escape should print the host's secret file; got {p.said}"
