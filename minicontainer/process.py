@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import struct
 
 from .errors import ConfigError
 
@@ -98,12 +99,68 @@ def exec_command(argv: list[str], env: dict[str, str]) -> None:
         os.execvpe(argv[0], argv, env)
     except OSError as e:
         if e.errno == errno.ENOENT:
-            where = argv[0] if "/" in argv[0] else f"{argv[0]}: executable file not found in $PATH"
-            raise ExecError(EXIT_NOT_FOUND, f"exec {where}" if "/" not in argv[0]
-                            else f"exec {where}: no such file or directory") from None
+            program = argv[0] if "/" in argv[0] else search_path(argv[0], env.get("PATH", os.defpath))
+            why = program and missing_interpreter(program)
+            if why:                                     # the file is there, its loader is not
+                raise ExecError(EXIT_NOT_FOUND, f"exec {argv[0]}: {why}") from None
+            raise ExecError(EXIT_NOT_FOUND, f"exec {argv[0]}: executable file not found in $PATH"
+                            if "/" not in argv[0] else f"exec {argv[0]}: no such file or directory") from None
         raise ExecError(EXIT_CANNOT_EXECUTE,
                         f"exec {argv[0]}: {os.strerror(e.errno).lower()} "
                         f"({errno.errorcode.get(e.errno, e.errno)})") from None
+
+
+def search_path(name: str, path: str) -> str | None:
+    """The file execvpe would have run: the first executable `name` in a directory of PATH."""
+    for directory in path.split(":"):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def missing_interpreter(program: str) -> str | None:
+    """Why execve(2) says ENOENT for a file that exists: the program the kernel must start first
+    is missing. For a script that is the interpreter of its #! line; for a dynamically linked
+    ELF program it is the loader its PT_INTERP header names (elf(5), ld.so(8); shell:
+    readelf -lW PROGRAM | grep interpreter). Docker only says "no such file or directory"."""
+    try:
+        with open(program, "rb") as f:
+            if f.read(2) == b"#!":
+                words = f.readline().split()
+                interpreter, what = (words[0].decode(errors="replace") if words else ""), "interpreter (its #! line)"
+            else:
+                f.seek(0)
+                interpreter, what = read_pt_interp(f), "ELF interpreter"
+    except (OSError, struct.error):
+        return None
+    if not interpreter or os.path.exists(interpreter):
+        return None
+    if os.path.islink(interpreter):                  # e.g. /lib64/ld-linux-x86-64.so.2 → /lib/…
+        return (f"its {what} {interpreter} is not in the image: it is a symlink to "
+                f"{os.readlink(interpreter)}, which is missing")
+    return f"its {what} {interpreter} is not in the image"
+
+
+def read_pt_interp(f) -> str | None:
+    """The PT_INTERP entry of an open ELF file, or None (not ELF, or static). Only this one
+    field: rootfs-builder/elf.py reads all of them, but runs on the host, not here in PID 1."""
+    ident = f.read(16)
+    if ident[:4] != b"\x7fELF" or ident[4] not in (1, 2) or ident[5] not in (1, 2):
+        return None
+    wide, order = ident[4] == 2, "<" if ident[5] == 1 else ">"
+    ehdr = order + ("HHIQQQIHHH" if wide else "HHIIIIIHHH")      # e_type … e_phnum
+    header = struct.unpack(ehdr, f.read(struct.calcsize(ehdr)))
+    phoff, phentsize, phnum = header[4], header[8], header[9]
+    phdr = order + ("IIQQQQ" if wide else "IIIII")   # Elf64_Phdr: type, flags, offset, …, filesz
+    for i in range(phnum):                            # Elf32_Phdr: type, offset, …, filesz
+        f.seek(phoff + i * phentsize)
+        fields = struct.unpack(phdr, f.read(struct.calcsize(phdr)))
+        p_type, p_offset, p_filesz = fields[0], fields[2 if wide else 1], fields[-1]
+        if p_type == 3:                               # PT_INTERP: "/lib64/ld-linux-x86-64.so.2\0"
+            f.seek(p_offset)
+            return f.read(p_filesz).split(b"\0", 1)[0].decode(errors="replace")
+    return None
 
 
 def exit_status(wait_status: int) -> int:
