@@ -5,7 +5,10 @@
     mc             run the minicontainer CLI: mc("run", "--rm", "busybox", "true") → CompletedProcess
     busybox        makes sure the busybox image exists in state_root (builds it once if not)
     run_script     run one of the student's scripts with bash: run_script("oom.sh", timeout=60)
+    written        written("escape.c") → its Path; fails when it is missing or still the starter file
     answers        check the answers in work/answers.toml: answers.expect({"q1": "b", …})
+    msg            msg(english, german): every message a check fails with, in both languages
+                   (`lab check --lang de` picks German; see minicontainer/labs.py)
 
 Student scripts run with `minicontainer` on their PATH (whatever Python runs the checks) and with
 MINICONTAINER_ROOT set, in the work directory. Containers a check leaves behind (a script that
@@ -26,11 +29,10 @@ import pytest
 
 LABS = Path(__file__).resolve().parent
 REPO = LABS.parent
+if str(REPO) not in sys.path:                # checks import minicontainer (doctor, cgroups, msg, …)
+    sys.path.insert(0, str(REPO))
 
-
-def pytest_configure(config):
-    if str(REPO) not in sys.path:            # checks import minicontainer (doctor, cgroups, …)
-        sys.path.insert(0, str(REPO))
+from minicontainer.labs import msg  # noqa: E402  (re-exported for the checks)
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +68,8 @@ def work(request) -> Path:
     chosen = os.environ.get("MC_LAB_WORKDIR")
     path = Path(chosen) if chosen else Path(request.config.args[0]).resolve().parent / "work"
     if not path.is_dir():
-        pytest.fail(f"no work directory {path}: run `minicontainer lab start NN` first", pytrace=False)
+        pytest.fail(msg(f"no work directory {path}: run `minicontainer lab start NN` first",
+                        f"kein Arbeitsverzeichnis {path}: zuerst `minicontainer lab start NN` ausführen"), pytrace=False)
     return path
 
 
@@ -84,7 +87,8 @@ def busybox(mc):
     if mc("image", "inspect", "busybox").returncode != 0:
         built = mc("image", "build", "busybox", timeout=300)
         if built.returncode != 0:
-            pytest.fail(f"cannot build the busybox image: {built.stderr.strip()}", pytrace=False)
+            pytest.fail(msg("cannot build the busybox image: ", "das busybox-Image lässt sich nicht bauen: ")
+                        + built.stderr.strip(), pytrace=False)
     return "busybox"
 
 
@@ -117,7 +121,8 @@ def image_fs(mc):
         import json
         shown = mc("image", "inspect", ref)
         if shown.returncode != 0:
-            pytest.fail(f"there is no image {ref}: {shown.stderr.strip()}", pytrace=False)
+            pytest.fail(msg(f"there is no image {ref}: ", f"es gibt kein Image {ref}: ") + shown.stderr.strip(),
+                        pytrace=False)
         info = json.loads(shown.stdout)
         return ImageFS([Path(d) for d in (info.get("layer_dirs") or [info["rootfs"]])])
     return load
@@ -132,21 +137,38 @@ class ScriptResult(subprocess.CompletedProcess):
         """exit status and the last lines of output, for an assertion message."""
         tail = "\n".join(line if len(line) <= 160 else line[:160] + " …"
                          for line in self.output.strip().splitlines()[-6:])
-        return f"exit status {self.returncode}" + (f", output:\n{tail}" if tail else ", no output")
+        return msg(f"exit status {self.returncode}", f"Exit-Status {self.returncode}") + \
+            (msg(", output:\n", ", Ausgabe:\n") + tail if tail else msg(", no output", ", keine Ausgabe"))
 
 
 @pytest.fixture
-def run_script(work, env):
+def written(work, request):
+    """written(name) → work/name, or the check fails saying the file is missing or still the
+    untouched starter file (the cause, rather than whatever running a TODO stub leads to)."""
+    lab = request.path.parent
+
+    def check(name: str) -> Path:
+        path, starter = work / name, lab / "starter" / name
+        if not path.is_file():
+            pytest.fail(msg(f"{name} is missing in {work}", f"{name} fehlt in {work}"), pytrace=False)
+        if (lab / "solution" / name).is_file() and starter.is_file() and path.read_bytes() == starter.read_bytes():
+            pytest.fail(msg(f"{name} is not written yet: it is still the starter file with its TODOs",
+                            f"{name} ist noch nicht geschrieben: es ist noch die Startdatei mit ihren TODOs"), pytrace=False)
+        return path
+    return check
+
+
+@pytest.fixture
+def run_script(work, env, written):
     def run(name: str, *args, timeout: float = 60, input: str | None = None, extra_env: dict | None = None):
-        script = work / name
-        if not script.is_file():
-            pytest.fail(f"{name} is missing in {work}", pytrace=False)
+        script = written(name)
         try:
             proc = subprocess.run(["bash", str(script), *map(str, args)], cwd=work, input=input,
                                   capture_output=True, text=True, timeout=timeout,
                                   env={**env, **(extra_env or {})})
         except subprocess.TimeoutExpired:
-            pytest.fail(f"{name} did not finish within {timeout:.0f} s", pytrace=False)
+            pytest.fail(msg(f"{name} did not finish within {timeout:.0f} s",
+                            f"{name} ist nicht innert {timeout:.0f} s fertig geworden"), pytrace=False)
         return ScriptResult(proc.args, proc.returncode, proc.stdout, proc.stderr)
     return run
 
@@ -157,11 +179,13 @@ class Answers:
 
     def load(self) -> dict:
         if not self.path.is_file():
-            pytest.fail(f"{self.path.name} is missing in {self.path.parent}", pytrace=False)
+            pytest.fail(msg(f"{self.path.name} is missing in {self.path.parent}",
+                            f"{self.path.name} fehlt in {self.path.parent}"), pytrace=False)
         try:
             return tomllib.loads(self.path.read_text())
         except tomllib.TOMLDecodeError as e:
-            pytest.fail(f"{self.path.name} is not valid TOML: {e}", pytrace=False)
+            pytest.fail(msg(f"{self.path.name} is not valid TOML: {e}", f"{self.path.name} ist kein gültiges TOML: {e}"),
+                        pytrace=False)
 
     def expect(self, right: dict[str, str | set]) -> None:
         """Every question answered with the right letter (a set: any of them is right)."""
@@ -171,8 +195,10 @@ class Answers:
             value = str(given.get(key, "")).strip().lower()
             accepted = {accepted} if isinstance(accepted, str) else set(accepted)
             if value not in accepted:
-                wrong.append(f"{key}: {'not answered' if not value else repr(value) + ' is not right'}")
-        assert not wrong, f"{len(wrong)} of {len(right)} answers are not right yet: " + "; ".join(wrong)
+                wrong.append(f"{key}: " + (msg("not answered", "nicht beantwortet") if not value
+                                           else repr(value) + msg(" is not right", " stimmt nicht")))
+        assert not wrong, msg(f"{len(wrong)} of {len(right)} answers are not right yet: ",
+                              f"{len(wrong)} von {len(right)} Antworten stimmen noch nicht: ") + "; ".join(wrong)
 
 
 @pytest.fixture

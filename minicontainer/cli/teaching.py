@@ -30,7 +30,7 @@ LANG_HELP = "en or de (default: de when $LANG starts with de)."
 def pick_lang(lang: Optional[str]) -> str:
     lang = lang or ("de" if os.environ.get("LANG", "").startswith("de") else "en")
     if lang not in ("en", "de"):
-        fail(f"invalid --lang {lang!r}: use en or de")
+        fail(f"invalid --lang {lang!r}: use en or de (ungültige Sprache: en oder de)")
     return lang
 
 
@@ -66,17 +66,20 @@ def lab_check(ctx: typer.Context,
               number: str = typer.Argument(..., help="Lab number or name, e.g. 01 or chroot."),
               junit: Optional[str] = typer.Option(None, "--junit", help="Also write JUnit XML here (for grading)."),
               workdir: Optional[str] = typer.Option(None, "--workdir", help="Check this directory instead of labs/NN-topic/work."),
-              keyword: Optional[str] = typer.Option(None, "-k", help="Only the tasks whose check name matches (pytest -k)."),
+              keyword: Optional[str] = typer.Option(None, "-k", help="Only these tasks: numbers as shown (4, 1,3) or a word of a title."),
+              hint: int = typer.Option(1, "--hint", min=1, help="Hint tier: 1 a nudge (default), 2 more."),
               lang: Optional[str] = typer.Option(None, "--lang", help=LANG_HELP)):
     """Run a lab's checks: ✓ or ✗ per task, with a hint for each ✗."""
     from ..labs import check_lab, find_lab, start_lab, workdir_for
-    lab = find_lab(number)
+    lang = pick_lang(lang)
+    lab = find_lab(number, lang)
     target = workdir_for(lab, workdir)
     if not target.is_dir():
-        start_lab(lab, target)
-        click.echo(f"(no work dir yet: created {target} from the starter files)\n")
-    raise SystemExit(check_lab(lab, target, junit=junit, lang=pick_lang(lang), root=root_of(ctx),
-                               keyword=keyword))
+        start_lab(lab, target, lang=lang)
+        click.echo(f"(noch kein Arbeitsverzeichnis: {target} aus den Startdateien angelegt)\n" if lang == "de"
+                   else f"(no work dir yet: created {target} from the starter files)\n")
+    raise SystemExit(check_lab(lab, target, junit=junit, lang=lang, root=root_of(ctx),
+                               keyword=keyword, hint_level=hint))
 
 
 @app.command()
