@@ -9,7 +9,9 @@ namespaces, /proc/PID/root is its root — and put them on, one by one:
 
     the CLI                     exec child (E1)                     the new process (E2)
     open /proc/PID/ns/*, root
-    fork ─────────────────────▶ join the cgroup (host's /sys/fs/cgroup: before setns(mnt))
+    fork ─────────────────────▶ not dumpable (until E2's execve: nothing inside may open
+                                  /proc/E2/exe, root, fd… — they are the host's)
+                                join the cgroup (host's /sys/fs/cgroup: before setns(mnt))
                                 setns(user, cgroup, ipc, uts, net, pid, mnt)
                                 fchdir(root); chroot(".")
                                 fork ──────────────────────────────▶ (in the PID namespace now)
@@ -46,7 +48,7 @@ from .kernel.namespaces import NAMESPACES, setns
 from .process import (exec_command, exit_status, leave_terminal, reset_signals, resolve_user,
                       set_workdir)
 from .records import field, record, replace
-from .security import apply as apply_security, close_fds, verify_workdir
+from .security import apply as apply_security, close_fds, set_non_dumpable, verify_workdir
 from .state import StateStore, is_alive, proc_start_time, state_root
 
 # user first (its capabilities let us join the rest: rootless containers only; a root
@@ -201,6 +203,7 @@ def run_exec(ctx: ExecContext) -> int:
 def enter_container(ctx: ExecContext, msg_w: int) -> None:
     """E1: cgroup, namespaces, root; then fork E2 and wait for it."""
     ctx.explain.who = "exec child"
+    set_non_dumpable(ctx.explain)           # E2 inherits it: /proc/E2/exe is the host's Python
     if ctx.cgroup is not None:
         ctx.explain.step("join the container's cgroup", "echo $$ > …/cgroup.procs",
                          "write(2) to cgroup.procs", "cgroups(7)",

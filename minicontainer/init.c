@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,6 +50,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s [--] COMMAND [ARG...]\n", argv[0]);
         return 2;
     }
+
+    /* Not dumpable, for our whole life (our child until its execve): our executable is the
+     * host's file bound at /dev/init, and nothing in the container may open it, our fds or
+     * our environment through /proc/1/… (prctl(2); docs/security.md, "Helpers out of reach"). */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
     /* Block every signal: we take them one by one with sigwaitinfo() instead of handlers. */
     sigset_t all, old_mask;

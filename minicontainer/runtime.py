@@ -53,7 +53,7 @@ from .init import init_argv, mount_init
 from .process import (ExecError, exec_command, exit_status, leave_terminal, reset_signals,
                       resolve_user, set_workdir)
 from .records import record
-from .security import apply as apply_security, close_fds, verify_workdir
+from .security import apply as apply_security, close_fds, set_non_dumpable, verify_workdir
 from .state import ContainerRecord, StateStore, proc_start_time
 from .storage.overlay import OverlayDirs, create_overlay_dirs, remove_overlay_dirs
 
@@ -180,6 +180,7 @@ def setup_child(ctx: Context, go_r: int, msg_w: int) -> None:
     ctx.explain.who = "setup child"
     if ctx.userns is not None:
         create_user_namespace(ctx, go_r, msg_w)   # rootless: first and alone; the parent maps our ids
+    set_non_dumpable(ctx.explain)           # (after the map: dumpable, /proc/PID/uid_map is ours)
     net.join_network(ctx)                   # --net container:NAME: setns into its netns
     create_namespaces(ctx)                  # all but the cgroup namespace
     os.write(msg_w, b"ns\n")                # the parent attaches the network meanwhile, while…

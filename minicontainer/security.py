@@ -408,6 +408,23 @@ def set_no_new_privs(policy: Policy, explain=None) -> None:
         raise SyscallError("prctl", ("PR_SET_NO_NEW_PRIVS", 1), e.errno) from None
 
 
+def set_non_dumpable(explain=None) -> None:
+    """PR_SET_DUMPABLE 0 for a process about to enter a container, kept until its execve.
+
+    Until execve it is still our Python: /proc/PID/exe is the host's interpreter, its root,
+    cwd, open files, mappings and environment are the host's. /proc/PID/{exe,root,cwd,fd,
+    map_files,environ} of another process need ptrace read access (ptrace(2), "Ptrace access
+    mode checking"), and a non-dumpable process grants that only to CAP_SYS_PTRACE in the
+    user namespace its memory was made in — the host's. So a container's root cannot open
+    the host's python3 through /proc/PID/exe and overwrite it once no Python runs (CVE-2019-5736,
+    which hit runc's own binary). Inherited by fork; execve resets it to 1 for the command."""
+    _narrate(explain, "hide this process from the container (not dumpable)", "",
+             "prctl(2), ptrace(2)", "prctl(PR_SET_DUMPABLE, 0)",
+             "until execve, /proc/PID/exe, root, fd… of this process are the host's: "
+             "nothing in the container may open them")
+    prctl.set_dumpable(0)
+
+
 def _setpriv_caps(policy: Policy) -> str:
     caps = ",".join("+" + name[4:].lower() for name in policy.capabilities)
     return f"--bounding-set=-all{',' + caps if caps else ''} --inh-caps=-all --ambient-caps=-all"

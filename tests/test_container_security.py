@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import pytest
 
@@ -227,3 +228,42 @@ def test_exec_cannot_type_into_your_terminal(mc, mc_root, tiocsti_image, detache
     detached(tiocsti_image, "sleep", "60", name=name)
     code, err = on_your_terminal(mc_root, "exec", name, "/bin/tiocsti")
     assert code == 1 and "Operation not permitted" in err, err
+
+
+# ── helpers out of reach: nothing entering a container can be opened through /proc ─────────
+
+def test_entering_processes_are_out_of_reach(mc, mc_root, helper_image, detached):
+    """CVE-2019-5736's pattern, as an attacker inside tries it. Until its execve, a process
+    entering the container (exec's, or PID 1 with --init's child) is our Python: its
+    /proc/PID/exe is the host's interpreter, its fds and environment are the host's. A static
+    probe — root in the container, default capabilities — polls /proc/PID/{exe,root,cwd,fd,
+    map_files,environ} of every process it sees while 100 `exec`s enter; it must never get a
+    handle on anything that is not the container's own (tests/helpers/proc_probe.c). It does
+    get handles on the container's own processes (sleep, and every exec'd command after its
+    execve): proof that it looks."""
+    import concurrent.futures
+    import subprocess
+    image = helper_image("proc_probe")
+    name = f"probe-{os.getpid()}"
+    marker = f"MC_HOST_SECRET_{os.getpid()}"
+    detached("--init", image, "sh", "-c", f"sleep 1000 & exec /bin/proc_probe 120 {marker}", name=name)
+    for _ in range(100):
+        if "READY" in mc("logs", name).stdout:
+            break
+        time.sleep(0.05)
+    env = {**os.environ, marker: "the host's environment"}
+
+    def enter(i):
+        return subprocess.run([sys.executable, "-m", "minicontainer", "--root", str(mc_root), "exec",
+                               name, "sh", "-c", "true"], env=env, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=60)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        failed = [p.stderr for p in pool.map(enter, range(100)) if p.returncode != 0]
+    assert not failed, failed[:3]
+    mc("stop", "-t", "5", name, check=True)
+    out = mc("logs", name).stdout
+    done = [line for line in out.splitlines() if line.startswith("DONE")]
+    assert done, out
+    stats = dict(kv.split("=") for kv in done[0].split()[1:])
+    assert "LEAK" not in out and stats["leaks"] == "0", out
+    assert int(stats["opened"]) > 0 and int(stats["scans"]) > 100, done
