@@ -14,10 +14,12 @@
     collect_garbage(root=None, dry_run=False)                       gc.py
     create_pod, list_pods, inspect_pod, start_pod, stop_pod, remove_pod   orchestration/pods.py
     image_store(root=None)                 the ImageStore (storage/images.py)
+    create_vm, start_vm, migrate_vm, snapshot_vm, …  QEMU virtual machines (vm/, docs/vms.md)
 """
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from .config import ContainerConfig
 from .errors import ContainerError
@@ -32,7 +34,11 @@ __all__ = ["Container", "list_containers", "remove_container", "inspect_containe
            "stop_container", "kill_container", "pause_container", "unpause_container",
            "wait_container", "top_container", "read_logs", "follow_logs", "exec_in_container",
            "collect_garbage", "image_store", "container_stats",
-           "create_pod", "list_pods", "inspect_pod", "start_pod", "stop_pod", "remove_pod"]
+           "create_pod", "list_pods", "inspect_pod", "start_pod", "stop_pod", "remove_pod",
+           "create_vm", "start_vm", "stop_vm", "kill_vm", "remove_vm", "update_vm", "list_vms",
+           "inspect_vm", "attach_vm_console", "vm_console_log", "snapshot_vm", "list_vm_snapshots",
+           "restore_vm_snapshot", "remove_vm_snapshot", "vm_disk_chain", "migrate_vm",
+           "storage_migrate_vm", "vm_accelerator"]
 
 
 class Container:
@@ -238,3 +244,123 @@ def disk_usage(root=None) -> list[dict]:
     """`system df`: images (each layer counted once), containers, volumes (storage/usage.py)."""
     from .storage.usage import disk_usage as usage
     return usage(state_root(root))
+
+
+# ── virtual machines (minicontainer/vm/, docs/vms.md) ─────────────────────────────────────────
+
+def _vms(root):
+    from .vm.machine import VmStore
+    return VmStore(root)
+
+
+def create_vm(name: str, *, memory_mb: int = 256, disk: str = "1G", image: str = "busybox", root=None):
+    """`vm create`: a qcow2 disk built from a rootfs-builder image; returns the VmRecord."""
+    from .vm.machine import create
+    return create(_vms(root), name, memory_mb=memory_mb, disk=disk, image=image)
+
+
+def start_vm(name: str, *, wait_boot: bool = False, timeout: float = 120.0, root=None):
+    """`vm start`: launch QEMU (KVM or TCG, see vm/accel.py); with wait_boot, until the guest's
+    init says its first line on the console."""
+    from .vm.machine import BOOT_LINE, start, wait_console
+    store = _vms(root)
+    log = store.vm_dir(name) / "console.log"
+    offset = log.stat().st_size if log.exists() else 0
+    rec = start(store, name)
+    if wait_boot:
+        wait_console(store, name, BOOT_LINE, after=offset, timeout=timeout)
+    return rec
+
+
+def stop_vm(name: str, *, timeout: float = 10.0, root=None):
+    """`vm stop`: the ACPI power button, then QMP quit after `timeout` seconds."""
+    from .vm.machine import stop
+    return stop(_vms(root), name, timeout=timeout)
+
+
+def kill_vm(name: str, *, root=None):
+    from .vm.machine import kill
+    return kill(_vms(root), name)
+
+
+def remove_vm(name: str, *, force: bool = False, root=None) -> None:
+    from .vm.machine import remove
+    remove(_vms(root), name, force=force)
+
+
+def update_vm(name: str, *, memory_mb: int, root=None):
+    from .vm.machine import update
+    return update(_vms(root), name, memory_mb=memory_mb)
+
+
+def list_vms(root=None) -> list[dict]:
+    """`vm ls`: name, state, PID, accelerator and the disk chain of every VM."""
+    from .vm.disks import describe_chain
+    from .vm.machine import list_vms as records
+    return [{"name": r.name, "status": r.status, "pid": r.pid if r.running else None,
+             "accel": r.accel if r.running else "", "memory_mb": r.memory_mb, "image": r.image,
+             "chain": describe_chain(Path(r.disk))} for r in records(_vms(root))]
+
+
+def inspect_vm(name: str, *, root=None) -> dict:
+    from .vm.machine import inspect
+    return inspect(_vms(root), name)
+
+
+def attach_vm_console(name: str, *, root=None) -> None:
+    """`vm console`: the guest's serial console on this terminal; Ctrl-] detaches."""
+    from .vm.machine import attach_console
+    attach_console(_vms(root), name)
+
+
+def vm_console_log(name: str, *, root=None) -> Path:
+    """The file holding everything the guest wrote on its console (across migrations)."""
+    from .vm.machine import console_log
+    return console_log(_vms(root), name)
+
+
+def snapshot_vm(name: str, tag: str, *, kind: str = "internal", root=None) -> dict:
+    """`vm snapshot create`: internal (RAM + CPU + disk) or external (a qcow2 overlay)."""
+    from .vm.snapshots import create_snapshot
+    return create_snapshot(_vms(root), name, tag, kind=kind)
+
+
+def list_vm_snapshots(name: str, *, root=None) -> list[dict]:
+    from .vm.snapshots import list_snapshots
+    return list_snapshots(_vms(root), name)
+
+
+def restore_vm_snapshot(name: str, tag: str, *, root=None) -> dict:
+    from .vm.snapshots import restore_snapshot
+    return restore_snapshot(_vms(root), name, tag)
+
+
+def remove_vm_snapshot(name: str, tag: str, *, root=None) -> None:
+    from .vm.snapshots import remove_snapshot
+    remove_snapshot(_vms(root), name, tag)
+
+
+def vm_disk_chain(name: str, *, root=None) -> list[dict]:
+    """qemu-img info --backing-chain of the VM's disk, top overlay first."""
+    from .vm.disks import backing_chain
+    return backing_chain(Path(_vms(root).load(name).disk))
+
+
+def migrate_vm(name: str, host: str, *, downtime_limit_ms: int = 300, root=None) -> dict:
+    """`vm migrate`: live, to a QEMU started with -incoming; QEMU's figures (total time,
+    downtime, transferred bytes, dirty-page rounds)."""
+    from .vm.migration import migrate
+    return migrate(_vms(root), name, host, downtime_limit_ms=downtime_limit_ms)
+
+
+def storage_migrate_vm(name: str, target: str, *, root=None) -> dict:
+    """`vm storage-migrate`: drive-mirror to a new qcow2, block-job-complete, qemu-img compare."""
+    from .vm.migration import storage_migrate
+    return storage_migrate(_vms(root), name, target)
+
+
+def vm_accelerator() -> dict:
+    """KVM or TCG for the next VM, and why (`doctor` prints it)."""
+    from .vm.accel import choose
+    choice = choose()
+    return {"accel": choice.accel, "reason": choice.reason}

@@ -449,6 +449,10 @@ def check_environment(report: Report) -> None:
                "the CPU (TCG), slower but works (lab 09)",
                "" if kvm else "enable virtualization (VT-x/AMD-V) in the firmware, or nested virtualization",
                required=False)
+    from .vm.accel import choose
+    choice = choose()
+    report.add("environment", "vm accelerator", True,
+               f"`minicontainer vm` runs guests with {choice.accel.upper()}: {choice.reason}")
 
 
 def check_tools(report: Report) -> None:

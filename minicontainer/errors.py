@@ -7,6 +7,7 @@
      ├── ContainerError           no such container, a name in use, a wrong state
      ├── CgroupError              a cgroup could not be created, written or removed
      ├── NetworkError             a network, address or port could not be set up
+     ├── VmError                  a virtual machine (minicontainer vm): no such VM, tag, host; QEMU failed
      └── SyscallError             a system call failed: names the call, the path and the errno
 
 The CLI turns every MinicontainerError into one line on stderr and exit status 125,
@@ -48,6 +49,11 @@ class NetworkError(MinicontainerError):
     """A network, interface, address or published port that could not be set up."""
 
 
+class VmError(MinicontainerError):
+    """A VM that does not exist or is in the wrong state, a snapshot tag or migration target that
+    cannot be used, QEMU missing or refusing (its own message is kept)."""
+
+
 class SyscallError(MinicontainerError):
     """A failed system call, written the way bubblewrap and crun write it:
 
@@ -64,5 +70,5 @@ class SyscallError(MinicontainerError):
 
 __all__ = [
     "MinicontainerError", "ConfigError", "ImageError", "ArchiveError", "ContainerError",
-    "CgroupError", "NetworkError", "SyscallError",
+    "CgroupError", "NetworkError", "VmError", "SyscallError",
 ]

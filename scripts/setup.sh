@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything minicontainer needs on a Debian/Ubuntu machine, idempotently.
 #   system packages (only the missing ones) → a virtual environment in .venv → the project in it.
-#   --test: also what the test suite needs (QEMU for the cgroup-v2 stage, podman and skopeo to
+#   --test: also what the test suite and `minicontainer vm` need (QEMU and the guest kernel for the
+#           cgroup-v2 stage and the vm verbs, podman and skopeo to
 #           check exported images, mmdebstrap for the Debian base, the VM's kernel).
 # Re-running it when everything is there takes well under a second.
 set -euo pipefail
@@ -36,7 +37,9 @@ PKGS=(
     "kmod:/usr/bin/lsmod"                  # lsmod, modinfo, modprobe: doctor and lab 08
 )
 TEST_PKGS=(
-    "qemu-system-x86:/usr/bin/qemu-system-x86_64"   # the cgroup-v2 VM test stage
+    "qemu-system-x86:/usr/bin/qemu-system-x86_64"   # the cgroup-v2 VM test stage and `minicontainer vm`
+    "qemu-utils:/usr/bin/qemu-img"         # `vm`: qcow2 disks, backing chains, qemu-img compare
+    "e2fsprogs:/sbin/mkfs.ext4"            # `vm create`: the guest's ext4 disk from the image (mkfs.ext4 -d)
     "podman:/usr/bin/podman"               # `podman load` checks exported images
     "skopeo:/usr/bin/skopeo"               # `skopeo inspect` checks exported images
     "mmdebstrap:/usr/bin/mmdebstrap"       # the Debian base image recipe

@@ -37,10 +37,10 @@ VERB_FILES = {"network": ("network",), "lab": ("teaching",), "demo": ("teaching"
               "doctor": ("teaching",), "volume": ("storage",), "diff": ("storage",),
               "commit": ("storage",), "export": ("storage",), "snapshot": ("storage",),
               "image": ("commands", "storage"), "system": ("commands", "storage"),
-              "pod": ("orchestration",)}
+              "pod": ("orchestration",), "vm": ("vm",)}
 COMMANDS_VERBS = {"run", "ps", "rm", "logs", "inspect", "stop", "kill", "wait", "pause",
                   "unpause", "top", "exec", "gc", "stats"}
-ALL_FILES = ("commands", "teaching", "storage", "network", "orchestration")
+ALL_FILES = ("commands", "teaching", "storage", "network", "orchestration", "vm")
 
 
 def register_verbs(args: list[str]) -> None:

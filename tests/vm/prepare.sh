@@ -4,6 +4,7 @@
 #
 #   a Debian kernel package, downloaded (apt-get download) and unpacked (dpkg-deb -x), never installed
 #   → build_boot_files.py → $MC_VM_CACHE/current/{vmlinux,initramfs.cpio,kernel-version}
+#     and vm-initramfs.cpio, the `minicontainer vm` guests' (boot from a qcow2 disk)
 #
 # Environment:
 #   MC_VM_CACHE       where to keep everything (default /var/cache/minicontainer-vm)
@@ -19,7 +20,10 @@ current=$cache/current
 # The system Python (a version manager's shim would cost seconds); vmrunner passes its own.
 python=${PYTHON:-/usr/bin/python3}
 
-inputs_stamp() { cat "$here/build_boot_files.py" "$here/guest_init.sh" /bin/busybox | sha256sum | cut -c1-16; }
+inputs_stamp() {
+    cat "$here/build_boot_files.py" "$here/guest_init.sh" "$here/../../minicontainer/vm/bootfiles.py" \
+        "$here/../../minicontainer/vm/initramfs_init.sh" /bin/busybox | sha256sum | cut -c1-16
+}
 
 up_to_date() {
     [ -e "$current/ready" ] && [ "$(cat "$current/ready")" = "$(inputs_stamp)" ] &&

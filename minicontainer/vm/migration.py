@@ -1,0 +1,150 @@
+"""Moving a running VM: its CPU and RAM to another QEMU (live migration), or its disk to another
+file (storage migration).
+
+What it is:
+  live migration  A second QEMU with the same command line waits with -incoming. The source sends
+                  all RAM while the guest keeps running, with dirty-page tracking switched on (KVM:
+                  the CPU's dirty log; TCG: QEMU's own bitmap); then it re-sends the pages written
+                  meanwhile, round after round ("dirty-sync-count"), until what is left fits in the
+                  allowed downtime. Then it stops the guest, sends the last pages and the CPU and
+                  device state (stop-and-copy), and the target starts: the downtime QEMU reports.
+                  The disk is shared: both QEMUs open the same qcow2 file (the target activates it
+                  only when the source has let go).
+  storage         drive-mirror copies the disk to a new file while the guest writes; once in sync
+  migration       ("ready"), every write goes to both; block-job-complete switches the guest onto
+                  the copy. `qemu-img compare` proves the copy byte-identical.
+Without a cluster (issue 14) the only host is this machine: the stream goes over a unix socket
+between two QEMU processes here.
+See: QMP migrate, migrate-incoming, query-migrate, drive-mirror, block-job-complete;
+QEMU's docs/devel/migration.rst; docs/vms.md.
+Shell equivalent: qemu-system-x86_64 ... -incoming unix:/tmp/m.sock; (qemu) migrate unix:/tmp/m.sock;
+(qemu) info migrate; (qemu) drive_mirror -f disk0 /new.qcow2 qcow2; (qemu) block_job_complete disk0.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from ..errors import VmError
+from ..state import proc_start_time
+from . import qemu
+from .disks import backing_chain, check_target, compare
+from .machine import VmStore, require_running, spawn
+from .qmp import Monitor
+from .snapshots import top_node
+
+LOCAL_HOSTS = ("localhost", "local", "127.0.0.1")
+
+
+def migrate(store: VmStore, name: str, host: str, *, downtime_limit_ms: int = 300,
+            timeout: float = 300.0) -> dict:
+    """Live-migrate VM `name` to a new QEMU on `host`; returns QEMU's own figures."""
+    if host not in LOCAL_HOSTS:
+        raise VmError(f"host {host!r} is not running: without a cluster (issue 14) a VM migrates between "
+                      f"two QEMU processes on this machine: use --to localhost")
+    with store.locked(name) as rec:
+        require_running(rec)
+        source_pid, source_socket, source_dir = rec.pid, rec.qmp_socket, Path(rec.run_dir)
+        pid, run_dir, _choice = spawn(store, rec, incoming="defer")
+        uri = f"unix:{run_dir}/migrate.sock"
+        try:
+            with Monitor(run_dir / "qmp.sock") as target:
+                target.cmd("migrate-incoming", uri=uri)
+                with Monitor(source_socket) as source:
+                    info = run_migration(source, uri, downtime_limit_ms, timeout)
+                    source.cmd("quit")
+                target.wait_for(lambda: target.cmd("query-status")["status"], lambda s: s == "running",
+                                timeout=30, what="the target's start")
+        except BaseException:
+            qemu.kill(pid)                      # the source keeps the VM; the half target goes
+            qemu.wait_gone(pid, 10)
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        qemu.wait_gone(source_pid, 10) or qemu.kill(source_pid)
+        shutil.rmtree(source_dir, ignore_errors=True)
+        rec.pid, rec.pid_start, rec.run_dir = pid, proc_start_time(pid), str(run_dir)
+        store.save(rec)
+        return figures(info, host, source_pid, pid)
+
+
+def run_migration(source: Monitor, uri: str, downtime_limit_ms: int, timeout: float) -> dict:
+    source.cmd("migrate-set-parameters", **{"downtime-limit": downtime_limit_ms})
+    source.cmd("migrate", uri=uri)
+    info = source.wait_for(lambda: source.cmd("query-migrate"),
+                           lambda i: i.get("status") in ("completed", "failed", "cancelled"),
+                           timeout=timeout, what="the migration")
+    if info["status"] != "completed":
+        raise VmError(f"migration {info['status']}: {info.get('error-desc', 'no reason given')}; "
+                      "the VM keeps running where it was")
+    return info
+
+
+def figures(info: dict, host: str, source_pid: int, target_pid: int) -> dict:
+    ram = info.get("ram", {})
+    return {"host": host, "source_pid": source_pid, "target_pid": target_pid,
+            "total_time_ms": info.get("total-time"), "downtime_ms": info.get("downtime"),
+            "setup_time_ms": info.get("setup-time"), "transferred_bytes": ram.get("transferred"),
+            "ram_total_bytes": ram.get("total"), "dirty_sync_count": ram.get("dirty-sync-count"),
+            "pages_per_second": ram.get("pages-per-second"), "mbps": ram.get("mbps")}
+
+
+def storage_migrate(store: VmStore, name: str, target: str, *, timeout: float = 600.0) -> dict:
+    """Mirror the running VM's disk to `target` (a new qcow2 file), switch to it, verify."""
+    path = Path(target).absolute()
+    with store.locked(name) as rec:
+        require_running(rec)
+        needed = sum(i.get("actual-size", 0) for i in backing_chain(Path(rec.disk)))
+        check_target(path, needed)
+        old_top = Path(rec.disk)
+        started = time.monotonic()
+        with Monitor(rec.qmp_socket) as qmp:
+            node = top_node(qmp)
+            try:
+                qmp.cmd("drive-mirror", **{"job-id": "mirror", "device": node, "target": str(path),
+                                           "format": "qcow2", "sync": "full", "mode": "absolute-paths"})
+                wait_ready(qmp, timeout)
+                synced = time.monotonic() - started
+                # Pause the vCPUs only for the switch and the proof: then nothing writes while
+                # qemu-img compares the old chain with the copy.
+                qmp.cmd("stop")
+                paused = time.monotonic()
+                qmp.cmd("block-job-complete", device="mirror")
+                qmp.wait_for(lambda: qmp.cmd("query-block-jobs"), lambda jobs: not jobs,
+                             timeout=60, what="the mirror's switch-over")
+                identical = compare(old_top, path)
+                qmp.cmd("cont")
+                pause_ms = (time.monotonic() - paused) * 1000
+            except BaseException:
+                cancel_mirror(qmp, path)
+                raise
+        old_files = list(rec.chain)
+        rec.chain, rec.disk = [str(path)], str(path)
+        # Snapshots stay behind with the files they were in.
+        rec.snapshots = {}
+        store.save(rec)
+        for old in old_files:
+            Path(old).unlink(missing_ok=True)
+        return {"target": str(path), "identical": identical, "copy_seconds": round(synced, 3),
+                "pause_ms": round(pause_ms, 1), "bytes": path.stat().st_size}
+
+
+def wait_ready(qmp: Monitor, timeout: float) -> None:
+    def job():
+        return next((j for j in qmp.cmd("query-block-jobs") if j["device"] == "mirror"), None)
+    state = qmp.wait_for(job, lambda j: j is None or j.get("ready"), timeout=timeout, what="the mirror")
+    if state is None:
+        raise VmError("drive-mirror stopped before it was in sync (see the target's file system)")
+
+
+def cancel_mirror(qmp: Monitor, path: Path) -> None:
+    """After a failure: the guest runs on the old disk again, the half copy goes."""
+    try:
+        if any(j["device"] == "mirror" for j in qmp.cmd("query-block-jobs")):
+            qmp.cmd("block-job-cancel", device="mirror", force=True)
+            qmp.wait_for(lambda: qmp.cmd("query-block-jobs"), lambda jobs: not jobs, timeout=30)
+        if qmp.cmd("query-status")["status"] == "paused":
+            qmp.cmd("cont")
+    except VmError:
+        pass
+    path.unlink(missing_ok=True)
