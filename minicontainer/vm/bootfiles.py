@@ -4,10 +4,10 @@
     order_modules        the modules a guest needs, dependencies first (what depmod computes)
     CpioWriter           the "newc" cpio format the kernel unpacks as its first root file system
     build_disk_initramfs the `vm` guests' initramfs: load virtio-blk + ext4, mount /dev/vda, switch_root
-    boot_files           where the prepared kernel and initramfs are (MC_VM_CACHE/current)
+    boot_files           the prepared kernel (MC_VM_CACHE/current) and the disk initramfs (MC_VM_CACHE/vm-boot)
 
 Used by two callers: tests/vm/build_boot_files.py (the cgroup-v2 test stage, whose initramfs mounts the
-host over 9p) and tests/vm/prepare.sh through it, which also writes the `vm` verbs' initramfs here.
+host over 9p) and the `vm` verbs, whose initramfs is built here on first use from the same package.
 A Debian ``linux-image-*-amd64`` package is downloaded and unpacked with ``dpkg-deb -x``, never installed.
 See: the kernel's Documentation/arch/x86/boot.rst (bzImage header), Documentation/driver-api/
 early-userspace/buffer-format.rst (initramfs), man 5 modules.dep, man 8 insmod, man 8 switch_root.
@@ -15,13 +15,16 @@ Shell equivalent: ``scripts/extract-vmlinux vmlinuz >vmlinux``; ``(cd root && fi
 """
 from __future__ import annotations
 
+import fcntl
 import gzip
+import hashlib
 import io
 import lzma
 import os
 import stat
 import struct
 import subprocess
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -32,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 # the ACPI power button with its input events (`vm stop` presses it; the guest's acpid powers off).
 DISK_MODULES = ["virtio_pci", "virtio_blk", "crc32c_generic", "ext4", "button", "evdev"]
 DISK_INIT = HERE / "initramfs_init.sh"
+BUSYBOX = Path("/bin/busybox")            # static (busybox-static), like the test stage's
 
 
 def cache_dir() -> Path:
@@ -39,13 +43,67 @@ def cache_dir() -> Path:
 
 
 def boot_files() -> tuple[Path, Path]:
-    """(vmlinux, initramfs) of the `vm` guests, prepared by tests/vm/prepare.sh (make setup-test)."""
+    """(vmlinux, initramfs) of the `vm` guests: the kernel tests/vm/prepare.sh pinned and unpacked
+    (MC_VM_CACHE/current), and our own initramfs for it (MC_VM_CACHE/vm-boot, built on first use)."""
     current = cache_dir() / "current"
-    kernel, initramfs = current / "vmlinux", current / "vm-initramfs.cpio"
-    if not (kernel.is_file() and initramfs.is_file()):
+    kernel, package = current / "vmlinux", current / "package"
+    if not (kernel.is_file() and package.is_file()):
         raise VmError(f"no guest kernel in {current}: run `sudo make setup-test` (tests/vm/prepare.sh "
-                      "downloads the Debian kernel package and builds the initramfs)")
-    return kernel, initramfs
+                      "downloads the Debian kernel package once)")
+    return kernel, ensure_disk_initramfs(package.read_text().strip())
+
+
+def inputs_stamp(package: str) -> str:
+    """What the initramfs is made of: the kernel package, this file, the init script, busybox."""
+    digest = hashlib.sha256(package.encode())
+    for path in (Path(__file__), DISK_INIT, BUSYBOX):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def ensure_disk_initramfs(package: str) -> Path:
+    """The disk-boot initramfs for `package`, rebuilt when an input changed (a few ms when not).
+    It lives beside prepare.sh's `current/`, not in it: prepare.sh swaps that directory whole."""
+    out_dir = cache_dir() / "vm-boot"
+    out, stamp = out_dir / "vm-initramfs.cpio", inputs_stamp(package)
+    ready = out_dir / "ready"
+    if out.is_file() and ready.is_file() and ready.read_text() == stamp:
+        return out
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)          # one builder; a second caller finds it done
+        if not (out.is_file() and ready.is_file() and ready.read_text() == stamp):
+            debs = sorted((cache_dir() / "debs").glob(f"{package}_*.deb"))
+            if not debs:
+                raise VmError(f"the kernel package {package} is not in {cache_dir() / 'debs'}: "
+                              "run `sudo make setup-test` (tests/vm/prepare.sh)")
+            write_atomically(out, build_disk_initramfs(disk_modules_from_deb(debs[0], out_dir),
+                                                       BUSYBOX.read_bytes()))
+            ready.write_text(stamp)
+    return out
+
+
+def disk_modules_from_deb(deb: Path, scratch: Path) -> list[tuple[str, bytes]]:
+    """DISK_MODULES and what they depend on, read from the package's /lib/modules
+    (dpkg-deb --fsys-tarfile | tar -x: only the modules are unpacked, and only for a moment)."""
+    with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+        dpkg = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+        tar = subprocess.run(["tar", "-x", "-C", tmp, "--wildcards", "*/lib/modules/*"],
+                             stdin=dpkg.stdout, capture_output=True, text=True)
+        dpkg.stdout.close()
+        if dpkg.wait() != 0 or tar.returncode != 0:
+            raise VmError(f"cannot unpack the modules of {deb}: {tar.stderr.strip() or 'dpkg-deb failed'}")
+        moddir = next(Path(tmp).glob("*lib/modules/*"), None) or next(Path(tmp).glob("lib/modules/*"))
+        try:
+            return order_modules(DISK_MODULES, index_modules(moddir), builtin_modules(moddir))
+        except ValueError as e:
+            raise VmError(f"the guest initramfs: {e}") from None
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def extract_vmlinux(bzimage: bytes) -> bytes:

@@ -17,7 +17,6 @@ Usage: build_boot_files.py UNPACKED_PACKAGE_DIR OUTPUT_DIR
 """
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 import sys
@@ -25,11 +24,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # The generic pieces (vmlinux extraction, module order, cpio) live in the package, shared with the
-# `vm` verbs, whose initramfs (vm-initramfs.cpio: boot from a qcow2 disk) this script writes too.
+# `vm` verbs (minicontainer/vm/bootfiles.py builds their disk-boot initramfs from the same package).
 sys.path.insert(0, str(HERE.parents[1]))
-from minicontainer.vm.bootfiles import (DISK_MODULES, CpioWriter, build_disk_initramfs,  # noqa: E402
-                                        builtin_modules, extract_vmlinux, index_modules,
-                                        is_static_elf, order_modules)
+from minicontainer.vm.bootfiles import (CpioWriter, builtin_modules, extract_vmlinux,  # noqa: E402
+                                        index_modules, is_static_elf, order_modules, write_atomically)
 
 # Modules the guest loads, by name; their dependencies are added and ordered automatically.
 # Add a name here (e.g. "nf_tables") when a test in the VM needs it: the guest has no modprobe.
@@ -76,12 +74,6 @@ def build_initramfs(modules: list[tuple[str, bytes]], init_script: bytes, busybo
     return cpio.finish()
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def main() -> None:
     if len(sys.argv) != 3:
         sys.exit(__doc__.strip().splitlines()[-1])
@@ -92,10 +84,8 @@ def main() -> None:
     if not is_static_elf(busybox):
         sys.exit(f"build_boot_files: {BUSYBOX} is dynamically linked; install busybox-static")
     moddir = unpacked / "lib" / "modules" / version
-    available, builtin = index_modules(moddir), builtin_modules(moddir)
     try:
-        modules = order_modules(WANTED_MODULES, available, builtin)
-        disk_modules = order_modules(DISK_MODULES, available, builtin)
+        modules = order_modules(WANTED_MODULES, index_modules(moddir), builtin_modules(moddir))
     except ValueError as error:
         sys.exit(f"build_boot_files: {error}; remove it from WANTED_MODULES")
     write_atomically(outdir / "vmlinux", extract_vmlinux(vmlinuz.read_bytes()))
@@ -103,7 +93,6 @@ def main() -> None:
     shutil.copyfile(unpacked / "boot" / f"config-{version}", outdir / "config")
     init_script = (HERE / "guest_init.sh").read_bytes()
     write_atomically(outdir / "initramfs.cpio", build_initramfs(modules, init_script, busybox))
-    write_atomically(outdir / "vm-initramfs.cpio", build_disk_initramfs(disk_modules, busybox))
     (outdir / "kernel-version").write_text(version + "\n")
     print(f"build_boot_files: kernel {version}, modules: {' '.join(name for name, _ in modules)}")
 

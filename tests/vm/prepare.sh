@@ -4,7 +4,8 @@
 #
 #   a Debian kernel package, downloaded (apt-get download) and unpacked (dpkg-deb -x), never installed
 #   → build_boot_files.py → $MC_VM_CACHE/current/{vmlinux,initramfs.cpio,kernel-version}
-#     and vm-initramfs.cpio, the `minicontainer vm` guests' (boot from a qcow2 disk)
+#   → minicontainer/vm/bootfiles.py → $MC_VM_CACHE/vm-boot/vm-initramfs.cpio (`minicontainer vm`
+#     guests boot from a qcow2 disk; built from the same package, also on first use if missing)
 #
 # Environment:
 #   MC_VM_CACHE       where to keep everything (default /var/cache/minicontainer-vm)
@@ -22,14 +23,19 @@ python=${PYTHON:-/usr/bin/python3}
 
 inputs_stamp() {
     cat "$here/build_boot_files.py" "$here/guest_init.sh" "$here/../../minicontainer/vm/bootfiles.py" \
-        "$here/../../minicontainer/vm/initramfs_init.sh" /bin/busybox | sha256sum | cut -c1-16
+        /bin/busybox | sha256sum | cut -c1-16
 }
 
 up_to_date() {
     [ -e "$current/ready" ] && [ "$(cat "$current/ready")" = "$(inputs_stamp)" ] &&
         { [ -z "${MC_VM_KERNEL_PKG:-}" ] || [ "$(cat "$current/package")" = "$MC_VM_KERNEL_PKG" ]; }
 }
-up_to_date && exit 0
+# The `vm` guests' initramfs (idempotent: a few ms when up to date).
+vm_initramfs() {
+    "$python" -c 'import sys; sys.path.insert(0, sys.argv[1])
+from minicontainer.vm.bootfiles import boot_files; boot_files()' "$here/../.."
+}
+up_to_date && { vm_initramfs; exit 0; }
 
 [ "$(id -u)" = 0 ] || { echo "vm-prepare: run as root (apt-get download into $cache)" >&2; exit 1; }
 [ -x /bin/busybox ] || { echo "vm-prepare: /bin/busybox is missing: apt-get install busybox-static" >&2; exit 1; }
@@ -91,4 +97,5 @@ mv "$cache/next" "$current"
 rm -rf "$current.old"
 # Keep only the pinned kernel's package.
 find "$debs" -name '*.deb' ! -name "${pkg}_*" -delete
+vm_initramfs
 echo "vm-prepare: ready in $current"
