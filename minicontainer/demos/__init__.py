@@ -11,6 +11,7 @@ for Enter between steps (--auto: straight through, as the test suite runs them).
     fifty-containers   50 containers started at once, counted, gone again
     snapshot           change a container's files, roll back to a snapshot
     vm-vs-container    boot a tiny VM with QEMU, start a container, compare the times
+    live-migration     a running VM moves to another QEMU process; its counter goes on
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ DEMOS = {
     "fifty-containers": "fifty_containers",
     "snapshot": "snapshot",
     "vm-vs-container": "vm_vs_container",
+    "live-migration": "live_migration",
 }
 
 
