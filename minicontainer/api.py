@@ -13,6 +13,8 @@
     exec_in_container(ref, command, …)     exec.py
     collect_garbage(root=None, dry_run=False)                       gc.py
     create_pod, list_pods, inspect_pod, start_pod, stop_pod, remove_pod   orchestration/pods.py
+    apply_manifests, get_objects, describe_object, scale_deployment, rollout, delete_objects,
+    top_pods, controller_status …   kubectl's verbs (orchestration/kubectl.py, controller.py)
     image_store(root=None)                 the ImageStore (storage/images.py)
     create_vm, start_vm, migrate_vm, snapshot_vm, …  QEMU virtual machines (vm/, docs/vms.md)
 """
@@ -38,7 +40,10 @@ __all__ = ["Container", "list_containers", "remove_container", "inspect_containe
            "create_vm", "start_vm", "stop_vm", "kill_vm", "remove_vm", "update_vm", "list_vms",
            "inspect_vm", "attach_vm_console", "vm_console_log", "snapshot_vm", "list_vm_snapshots",
            "restore_vm_snapshot", "remove_vm_snapshot", "vm_disk_chain", "migrate_vm",
-           "storage_migrate_vm", "vm_accelerator"]
+           "storage_migrate_vm", "vm_accelerator",
+           "apply_manifests", "delete_objects", "get_objects", "watch_objects", "describe_object",
+           "scale_deployment", "rollout", "pod_container_ref", "top_pods", "controller_status",
+           "start_controller", "stop_controller"]
 
 
 class Container:
@@ -124,6 +129,81 @@ def stop_pod(ref: str, timeout: float = 10, root=None) -> dict:
 def remove_pod(ref: str, *, force: bool = False, root=None) -> dict:
     from .orchestration.pods import remove_pod as remove
     return remove(ref, force=force, root=root)
+
+
+# ── Kubernetes objects and the controller (orchestration/) ───────────────────────────────
+
+def apply_manifests(sources, root=None, stdin=None) -> list[str]:
+    """`apply -f FILE|DIR|-`: every document checked, then stored; starts the controller."""
+    from .orchestration.kubectl import apply
+    return apply(list(sources), root, stdin)
+
+
+def delete_objects(root=None, *, sources=(), kind=None, names=(), wait=True, stdin=None) -> list[str]:
+    from .orchestration.kubectl import delete
+    return delete(root, sources, kind, names, wait, stdin)
+
+
+def get_objects(kind: str, name: str | None = None, root=None, output: str = "") -> str:
+    """`get KIND [NAME] [-o wide|json|yaml]` as kubectl prints it."""
+    from .orchestration.kubectl import get_text, kind_of
+    return get_text(kind_of(kind), name, root, output)
+
+
+def watch_objects(kind: str, name=None, root=None, emit=print, output: str = "", stop=lambda: False):
+    from .orchestration.kubectl import kind_of, watch
+    watch(kind_of(kind), name, root, emit, output, stop)
+
+
+def describe_object(kind: str, name: str | None = None, root=None) -> str:
+    from .orchestration.kubectl import describe, split_ref
+    return describe(*split_ref(kind, name), root)
+
+
+def scale_deployment(ref: str, replicas: int, root=None) -> str:
+    from .orchestration.kubectl import scale
+    return scale(ref, replicas, root)
+
+
+def rollout(action: str, ref: str, root=None, emit=print, timeout: float = 300, to_revision: int = 0) -> str | None:
+    """`rollout status|undo|restart|history deployment/NAME`."""
+    from .orchestration import kubectl as k
+    if action == "status":
+        return k.rollout_status(ref, root, emit, timeout)
+    if action == "undo":
+        return k.rollout_undo(ref, root, to_revision)
+    if action == "restart":
+        return k.rollout_restart(ref, root)
+    if action == "history":
+        return k.rollout_history(ref, root)
+    raise ContainerError(f"unknown rollout action {action!r}: use status, undo, restart or history")
+
+
+def pod_container_ref(ref: str, container: str | None = None, root=None) -> str:
+    """`logs pod/NAME -c C`, `exec pod/NAME`: the container record running it now."""
+    from .orchestration.kubectl import pod_container
+    return pod_container(ref, container, root)
+
+
+def top_pods(root=None) -> str:
+    from .orchestration.kubectl import top_pods as top
+    return top(root)
+
+
+def controller_status(root=None) -> dict:
+    from .orchestration.controller import controller_status as status
+    return status(root)
+
+
+def start_controller(root=None, **settings) -> dict:
+    """`controller start [--backoff S] [--hpa-window S]` (apply starts it too)."""
+    from .orchestration.controller import ensure_controller
+    return ensure_controller(root, **settings)
+
+
+def stop_controller(root=None) -> bool:
+    from .orchestration.controller import stop_controller as stop
+    return stop(root)
 
 
 def collect_garbage(root=None, *, dry_run: bool = False, prune: bool = False):

@@ -116,12 +116,15 @@ def _each(refs, action) -> None:
 
 
 @app.command()
-def logs(ctx: typer.Context, container: str = typer.Argument(..., help="Name or ID."),
+def logs(ctx: typer.Context, container: str = typer.Argument(..., help="Name or ID, or pod/NAME."),
          follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new output."),
          tail: Optional[int] = typer.Option(None, "--tail", "-n", help="Only the last N lines."),
-         timestamps: bool = typer.Option(False, "--timestamps", "-t", help="Prefix each line with its time.")):
+         timestamps: bool = typer.Option(False, "--timestamps", "-t", help="Prefix each line with its time."),
+         pod_container: Optional[str] = typer.Option(None, "--container", "-c", help="pod/NAME: which container.")):
     """Show a detached container's output (stdout and stderr, each to its own)."""
-    from ..api import follow_logs, read_logs
+    from ..api import follow_logs, pod_container_ref, read_logs
+    if "/" in container:                                    # kubectl's pod/NAME, deployment/NAME
+        container = pod_container_ref(container, pod_container, root_of(ctx))
 
     def emit(ts: str, stream: str, text: bytes) -> None:
         out = sys.stderr.buffer if stream == "stderr" else sys.stdout.buffer
@@ -202,9 +205,13 @@ def unpause(ctx: typer.Context, containers: List[str] = typer.Argument(..., help
 
 
 @app.command()
-def top(ctx: typer.Context, container: str = typer.Argument(..., help="Name or ID.")):
-    """A container's processes as the host sees them (NSPID: the PID inside)."""
-    from ..api import top_container
+def top(ctx: typer.Context, container: str = typer.Argument(..., help="Name or ID (or `pods`).")):
+    """A container's processes as the host sees them (NSPID: the PID inside); `top pods`: CPU
+    and memory of each pod, from its cgroup."""
+    from ..api import top_container, top_pods
+    if container in ("pods", "pod", "po"):
+        click.echo(top_pods(root_of(ctx)))
+        return
     columns = ("UID", "PID", "PPID", "NSPID", "STAT", "TIME", "CMD")
     procs = top_container(container, root=root_of(ctx))
     _table([columns] + [tuple(str(p[c]) for c in columns) for p in procs])
@@ -219,9 +226,13 @@ def exec_(ctx: typer.Context,
           env: List[str] = typer.Option([], "--env", "-e", help="Set KEY=VALUE (or KEY to copy yours)."),
           workdir: Optional[str] = typer.Option(None, "--workdir", "-w", help="Working directory inside."),
           user: Optional[str] = typer.Option(None, "--user", "-u", help="UID[:GID] or NAME[:GROUP] inside."),
-          explain: bool = typer.Option(False, "--explain", help="Narrate every step.")):
+          explain: bool = typer.Option(False, "--explain", help="Narrate every step."),
+          pod_container: Optional[str] = typer.Option(None, "--container", "-c", help="pod/NAME: which container.")):
     """Run a command in a running container (its namespaces, cgroup, root and security)."""
-    from ..api import exec_in_container
+    from ..api import exec_in_container, pod_container_ref
+    if "/" in container:                                    # kubectl's pod/NAME -- CMD
+        container = pod_container_ref(container, pod_container, root_of(ctx))
+        command = command[1:] if command[:1] == ["--"] else command
     from .run_verb import stdin_from_devnull
     if tty and interactive and not sys.stdin.isatty():
         fail("the input device is not a TTY: drop -t, or run from a terminal")

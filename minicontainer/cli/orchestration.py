@@ -83,3 +83,115 @@ def pod_rm(ctx: typer.Context, pods: List[str] = typer.Argument(..., help="Pod n
     from ..api import remove_pod
     for p in pods:
         click.echo(remove_pod(p, force=force, root=root_of(ctx))["name"])
+
+
+# ── kubectl's verbs (orchestration/kubectl.py via the API) ─────────────────────────────────
+
+@app.command("apply")
+def apply_(ctx: typer.Context,
+           filename: List[str] = typer.Option(..., "--filename", "-f", help="A YAML/JSON file, a directory, or - (stdin).")):
+    """Create or update objects from Kubernetes manifests (checked against Kubernetes' schema first)."""
+    from ..api import apply_manifests
+    for line in apply_manifests(filename, root_of(ctx)):
+        click.echo(line)
+
+
+@app.command("get")
+def get(ctx: typer.Context, kind: str = typer.Argument(..., help="pods, deployments, services, pvc, hpa, events, …"),
+        name: Optional[str] = typer.Argument(None, help="One object's name."),
+        output: str = typer.Option("", "--output", "-o", help="wide, json or yaml."),
+        watch: bool = typer.Option(False, "--watch", "-w", help="Keep printing changed rows.")):
+    """List objects as kubectl does."""
+    from ..api import get_objects, watch_objects
+    if output not in ("", "wide", "json", "yaml"):
+        fail(f"error: unable to match a printer suitable for the output format {output!r}: "
+             "use wide, json or yaml", 1)
+    if "/" in kind and name is None:
+        kind, name = kind.split("/", 1)
+    if watch:
+        try:
+            watch_objects(kind, name, root_of(ctx), lambda text: click.echo(text), output)
+        except KeyboardInterrupt:
+            pass
+        return
+    click.echo(get_objects(kind, name, root_of(ctx), output))
+
+
+@app.command("describe")
+def describe(ctx: typer.Context, kind: str = typer.Argument(..., help="KIND or KIND/NAME"),
+             name: Optional[str] = typer.Argument(None)):
+    """Show an object in detail, with its events."""
+    from ..api import describe_object
+    click.echo(describe_object(kind, name, root_of(ctx)))
+
+
+@app.command("delete")
+def delete(ctx: typer.Context, kind: Optional[str] = typer.Argument(None, help="KIND (or KIND/NAME)"),
+           names: Optional[List[str]] = typer.Argument(None, help="Names."),
+           filename: List[str] = typer.Option([], "--filename", "-f", help="Delete what these manifests define."),
+           wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until pods are gone.")):
+    """Delete objects: Pods are stopped within their grace period; a Deployment takes its pods along."""
+    from ..api import delete_objects
+    names = list(names or [])
+    if kind and "/" in kind:
+        kind, first = kind.split("/", 1)
+        names.insert(0, first)
+    for line in delete_objects(root_of(ctx), sources=filename, kind=kind, names=names, wait=wait):
+        click.echo(line)
+
+
+@app.command("scale")
+def scale(ctx: typer.Context, ref: str = typer.Argument(..., help="deployment/NAME"),
+          replicas: int = typer.Option(..., "--replicas", help="The number of pods wanted.")):
+    """Set a Deployment's replicas."""
+    from ..api import scale_deployment
+    click.echo(scale_deployment(ref, replicas, root_of(ctx)))
+
+
+@app.command("rollout")
+def rollout(ctx: typer.Context, action: str = typer.Argument(..., help="status, undo, restart or history"),
+            ref: str = typer.Argument(..., help="deployment/NAME"),
+            timeout: float = typer.Option(300, "--timeout", help="status: seconds to wait."),
+            to_revision: int = typer.Option(0, "--to-revision", help="undo: this revision, not the previous one.")):
+    """Follow, undo or restart a Deployment's rollout."""
+    from ..api import rollout as do
+    out = do(action, ref, root_of(ctx), emit=click.echo, timeout=timeout, to_revision=to_revision)
+    if out:
+        click.echo(out)
+
+
+controller_app = typer.Typer(no_args_is_help=True,
+                             help="The controller process that reconciles objects with containers.")
+app.add_typer(controller_app, name="controller")
+
+
+@controller_app.command("status")
+def controller_status(ctx: typer.Context, format: str = typer.Option("text", "--format", help="text or json.")):
+    """Is it running: PID, uptime, CPU time, memory (PSS)."""
+    from ..api import controller_status as status
+    info = status(root_of(ctx))
+    if format == "json":
+        click.echo(json.dumps(info, indent=1))
+    elif not info["running"]:
+        click.echo("controller: not running (the next apply, scale, rollout or delete starts it)")
+    else:
+        click.echo(f"controller: running, pid {info['pid']}, up {info['uptime']:.0f}s, "
+                   f"cpu {info.get('cpu_seconds', 0):.2f}s, pss {info.get('pss_kb', 0) / 1024:.1f} MiB, "
+                   f"log {info['log']}")
+
+
+@controller_app.command("start")
+def controller_start(ctx: typer.Context,
+                     backoff: Optional[float] = typer.Option(None, "--backoff", help="Restart back-off base in seconds (Kubernetes: 10)."),
+                     hpa_window: Optional[float] = typer.Option(None, "--hpa-window", help="Autoscaler scale-down stabilization in seconds (default: the HPA's, 300).")):
+    """Start it (or change its settings); apply starts it by itself."""
+    from ..api import start_controller
+    info = start_controller(root_of(ctx), backoff=backoff, hpa_window=hpa_window)
+    click.echo(f"controller: running, pid {info['pid']}")
+
+
+@controller_app.command("stop")
+def controller_stop(ctx: typer.Context):
+    """Stop it; the pods keep running, and the next apply starts it again."""
+    from ..api import stop_controller
+    click.echo("controller: stopped" if stop_controller(root_of(ctx)) else "controller: was not running")

@@ -37,7 +37,9 @@ VERB_FILES = {"network": ("network",), "lab": ("teaching",), "demo": ("teaching"
               "doctor": ("teaching",), "volume": ("storage",), "diff": ("storage",),
               "commit": ("storage",), "export": ("storage",), "snapshot": ("storage",),
               "image": ("commands", "storage"), "system": ("commands", "storage"),
-              "pod": ("orchestration",), "vm": ("vm",)}
+              "pod": ("orchestration",), "apply": ("orchestration",), "get": ("orchestration",),
+              "describe": ("orchestration",), "delete": ("orchestration",), "scale": ("orchestration",),
+              "rollout": ("orchestration",), "controller": ("orchestration",), "vm": ("vm",)}
 COMMANDS_VERBS = {"run", "ps", "rm", "logs", "inspect", "stop", "kill", "wait", "pause",
                   "unpause", "top", "exec", "gc", "stats"}
 ALL_FILES = ("commands", "teaching", "storage", "network", "orchestration", "vm")

@@ -38,6 +38,7 @@ from ..state import StateStore, is_alive, state_root, validate_name
 PAUSE_SOURCE = Path(__file__).with_name("pause.c")
 PAUSE_IMAGE = "minicontainer-pause"         # tag: the hash of pause.c, so a new pause.c re-imports
 INFRA_SUFFIX = "-infra"
+KUBELET_LABEL = "io.kubernetes.pod.name"    # a pod the controller's kubelet made for a Pod object
 
 
 class PodStore:

@@ -1,0 +1,365 @@
+"""The controller process: one small loop that makes the store's desired state real.
+
+    minicontainer controller status|stop|start [--backoff S] [--hpa-window S]
+    python -m minicontainer.orchestration.controller --root ROOT       (what apply starts)
+
+Kubernetes runs a controller manager, a scheduler, a kubelet per node and kube-proxy, each
+watching the API server. Here one process plays all four, started on demand by `apply`
+(and every verb that changes the store) and ended by `controller stop` — there is no daemon
+otherwise. Each turn of the loop:
+
+    observe   read the objects (store.py) and the containers' records (state.py)
+    diff+act  controllers.py (deployments, replica sets, scheduling, claims, autoscalers),
+              kubelet.py (each pod: start, restart with back-off, probes, status),
+              services.py (endpoints, the nft table, every pod's /etc/hosts)
+    sleep     in poll(2) on a pidfd of every container's PID 1 (pidfd_open(2)): a container
+              that dies wakes the loop at once; so does SIGUSR1, which the CLI sends after
+              changing the store; otherwise a tick (1 s) for probes and the autoscaler
+
+It keeps nothing that matters in memory: kill -9 it at any line and the next command starts
+a new one that carries on from the store.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import sys
+import time
+import traceback
+
+from ..state import is_alive, proc_start_time, state_root
+from .store import ObjectStore
+
+TICK = 1.0
+BUSY_TICK = 0.2             # while pods are starting or stopping
+
+
+# ── managing the process (the CLI's side) ──────────────────────────────────────────────────
+
+def info_path(store: ObjectStore):
+    return store.dir / "controller.json"
+
+
+def read_info(store: ObjectStore) -> dict | None:
+    try:
+        info = json.loads(info_path(store).read_text())
+    except (OSError, ValueError):
+        return None
+    return info if is_alive(info.get("pid", 0), info.get("start", 0)) else None
+
+
+def settings_path(store: ObjectStore):
+    return store.dir / "controller-settings.json"
+
+
+def read_settings(store: ObjectStore) -> dict:
+    try:
+        return json.loads(settings_path(store).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def ensure_controller(root=None, **settings) -> dict:
+    """Start the controller unless it runs; settings (backoff, hpa_window) are kept in the
+    store and apply from then on. Then nudge it (SIGUSR1) to look at the store at once."""
+    store = ObjectStore(root)
+    with store.locked():
+        if settings:
+            current = read_settings(store)
+            current.update({k: v for k, v in settings.items() if v is not None})
+            settings_path(store).write_text(json.dumps(current))
+        info = read_info(store)
+        if info is None:
+            info = spawn(store)
+        elif settings:
+            os.kill(info["pid"], signal.SIGHUP)            # re-read the settings
+    nudge(info)
+    return info
+
+
+def nudge(info: dict | None) -> None:
+    if info:
+        try:
+            os.kill(info["pid"], signal.SIGUSR1)
+        except ProcessLookupError:
+            pass
+
+
+def spawn(store: ObjectStore) -> dict:
+    """Double fork, new session: the controller is nobody's child and has no terminal."""
+    log = store.dir / "controller.log"
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(r)
+            os.setsid()
+            if os.fork() == 0:
+                fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0), os.dup2(fd, 1), os.dup2(fd, 2)
+                os.write(w, b"%d\n" % os.getpid())
+                os.close(w)
+                package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+                    filter(None, (package_parent, os.environ.get("PYTHONPATH")))))
+                os.execve(sys.executable, [sys.executable, "-m", "minicontainer.orchestration.controller",
+                                           "--root", str(store.root)], env)
+        finally:
+            os._exit(0)
+    os.close(w)
+    os.waitpid(child, 0)
+    with os.fdopen(r) as f:
+        pid = int(f.read().strip() or 0)
+    deadline = time.time() + 10
+    while time.time() < deadline:                        # until it has written its info
+        info = read_info_unlocked(store)
+        if info and info["pid"] == pid:
+            return info
+        time.sleep(0.02)
+    return {"pid": pid, "start": proc_start_time(pid)}
+
+
+def read_info_unlocked(store: ObjectStore) -> dict | None:
+    return read_info(store)
+
+
+def controller_status(root=None) -> dict:
+    """Running or not; PID, uptime, CPU seconds, memory (PSS), the settings."""
+    store = ObjectStore(root)
+    info = read_info(store)
+    if info is None:
+        return {"running": False, "settings": read_settings(store)}
+    pid = info["pid"]
+    out = {"running": True, "pid": pid, "uptime": time.time() - info.get("started_at", time.time()),
+           "settings": read_settings(store), "log": str(store.dir / "controller.log")}
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        out["cpu_seconds"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    out["pss_kb"] = int(line.split()[1])
+    except OSError:
+        pass
+    return out
+
+
+def stop_controller(root=None, timeout: float = 10) -> bool:
+    """SIGTERM; the loop ends after its current step. The pods keep running (as in Kubernetes,
+    a control plane that is down stops nothing); the next apply starts a new controller."""
+    store = ObjectStore(root)
+    info = read_info(store)
+    if info is None:
+        return False
+    os.kill(info["pid"], signal.SIGTERM)
+    deadline = time.time() + timeout
+    while time.time() < deadline and is_alive(info["pid"], info["start"]):
+        time.sleep(0.05)
+    if is_alive(info["pid"], info["start"]):
+        os.kill(info["pid"], signal.SIGKILL)
+    return True
+
+
+# ── the loop (the controller's side) ──────────────────────────────────────────────────────
+
+class Controller:
+    def __init__(self, root):
+        from .kubelet import Kubelet
+        from .services import Proxy
+        self.store = ObjectStore(root)
+        self.settings = read_settings(self.store)
+        self.kubelet = Kubelet(self.store, float(self.settings.get("backoff", 10)))
+        self.proxy = Proxy()
+        self.pidfds: dict[tuple[int, int], int] = {}
+        self.cpu_samples: dict[str, tuple[float, int]] = {}
+        self.usage: dict[str, float] = {}
+        self.last_hpa = 0.0
+        self.stopping = False
+        self.reload = False
+        self.busy = False
+
+    def reconcile(self) -> None:
+        """One turn: every controller once. Errors of one object are logged, not fatal."""
+        from . import controllers as c
+        store = self.store
+        self.busy = False
+        for pvc in store.list("PersistentVolumeClaim"):
+            self.guard(c.sync_claim, store, pvc)
+        for d in store.list("Deployment"):
+            self.guard(c.sync_deployment, store, d)
+        deployments = {d["metadata"]["uid"] for d in store.list("Deployment")}
+        for rs in store.list("ReplicaSet"):
+            if not any(r["uid"] in deployments for r in rs["metadata"].get("ownerReferences") or []):
+                store.delete("ReplicaSet", rs["metadata"]["name"], rs["metadata"]["namespace"])
+                continue                                    # its Deployment is gone: garbage
+            self.guard(c.sync_replicaset, store, rs)
+        sets = {rs["metadata"]["uid"] for rs in store.list("ReplicaSet")}
+        pods = store.list("Pod")
+        for p in pods:
+            owners = p["metadata"].get("ownerReferences") or []
+            if owners and not any(r["uid"] in sets for r in owners) and c.active(p):
+                c.request_deletion(store, p)
+        c.sync_scheduling(store, [p for p in pods if not p["metadata"].get("deletionTimestamp")])
+        records = {r.name: r for r in self.kubelet.containers.list()}
+        for p in store.list("Pod"):
+            self.guard(self.kubelet.sync_pod, p, records)
+            if (p.get("status") or {}).get("phase") in (None, "Pending") or \
+                    p["metadata"].get("deletionTimestamp") or not c.ready(p):
+                self.busy = True
+        self.remove_orphan_pods()
+        self.guard(self.sync_services)
+        if time.time() - self.last_hpa >= float(self.settings.get("hpa_period", 3)):
+            self.last_hpa = time.time()
+            self.sample_cpu()
+            window = self.settings.get("hpa_window")
+            for hpa in store.list("HorizontalPodAutoscaler"):
+                self.guard(c.sync_hpa, store, hpa, lambda p: self.usage.get(p["metadata"]["name"]),
+                           None if window is None else float(window))
+
+    def guard(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception as e:                              # one object's trouble is logged
+            print(f"{time.strftime('%H:%M:%S')} {fn.__name__}: {type(e).__name__}: {e}", flush=True)
+            if os.environ.get("MINICONTAINER_DEBUG"):
+                traceback.print_exc()
+
+    def sync_services(self) -> None:
+        from . import services as s
+        pods = self.store.list("Pod")
+        programmed = []
+        services = self.store.list("Service")
+        for svc in services:
+            s.allocate(self.store, svc)
+            programmed.append((svc, s.sync_endpoints(self.store, svc, pods)))
+        for ep in self.store.list("Endpoints"):
+            if not any(x["metadata"]["name"] == ep["metadata"]["name"] for x in services):
+                self.store.delete("Endpoints", ep["metadata"]["name"], ep["metadata"]["namespace"])
+        self.proxy.sync(programmed, self.bridge())
+        self.write_hosts(pods, services)
+
+    def bridge(self) -> str | None:
+        from ..network import DEFAULT_NETWORK, NetworkStore
+        try:
+            return NetworkStore(self.store.root / "networks").get(DEFAULT_NETWORK).bridge
+        except Exception:
+            return None
+
+    def write_hosts(self, pods: list[dict], services: list[dict]) -> None:
+        """Every container of every pod gets the pod's hosts file (Services by name)."""
+        from .kubelet import runtime_name
+        from .services import hosts_text
+        from ..network.hosts import write_in_place
+        by_pod = {}
+        for r in self.kubelet.containers.list():
+            if r.config.get("pod"):
+                by_pod.setdefault(r.config["pod"], []).append(r)
+        for p in pods:
+            text = hosts_text(p, services)
+            for r in by_pod.get(runtime_name(p), []):
+                path = self.kubelet.containers.container_dir(r.id) / "hosts"
+                try:
+                    if path.read_text() != text:
+                        write_in_place(path, text)
+                except OSError:
+                    pass
+
+    def remove_orphan_pods(self) -> None:
+        """Runtime pods the kubelet made whose Pod object is gone (a kill -9 mid-delete)."""
+        from . import pods as rt
+        from .kubelet import runtime_name
+        names = {runtime_name(p) for p in self.store.list("Pod")}
+        for pod in rt.PodStore(self.store.root).list():
+            if pod.get("labels", {}).get(rt.KUBELET_LABEL) and pod["name"] not in names:
+                self.guard(rt.remove_pod, pod["name"], True, self.store.root)
+
+    def sample_cpu(self) -> None:
+        """Each pod's CPU use in millicores, from its cgroup's counter between two samples."""
+        from ..cgroups import open_cgroup
+        from . import pods as rt
+        now = time.time()
+        for pod in rt.PodStore(self.store.root).list():
+            cg = open_cgroup(pod["cgroup"])
+            used = (cg.stats().get("cpu_usage_ns") or 0) if cg else None
+            if used is None:
+                continue
+            before = self.cpu_samples.get(pod["name"])
+            self.cpu_samples[pod["name"]] = (now, used)
+            if before and now > before[0]:
+                self.usage[pod["name"]] = (used - before[1]) / 1e6 / (now - before[0])
+
+    # -- waiting ----------------------------------------------------------------------------
+    def watch_containers(self) -> list[int]:
+        """A pidfd per running container's PID 1: readable the moment it exits."""
+        wanted = {}
+        for r in self.kubelet.containers.list():
+            if r.status == "running" and r.config.get("pod"):
+                wanted[(r.pid, r.pid_start)] = r
+        for key in list(self.pidfds):
+            if key not in wanted:
+                os.close(self.pidfds.pop(key))
+        for key in wanted:
+            if key not in self.pidfds:
+                try:
+                    self.pidfds[key] = os.pidfd_open(key[0])
+                except OSError:
+                    self.busy = True                        # gone already: look again soon
+        return list(self.pidfds.values())
+
+    def run(self) -> None:
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGUSR1, lambda *_: None)
+        signal.signal(signal.SIGHUP, lambda *_: setattr(self, "reload", True))
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
+        signal.signal(signal.SIGINT, lambda *_: setattr(self, "stopping", True))
+        self.stopping = self.stopping or STOP_EARLY[0]
+        while not self.stopping:
+            if self.reload:
+                self.reload = False
+                self.settings = read_settings(self.store)
+                self.kubelet.backoff_base = float(self.settings.get("backoff", 10))
+            self.reconcile()
+            poller = select.poll()
+            poller.register(wake_r, select.POLLIN)
+            for fd in self.watch_containers():
+                poller.register(fd, select.POLLIN)
+            poller.poll(1000 * (BUSY_TICK if self.busy else TICK))
+            try:
+                os.read(wake_r, 4096)
+            except BlockingIOError:
+                pass
+
+
+STOP_EARLY = [False]         # a SIGTERM before the loop's own handlers were installed
+
+
+def main(argv: list[str]) -> None:
+    # First: a nudge (SIGUSR1, SIGHUP) may come the moment our info file exists, and their
+    # default action would end us.
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: STOP_EARLY.__setitem__(0, True))
+    root = argv[argv.index("--root") + 1] if "--root" in argv else None
+    store = ObjectStore(state_root(root))
+    store.dir.mkdir(parents=True, exist_ok=True)
+    me = {"pid": os.getpid(), "start": proc_start_time(os.getpid()), "started_at": time.time()}
+    tmp = info_path(store).with_name(".controller.json.tmp")
+    tmp.write_text(json.dumps(me))
+    os.replace(tmp, info_path(store))
+    print(f"{time.strftime('%H:%M:%S')} controller {os.getpid()} started", flush=True)
+    try:
+        Controller(store.root).run()
+    finally:
+        info = read_info(store)
+        if info and info["pid"] == os.getpid():
+            info_path(store).unlink(missing_ok=True)
+        print(f"{time.strftime('%H:%M:%S')} controller {os.getpid()} stopped", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,497 @@
+"""The kubelet: make each Pod object real on this node, and report what is.
+
+    https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/
+    shell, roughly:  minicontainer pod create NAME; minicontainer run -d --pod NAME IMAGE CMD
+
+sync_pod() is one reconcile step for one Pod — observe (the pod's containers and their
+records), diff (against spec.containers), act (start, restart after back-off, kill on a
+failed liveness probe) — and then writes status: phase, conditions, containerStatuses,
+podIP. Everything it needs to remember between steps (restart counts, back-off deadlines,
+probe counters) is in a small file per pod, so the controller may be killed at any line.
+
+Restarts follow Kubernetes: restartPolicy Always | OnFailure | Never; the first restart at
+once, then a back-off of 10 s doubling up to 5 min (CrashLoopBackOff while waiting), reset
+after 10 min of running. `controller start --backoff S` makes the 10 s shorter (demos, tests).
+
+Mapping of container fields onto `minicontainer run` (all through api.Container — the one run
+sequence): image, command + args, env (+ valueFrom ConfigMap/Secret), workingDir,
+resources.limits.memory → -m, limits.cpu → --cpus, requests.cpu → --cpu-shares,
+securityContext → -u UID:GID, --read-only, --cap-add/--cap-drop, no-new-privileges,
+volumeMounts → -v (emptyDir, hostPath, PVC → a named volume, configMap/secret → files).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from ..state import StateStore
+from . import probes
+from .scheduler import cpu_millis, memory_bytes
+from .store import ObjectStore, now_rfc3339, parse_rfc3339
+
+NODE = "minicontainer"
+RESET_AFTER = 60            # × the back-off base (10 s → 10 min), as Kubernetes
+
+
+def runtime_name(pod: dict) -> str:
+    """The pods.py pod (and container-name prefix) of a Pod object."""
+    ns = pod["metadata"].get("namespace", "default")
+    name = pod["metadata"]["name"]
+    return name if ns == "default" else f"{ns}.{name}"
+
+
+def container_name(pod: dict, c: dict) -> str:
+    return f"{runtime_name(pod)}-{c['name']}"
+
+
+class Kubelet:
+    def __init__(self, store: ObjectStore, backoff_base: float = 10.0):
+        self.store = store
+        self.containers = StateStore(store.root)
+        self.backoff_base = backoff_base
+        self.records: dict = {}
+        self.notes_dir = store.dir / ".kubelet"
+
+    # -- what the kubelet remembers, per pod --------------------------------------------------
+    def notes(self, pod: dict) -> dict:
+        try:
+            return json.loads((self.notes_dir / f"{runtime_name(pod)}.json").read_text())
+        except (OSError, ValueError):
+            return {"containers": {}}
+
+    def save_notes(self, pod: dict, notes: dict) -> None:
+        self.notes_dir.mkdir(parents=True, exist_ok=True)
+        path = self.notes_dir / f"{runtime_name(pod)}.json"
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(notes))
+        os.replace(tmp, path)
+
+    def forget(self, pod: dict) -> None:
+        (self.notes_dir / f"{runtime_name(pod)}.json").unlink(missing_ok=True)
+
+    # -- one pod --------------------------------------------------------------------------
+    def sync_pod(self, pod: dict, records: dict) -> None:
+        """Observe → diff → act for one Pod; records: container name → newest record."""
+        from . import pods as rt
+        if pod["metadata"].get("deletionTimestamp"):
+            return self.terminate(pod, records)
+        if not pod["spec"].get("nodeName"):
+            return                                          # the scheduler has not bound it yet
+        notes = self.notes(pod)
+        name = runtime_name(pod)
+        self.records = records                              # updated as we start and remove
+        runtime = rt.PodStore(self.store.root).load(name)
+        infra = records.get(rt.infra_name(name))
+        if runtime is None or infra is None or not self.running(infra):
+            if notes.get("sandbox") and runtime is not None:    # the sandbox died: all again
+                self.event(pod, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
+                rt.remove_pod(name, force=True, root=self.store.root)
+                runtime = None
+            self.start_sandbox(pod, runtime)
+            notes["sandbox"] = True
+            self.save_notes(pod, notes)
+            records.update(self.records_of(pod))
+        if not self.init_containers_done(pod, notes, records):
+            self.save_notes(pod, notes)
+            return self.write_status(pod, notes, records)
+        for c in pod["spec"]["containers"]:
+            self.sync_container(pod, c, notes, records)
+        self.save_notes(pod, notes)
+        self.write_status(pod, notes, records)
+
+    def running(self, rec) -> bool:
+        from ..lifecycle import current_status
+        return current_status(rec) == "running"
+
+    def records_of(self, pod: dict) -> dict:
+        prefix = runtime_name(pod) + "-"
+        return {r.name: r for r in self.containers.list() if r.name.startswith(prefix)}
+
+    def start_sandbox(self, pod: dict, runtime) -> None:
+        from . import pods as rt
+        ports = self.host_ports(pod)
+        if runtime is None:
+            labels = dict(pod["metadata"].get("labels") or {}, **{rt.KUBELET_LABEL: pod["metadata"]["name"]})
+            rt.create_pod(runtime_name(pod), root=self.store.root, publish=ports, labels=labels)
+        else:
+            rt.start_infra(rt.PodStore(self.store.root), runtime)
+        self.prepare_volumes(pod)
+
+    def host_ports(self, pod: dict) -> list[str]:
+        return []                                           # NodePort is the Service's (services.py)
+
+    # -- init containers: one after the other, each to success -------------------------------
+    def init_containers_done(self, pod: dict, notes: dict, records: dict) -> bool:
+        for c in pod["spec"].get("initContainers") or []:
+            state = notes["containers"].setdefault("init:" + c["name"], {"restarts": 0})
+            if state.get("done"):
+                continue
+            rec = records.get(container_name(pod, c))
+            if rec is None:
+                self.start_container(pod, c, state)
+                return False
+            if self.running(rec):
+                return False
+            if rec.exit_code == 0:
+                state["done"] = True
+                continue
+            if pod["spec"].get("restartPolicy", "Always") == "Never":
+                state["failed"] = True
+                return False
+            self.restart_after_backoff(pod, c, rec, state)
+            return False
+        return True
+
+    # -- app containers ---------------------------------------------------------------------
+    def sync_container(self, pod: dict, c: dict, notes: dict, records: dict) -> None:
+        state = notes["containers"].setdefault(c["name"], {"restarts": 0})
+        rec = records.get(container_name(pod, c))
+        if rec is None:
+            if not state.get("finished"):
+                self.start_container(pod, c, state)
+            return
+        if self.running(rec):
+            if "killing_since" in state:                    # a failed liveness probe: wait, then KILL
+                if time.time() - state["killing_since"] >= self.grace(pod):
+                    self.signal(rec, "KILL")
+                return
+            self.run_probes(pod, c, rec, state)
+            return
+        if rec.status in ("created", "restarting"):
+            return                                          # its supervisor is still at work
+        state["ready"] = False
+        state.pop("killing_since", None)
+        state["last_exit"] = {"exitCode": rec.exit_code, "startedAt": now_rfc3339(rec.started_at),
+                              "finishedAt": now_rfc3339(rec.finished_at or time.time()),
+                              "reason": "Error" if rec.exit_code else "Completed"}
+        if rec.oom_killed:
+            state["last_exit"]["reason"] = "OOMKilled"
+        policy = pod["spec"].get("restartPolicy", "Always")
+        if policy == "Never" or (policy == "OnFailure" and rec.exit_code == 0):
+            state["finished"] = True
+            return
+        self.restart_after_backoff(pod, c, rec, state)
+
+    def restart_after_backoff(self, pod: dict, c: dict, rec, state: dict) -> None:
+        """The first restart at once, then 10 s, 20 s, … 5 min (Kubernetes' CrashLoopBackOff)."""
+        now = time.time()
+        ran = (rec.finished_at or now) - (rec.started_at or now)
+        if ran > RESET_AFTER * self.backoff_base:
+            state["streak"] = 0
+        if "next_start" not in state:
+            streak = state.get("streak", 0)
+            delay = 0 if streak == 0 else min(self.backoff_base * 2 ** (streak - 1),
+                                              30 * self.backoff_base)
+            state["next_start"], state["delay"] = now + delay, delay
+            if delay:
+                self.event(pod, "BackOff", f"Back-off restarting failed container {c['name']} in "
+                                           f"pod {pod['metadata']['name']}", "Warning")
+        if now < state["next_start"]:
+            return                                          # waiting: CrashLoopBackOff
+        from ..lifecycle import remove_container
+        remove_container(rec.id, force=True, root=self.store.root)
+        self.records.pop(rec.name, None)
+        state.pop("next_start", None)
+        state["streak"] = state.get("streak", 0) + 1
+        state["restarts"] += 1
+        self.start_container(pod, c, state)
+
+    def start_container(self, pod: dict, c: dict, state: dict) -> None:
+        from ..api import Container
+        from ..errors import MinicontainerError
+        state.update(started=time.time(), probes={}, ready=False)
+        try:
+            options = self.container_options(pod, c)
+            cid = Container(c["image"], options.pop("command"), root=self.store.root, **options).start()
+        except MinicontainerError as e:
+            state["last_exit"] = {"exitCode": getattr(e, "exit_code", 125), "reason": "StartError",
+                                  "message": str(e), "finishedAt": now_rfc3339()}
+            self.event(pod, "Failed", f"Error: {e}", "Warning")
+            return
+        rec = self.containers.load(cid)
+        if rec is not None:
+            self.records[rec.name] = rec
+        self.event(pod, "Created", f"Created container {c['name']}")
+        self.event(pod, "Started", f"Started container {c['name']}")
+
+    def container_options(self, pod: dict, c: dict) -> dict:
+        """A container spec as api.Container's options (see the module docstring)."""
+        command = list(c.get("command") or []) + list(c.get("args") or [])
+        if c.get("args") and not c.get("command"):
+            command = self.image_entrypoint(c["image"]) + command
+        options = {"command": command, "name": container_name(pod, c), "pod": runtime_name(pod),
+                   "env": self.environment(pod, c), "workdir": c.get("workingDir"),
+                   "volumes": self.volume_options(pod, c)}
+        limits = (c.get("resources") or {}).get("limits") or {}
+        requests = (c.get("resources") or {}).get("requests") or {}
+        cg = {}
+        if "memory" in limits:
+            cg["memory"] = str(memory_bytes(limits["memory"]))
+        if "cpu" in limits:
+            cg["cpus"] = str(cpu_millis(limits["cpu"]) / 1000)
+        if "cpu" in requests:                               # as kubelet: shares = millicores × 1024 / 1000
+            cg["cpu_shares"] = str(max(2, cpu_millis(requests["cpu"]) * 1024 // 1000))
+        options["limits"] = cg
+        sc = c.get("securityContext") or {}
+        if "runAsUser" in sc or "runAsGroup" in sc:
+            options["user"] = f"{sc.get('runAsUser', 0)}" + (f":{sc['runAsGroup']}" if "runAsGroup" in sc else "")
+        options["read_only"] = bool(sc.get("readOnlyRootFilesystem"))
+        caps = sc.get("capabilities") or {}
+        options["cap_add"], options["cap_drop"] = list(caps.get("add") or []), list(caps.get("drop") or [])
+        if sc.get("allowPrivilegeEscalation") is True:
+            options["security_opt"] = ["no-new-privileges=false"]
+        return options
+
+    def image_entrypoint(self, ref: str) -> list[str]:
+        from ..api import image_store
+        config = image_store(self.store.root).get(ref).config or {}
+        return list(config.get("entrypoint") or config.get("Entrypoint") or [])
+
+    def environment(self, pod: dict, c: dict) -> list[str]:
+        ns = pod["metadata"].get("namespace", "default")
+        out = []
+        for e in c.get("env") or []:
+            if "value" in e or "valueFrom" not in e:
+                out.append(f"{e['name']}={e.get('value', '')}")
+                continue
+            ref = e["valueFrom"].get("configMapKeyRef") or e["valueFrom"].get("secretKeyRef")
+            kind = "ConfigMap" if "configMapKeyRef" in e["valueFrom"] else "Secret"
+            out.append(f"{e['name']}={self.lookup(kind, ref['name'], ref['key'], ns)}")
+        return out
+
+    def lookup(self, kind: str, name: str, key: str, ns: str) -> str:
+        from ..errors import ConfigError
+        obj = self.store.get(kind, name, ns)
+        data = secret_data(obj) if kind == "Secret" and obj else (obj or {}).get("data") or {}
+        if key not in data:
+            raise ConfigError(f"{kind} {name}: no key {key!r}" if obj else f'{kind.lower()} "{name}" not found')
+        return data[key]
+
+    # -- volumes ----------------------------------------------------------------------------
+    def pod_dir(self, pod: dict) -> Path:
+        return self.store.dir / ".pods" / runtime_name(pod)
+
+    def prepare_volumes(self, pod: dict) -> None:
+        """emptyDir: a directory for the pod's life; configMap/secret: their keys as files."""
+        ns = pod["metadata"].get("namespace", "default")
+        for v in pod["spec"].get("volumes") or []:
+            target = self.pod_dir(pod) / "volumes" / v["name"]
+            if "emptyDir" in v:
+                target.mkdir(parents=True, exist_ok=True)
+            elif "configMap" in v or "secret" in v:
+                kind, name = ("ConfigMap", v["configMap"]["name"]) if "configMap" in v \
+                    else ("Secret", v["secret"]["secretName"])
+                obj = self.store.get(kind, name, ns)
+                data = (secret_data(obj) if kind == "Secret" else obj.get("data") or {}) if obj else {}
+                target.mkdir(parents=True, exist_ok=True)
+                for key, value in data.items():
+                    (target / key).write_text(value)
+                if kind == "Secret":
+                    os.chmod(target, 0o700)
+
+    def volume_options(self, pod: dict, c: dict) -> list[str]:
+        """volumeMounts → -v SOURCE:TARGET[:ro]."""
+        from ..errors import ConfigError
+        volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
+        out = []
+        for m in c.get("volumeMounts") or []:
+            v = volumes.get(m["name"])
+            if v is None:
+                raise ConfigError(f"volumeMounts {m['name']}: no volume of that name in the pod")
+            if "hostPath" in v:
+                source = v["hostPath"]["path"]
+            elif "persistentVolumeClaim" in v:
+                source = self.claim_volume(pod, v["persistentVolumeClaim"]["claimName"])
+            else:
+                source = str(self.pod_dir(pod) / "volumes" / v["name"])
+            ro = m.get("readOnly") or "configMap" in v or "secret" in v
+            out.append(f"{source}:{m['mountPath']}" + (":ro" if ro else ""))
+        return out
+
+    def claim_volume(self, pod: dict, claim: str) -> str:
+        from ..errors import ConfigError
+        pvc = self.store.get("PersistentVolumeClaim", claim, pod["metadata"].get("namespace", "default"))
+        if pvc is None or not (pvc.get("spec") or {}).get("volumeName"):
+            raise ConfigError(f'persistentvolumeclaim "{claim}" not found or not bound yet')
+        return pvc["spec"]["volumeName"]
+
+    # -- probes ---------------------------------------------------------------------------
+    def run_probes(self, pod: dict, c: dict, rec, state: dict) -> None:
+        """startupProbe first; then liveness (fails → Killing, restart) and readiness."""
+        now = time.time()
+        counters = state.setdefault("probes", {})
+        started = state.get("startup_done") or "startupProbe" not in c
+        order = [("startupProbe", "Startup")] if not started else \
+            [("livenessProbe", "Liveness"), ("readinessProbe", "Readiness")]
+        if started:
+            state["startup_done"] = True
+        if "readinessProbe" not in c and started:
+            state["ready"] = True
+        for field, label in order:
+            spec = c.get(field)
+            if not spec:
+                continue
+            p = counters.setdefault(field, {"fail": 0, "ok": 0, "last": 0})
+            if now - state.get("started", now) < spec.get("initialDelaySeconds", 0):
+                continue
+            if now - p["last"] < spec.get("periodSeconds", 10):
+                continue
+            p["last"] = now
+            ok, why = probes.run_probe(spec, c, rec, self.pod_ip(rec), self.store.root)
+            if ok:
+                p["ok"] += 1
+                p["fail"] = 0
+                if p["ok"] >= spec.get("successThreshold", 1):
+                    if field == "readinessProbe":
+                        state["ready"] = True
+                    elif field == "startupProbe":
+                        state["startup_done"] = True
+                continue
+            p["fail"] += 1
+            p["ok"] = 0
+            self.event(pod, "Unhealthy", f"{label} probe failed: {why}", "Warning")
+            if field == "readinessProbe":
+                state["ready"] = False
+            elif p["fail"] >= spec.get("failureThreshold", 3):
+                self.event(pod, "Killing", f"Container {c['name']} failed {label.lower()} probe, "
+                                           "will be restarted")
+                counters.pop(field, None)
+                self.kill_container(pod, rec, state)
+                return
+
+    def pod_ip(self, rec) -> str:
+        from . import pods as rt
+        return pod_ip_of(self.records.get(rt.infra_name(rec.config.get("pod") or "")))
+
+    def kill_container(self, pod: dict, rec, state: dict) -> None:
+        """SIGTERM now; SIGKILL once terminationGracePeriodSeconds have passed (sync_container
+        comes back to it) — the loop never blocks on one container."""
+        self.signal(rec, "TERM")
+        state["killing_since"] = time.time()
+
+    def signal(self, rec, sig: str) -> None:
+        from ..errors import MinicontainerError
+        from ..lifecycle import kill_container
+        try:
+            kill_container(rec.id, sig, root=self.store.root)
+        except MinicontainerError:
+            pass                                            # exited meanwhile
+
+    def grace(self, pod: dict) -> float:
+        return pod["spec"].get("terminationGracePeriodSeconds", 30)
+
+    # -- deletion -------------------------------------------------------------------------
+    def terminate(self, pod: dict, records: dict) -> None:
+        """A deleted pod: SIGTERM its containers, SIGKILL after the grace period (without
+        waiting here: the next turns look again), then the sandbox, the pod's files and the
+        object itself."""
+        from . import pods as rt
+        name = runtime_name(pod)
+        if rt.PodStore(self.store.root).load(name) is not None:
+            notes = self.notes(pod)
+            alive = [r for n, r in records.items() if n.startswith(name + "-")
+                     and n != rt.infra_name(name) and self.running(r)]
+            if alive:
+                if "terminating" not in notes:
+                    notes["terminating"] = time.time()
+                    self.save_notes(pod, notes)
+                    for c in pod["spec"]["containers"]:
+                        self.event(pod, "Killing", f"Stopping container {c['name']}")
+                    for r in alive:
+                        self.signal(r, "TERM")
+                elif time.time() - notes["terminating"] >= self.grace(pod):
+                    for r in alive:
+                        self.signal(r, "KILL")
+                return
+            rt.remove_pod(name, force=True, root=self.store.root)
+        shutil.rmtree(self.pod_dir(pod), ignore_errors=True)
+        self.forget(pod)
+        self.store.delete("Pod", pod["metadata"]["name"], pod["metadata"].get("namespace", "default"))
+
+    # -- status ---------------------------------------------------------------------------
+    def write_status(self, pod: dict, notes: dict, records: dict) -> None:
+        from . import pods as rt
+        statuses = [self.container_status(pod, c, notes["containers"].get(c["name"], {}),
+                                          records.get(container_name(pod, c)))
+                    for c in pod["spec"]["containers"]]
+        infra = records.get(rt.infra_name(runtime_name(pod)))
+        inits_done = all(notes["containers"].get("init:" + c["name"], {}).get("done")
+                         for c in pod["spec"].get("initContainers") or [])
+        ready = inits_done and all(s["ready"] for s in statuses)
+        phase = pod_phase(pod, statuses, inits_done, notes)
+        status = {"phase": phase, "hostIP": "127.0.0.1", "podIP": pod_ip_of(infra),
+                  "startTime": pod.get("status", {}).get("startTime") or now_rfc3339(),
+                  "conditions": [
+                      {"type": "PodScheduled", "status": "True"},
+                      {"type": "Initialized", "status": str(inits_done)},
+                      {"type": "ContainersReady", "status": str(ready)},
+                      {"type": "Ready", "status": str(ready)}],
+                  "containerStatuses": statuses}
+        if status["podIP"]:
+            status["podIPs"] = [{"ip": status["podIP"]}]
+
+        def change(obj):
+            old = obj.get("status") or {}
+            for cond in status["conditions"]:          # keep when each condition last changed
+                prev = next((p for p in old.get("conditions", []) if p["type"] == cond["type"]), None)
+                cond["lastTransitionTime"] = prev["lastTransitionTime"] if prev and \
+                    prev["status"] == cond["status"] else now_rfc3339()
+            obj["status"] = status
+        self.store.update("Pod", pod["metadata"]["name"], change, pod["metadata"].get("namespace", "default"))
+
+    def container_status(self, pod: dict, c: dict, state: dict, rec) -> dict:
+        out = {"name": c["name"], "image": c["image"], "ready": bool(state.get("ready")),
+               "restartCount": state.get("restarts", 0), "started": False}
+        if rec is not None and self.running(rec):
+            out["state"] = {"running": {"startedAt": now_rfc3339(rec.started_at)}}
+            out["started"] = True
+            out["containerID"] = f"minicontainer://{rec.id}"
+        elif "next_start" in state and state.get("delay"):
+            out["state"] = {"waiting": {"reason": "CrashLoopBackOff",
+                                        "message": f"back-off {state['delay']:g}s restarting failed "
+                                                   f"container={c['name']} pod={pod['metadata']['name']}"}}
+        elif state.get("finished") and state.get("last_exit"):
+            out["state"] = {"terminated": state["last_exit"]}
+        elif state.get("last_exit", {}).get("reason") == "StartError":
+            out["state"] = {"waiting": {"reason": "CreateContainerError",
+                                        "message": state["last_exit"]["message"]}}
+        else:
+            out["state"] = {"waiting": {"reason": "ContainerCreating"}}
+        if state.get("last_exit") and not state.get("finished"):
+            out["lastState"] = {"terminated": state["last_exit"]}
+        return out
+
+    def event(self, pod: dict, reason: str, message: str, type_: str = "Normal") -> None:
+        self.store.record_event(pod, reason, message, type_, source="kubelet")
+
+
+def pod_phase(pod: dict, statuses: list, inits_done: bool, notes: dict) -> str:
+    states = [s["state"] for s in statuses]
+    if any("init:" in k and v.get("failed") for k, v in notes["containers"].items()):
+        return "Failed"
+    if all("terminated" in s for s in states):
+        return "Succeeded" if all(s["terminated"].get("exitCode") == 0 for s in states) else "Failed"
+    if inits_done and any("running" in s for s in states) or any(s.get("restartCount") for s in statuses):
+        return "Running"
+    return "Pending"
+
+
+def pod_ip_of(infra) -> str:
+    if infra is None:
+        return ""
+    return ((infra.network or {}).get("ip") or (infra.network or {}).get("address") or "").split("/")[0]
+
+
+def secret_data(obj: dict) -> dict:
+    """A Secret's data is base64 (as in Kubernetes); stringData is plain text."""
+    import base64
+    data = {k: base64.b64decode(v).decode(errors="replace") for k, v in (obj.get("data") or {}).items()}
+    data.update(obj.get("stringData") or {})
+    return data
+
+
+def since(rfc: str) -> float:
+    return time.time() - parse_rfc3339(rfc)
