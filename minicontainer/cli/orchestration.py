@@ -34,8 +34,6 @@ def pod_ls(ctx: typer.Context, format: str = typer.Option("table", "--format", h
            quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the IDs.")):
     """List pods with their status and number of containers."""
     from ..api import list_pods
-    from ..lifecycle import human_duration
-    import time
     if format not in ("table", "json"):
         fail(f"invalid --format {format!r}: use table or json")
     pods = list_pods(root_of(ctx))
@@ -48,7 +46,7 @@ def pod_ls(ctx: typer.Context, format: str = typer.Option("table", "--format", h
         from .commands import _table
         _table([("POD ID", "NAME", "STATUS", "CREATED", "# OF CONTAINERS")]
                + [(p["id"][:12], p["name"], p["status"],
-                   human_duration(time.time() - p["created"]) + " ago", str(p["containers"]))
+                   p["created_text"], str(p["containers"]))
                   for p in pods])
 
 

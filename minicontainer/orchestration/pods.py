@@ -214,8 +214,10 @@ def list_pods(root=None) -> list[dict]:
     """`pod ls`: each pod with its status and number of containers (the infra one included)."""
     store = PodStore(root)
     sstore = StateStore(store.root)
-    return [dict(pod, status=pod_status(sstore, pod),
-                 containers=len(pod_members(sstore, pod)) + 1) for pod in store.list()]
+    from ..lifecycle import human_duration
+    return [dict(pod, status=pod_status(sstore, pod), containers=len(pod_members(sstore, pod)) + 1,
+                 created_text=human_duration(time.time() - pod["created"]) + " ago")
+            for pod in store.list()]
 
 
 def inspect_pod(ref: str, root=None) -> dict:
