@@ -145,3 +145,54 @@ def test_scale_up_and_down(kube):
     wait_for(lambda: running(kube, "web", 1), 60, show=lambda: state(kube))
     events = kube("describe", "deployment", "web").stdout
     assert "ScalingReplicaSet" in events and "Scaled down replica set" in events
+
+
+GOOD = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: bad}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: bad}}
+  template:
+    metadata: {labels: {app: bad}}
+    spec:
+      containers:
+      - name: c
+        image: busybox
+"""
+BAD = {
+    "misspelt field": (GOOD.replace("image: busybox", "image: busybox\n        imagePullPolcy: Never"),
+                       "spec.template.spec.containers[0]: unknown field 'imagePullPolcy'"),
+    "wrong type": (GOOD.replace("replicas: 1", "replicas: three"),
+                   'spec.replicas: "three" is not of type integer'),
+    "unsupported field": (GOOD.replace("    spec:\n      containers:", "    spec:\n      affinity: {}\n      containers:"),
+                          "spec.template.spec.affinity: not supported by minicontainer"),
+    "unknown kind": ("apiVersion: v1\nkind: Pood\nmetadata: {name: x}\n", "kind Pood (apiVersion v1): no such kind"),
+    "selector": (GOOD.replace("labels: {app: bad}", "labels: {app: other}"),
+                 "does not match spec.selector.matchLabels"),
+    "no image": (GOOD.replace("image: busybox", "image: no-such-image:1"), "image 'no-such-image:1' does not exist"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_manifests_one_line_exit_1_nothing_created(kube, tmp_path, case):
+    text, expected = BAD[case]
+    path = tmp_path / "m.yaml"
+    path.write_text(GOOD.replace("name: bad", "name: fine") + "---\n" + text)   # a good one first
+    before = kube("get", "deployments", "-o", "json").stdout
+    proc = kube("apply", "-f", str(path), check=False)
+    assert proc.returncode == 1 and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"{path}: document 2" in lines[0] and expected in lines[0], lines[0]
+    assert kube("get", "deployments", "-o", "json").stdout == before      # nothing created
+
+
+def test_apply_from_stdin_and_unchanged(kube):
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c1}\ndata: {a: '1'}\n"
+    assert kube("apply", "-f", "-", input=cm).stdout.strip() == "configmap/c1 created"
+    assert kube("apply", "-f", "-", input=cm).stdout.strip() == "configmap/c1 unchanged"
+    assert kube("apply", "-f", "-", input=cm.replace("'1'", "'2'")).stdout.strip() == "configmap/c1 configured"
+    obj = json.loads(kube("get", "configmap", "c1", "-o", "json").stdout)
+    assert obj["data"] == {"a": "2"} and int(obj["metadata"]["resourceVersion"]) > 0
+    assert kube("delete", "configmap", "c1").stdout.strip() == 'configmap "c1" deleted'
