@@ -149,19 +149,27 @@ def test_external_snapshot_keeps_the_base_image(guest):
 
 
 def test_live_migration_keeps_the_counter_going(guest):
+    """Twice: into a network namespace of its own (the stream crosses a veth pair over TCP, a
+    stand-in for another host), then back over a unix socket."""
     old_pid = guest.record().pid
     before = guest.offset()
     guest.wait_ticks(2, before)
-    out = guest.ok("vm", "migrate", VM, "--to", "localhost")
+    out = guest.ok("vm", "migrate", VM, "--to", "netns")
+    moved = guest.record()
+    assert moved.pid != old_pid and moved.running
+    assert os.readlink(f"/proc/{moved.pid}/ns/net") != os.readlink("/proc/self/ns/net")
+    assert "over veth mcmig" in out and "mcmig" not in subprocess.run(["ip", "link"], capture_output=True,
+                                                                        text=True).stdout, "a veth was left"
+    guest.wait_ticks(len(guest.ticks(before)) + 2, before)
+    back = guest.ok("vm", "migrate", VM, "--to", "localhost")
     ticks = guest.wait_ticks(len(guest.ticks(before)) + 3, before)
     assert_counts_on(ticks)
     downtime = int(re.search(r"downtime\s+(\d+) ms", out).group(1))
     total = int(re.search(r"total time\s+(\d+) ms", out).group(1))
     guest.figures.update(downtime_ms=downtime, migration_total_ms=total)
-    print(f"\nvm: live migration: {out.strip()}\nvm: counter across it: {ticks}")
-    new = guest.record()
-    assert new.pid != old_pid and new.running
+    print(f"\nvm: live migration: {out.strip()}\nvm: and back: {back.strip()}\nvm: counter across both: {ticks}")
     assert not Path(f"/proc/{old_pid}").exists() or b"qemu" not in Path(f"/proc/{old_pid}/cmdline").read_bytes()
+    assert not Path(f"/proc/{moved.pid}").exists() or b"qemu" not in Path(f"/proc/{moved.pid}/cmdline").read_bytes()
 
 
 def test_storage_migrate_keeps_disk_identical_and_vm_running(guest, tmp_path):
@@ -253,6 +261,18 @@ def test_memory_change_refuses_restore_then_rm_leaves_nothing(guest, tmp_path):
     guest.ok("vm", "update", VM, "--memory", "128")
     one_line_125(guest.cli("vm", "snapshot", "restore", VM, "s2"), "256 MiB", "128 MiB")
     assert not guest.record().running
+    guest.ok("vm", "update", VM, "--memory", "256")
+    # External snapshots of a stopped VM: qemu-img makes the overlay; restore starts a fresh one on
+    # the same backing file; rm commits the overlay into it (the chain gets one shorter again).
+    base = guest.record().disk
+    guest.ok("vm", "snapshot", "create", VM, "off1", "--external")
+    first_overlay = guest.record().disk
+    assert guest.record().chain[-2:] == [base, first_overlay]
+    guest.ok("vm", "snapshot", "restore", VM, "off1")
+    assert guest.record().chain[-2] == base and Path(guest.record().disk).exists()
+    guest.ok("vm", "snapshot", "rm", VM, "off1")
+    assert guest.record().disk == base and guest.record().chain[-1] == base
+    assert not list((guest.root / "vms" / VM).glob("overlay-*.qcow2")), "an overlay was left behind"
     disk = Path(guest.record().disk)
     guest.ok("vm", "rm", VM)
     assert not disk.exists()

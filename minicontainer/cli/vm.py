@@ -115,7 +115,8 @@ def vm_console(ctx: typer.Context, name: str = typer.Argument(...)):
 
 @vm_app.command("migrate")
 def vm_migrate(ctx: typer.Context, name: str = typer.Argument(...),
-               to: str = typer.Option(..., "--to", help="Target host (without a cluster: localhost)."),
+               to: str = typer.Option(..., "--to", help="Target host. Without a cluster: localhost (a unix socket), "
+                                                        "or netns (a QEMU in a new network namespace, TCP over a veth pair)."),
                downtime_limit: int = typer.Option(300, "--downtime-limit", help="Milliseconds QEMU may stop the guest.")):
     """Live migration to a QEMU started with -incoming; prints QEMU's figures."""
     from ..api import migrate_vm
@@ -123,7 +124,7 @@ def vm_migrate(ctx: typer.Context, name: str = typer.Argument(...),
     click.echo(f"{name}: migrated to {f['host']} (QEMU PID {f['source_pid']} → {f['target_pid']})\n"
                f"  total time   {f['total_time_ms']} ms\n  downtime     {f['downtime_ms']} ms\n"
                f"  transferred  {f['transferred_bytes'] / 1e6:.1f} MB of {f['ram_total_bytes'] / 1e6:.0f} MB RAM\n"
-               f"  dirty-page rounds (dirty-sync-count)  {f['dirty_sync_count']}")
+               f"  dirty-page rounds (dirty-sync-count)  {f['dirty_sync_count']}\n  stream       {f['stream']}")
 
 
 @vm_app.command("storage-migrate")

@@ -136,8 +136,10 @@ def new_run_dir(store: VmStore, rec: VmRecord) -> Path:
     return run_dir
 
 
-def spawn(store: VmStore, rec: VmRecord, *, incoming: str = "") -> tuple[int, Path, accel.Choice]:
-    """Start one QEMU for this record (a migration target when `incoming` is set)."""
+def spawn(store: VmStore, rec: VmRecord, *, incoming: str = "",
+          new_netns: bool = False) -> tuple[int, Path, accel.Choice]:
+    """Start one QEMU for this record (a migration target when `incoming` is set), in a network
+    namespace of its own with `new_netns` (unshare --net: it lives as long as QEMU does)."""
     kernel, initramfs = boot_files()
     choice = accel.choose()
     run_dir = new_run_dir(store, rec)
@@ -145,7 +147,7 @@ def spawn(store: VmStore, rec: VmRecord, *, incoming: str = "") -> tuple[int, Pa
                         kernel=kernel, initramfs=initramfs, disk=Path(rec.disk), run_dir=run_dir,
                         console_log=store.vm_dir(rec.name) / "console.log", incoming=incoming)
     try:
-        pid = qemu.launch(args, run_dir)
+        pid = qemu.launch(["unshare", "--net", *args] if new_netns else args, run_dir)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise

@@ -14,7 +14,8 @@ What it is:
   migration       ("ready"), every write goes to both; block-job-complete switches the guest onto
                   the copy. `qemu-img compare` proves the copy byte-identical.
 Without a cluster (issue 14) the only host is this machine: the stream goes over a unix socket
-between two QEMU processes here.
+between two QEMU processes here (--to localhost), or, as a stand-in for a second host, to a QEMU in
+a network namespace of its own, over TCP across a veth pair (--to netns).
 See: QMP migrate, migrate-incoming, query-migrate, drive-mirror, block-job-complete;
 QEMU's docs/devel/migration.rst; docs/vms.md.
 Shell equivalent: qemu-system-x86_64 ... -incoming unix:/tmp/m.sock; (qemu) migrate unix:/tmp/m.sock;
@@ -22,7 +23,9 @@ Shell equivalent: qemu-system-x86_64 ... -incoming unix:/tmp/m.sock; (qemu) migr
 """
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -35,37 +38,83 @@ from .qmp import Monitor
 from .snapshots import top_node
 
 LOCAL_HOSTS = ("localhost", "local", "127.0.0.1")
+NETNS_HOST = "netns"           # a stand-in for another host: a new network namespace, a veth pair
+# The veth pair's two ends (a /30 of the link-local range: never routed beyond the link).
+SOURCE_ADDR, TARGET_ADDR, MIGRATION_PORT = "169.254.77.1", "169.254.77.2", 4444
 
 
 def migrate(store: VmStore, name: str, host: str, *, downtime_limit_ms: int = 300,
             timeout: float = 300.0) -> dict:
-    """Live-migrate VM `name` to a new QEMU on `host`; returns QEMU's own figures."""
-    if host not in LOCAL_HOSTS:
+    """Live-migrate VM `name` to a new QEMU on `host`; returns QEMU's own figures.
+    localhost: over a unix socket; netns: the target QEMU runs in a network namespace of its own
+    and the stream crosses a veth pair over TCP, as it would cross the network between two hosts."""
+    if host not in LOCAL_HOSTS + (NETNS_HOST,):
         raise VmError(f"host {host!r} is not running: without a cluster (issue 14) a VM migrates between "
-                      f"two QEMU processes on this machine: use --to localhost")
+                      f"two QEMU processes on this machine: use --to localhost (or --to netns)")
     with store.locked(name) as rec:
         require_running(rec)
         source_pid, source_socket, source_dir = rec.pid, rec.qmp_socket, Path(rec.run_dir)
-        pid, run_dir, _choice = spawn(store, rec, incoming="defer")
-        uri = f"unix:{run_dir}/migrate.sock"
+        pid, run_dir, _choice = spawn(store, rec, incoming="defer", new_netns=host == NETNS_HOST)
+        uri, link = f"unix:{run_dir}/migrate.sock", ""
         try:
+            if host == NETNS_HOST:
+                link = connect_namespaces(source_pid, pid)
+                uri = f"tcp:{TARGET_ADDR}:{MIGRATION_PORT}"
             with Monitor(run_dir / "qmp.sock") as target:
                 target.cmd("migrate-incoming", uri=uri)
                 with Monitor(source_socket) as source:
                     info = run_migration(source, uri, downtime_limit_ms, timeout)
+                    remove_link(source_pid, link)
                     source.cmd("quit")
                 target.wait_for(lambda: target.cmd("query-status")["status"], lambda s: s == "running",
                                 timeout=30, what="the target's start")
         except BaseException:
+            remove_link(source_pid, link)
             qemu.kill(pid)                      # the source keeps the VM; the half target goes
-            qemu.wait_gone(pid, 10)
+            qemu.wait_gone(pid, 10)             # (and its namespace with it)
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
         qemu.wait_gone(source_pid, 10) or qemu.kill(source_pid)
         shutil.rmtree(source_dir, ignore_errors=True)
         rec.pid, rec.pid_start, rec.run_dir = pid, proc_start_time(pid), str(run_dir)
         store.save(rec)
-        return figures(info, host, source_pid, pid)
+        return {**figures(info, host, source_pid, pid), "stream": uri + (f" over veth {link}" if link else "")}
+
+
+def ip_in(pid: int, *args: str) -> None:
+    """`nsenter -t PID -n ip ARGS`: an ip command in the network namespace of process PID."""
+    result = subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise VmError(f"ip {' '.join(args)} in the namespace of PID {pid}: {result.stderr.strip()}")
+
+
+def connect_namespaces(source_pid: int, target_pid: int) -> str:
+    """A veth pair from the source QEMU's network namespace to the target's, addressed as a /30:
+        ip link add A type veth peer name B; ip link set A netns SRC; ip link set B netns DST
+        nsenter -t SRC -n ip addr add 169.254.77.1/30 dev A; … 169.254.77.2/30 dev B in DST
+    Returns A's name. Deleting either end deletes both; the target's namespace (unshare --net)
+    disappears with its QEMU."""
+    name = f"mcmig{os.getpid() % 100000}"
+    peer = name + "b"
+    ip_in(os.getpid(), "link", "add", name, "type", "veth", "peer", "name", peer)
+    try:
+        ip_in(os.getpid(), "link", "set", name, "netns", str(source_pid))
+        ip_in(os.getpid(), "link", "set", peer, "netns", str(target_pid))
+        for pid, dev, addr in ((source_pid, name, SOURCE_ADDR), (target_pid, peer, TARGET_ADDR)):
+            ip_in(pid, "addr", "add", f"{addr}/30", "dev", dev)
+            ip_in(pid, "link", "set", dev, "up")
+    except VmError:
+        remove_link(source_pid, name)
+        raise
+    return name
+
+
+def remove_link(source_pid: int, name: str) -> None:
+    """The veth pair goes once the stream has crossed it (or failed): both ends with one delete."""
+    for pid in (source_pid, os.getpid()):
+        if name and subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "link", "del", name],
+                                   capture_output=True).returncode == 0:
+            return
 
 
 def run_migration(source: Monitor, uri: str, downtime_limit_ms: int, timeout: float) -> dict:
