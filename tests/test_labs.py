@@ -267,3 +267,24 @@ def test_hints_come_in_tiers():
     assert task.text("en") == ("Title", ["read chroot(2)"])
     assert task.text("en", 2) == ("Title", ["read chroot(2)", 'chdir("..") in a loop'])
     assert task.text("de", 2) == ("Titel", ["lies chroot(2)", 'chdir("..") in einer Schleife'])
+
+
+@pytest.mark.root
+def test_lab04_check_leaves_the_students_image_alone(lab_root, tmp_path):
+    """`lab check 04` builds app.toml for its checks, and the student's own lab04-app is there
+    afterwards: untouched when it was built from the same app.toml, put back when it was built
+    from an older one."""
+    work = make_workdir(LABS["04"], tmp_path, with_solution=True)
+    older = tmp_path / "older.toml"
+    older.write_text((work / "app.toml").read_text().replace("Servus from lab 04", "an older greeting"))
+    assert run_cli(lab_root, "image", "build", older).returncode == 0
+    check = run_cli(lab_root, "lab", "check", "04", "--workdir", work, "-k", "1", wrap=IN_OWN_NETNS)
+    assert check.returncode == 0, check.stdout + check.stderr
+    greet = run_cli(lab_root, "run", "--rm", "--net", "none", "lab04-app", "greet")
+    assert (greet.returncode, greet.stdout) == (0, "an older greeting\n"), greet.stderr
+
+    assert run_cli(lab_root, "image", "build", work / "app.toml").returncode == 0
+    before = run_cli(lab_root, "image", "inspect", "lab04-app").stdout
+    check = run_cli(lab_root, "lab", "check", "04", "--workdir", work, "-k", "1", wrap=IN_OWN_NETNS)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert run_cli(lab_root, "image", "inspect", "lab04-app").stdout == before, "the image was replaced"

@@ -9,6 +9,7 @@ trap 'rm -rf "$tmp"' EXIT
 # Every path of each image's root file system (-xdev: not /proc, /sys, /dev's contents).
 minicontainer run --rm busybox find / -xdev | sort > "$tmp/busybox.txt"
 minicontainer run --rm lab04-app find / -xdev | sort > "$tmp/app.txt"
+wc -l "$tmp/busybox.txt" "$tmp/app.txt" >&2          # sizes, for you (stderr): not the answer
 
 # diff's normal format: "< x" only in the first file, "> x" only in the second. diff exits 1
 # when the files differ — not an error here, hence `|| true`.

@@ -4,7 +4,10 @@
 # processes run in the container: one line with just the number (it must be 3).
 set -euo pipefail
 
-# `ps | grep sleep` also lists the grep itself ("grep sleep" contains "sleep"): 4.
+# `ps | grep sleep` counts every line with "sleep" in it: the three sleeps, but also the
+# container's shell (its command line `sh -c '… sleep 30 …'` holds the word), and the pipeline's
+# own ps, grep and wc — busybox sh runs them as forked copies of itself, without execve, so ps
+# shows them with the shell's command line ("{grep} sh -c …"). 7, or 6 when wc has not started.
 # ps -o comm prints only the program names; grep -x matches whole lines: the three sleeps.
 # (When the container's PID 1 exits, the kernel kills the sleeps: no need to wait 30 s.)
 minicontainer run --rm lab04-app sh -c '
