@@ -1,8 +1,9 @@
 #!/bin/bash
 # Usage: bash nat.sh
-# While a container publishes port 8081, print the firewall rule lines that mention 8081 —
-# the DNAT that makes -p work. minicontainer writes them with nft (nftables) or, where Docker's
-# iptables rules are in charge, with iptables.
+# While a container publishes port 8081, print which firewall minicontainer writes its rules
+# with here — one line, `firewall: nft` or `firewall: iptables` — and then the rule lines that
+# mention 8081: the DNAT that makes -p work. minicontainer uses nft (nftables) or, where
+# Docker's iptables rules are in charge, iptables.
 set -uo pipefail
 minicontainer rm -f lab06-nat >/dev/null 2>&1
 trap 'minicontainer rm -f lab06-nat >/dev/null 2>&1' EXIT
