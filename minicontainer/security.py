@@ -289,12 +289,12 @@ def resolve(cap_add=(), cap_drop=(), privileged: bool = False, security_opt=()) 
     caps = resolve_capabilities(cap_add, cap_drop, privileged)
     warnings = []
     if privileged:
-        warnings.append("WARNING: --privileged: every capability, no seccomp filter, /proc and /sys "
+        warnings.append("--privileged: every capability, no seccomp filter, /proc and /sys "
                         "unmasked: root in this container is root on the host")
         if cap_add or cap_drop:
-            warnings.append("WARNING: --cap-add/--cap-drop are ignored with --privileged")
+            warnings.append("--cap-add/--cap-drop are ignored with --privileged")
         if options["seccomp"] != "default":
-            warnings.append("WARNING: --security-opt seccomp=… is ignored with --privileged")
+            warnings.append("--security-opt seccomp=… is ignored with --privileged")
         return Policy(caps, options["no_new_privs"], True, "unconfined", None, (), (), tuple(warnings))
     source, compiled = options["seccomp"], None
     if source != "unconfined":

@@ -66,7 +66,8 @@ def test_only_stdio_file_descriptors(mc):
 def test_privileged_warns(mc):
     p = mc("run", "--rm", "--privileged", "busybox", "sh", "-c", "grep Seccomp: /proc/self/status")
     assert p.returncode == 0 and "Seccomp:\t0" in p.stdout
-    assert "warning" in p.stderr
+    assert p.stderr.startswith("minicontainer: warning: --privileged: every capability"), p.stderr
+    assert "WARNING" not in p.stderr                   # one "warning", not "warning: WARNING"
 
 
 # ── issue 7, end to end: each item checked in a real default container ────────────────────

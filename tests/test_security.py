@@ -53,7 +53,7 @@ def test_privileged_has_everything_and_says_so():
     p = security.resolve(privileged=True, cap_drop=["NET_RAW"])
     assert p.privileged and p.seccomp is None and p.masked_paths == () and p.readonly_paths == ()
     assert "CAP_SYS_ADMIN" in p.capabilities and "CAP_NET_RAW" in p.capabilities
-    assert p.warnings[0].startswith("WARNING: --privileged") and "ignored with --privileged" in p.warnings[1]
+    assert p.warnings[0].startswith("--privileged: ") and "ignored with --privileged" in p.warnings[1]
 
 
 def test_default_profile_copy_is_independent():
