@@ -101,6 +101,9 @@ def test_needed_modules_are_there(report):
             assert doctor.module_state(name).state == "loaded"
     elif not os.path.exists("/proc/modules"):
         assert report.find("modules", "support").detail.startswith("this kernel has no loadable modules")
+    lab08 = report.find("modules", "lab 08").detail        # which path of lab 08 applies here
+    assert lab08.startswith("this kernel loads modules") == os.path.exists("/proc/modules"), lab08
+    assert ("QEMU VM" in lab08) != os.path.exists("/proc/modules"), lab08
 
 
 def test_unprivileged_userns_line_matches_a_real_unshare(report):

@@ -34,6 +34,13 @@ LABS = {lab.number: lab for lab in list_labs()}
 IN_OWN_NETNS = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
 
 
+def skipped_here(number: str) -> set[str]:
+    """Checks that cannot run on this machine and say so (skipped, with the reason): lab 08's
+    modprobe task needs a kernel that loads modules. The VM stage runs lab 08 both ways on one that
+    does (tests/vm/vmrunner.py GUEST_SELECTION), so there the task must fail and pass for real."""
+    return {"test_modprobe"} if number == "08" and not os.path.exists("/proc/modules") else set()
+
+
 def run_cli(root: Path, *args, timeout: float = 600, wrap: list[str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([*(wrap or []), sys.executable, "-m", "minicontainer", "--root", str(root), *map(str, args)],
                           capture_output=True, text=True, timeout=timeout,
@@ -108,9 +115,9 @@ def test_lab_has_everything_a_student_needs(number):
 
 # ── both ways ─────────────────────────────────────────────────────────────────────────────
 
-# Labs whose checks still fail with English reasons under --lang de. The build-track helper
-# (issue 21) moves labs 04, 06-09 to msg(en, de) (minicontainer/labs.py) and then empties this set.
-ENGLISH_REASONS_PENDING = {"04", "06", "07", "08", "09"} | {"02", "03", "05", "10"}   # the second set: labs (helper), next
+# Labs whose checks still fail with English reasons under --lang de (labs 04, 06-09 use msg(en, de)
+# now, minicontainer/labs.py).
+ENGLISH_REASONS_PENDING = {"02", "03", "05", "10"}   # the labs helper's, next
 
 # Words that give an English sentence away. Quoted text (a command, a path, a script's own
 # output after "Ausgabe:") is data, not the checker's sentence, and is left out.
@@ -141,11 +148,14 @@ def test_every_check_fails_on_the_starter(number, lab_root, tmp_path):
     assert proc.returncode == 1, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     outcomes = junit_outcomes(junit)
     assert sorted(outcomes) == sorted(check_names(lab)), proc.stdout
-    passing = [name for name, outcome in outcomes.items() if outcome != "failed"]
+    skipped = skipped_here(number)
+    passing = [name for name, outcome in outcomes.items()
+               if outcome != "failed" and not (outcome == "skipped" and name in skipped)]
     assert not passing, f"these checks do not fail on the untouched starter: {passing}\n{proc.stdout}"
-    assert proc.stdout.count("✗") == len(outcomes) and "✓" not in proc.stdout
-    assert proc.stdout.count("Tipp: ") == len(outcomes), "every ✗ comes with a hint"
-    assert proc.stdout.count("warum:  ") == len(outcomes), "every ✗ says why"
+    failed = len(outcomes) - len(skipped)
+    assert proc.stdout.count("✗") == failed and "✓" not in proc.stdout
+    assert proc.stdout.count("Tipp: ") == failed, "every ✗ comes with a hint"
+    assert proc.stdout.count("warum:  ") == failed, "every ✗ says why"
     if number not in ENGLISH_REASONS_PENDING:
         assert not english_in_reasons(proc.stdout), f"English reasons under --lang de: {english_in_reasons(proc.stdout)}"
 
@@ -160,12 +170,13 @@ def test_every_check_passes_with_the_solution(number, lab_root, tmp_path):
     junit = tmp_path / "solution.xml"
     proc = run_cli(lab_root, "lab", "check", number, "--workdir", work, "--junit", junit, wrap=IN_OWN_NETNS)
     outcomes = junit_outcomes(junit)
-    failing = [name for name, outcome in outcomes.items() if outcome != "passed"]
+    skipped = skipped_here(number)
+    failing = [name for name, outcome in outcomes.items()
+               if outcome != "passed" and not (outcome == "skipped" and name in skipped)]
     assert proc.returncode == 0 and not failing, \
         f"exit {proc.returncode}; not passing with the reference solution: {failing}\n{proc.stdout}\n{proc.stderr}"
     assert sorted(outcomes) == sorted(check_names(lab))
-    done = len(outcomes)
-    assert f"{done} of {done} tasks done." in proc.stdout
+    assert f"{len(outcomes) - len(skipped)} of {len(outcomes)} tasks done." in proc.stdout
     leftovers = [p.name for p in (lab_root / "containers").glob("*") if not p.name.startswith(".")]
     assert not leftovers, f"the lab's checks left containers behind: {leftovers}"
     vms = [p.name for p in (lab_root / "vms").glob("*")]

@@ -7,7 +7,9 @@ downloaded and unpacked with ``dpkg-deb -x`` (never installed). This script
      inside the emulated CPU, 15-50x slower than here;
   2. writes ``initramfs.cpio``: a static busybox, the kernel modules the guest needs (virtio, 9p,
      overlayfs, virtio-serial, veth, bridge), a file naming them in load order, and ``/init``
-     (tests/vm/guest_init.sh).
+     (tests/vm/guest_init.sh);
+  3. writes ``modules/lib/modules/VERSION``: those modules and a few more (LOADABLE_MODULES) with
+     depmod's index, so that lsmod, modinfo, modprobe and modprobe -r work in the guest (lab 08).
 See: boot protocol in the kernel's Documentation/arch/x86/boot.rst, initramfs format in
 Documentation/driver-api/early-userspace/buffer-format.rst, man 5 modules.dep, man 8 insmod.
 Shell equivalent: ``scripts/extract-vmlinux vmlinuz >vmlinux`` and
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import shutil
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -49,6 +52,10 @@ WANTED_MODULES = [
     "nft_fib_ipv4",
 ]
 
+# Modules the guest does NOT load at boot, but can: lab 08 loads and unloads them with modprobe.
+# macvlan: the driver of Docker's macvlan networks, a container with its own MAC on a host NIC.
+LOADABLE_MODULES = ["macvlan"]
+
 BUSYBOX = Path("/bin/busybox")
 
 
@@ -74,6 +81,26 @@ def build_initramfs(modules: list[tuple[str, bytes]], init_script: bytes, busybo
     return cpio.finish()
 
 
+def write_module_tree(moddir: Path, version: str, out: Path) -> None:
+    """out/lib/modules/VERSION: the modules of WANTED_MODULES and LOADABLE_MODULES (with what they
+    depend on) as the package has them, its modules.builtin*, and the modules.dep, modules.alias …
+    that depmod(8) writes — what modinfo and modprobe read. The guest links it to
+    /lib/modules/$(uname -r) (guest_init.sh, mc_modules=): a modular kernel for lab 08, where
+    modprobe and modprobe -r work for real. Only a subset: the whole package is ~4000 modules."""
+    available = index_modules(moddir)
+    tree = out / "lib" / "modules" / version
+    shutil.rmtree(out, ignore_errors=True)
+    (tree / "kernel").mkdir(parents=True)
+    for name, _elf in order_modules(WANTED_MODULES + LOADABLE_MODULES, available, builtin_modules(moddir)):
+        target = tree / available[name].relative_to(moddir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(available[name], target)
+    for meta in ("modules.builtin", "modules.builtin.modinfo", "modules.order"):
+        if (moddir / meta).exists():
+            shutil.copyfile(moddir / meta, tree / meta)
+    subprocess.run([shutil.which("depmod") or "/usr/sbin/depmod", "-b", str(out), version], check=True)
+
+
 def main() -> None:
     if len(sys.argv) != 3:
         sys.exit(__doc__.strip().splitlines()[-1])
@@ -93,6 +120,7 @@ def main() -> None:
     shutil.copyfile(unpacked / "boot" / f"config-{version}", outdir / "config")
     init_script = (HERE / "guest_init.sh").read_bytes()
     write_atomically(outdir / "initramfs.cpio", build_initramfs(modules, init_script, busybox))
+    write_module_tree(moddir, version, outdir / "modules")
     (outdir / "kernel-version").write_text(version + "\n")
     print(f"build_boot_files: kernel {version}, modules: {' '.join(name for name, _ in modules)}")
 

@@ -13,6 +13,8 @@
 #   mc_job=PATH      the host's job script (read through 9p before anything covers it)
 #   mc_9pcache=MODE  9p cache mode (default loose: the host tree does not change during the run)
 #   mc_msize=BYTES   9p message size
+#   mc_modules=DIR   the host's DIR/lib/modules/VERSION (build_boot_files.py): linked to /lib/modules
+#                    so that modinfo, modprobe and modprobe -r work in the guest (lab 08)
 PATH=/bin:/usr/bin:/sbin:/usr/sbin
 export PATH
 BB=/bin/busybox     # in stage 2 the host's tools come first in PATH; busybox is called by path
@@ -107,6 +109,14 @@ stage2() {
     mkdir -p "$MINICONTAINER_ROOT"
     mount -t tmpfs -o mode=0700 tmpfs "$MINICONTAINER_ROOT" || fail "mount tmpfs $MINICONTAINER_ROOT"
     hostname mc-vm
+    # This kernel's modules, where modinfo and modprobe look (the host's /lib/modules holds the
+    # host kernel's, if any). The kernel itself calls /sbin/modprobe — the host's kmod — to load
+    # a module on first use.
+    release=$(uname -r)
+    if [ -n "${mc_modules:-}" ] && [ -d "$mc_modules/lib/modules/$release" ]; then
+        mkdir -p /lib/modules && rm -rf "/lib/modules/$release" &&
+            ln -s "$mc_modules/lib/modules/$release" "/lib/modules/$release" || say "no /lib/modules/$release"
+    fi
     ip link set lo up 2>/dev/null || $bb ip link set lo up
 
     export MINICONTAINER_ROOT HOME=/root LANG=C.UTF-8 MC_IN_VM=1

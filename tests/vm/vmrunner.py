@@ -16,6 +16,8 @@ Shell equivalent (what qemu_command() builds):
 
 Usage as a script (streams the guest's output, exits with the guest's pytest status):
     python tests/vm/vmrunner.py [--cpus N] [PYTEST_ARGS...]     (default: GUEST_SELECTION)
+    python tests/vm/vmrunner.py --sh 'lsmod; modprobe macvlan'  (a shell command instead, as root in
+                                                                  the checkout, the venv on PATH: lab 08)
 Environment: MC_VM_CACHE (boot files, default /var/cache/minicontainer-vm), MC_VM_TIMEOUT (seconds,
 default 1500), MC_VM_ACCEL (tcg or kvm; default: kvm only where it can work), MC_VM_MEMORY (MiB),
 MC_VM_KEEP=1 (keep the run directory, $MC_VM_CACHE/runs/run-*, with job.sh, out.log and
@@ -49,6 +51,9 @@ GUEST_SELECTION = [
     "tests/test_container_security.py",  # read-only cgroup2 inside, masks, capabilities on v2
     "tests/test_rootless.py",     # user namespaces with a cgroup delegated to the user (v2 only)
     "tests/test_doctor.py",       # doctor reports a pure-v2 layout correctly
+    # Lab 08 on a kernel that loads modules (modprobe, modprobe -r macvlan): the host's cannot.
+    "tests/test_labs.py::test_every_check_fails_on_the_starter[08]",
+    "tests/test_labs.py::test_every_check_passes_with_the_solution[08]",
 ]
 GUEST_MARKERS = ""
 # Tests that need two CPUs in the guest (cpuset pinning) carry this marker; they run in a second,
@@ -155,6 +160,7 @@ def qemu_command(boot: Path, run_dir: Path, *, accel: str, cpus: int, memory_mb:
         "panic=-1",              # reboot at once on panic; -no-reboot turns that into qemu exiting
         "quiet",
         f"mc_job={run_dir / 'job.sh'}",
+        f"mc_modules={boot / 'modules'}",   # modprobe's /lib/modules/VERSION (guest_init.sh)
     ])
     return [
         QEMU, "-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-no-reboot",
@@ -171,14 +177,18 @@ def qemu_command(boot: Path, run_dir: Path, *, accel: str, cpus: int, memory_mb:
     ]
 
 
-def write_job(run_dir: Path, checkout: Path, python: str, pytest_args: list[str]) -> None:
-    """The script the guest runs: pytest from the same checkout, with the same interpreter."""
+def write_job(run_dir: Path, checkout: Path, python: str, pytest_args: list[str], shell: str | None = None) -> None:
+    """The script the guest runs: pytest from the same checkout, with the same interpreter — or the
+    shell command `shell`, with that interpreter's directory (the venv: minicontainer) first in PATH."""
     env = {"PYTHONUNBUFFERED": "1"}             # output reaches the host as it happens
     if "CI" in os.environ:
         env["CI"] = os.environ["CI"]
     lines = ["set -e", f"cd {shlex.quote(str(checkout))}"]
     lines += [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
     command = [python, "-m", "pytest", "-p", "no:cacheprovider", "-ra", *pytest_args]
+    if shell is not None:
+        lines.append(f'export PATH={shlex.quote(str(Path(python).parent))}:"$PATH"')
+        command = ["sh", "-c", shell]
     lines.append("exec " + " ".join(shlex.quote(arg) for arg in command))
     (run_dir / "job.sh").write_text("\n".join(lines) + "\n")
 
@@ -211,9 +221,9 @@ def new_run_dir() -> Path:
 
 def boot_once(boot: Path, pytest_args: list[str], *, accel: str, cpus: int, memory_mb: int,
               timeout: float, checkout: Path, python: str,
-              on_line: Callable[[str], None] | None) -> GuestRun:
+              on_line: Callable[[str], None] | None, shell: str | None = None) -> GuestRun:
     run_dir = new_run_dir()
-    write_job(run_dir, checkout, python, pytest_args)
+    write_job(run_dir, checkout, python, pytest_args, shell)
     command = qemu_command(boot, run_dir, accel=accel, cpus=cpus, memory_mb=memory_mb)
     out_log = run_dir / "out.log"
     start = time.monotonic()
@@ -252,21 +262,21 @@ def boot_once(boot: Path, pytest_args: list[str], *, accel: str, cpus: int, memo
 
 def run_guest_pytest(pytest_args: list[str], *, cpus: int = 1, memory_mb: int | None = None,
                      timeout: float | None = None, checkout: Path = CHECKOUT, python: str | None = None,
-                     on_line: Callable[[str], None] | None = None) -> GuestRun:
-    """Boot the VM once, run `python -m pytest PYTEST_ARGS` in the guest, return what happened.
-    Where KVM was chosen but the guest never started, boot again with TCG."""
+                     on_line: Callable[[str], None] | None = None, shell: str | None = None) -> GuestRun:
+    """Boot the VM once, run `python -m pytest PYTEST_ARGS` (or the shell command `shell`) in the
+    guest, return what happened. Where KVM was chosen but the guest never started, boot again with TCG."""
     boot = prepare_boot_files()
     memory_mb = memory_mb or int(os.environ.get("MC_VM_MEMORY", "1536"))
     timeout = timeout or float(os.environ.get("MC_VM_TIMEOUT", "1500"))
     python = python or sys.executable
     accel = choose_accel()
     run = boot_once(boot, pytest_args, accel=accel, cpus=cpus, memory_mb=memory_mb, timeout=timeout,
-                    checkout=checkout, python=python, on_line=on_line)
+                    checkout=checkout, python=python, on_line=on_line, shell=shell)
     if accel == "kvm" and not run.began:
         kvm_failure = run.console.strip().splitlines()[-1:] or ["no output"]
         discard_run_dir(run)
         run = boot_once(boot, pytest_args, accel="tcg", cpus=cpus, memory_mb=memory_mb, timeout=timeout,
-                        checkout=checkout, python=python, on_line=on_line)
+                        checkout=checkout, python=python, on_line=on_line, shell=shell)
         run.notes.append(f"KVM did not boot ({kvm_failure[0]}); this run used TCG")
     return run
 
@@ -298,18 +308,21 @@ def count_selected(pytest_args: list[str], checkout: Path = CHECKOUT) -> int:
 
 
 def main(argv: list[str]) -> int:
-    cpus = 1
+    cpus, shell = 1, None
     if argv[:1] == ["--cpus"]:
         cpus, argv = int(argv[1]), argv[2:]
-    args = argv or selection_args(f"not {TWO_CPU_MARKER}")
-    print(f"vm: {QEMU} accel={choose_accel()} cpus={cpus}: pytest {' '.join(args)}", file=sys.stderr)
-    run = run_guest_pytest(args, cpus=cpus, on_line=print)
+    if argv[:1] == ["--sh"] and len(argv) == 2:
+        shell, argv = argv[1], []
+    args = argv or ([] if shell else selection_args(f"not {TWO_CPU_MARKER}"))
+    print(f"vm: {QEMU} accel={choose_accel()} cpus={cpus}: {f'sh -c {shell!r}' if shell else 'pytest ' + ' '.join(args)}",
+          file=sys.stderr)
+    run = run_guest_pytest(args, cpus=cpus, on_line=print, shell=shell)
     boot = f"{run.boot_seconds:.1f}" if run.boot_seconds is not None else "-"
     print(f"vm: first guest line after {boot} s, finished after {run.seconds:.1f} s ({run.accel})",
           file=sys.stderr)
     for note in run.notes:
         print(f"vm: note: {note}", file=sys.stderr)
-    if run.status != 0:
+    if run.status != 0 and not (shell and run.status is not None):   # a shell's own status: no report
         print(run.describe_failure(), file=sys.stderr)
     else:
         discard_run_dir(run)
