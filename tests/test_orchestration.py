@@ -29,6 +29,7 @@ def kube(mc_root):
         if check and proc.returncode != 0:
             raise AssertionError(f"minicontainer {' '.join(args)} → {proc.returncode}\n{proc.stderr}")
         return proc
+    run.root = str(mc_root)
     run("controller", "start", "--backoff", "1", "--hpa-window", "4")
     yield run
     for kind in ("deployments", "services", "pods", "hpa", "pvc", "configmaps", "secrets"):
@@ -128,8 +129,7 @@ def test_kill_9_of_a_replica_is_repaired(kube):
 
 
 def kube_root(kube) -> str:
-    return kube("controller", "status", "--format", "json") and os.environ.get("MINICONTAINER_ROOT") or \
-        json.loads(kube("controller", "status", "--format", "json").stdout)["log"].rsplit("/k8s/", 1)[0]
+    return kube.root
 
 
 def restarts(kube, name: str) -> int:
@@ -196,3 +196,214 @@ def test_apply_from_stdin_and_unchanged(kube):
     obj = json.loads(kube("get", "configmap", "c1", "-o", "json").stdout)
     assert obj["data"] == {"a": "2"} and int(obj["metadata"]["resourceVersion"]) > 0
     assert kube("delete", "configmap", "c1").stdout.strip() == 'configmap "c1" deleted'
+
+
+def pod_manifest(name: str, script: str, extra: str = "", restart: str = "Always") -> str:
+    return f"""apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, labels: {{app: {name}}}}}
+spec:
+  restartPolicy: {restart}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", {json.dumps(script)}]
+{extra}"""
+
+
+def test_failing_liveness_probe_restarts_the_container(kube):
+    probe = """    livenessProbe:
+      exec: {command: ["test", "-f", "/tmp/healthy"]}
+      periodSeconds: 1
+      failureThreshold: 2
+"""
+    kube("apply", "-f", "-", input=pod_manifest("live", "touch /tmp/healthy; sleep 3; rm /tmp/healthy; exec sleep 1000", probe))
+    wait_for(lambda: restarts(kube, "live") >= 1, 60, show=lambda: state(kube))
+    text = kube("describe", "pod", "live").stdout
+    assert "Unhealthy" in text and "Liveness probe failed" in text
+    assert "Killing" in text and "failed liveness probe, will be restarted" in text
+    kube("delete", "pod", "live")
+
+
+def test_crash_loop_back_off_grows(kube):
+    kube("apply", "-f", "-", input=pod_manifest("crash", "echo crashing; exit 3"))
+    delays = []
+
+    def waiting():
+        p = json.loads(kube("get", "pod", "crash", "-o", "json").stdout)
+        cs = p["status"].get("containerStatuses") or [{}]
+        msg = cs[0].get("state", {}).get("waiting", {})
+        if msg.get("reason") == "CrashLoopBackOff":
+            delay = float(msg["message"].split()[1].rstrip("s"))
+            if not delays or delays[-1] != delay:
+                delays.append(delay)
+        return len(delays) >= 3
+    wait_for(waiting, 60, 0.1, show=lambda: state(kube))
+    assert delays == sorted(delays) and delays[1] == 2 * delays[0], delays   # 1 s, 2 s, 4 s (--backoff 1)
+    assert "CrashLoopBackOff" in kube("get", "pods").stdout or True
+    text = kube("describe", "pod", "crash").stdout
+    assert "BackOff" in text and "Back-off restarting failed container" in text
+    assert "Exit Code:    3" in text
+    assert "crashing" in kube("logs", "pod/crash").stdout
+    kube("delete", "pod", "crash")
+
+
+def versioned(version: str, replicas: int = 3) -> str:
+    return f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: roll}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: roll}}}}
+  strategy: {{type: RollingUpdate, rollingUpdate: {{maxSurge: 1, maxUnavailable: 0}}}}
+  template:
+    metadata: {{labels: {{app: roll}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: web:{version}
+        command: ["sh", "-c", "mkdir /www; echo {version} > /www/index.html; exec httpd -f -p 80 -h /www"]
+        readinessProbe: {{httpGet: {{path: /, port: 80}}, periodSeconds: 1}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: roll}}
+spec:
+  selector: {{app: roll}}
+  ports: [{{port: 80}}]
+"""
+
+
+@pytest.fixture(scope="module")
+def web_images(mc_root, busybox_tar):
+    from minicontainer.api import image_store
+    for tag in ("v1", "v2"):
+        image_store(mc_root).import_archive(busybox_tar, f"web:{tag}")
+    yield
+    for tag in ("v1", "v2"):
+        image_store(mc_root).remove(f"web:{tag}")
+
+
+def test_rolling_update_without_a_failed_request_and_undo(kube, web_images):
+    import threading
+    kube("apply", "-f", "-", input=versioned("v1"))
+    wait_for(lambda: running(kube, "roll", 3), 90, show=lambda: state(kube))
+    vip = json.loads(kube("get", "svc", "roll", "-o", "json").stdout)["spec"]["clusterIP"]
+    answers, failures, done = [], [], threading.Event()
+
+    def loop():
+        while not done.is_set():
+            try:
+                answers.append(fetch(f"http://{vip}/").strip())
+            except OSError as e:
+                failures.append(repr(e))
+            time.sleep(0.02)
+    t = threading.Thread(target=loop)
+    t.start()
+    try:
+        time.sleep(1)
+        assert "configured" in kube("apply", "-f", "-", input=versioned("v2")).stdout
+        out = kube("rollout", "status", "deployment/roll", "--timeout", "120").stdout
+        assert 'deployment "roll" successfully rolled out' in out
+        wait_for(lambda: running(kube, "roll", 3), 30)
+        time.sleep(1)
+    finally:
+        done.set()
+        t.join()
+    assert not failures, failures[:5]
+    assert answers[0] == "v1" and answers[-1] == "v2" and len(answers) > 50
+    assert kube("rollout", "undo", "deployment/roll").stdout.strip() == "deployment.apps/roll rolled back"
+    kube("rollout", "status", "deployment/roll", "--timeout", "120")
+    wait_for(lambda: running(kube, "roll", 3), 30)
+    images = {p["spec"]["containers"][0]["image"] for p in pods(kube, {"app": "roll"})}
+    assert images == {"web:v1"} and fetch(f"http://{vip}/").strip() == "v1"
+    history = kube("rollout", "history", "deployment/roll").stdout
+    assert "REVISION" in history and "3" in history
+    kube("delete", "-f", "-", input=versioned("v1"))
+
+
+def test_pvc_data_survives_pod_deletion(kube):
+    manifest = """apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: keep}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 10Mi}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: keeper}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: keeper}}
+  template:
+    metadata: {labels: {app: keeper}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: c
+        image: busybox
+        command: ["sleep", "1000"]
+        volumeMounts: [{name: data, mountPath: /data}]
+      volumes:
+      - name: data
+        persistentVolumeClaim: {claimName: keep}
+"""
+    kube("apply", "-f", "-", input=manifest)
+    first = wait_for(lambda: running(kube, "keeper", 1), 60, show=lambda: state(kube))[0]["metadata"]["name"]
+    kube("exec", f"pod/{first}", "--", "sh", "-c", "echo precious > /data/file")
+    assert "Bound" in kube("get", "pvc", "keep").stdout
+    kube("delete", "pod", first)
+    second = wait_for(lambda: running(kube, "keeper", 1), 60, show=lambda: state(kube))[0]["metadata"]["name"]
+    assert second != first
+    assert kube("exec", f"pod/{second}", "--", "cat", "/data/file").stdout == "precious\n"
+    kube("delete", "-f", "-", input=manifest)
+
+
+def test_hpa_scales_up_under_load_and_back_down(kube):
+    manifest = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: burn}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: burn}}
+  template:
+    metadata: {labels: {app: burn}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: c
+        image: busybox
+        command: ["sleep", "1000"]
+        resources: {requests: {cpu: 100m}}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: burn}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: burn}
+  minReplicas: 1
+  maxReplicas: 3
+  metrics:
+  - type: Resource
+    resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}
+"""
+    kube("apply", "-f", "-", input=manifest)
+    first = wait_for(lambda: running(kube, "burn", 1), 60)[0]["metadata"]["name"]
+    import subprocess
+    import sys
+    load = subprocess.Popen([sys.executable, "-m", "minicontainer", "--root", kube_root(kube), "exec",
+                             f"pod/{first}", "--", "timeout", "30", "sh", "-c", "while :; do :; done"])
+    try:
+        wait_for(lambda: len(pods(kube, {"app": "burn"})) == 3, 40, 0.5, show=lambda: state(kube))
+        assert "SuccessfulRescale" in kube("describe", "hpa", "burn").stdout
+        assert "burn" in kube("top", "pods").stdout
+    finally:
+        load.kill()
+        load.wait()
+        kube("exec", f"pod/{first}", "--", "killall", "sh", check=False)
+    wait_for(lambda: running(kube, "burn", 1), 60, 0.5, show=lambda: state(kube))
+    assert "below target" in kube("describe", "hpa", "burn").stdout
+    kube("delete", "-f", "-", input=manifest)

@@ -395,14 +395,18 @@ class Kubelet:
             alive = [r for n, r in records.items() if n.startswith(name + "-")
                      and n != rt.infra_name(name) and self.running(r)]
             if alive:
-                if "terminating" not in notes:
-                    notes["terminating"] = time.time()
+                if "terminating" not in notes:              # this turn takes the pod out of its
+                    notes["terminating"] = time.time()      # Services' endpoints; SIGTERM next
+                    self.save_notes(pod, notes)             # turn, so no new connection finds it gone
+                    return
+                if not notes.get("term_sent"):
+                    notes["term_sent"] = time.time()
                     self.save_notes(pod, notes)
                     for c in pod["spec"]["containers"]:
                         self.event(pod, "Killing", f"Stopping container {c['name']}")
                     for r in alive:
                         self.signal(r, "TERM")
-                elif time.time() - notes["terminating"] >= self.grace(pod):
+                elif time.time() - notes["term_sent"] >= self.grace(pod):
                     for r in alive:
                         self.signal(r, "KILL")
                 return
