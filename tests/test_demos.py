@@ -24,6 +24,8 @@ EVIDENCE = {
     "snapshot": ["D /bin/ls", "version 1"],
     "vm-vs-container": ["hello from the VM", "hello from a container"],
     "live-migration": ["the counter across the migration", "downtime", "after the restore"],
+    "self-healing": ["3 Running after", "Running again after", "ScalingReplicaSet"],
+    "autoscale": ["SuccessfulRescale", "above target", "below target"],
 }
 
 

@@ -12,6 +12,8 @@ for Enter between steps (--auto: straight through, as the test suite runs them).
     snapshot           change a container's files, roll back to a snapshot
     vm-vs-container    boot a tiny VM with QEMU, start a container, compare the times
     live-migration     a running VM moves to another QEMU process; its counter goes on
+    self-healing       kill -9 a replica, delete a pod, scale: the controller repairs each
+    autoscale          a CPU load makes the HPA scale a Deployment 1 → 3 → 1
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ DEMOS = {
     "snapshot": "snapshot",
     "vm-vs-container": "vm_vs_container",
     "live-migration": "live_migration",
+    "self-healing": "self_healing",
+    "autoscale": "autoscale",
 }
 
 
