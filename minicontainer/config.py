@@ -70,9 +70,10 @@ class ContainerConfig:
             parse_mounts(self.volumes, self.tmpfs)        # ConfigError on the first bad one
         return self
 
-    def environment(self, hostname: str, home: str = "/root") -> dict[str, str]:
-        """The container's environment: Docker's defaults, then each -e in order."""
-        env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, "HOME": home}
+    def environment(self, hostname: str, home: str | None = "/root") -> dict[str, str]:
+        """The container's environment: Docker's defaults, then each -e in order. home=None:
+        HOME is left to the container's PID 1, which reads it from the image's /etc/passwd."""
+        env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, **({"HOME": home} if home else {})}
         if os.environ.get("TERM") and self.interactive:
             env["TERM"] = os.environ["TERM"]
         if self.tty:                                       # a terminal needs a type (Docker: xterm)

@@ -5,6 +5,7 @@
      ├── ImageError               no such image, a bad reference, an image in use
      │    └── ArchiveError        a corrupt, unsafe or unsupported archive
      ├── ContainerError           no such container, a name in use, a wrong state
+     │    └── StartError          a container that did not start (carries its exit status)
      ├── CgroupError              a cgroup could not be created, written or removed
      ├── NetworkError             a network, address or port could not be set up
      ├── VmError                  a virtual machine (minicontainer vm): no such VM, tag, host; QEMU failed
@@ -41,6 +42,15 @@ class ContainerError(MinicontainerError):
     """A container that does not exist, a name that is taken, a verb that needs another state."""
 
 
+class StartError(ContainerError):
+    """The container did not start: a setup step failed, or its command could not be run.
+    Carries the exit status (125, or 126/127 when execve failed) the CLI exits with."""
+
+    def __init__(self, message: str, exit_code: int = 125):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class CgroupError(MinicontainerError):
     """A cgroup directory or control file that could not be created, written or removed."""
 
@@ -70,5 +80,5 @@ class SyscallError(MinicontainerError):
 
 __all__ = [
     "MinicontainerError", "ConfigError", "ImageError", "ArchiveError", "ContainerError",
-    "CgroupError", "NetworkError", "VmError", "SyscallError",
+    "StartError", "CgroupError", "NetworkError", "VmError", "SyscallError",
 ]

@@ -25,6 +25,7 @@ class Explainer:
         self.enabled, self.fd = enabled, fd
         self.who = "minicontainer"
         self.names: dict[str, str] = {}     # long path → shell variable, e.g. $MERGED
+        self.report_fd: int | None = None   # a child's message pipe: "at TITLE" for each step
 
     def define(self, var: str, value: str) -> None:
         """Print `VAR=value` once; later steps show $VAR instead of the long path."""
@@ -44,6 +45,8 @@ class Explainer:
             self.enabled = False        # but never let the narration break the container
 
     def step(self, title: str, shell: str = "", syscall: str = "", man: str = "", why: str = "") -> None:
+        if self.report_fd is not None:      # so a child that dies is named by its step (runtime.Report)
+            os.write(self.report_fd, b"at " + title.encode(errors="replace") + b"\n")
         if not self.enabled:
             return
         lines = [f"\n▸ [{self.who}] {title}"]

@@ -28,7 +28,6 @@ import os
 from pathlib import Path
 
 from .errors import ConfigError
-from .kernel.mount import MS_BIND, MS_RDONLY, MS_REMOUNT, mount
 
 SOURCE = Path(__file__).with_name("init.c")
 TARGET = "/dev/init"                         # where the container sees it
@@ -68,20 +67,6 @@ def build_static(source: Path, binary: Path, needed_by: str) -> None:
         raise ConfigError(f"{needed_by}: building {source} failed ({first}); is libc6-dev installed "
                           "(static libc.a)?")
     os.replace(tmp, binary)
-
-
-def mount_init(ctx) -> None:
-    """PID 1, before pivot_root: bind the host's binary read-only onto merged/dev/init."""
-    if not ctx.init_binary:
-        return
-    target = f"{ctx.merged}{TARGET}"
-    ctx.explain.step("bind the init program into the container", f"mount --bind -o ro "
-                     f"{ctx.init_binary} {target}", "mount(src, dst, NULL, MS_BIND), then "
-                     "MS_REMOUNT|MS_BIND|MS_RDONLY", "mount(2), pid_namespaces(7)",
-                     "--init: a tiny PID 1 that reaps orphans and forwards signals to the command")
-    os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o755))
-    mount(str(ctx.init_binary), target, None, MS_BIND)
-    mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
 
 
 def init_argv(ctx) -> list[str]:

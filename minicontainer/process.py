@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 import signal
 import struct
 
@@ -63,6 +64,55 @@ def resolve_user(spec: str | None) -> tuple[int, int, str]:
         else:
             raise ConfigError(f"unable to find group {group}: no matching entry in the image's /etc/group")
     return uid, gid, home
+
+
+def resolve_process_user(process) -> tuple[int, int, list[int], str]:
+    """(uid, gid, supplementary groups, home) of the spec's process. `run --user NAME[:GROUP]`
+    is looked up in the image (groups: just its gid); OCI gives numbers (additionalGids)."""
+    if process.username is not None:
+        uid, gid, home = resolve_user(process.username)
+        return uid, gid, [gid], home
+    entry = _lookup("/etc/passwd", str(process.uid), 2)
+    home = entry[5] if entry and entry[2] == str(process.uid) and entry[5] else (
+        "/root" if process.uid == 0 else "/")
+    return process.uid, process.gid, list(process.additional_gids), home
+
+
+RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")}
+
+
+def set_process_limits(process, explain) -> None:
+    """rlimits (setrlimit(2)), oom_score_adj (proc(5)) and the umask: inherited across execve."""
+    for kind, soft, hard in process.rlimits:
+        explain.step(f"set {kind} to {soft}:{hard}", f"prlimit --{kind[7:].lower()}={soft}:{hard}",
+                     f"setrlimit({kind}, {{{soft}, {hard}}})", "setrlimit(2)",
+                     "a per-process limit the command inherits")
+        try:
+            resource.setrlimit(RLIMITS[kind], (soft, hard))
+        except (OSError, ValueError) as e:
+            now = resource.getrlimit(RLIMITS[kind])
+            raise ConfigError(f"cannot set {kind} to {soft}:{hard} (this host allows at most "
+                              f"{now[1] if now[1] >= 0 else 'unlimited'} for it"
+                              f"{', fs.nr_open' if kind == 'RLIMIT_NOFILE' else ''}): {e}; "
+                              f"lower the limit (podman: --ulimit {kind[7:].lower()}=N:N)") from None
+    if process.oom_score_adj is not None:
+        explain.step(f"set oom_score_adj to {process.oom_score_adj}",
+                     f"echo {process.oom_score_adj} > /proc/self/oom_score_adj",
+                     "write(2) to /proc/self/oom_score_adj", "proc(5)",
+                     "how eagerly the OOM killer picks this process (-1000 never, 1000 first)")
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(process.oom_score_adj))
+    os.umask(process.umask if process.umask is not None else 0o022)
+
+
+def find_executable(name: str, path: str) -> str:
+    """The file execvpe would run, or an ExecError (127) now: `create` fails as runc's does."""
+    candidates = [name] if "/" in name else [os.path.join(d or ".", name) for d in path.split(":")]
+    for candidate in candidates:
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise ExecError(EXIT_NOT_FOUND, f"exec {name}: executable file not found in $PATH"
+                    if "/" not in name else f"exec {name}: no such file or directory")
 
 
 def set_workdir(path: str) -> None:

@@ -4,18 +4,25 @@
     The steps below run in the container's PID 1, inside its new mount namespace; the host
     never sees these mounts, and they vanish with the namespace when the container exits.
 
-    make_mounts_private   mount --make-rprivate /         nothing propagates back to the host
-    mount_rootfs          mount -t overlay …  merged      image below, container's writes above
-    mount_proc            mount -t proc proc merged/proc  shows only the new PID namespace
-    mount_sys             mount -t sysfs -o ro …          read-only; shows the new netns's devices
-    mount_cgroup          mount -t cgroup2 -o ro …        read-only; thanks to the cgroup namespace
-                          (v1: one per hierarchy)         its root is the container's own group
-    mount_dev             a small tmpfs /dev with null, zero, full, random, urandom, tty
-                          bound from the host's, a private devpts for ptmx, /dev/shm, /dev/mqueue
+    set_propagation       mount --make-rprivate /         nothing propagates back to the host
+    mount_rootfs          mount -t overlay …  merged      run: image below, container's writes above
+                          mount --rbind ROOT ROOT         OCI: the bundle's root.path, a mount point
+    mount_all             the spec's mounts, in order:    (spec.py; `run` asks for Docker's set)
+      proc                  mount -t proc proc …/proc     shows only the new PID namespace
+      sysfs                 mount -t sysfs -o ro …        read-only; the new netns's devices
+      cgroup                mount -t cgroup2 -o ro …      read-only; thanks to the cgroup namespace
+                            (v1: one per hierarchy)       its root is the container's own group
+      tmpfs, devpts, mqueue …   mount -t TYPE -o OPTIONS  /dev, /dev/pts, /dev/shm, --tmpfs
+      bind                  mount --bind SRC …/DEST       volumes, /etc/hosts …, /dev/init
+    create_devices        null, zero, full, random, urandom, tty bound from the host's;
+                          the spec's linux.devices made with mknod; /dev/fd, stdin … links
+
+Every target is resolved *inside* the root with openat2(RESOLVE_IN_ROOT) (kernel/openat2.py):
+a symlink in the image can never redirect a mount onto the host.
 
 Device nodes: the container's root keeps CAP_MKNOD (Docker's default set), so it could create
-a node for the host's disk. Docker stops that with the devices cgroup; here every writable
-filesystem of the container is mounted `nodev` instead (the overlay root, /dev, /dev/shm), so
+a node for the host's disk. Docker stops that with the devices cgroup; `run` mounts every
+writable filesystem of the container `nodev` instead (the overlay root, /dev, /dev/shm), so
 a node made there cannot be opened, and the six devices a program expects are bind mounts of
 the host's own nodes (each bind mount keeps the host /dev's permission to open devices).
 """
@@ -24,36 +31,46 @@ from __future__ import annotations
 import os
 
 from .kernel.openat2 import open_in_root
+from .errors import ConfigError, SyscallError
 from .kernel.mount import (MS_BIND, MS_NODEV, MS_REMOUNT, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
-                           MS_STRICTATIME, mount, mount_flag_names, mount_options)
+                           MS_SLAVE, MS_STRICTATIME, mount, mount_flag_names, mount_options)
 
-# The character devices every container gets (Docker's default set), bound from the host.
-DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
-DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
-             "stderr": "/proc/self/fd/2", "ptmx": "pts/ptmx"}
+from .spec import DEFAULT_DEVICES, DEV_LINKS
 
 
-def mount_fs(ctx, fstype: str, target: str, flags: int, data: str | None, why: str, man: str) -> None:
+def mount_fs(ctx, fstype: str, target: str, flags: int, data: str | None, why: str, man: str,
+             source: str | None = None) -> None:
     """mkdir -p TARGET && mount -t FSTYPE -o OPTIONS FSTYPE TARGET, narrated."""
     os.makedirs(target, exist_ok=True)
     opts = mount_options(flags, data)
+    source = source or fstype
     ctx.explain.step(f"mount {fstype} on {target[len(ctx.merged):] or '/'}",
-                     f"mount -t {fstype}{' -o ' + opts if opts else ''} {fstype} {target}",
-                     f"mount(\"{fstype}\", \"{target}\", \"{fstype}\", {mount_flag_names(flags)}"
+                     f"mount -t {fstype}{' -o ' + opts if opts else ''} {source} {target}",
+                     f"mount(\"{source}\", \"{target}\", \"{fstype}\", {mount_flag_names(flags)}"
                      + (f", \"{data}\")" if data else ")"), man, why)
-    mount(fstype, target, fstype, flags, data)
+    mount(source, target, fstype, flags, data)
 
 
-def make_mounts_private(ctx) -> None:
-    ctx.explain.step("make every mount private to this namespace",
-                     "mount --make-rprivate /", "mount(NULL, \"/\", NULL, MS_REC|MS_PRIVATE)",
+def set_propagation(ctx) -> None:
+    """rootfsPropagation (run: rprivate). Never shared: a mount made here must not reach the host."""
+    kind = ctx.spec.rootfs_propagation or "rprivate"
+    flags = PROPAGATION.get(kind)
+    if flags is None or flags & MS_SHARED:
+        raise ConfigError(f"linux.rootfsPropagation {kind!r}: use private, rprivate, slave or rslave "
+                          "(shared would let the container's mounts reach the host)")
+    title = ("make every mount private to this namespace" if kind == "rprivate"
+             else f"make every mount {kind} in this namespace")
+    ctx.explain.step(title, f"mount --make-{kind} /", f"mount(NULL, \"/\", NULL, {mount_flag_names(flags)})",
                      "mount_namespaces(7)",
                      "the new mount namespace is a copy of the host's; without this, mounts "
                      "made here could propagate back to the host")
-    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    mount(None, "/", None, flags)
 
 
 def mount_rootfs(ctx) -> None:
+    if ctx.overlay is None:
+        bind_root(ctx)
+        return
     ov = ctx.overlay
     options = ov.options + overlay_extra_options(ctx)
     ctx.explain.define("IMAGE", str(ov.lower))
@@ -72,17 +89,21 @@ def overlay_extra_options(ctx) -> str:
     return ",userxattr" if ctx.userns is not None else ""
 
 
-def mount_proc(ctx) -> None:
-    mount_fs(ctx, "proc", f"{ctx.merged}/proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None,
-             "a fresh /proc lists only the processes of the new PID namespace (ps shows PID 1)",
-             "proc(5), pid_namespaces(7)")
+def bind_root(ctx) -> None:
+    """OCI: root.path is a plain directory; pivot_root(2) needs a mount point."""
+    root = ctx.merged
+    ctx.explain.step("make the root directory a mount point", f"mount --rbind {root} {root}",
+                     f"mount(\"{root}\", \"{root}\", NULL, MS_BIND|MS_REC)", "mount(2), pivot_root(2)",
+                     "pivot_root needs the new root to be a mount of its own")
+    mount(root, root, None, MS_BIND | MS_REC)
 
 
-def mount_sys(ctx) -> None:
-    if ctx.userns is not None and ctx.network_mode.kind == "host":
+def mount_sys(ctx, m) -> None:
+    if ctx.userns is not None and not ctx.spec.creates("network"):
         bind_host_sys(ctx)
         return
-    mount_fs(ctx, "sysfs", f"{ctx.merged}/sys", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None,
+    flags, data, _ = parse_mount_options(m.options)
+    mount_fs(ctx, "sysfs", f"{ctx.merged}{m.destination}", flags, data,
              "read-only, so the container cannot change kernel settings; /sys/class/net shows "
              "only the new network namespace's interfaces", "sysfs(5)")
 
@@ -110,7 +131,7 @@ def locked_flags(path: str) -> int:
             | (MS_NOEXEC if f & os.ST_NOEXEC else 0))
 
 
-def mount_cgroup(ctx) -> None:
+def mount_cgroup(ctx, m=None) -> None:
     """/sys/fs/cgroup, read-only, as Docker mounts it. The setup child unshared the cgroup
     namespace *after* joining the container's cgroup, so a fresh cgroup mount has that group
     as its root: the container sees its own limits (memory.max, pids.max …) and nothing
@@ -157,30 +178,6 @@ V1_OPTIONS = frozenset({"cpu", "cpuacct", "cpuset", "memory", "devices", "freeze
                         "net_prio", "blkio", "perf_event", "hugetlb", "pids", "rdma", "misc"})
 
 
-def mount_dev(ctx) -> None:
-    """A minimal /dev: a tmpfs with six device nodes, a private devpts, shm and mqueue."""
-    dev = f"{ctx.merged}/dev"
-    mount_fs(ctx, "tmpfs", dev, MS_NOSUID | MS_NODEV | MS_STRICTATIME, "mode=755,size=65536k",
-             "the host's /dev holds every disk and device; the container gets only a safe few "
-             "(nodev: a device node created here later cannot be opened)", "tmpfs(5)")
-    ctx.explain.detail(f"touch {dev}/null && mount --bind /dev/null {dev}/null   "
-                       "# …and zero, full, random, urandom, tty", "the devices every program expects")
-    for name in DEVICES:
-        path = f"{dev}/{name}"
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o666))
-        mount(f"/dev/{name}", path, None, MS_BIND)
-    for name, target in DEV_LINKS.items():
-        os.symlink(target, f"{dev}/{name}")
-    mount_fs(ctx, "devpts", f"{dev}/pts", MS_NOSUID | MS_NOEXEC,
-             "newinstance,ptmxmode=0666,mode=0620" + ("" if tty_gid_unmapped(ctx) else ",gid=5"),
-             "a private set of pseudo-terminals: the container cannot see or open the host's",
-             "pts(4), devpts")
-    mount_fs(ctx, "tmpfs", f"{dev}/shm", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k",
-             "POSIX shared memory, private to this container", "shm_overview(7)")
-    mount_fs(ctx, "mqueue", f"{dev}/mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, None,
-             "POSIX message queues of the new IPC namespace", "mq_overview(7)")
-
-
 def tty_gid_unmapped(ctx) -> bool:
     """Rootless with the single-id map: group 5 (tty) does not exist inside, and devpts
     refuses a gid= it cannot map (EINVAL)."""
@@ -202,3 +199,173 @@ def bind_into_rootfs(ctx, source: str, target: str, *, directory: bool = False, 
             mount(None, f"/proc/self/fd/{fd}", None, MS_REMOUNT | MS_BIND | flags)
         finally:
             os.close(fd)
+
+
+# ── the spec's mounts, in order ───────────────────────────────────────────────────────────
+
+MS_SHARED, MS_UNBINDABLE = 1 << 20, 1 << 17
+PROPAGATION = {"private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC, "slave": MS_SLAVE,
+               "rslave": MS_SLAVE | MS_REC, "shared": MS_SHARED, "rshared": MS_SHARED | MS_REC,
+               "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC}
+# mount(8)'s option words as mount(2) flags: (flag, set it?).
+OPTION_FLAGS = {"ro": (MS_RDONLY, True), "rw": (MS_RDONLY, False), "nosuid": (MS_NOSUID, True),
+                "suid": (MS_NOSUID, False), "nodev": (MS_NODEV, True), "dev": (MS_NODEV, False),
+                "noexec": (MS_NOEXEC, True), "exec": (MS_NOEXEC, False),
+                "sync": (16, True), "async": (16, False), "dirsync": (128, True),
+                "noatime": (1024, True), "atime": (1024, False), "nodiratime": (2048, True),
+                "diratime": (2048, False), "relatime": (1 << 21, True), "norelatime": (1 << 21, False),
+                "strictatime": (MS_STRICTATIME, True), "nostrictatime": (MS_STRICTATIME, False),
+                "bind": (MS_BIND, True), "rbind": (MS_BIND | MS_REC, True)}
+# Why each of Docker's mounts is there (what --explain says); any other mount: its type's line.
+WHY = {
+    "/proc": ("a fresh /proc lists only the processes of the new PID namespace (ps shows PID 1)",
+              "proc(5), pid_namespaces(7)"),
+    "/dev": ("the host's /dev holds every disk and device; the container gets only a safe few "
+             "(nodev: a device node created here later cannot be opened)", "tmpfs(5)"),
+    "/dev/pts": ("a private set of pseudo-terminals: the container cannot see or open the host's",
+                 "pts(4), devpts"),
+    "/dev/shm": ("POSIX shared memory, private to this container", "shm_overview(7)"),
+    "/dev/mqueue": ("POSIX message queues of the new IPC namespace", "mq_overview(7)"),
+    "tmpfs": ("a filesystem in memory: fast scratch space that vanishes with the container", "tmpfs(5)"),
+    "bind": ("a directory or file of the host, seen inside; the target is resolved inside the "
+             "container's root", "mount(2), openat2(2)"),
+    "/etc/hosts": ("the names of the other containers and the host's DNS servers; bound, not "
+                   "copied, because the hosts file is updated when a neighbour starts or stops",
+                   "mount(2), hosts(5)"),
+    "/dev/init": ("--init: a tiny PID 1 that reaps orphans and forwards signals to the command",
+                  "mount(2), pid_namespaces(7)"),
+}
+
+
+def parse_mount_options(options) -> tuple[int, str | None, int]:
+    """OCI/mount(8) option words → (mount flags, data string for the filesystem, propagation)."""
+    flags, data, propagation = 0, [], 0
+    for word in options or ():
+        if word in OPTION_FLAGS:
+            bit, on = OPTION_FLAGS[word]
+            flags = flags | bit if on else flags & ~bit
+        elif word in PROPAGATION:
+            propagation |= PROPAGATION[word]
+        elif word not in ("defaults", "tmpcopyup"):
+            data.append(word)
+    return flags, ",".join(data) or None, propagation
+
+
+def target_in_root(ctx, destination: str, directory: bool = True) -> str:
+    """The mount target, created and resolved inside the root: /proc/self/fd/N."""
+    fd = open_in_root(ctx.merged, destination, directory=directory)
+    ctx.mount_fds.append(fd)                 # closed after the mount (the path names the fd)
+    return f"/proc/self/fd/{fd}"
+
+
+def mount_all(ctx) -> None:
+    """Each of the spec's mounts, in the spec's order (a later one may cover an earlier one)."""
+    ctx.mount_fds = []
+    try:
+        for m in ctx.spec.mounts:
+            if not m.destination.startswith("/"):
+                raise ConfigError(f"mount destination {m.destination!r} must be an absolute path")
+            MOUNTERS.get(m.type, mount_bind if is_bind(m) else mount_other)(ctx, m)
+    finally:
+        for fd in ctx.mount_fds:
+            os.close(fd)
+
+
+def is_bind(m) -> bool:
+    return m.type in ("bind", "none", "") or any(o in ("bind", "rbind") for o in m.options)
+
+
+def mount_other(ctx, m) -> None:
+    """proc, tmpfs, devpts, mqueue …: mount -t TYPE -o OPTIONS SOURCE TARGET."""
+    flags, data, propagation = parse_mount_options(m.options)
+    why, man = WHY.get(m.destination) or WHY.get(m.type) or (f"a {m.type} filesystem", "mount(2)")
+    target = target_in_root(ctx, m.destination)
+    ctx.explain.step(f"mount {m.type} on {m.destination}",
+                     f"mount -t {m.type}{' -o ' + mount_options(flags, data) if flags or data else ''} "
+                     f"{m.source or m.type} {ctx.merged}{m.destination}",
+                     f"mount(\"{m.source or m.type}\", …, \"{m.type}\", {mount_flag_names(flags)}"
+                     + (f", \"{data}\")" if data else ")"), man, why)
+    mount(m.source or m.type, target, m.type, flags, data)
+    if propagation:
+        mount(None, target, None, propagation)
+
+
+def mount_bind(ctx, m) -> None:
+    """mount --bind SRC DEST (rbind: with what is mounted below SRC), then a remount for
+    ro/nosuid/nodev/noexec, which a bind takes only that way; then its propagation."""
+    flags, _, propagation = parse_mount_options(m.options)
+    if not os.path.lexists(m.source):
+        raise ConfigError(f"mount source {m.source} for {m.destination} does not exist: create it, "
+                          "or fix the mount in the config")
+    why, man = WHY.get(m.destination) or WHY["bind"]
+    rec = "r" if flags & MS_REC else ""
+    extra = flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    ctx.explain.step(f"bind {m.destination} from {m.source}",
+                     f"mount --{rec}bind {m.source} {ctx.merged}{m.destination}"
+                     + (f" && mount -o remount,bind,{mount_options(extra, None)} {ctx.merged}{m.destination}"
+                        if extra else ""),
+                     f"mount(src, \"/proc/self/fd/N\", NULL, MS_BIND{'|MS_REC' if rec else ''})",
+                     man, why)
+    target = target_in_root(ctx, m.destination, directory=os.path.isdir(m.source))
+    mount(m.source, target, None, MS_BIND | (flags & MS_REC))
+    if extra:                                # look again: the path now names the new mount
+        target = target_in_root(ctx, m.destination, directory=os.path.isdir(m.source))
+        mount(None, target, None, MS_REMOUNT | MS_BIND | extra | (locked_flags(target) if ctx.userns else 0))
+    if propagation:
+        mount(None, target, None, propagation)
+
+
+MOUNTERS = {"sysfs": mount_sys, "cgroup": mount_cgroup, "cgroup2": mount_cgroup}
+
+
+def create_devices(ctx) -> None:
+    """The default devices bound from the host's (a bind keeps the host /dev's right to open
+    device nodes, also under a nodev /dev), the spec's own made with mknod(2), and the links."""
+    dev = f"{ctx.merged}/dev"
+    ctx.explain.step("create the devices in /dev",
+                     f"touch {dev}/null && mount --bind /dev/null {dev}/null   # …and zero, full, "
+                     "random, urandom, tty" + "".join(f"; mknod {d.path} {d.type} {d.major} {d.minor}"
+                                                      for d in ctx.spec.devices),
+                     "mount(\"/dev/null\", …, MS_BIND), mknod(2), symlink(2)", "null(4), mknod(2)",
+                     "the devices every program expects, and nothing else of the host's")
+    for name in DEFAULT_DEVICES:
+        if any(d.path == f"/dev/{name}" for d in ctx.spec.devices):
+            continue
+        fd = open_in_root(ctx.merged, f"/dev/{name}", directory=False)
+        try:
+            mount(f"/dev/{name}", f"/proc/self/fd/{fd}", None, MS_BIND)
+        finally:
+            os.close(fd)
+    for device in ctx.spec.devices:
+        make_device(ctx, device)
+    for name, target in DEV_LINKS.items():
+        if not os.path.lexists(f"{dev}/{name}"):
+            os.symlink(target, f"{dev}/{name}")
+
+
+DEVICE_TYPES = {"c": 0o020000, "u": 0o020000, "b": 0o060000, "p": 0o010000}
+
+
+def make_device(ctx, d) -> None:
+    """mknod PATH TYPE MAJOR MINOR; chown; in a user namespace (no mknod) the host's node is bound."""
+    if d.type not in DEVICE_TYPES:
+        raise ConfigError(f"device {d.path}: type {d.type!r} is not c, b, u or p")
+    parent = open_in_root(ctx.merged, os.path.dirname(d.path), directory=True)
+    name = os.path.basename(d.path)
+    try:
+        if os.path.lexists(f"/proc/self/fd/{parent}/{name}"):
+            os.unlink(name, dir_fd=parent)
+        mode = DEVICE_TYPES[d.type] | (d.file_mode if d.file_mode is not None else 0o666) & 0o7777
+        try:
+            os.mknod(name, mode, os.makedev(d.major, d.minor), dir_fd=parent)
+        except PermissionError:
+            os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600, dir_fd=parent))
+            mount(d.path, f"/proc/self/fd/{parent}/{name}", None, MS_BIND)
+            return
+        os.chmod(name, mode & 0o7777, dir_fd=parent)     # mknod(2) applies the umask
+        os.chown(name, d.uid if d.uid is not None else -1, d.gid if d.gid is not None else -1,
+                 dir_fd=parent, follow_symlinks=False)
+    except OSError as e:
+        raise SyscallError("mknod", (d.path,), e.errno or 0) from None
+    finally:
+        os.close(parent)

@@ -4,31 +4,36 @@
     ────────────────────────        ───────────                     ───────────────
     prepare: check every option,
     state entry, overlay dirs,
-    cgroup, network lease
-    fork ─────────────────────────▶ rootless only: unshare the user
-            ◀─────────── "userns" ─ namespace, alone (waits)
+    cgroup, network lease; the spec
+    fork ─────────────────────────▶ join the namespaces given by
+                                    path (setns); a new user ns?
+            ◀─────────── "userns" ─ unshare it first, alone (waits)
     write its uid/gid maps (userns)
     "maps" ───────────────────────▶ unshare mount, UTS, IPC, net, PID
             ◀───────── "ns ready" ─ join the cgroup, then unshare
     attach the network: veth into   the cgroup namespace (waits)
     the child's new netns (both
     halves at the same time)
-    release ──────────────────────▶ fork ─────────────────────────▶ make mounts private
-            ◀──────────── "pid N" ─ exit (PID 1 is now our child,  mount overlay, /proc, /sys, /dev
-                                    we are its subreaper)           /etc/hosts…, hostname, lo up
-                                                                    pivot_root (or chroot)
+    release ──────────────────────▶ fork ─────────────────────────▶ mount propagation, root,
+            ◀──────────── "pid N" ─ exit (PID 1 is now our child,  the spec's mounts, devices,
+                                    we are its subreaper)           hostname, lo up, pivot_root,
+                                                                    sysctl, read-only root,
                                                                     workdir, env, own session,
-                                                                    close fds
+                                                                    rlimits, close fds
                                                                     masks, no_new_privs, user +
                                                                     capabilities, seccomp
     wait, forwarding signals                                        execve(the command)
     teardown: cgroup, network, overlay, state
 
+Every step reads one spec (spec.py: the OCI runtime spec in Python form). `run` builds it from
+its options in prepare(); `minicontainer-oci create` reads it from the bundle's config.json
+and calls launch() — the same kernel steps, never a second copy of them.
+
 Why two forks? unshare(CLONE_NEWPID) does not move the caller: only its next child becomes
 PID 1 of the new PID namespace (pid_namespaces(7)); `unshare --pid --fork` does the same.
 Why a pipe? The container must not start before the parent has finished its half, and any
 error in a child must come back as one line (the pipe is close-on-exec, so EOF means execve
-succeeded).
+succeeded); each child also reports the step it is at, so a child that dies is named by it.
 """
 from __future__ import annotations
 
@@ -40,24 +45,22 @@ import time
 
 from . import rootfs
 from .config import ContainerConfig
-from .errors import ImageError, MinicontainerError
+from .errors import ImageError, MinicontainerError, StartError
 from .explain import Explainer
 from .kernel.mount import MS_BIND, MS_NODEV, MS_RDONLY, MS_REMOUNT, mount
-from .kernel.namespaces import (CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS,
-                                CLONE_NEWPID, CLONE_NEWUTS, NAMESPACES, flag_names, unshare)
+from .kernel.namespaces import CLONE_NEWCGROUP, CLONE_NEWUSER, flag_names, setns, unshare
 from .kernel.netdev import set_link_up
 from .kernel.pivot_root import chroot_into, pivot_into
 from .kernel.syscalls import libc
 from .network import steps as net
-from .init import init_argv, mount_init
 from .process import (ExecError, exec_command, exit_status, leave_terminal, reset_signals,
-                      resolve_user, set_workdir)
+                      resolve_process_user, set_process_limits, set_workdir)
 from .records import record
 from .security import apply as apply_security, close_fds, set_non_dumpable, verify_workdir
+from .spec import NAMESPACE_TYPES, Spec
 from .state import ContainerRecord, StateStore, proc_start_time
 from .storage.overlay import OverlayDirs, create_overlay_dirs, remove_overlay_dirs
 
-NAMESPACE_FLAGS = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2)
 PR_SET_CHILD_SUBREAPER = 36
@@ -65,26 +68,33 @@ PR_SET_CHILD_SUBREAPER = 36
 
 @record
 class Context:
-    """Everything the steps share: the options, the record, and what has been created."""
-    config: ContainerConfig
-    store: StateStore
+    """Everything the steps share: the spec, the options, the record, and what has been created."""
+    config: ContainerConfig | None
+    store: StateStore | None
     explain: Explainer
     record: ContainerRecord | None = None
-    overlay: OverlayDirs | None = None
+    spec: Spec | None = None                   # what the kernel steps do (spec.py)
+    overlay: OverlayDirs | None = None         # run: the root is an overlay mounted by PID 1
     cgroup: object | None = None               # cgroups.Cgroup
     policy: object | None = None               # security.Policy: capabilities, seccomp, masks
     network_mode: object | None = None         # network.NetworkMode: none/host/bridge/container
     netns_fd: int | None = None                # --net container:NAME: the namespace to join
     pid: int = 0                               # host PID of the container's PID 1
     signals: object | None = None              # the forward_signals in force
-    console: object | None = None              # -t: tty.Console, the container's pseudo-terminal
+    console: object | None = None              # terminal: tty.Console (run -t) or the OCI socket's
     init_binary: object | None = None          # --init: the host's init program (init.py)
     mounts: list | None = None                 # -v, --tmpfs: storage/volumes.Mount, resolved
     userns: object | None = None               # rootless: userns.Plan (id maps, cgroup), else None
+    subreaper: bool = True                     # run waits for PID 1; OCI create leaves it to its caller
+    start_fifo: int | None = None              # OCI create: exec.fifo, opened; PID 1 waits on it
+    keep_fds: tuple = (0, 1, 2)                # what the command inherits (OCI --preserve-fds)
+    mount_fds: list | None = None              # PID 1: targets resolved in the root, until mounted
+    no_pivot: bool = False                     # chroot instead of pivot_root (run --isolation chroot)
+    joining: bool = False                      # OCI exec: into a container that exists (no new root)
 
     @property
     def merged(self) -> str:
-        return str(self.overlay.merged)
+        return self.spec.root_path if self.spec else str(self.overlay.merged)
 
 
 # ── the sequence ──────────────────────────────────────────────────────────────────────────
@@ -101,7 +111,8 @@ def run(ctx: Context) -> int:
 
 
 def prepare(ctx: Context) -> None:
-    """Parent: find the image, record the container, create its overlay dirs and cgroup."""
+    """Parent: find the image, record the container, create its overlay dirs and cgroup, and
+    write down the spec every later step reads."""
     lower = find_image_rootfs(ctx)
     limits = parse_limits(ctx.config)                       # bad values fail before anything exists
     ctx.userns = plan_rootless(ctx.config, limits)          # not root: id maps; what cannot work refused
@@ -124,14 +135,29 @@ def prepare(ctx: Context) -> None:
         ctx.store.save(ctx.record)
         ctx.cgroup = create_cgroup(ctx, limits)
         net.plan_network(ctx, net_mode, ports)               # an address leased, hosts file written
+        ctx.spec = spec_for_run(ctx, limits)                 # from here on: only the spec counts
     except BaseException:
         teardown(ctx)
         raise
 
 
 def start(ctx: Context) -> None:
+    """Parent: launch PID 1, then record that it runs (or why it did not start)."""
+    try:
+        launch(ctx)
+    except StartError as e:
+        ctx.record.status, ctx.record.exit_code = "exited", e.exit_code
+        raise
+    ctx.signals.deliver()                                   # any signal that came during start-up
+    ctx.record.pid, ctx.record.pid_start = ctx.pid, proc_start_time(ctx.pid)
+    ctx.record.status, ctx.record.started_at = "running", time.time()
+    ctx.store.save(ctx.record)
+
+
+def launch(ctx: Context) -> None:
     """Parent: fork the setup child, do the parent's half, learn the PID of PID 1."""
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)          # orphaned PID 1 is reparented to us
+    if ctx.subreaper and libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:   # orphaned PID 1
+        raise StartError("prctl(PR_SET_CHILD_SUBREAPER) failed: cannot wait for the container")
     msg_r, msg_w = os.pipe()                                # children → parent (close-on-exec)
     go_r, go_w = os.pipe()                                  # parent → setup child
     ctx.explain.step("fork a setup child", "unshare … --fork", "fork()", "fork(2)",
@@ -142,49 +168,29 @@ def start(ctx: Context) -> None:
         run_in_child(setup_child, ctx, go_r, msg_w)
     os.close(go_r), os.close(msg_w)
     with os.fdopen(msg_r, "rb") as messages:
-        if ctx.userns is not None:                          # rootless: the child is in its new user
-            expect_message(messages, child, b"userns")      # namespace; only we can map its ids
-            parents_half(child, go_w, b"maps", map_user_ids, ctx, child)
-        expect_message(messages, child, b"ns")
-        try:
-            parents_half(child, go_w, b"go", net.attach_network, ctx, child)   # veth into the new netns
-        except MinicontainerError:
-            raise_childs_error(messages)                    # the child failed first: its error
-            raise
+        report = Report(messages, child)
+        if ctx.spec.creates("user"):                        # the child is in its new user
+            report.expect(b"userns")                        # namespace; only we can map its ids
+            parents_half(report, go_w, b"maps", map_user_ids, ctx, child)
+        report.expect(b"ns")
+        parents_half(report, go_w, b"go", net.attach_network, ctx, child)   # veth into the new netns
         os.close(go_w)
-        rest = messages.read().splitlines()                 # EOF: PID 1 ran execve (or died)
-    os.waitpid(child, 0)                                    # the setup child is done
-    said = dict(line.split(b" ", 1) for line in rest if b" " in line)   # "pid N", "err WHY", …
-    ctx.pid = int(said.get(b"pid", 0))
-    error, status = said.get(b"err"), 125
-    if error is None and b"exec" in said and ctx.config.detach:   # execve failed: in the foreground
-        status, error = said[b"exec"].split(b" ", 1)    # PID 1 told your terminal, and wait() returns
-        status = int(status)                            # its 127/126; run -d has no terminal: say it now
-    if ctx.pid:
-        ctx.signals.deliver()                               # any signal that came during start-up
-        ctx.record.pid, ctx.record.pid_start = ctx.pid, proc_start_time(ctx.pid)
-        ctx.record.status, ctx.record.started_at = "running", time.time()
-        ctx.store.save(ctx.record)
-    if error is not None or not ctx.pid:
-        if ctx.pid:
-            os.waitpid(ctx.pid, 0)
-        ctx.record.status, ctx.record.exit_code = "exited", status
-        failure = MinicontainerError(error.decode(errors="replace") if error
-                                     else "the setup child exited without starting the container")
-        failure.exit_code = status                          # the CLI exits with it, as Docker does
-        raise failure
+        ctx.pid = report.read_to_end(detach=ctx.config is not None and ctx.config.detach)
 
 
 def setup_child(ctx: Context, go_r: int, msg_w: int) -> None:
-    """Setup child: enter the new namespaces and the cgroup, then fork PID 1."""
+    """Setup child: enter the spec's namespaces and the cgroup, then fork PID 1."""
     ctx.explain.who = "setup child"
-    if ctx.userns is not None:
-        create_user_namespace(ctx, go_r, msg_w)   # rootless: first and alone; the parent maps our ids
+    if ctx.joining:                         # exec: before the container's mount namespace hides
+        join_cgroup(ctx)                    # the host's cgroup tree
+    join_namespaces(ctx)                    # each one given by path: setns(2), the user ns first
+    if ctx.spec.creates("user"):
+        create_user_namespace(ctx, go_r, msg_w)   # first and alone; the parent maps our ids
     set_non_dumpable(ctx.explain)           # (after the map: dumpable, /proc/PID/uid_map is ours)
-    net.join_network(ctx)                   # --net container:NAME: setns into its netns
-    create_namespaces(ctx)                  # all but the cgroup namespace
+    create_namespaces(ctx)                  # all the others but the cgroup namespace
     os.write(msg_w, b"ns\n")                # the parent attaches the network meanwhile, while…
-    join_cgroup(ctx)                        # …we join the cgroup (v2: an RCU grace period, ~10 ms)
+    if not ctx.joining:
+        join_cgroup(ctx)                    # …we join the cgroup (v2: an RCU grace period, ~10 ms)
     create_cgroup_namespace(ctx)            # after joining: our cgroup becomes the container's /
     if os.read(go_r, 2) != b"go":                           # wait until the parent is done;
         os._exit(125)                                       # EOF: its half failed, stop here
@@ -195,39 +201,50 @@ def setup_child(ctx: Context, go_r: int, msg_w: int) -> None:
 
 
 def container_init(ctx: Context, msg_w: int) -> None:
-    """PID 1 of the container: build its filesystem view, switch root, become the command."""
-    ctx.explain.who = "container PID 1"
-    rootfs.make_mounts_private(ctx)         # first: nothing below may leak to the host
-    rootfs.mount_rootfs(ctx)                # overlay: image + this container's upper dir
-    rootfs.mount_proc(ctx)                  # needs the new PID namespace: we are PID 1 in it
-    rootfs.mount_sys(ctx)
-    rootfs.mount_cgroup(ctx)                # read-only; the cgroup namespace shows only its own group
-    rootfs.mount_dev(ctx)
-    net.mount_net_files(ctx)                # /etc/hosts, resolv.conf, hostname
-    mount_volumes(ctx)                      # -v and --tmpfs, targets resolved inside the root
-    mount_init(ctx)                         # --init: the tiny PID 1 at /dev/init
-    set_hostname(ctx)
-    if ctx.network_mode.kind in ("none", "bridge"):
+    """PID 1 of the container (or, joining, an exec'd process): its root, then its process."""
+    ctx.explain.who = "exec'd process" if ctx.joining else "container PID 1"
+    if not ctx.joining:
+        build_root(ctx)
+    become_command(ctx, msg_w)
+
+
+def build_root(ctx: Context) -> None:
+    """PID 1: the container's filesystem, names and network view, then switch root to it."""
+    rootfs.set_propagation(ctx)             # first: nothing below may leak to the host
+    rootfs.mount_rootfs(ctx)                # run: overlay of image + upper dir; OCI: root.path
+    rootfs.mount_all(ctx)                   # the spec's mounts in order: /proc, /sys, /dev …, volumes
+    rootfs.create_devices(ctx)              # null, zero …: bound from the host; the spec's: mknod
+    set_hostname(ctx)                       # and the domain name
+    if ctx.spec.creates("network"):
         bring_up_loopback(ctx)
     enter_root(ctx)                         # pivot_root (or chroot): the host's files are gone
-    if ctx.config.read_only:
+    write_sysctl(ctx)                       # in the container's own /proc/sys, before it is read-only
+    if ctx.spec.root_readonly:
         make_root_read_only(ctx)
-    uid, gid, home = resolve_user(ctx.config.user)   # read from the *container's* /etc/passwd
-    set_workdir(ctx.config.workdir or (home if ctx.config.user else "/"))
-    verify_workdir(ctx.config.workdir)      # getcwd(2): really inside the new root
-    env = ctx.config.environment(ctx.record.hostname, home)
-    if ctx.console is not None:             # -t: a pty from our own devpts, master sent home
-        ctx.console.attach(uid, gid, explain=ctx.explain)
+
+
+def become_command(ctx: Context, msg_w: int) -> None:
+    """Who the command runs as, where, with which limits and privileges — then execve."""
+    process = ctx.spec.process
+    uid, gid, groups, home = resolve_process_user(process)   # names: the *container's* /etc/passwd
+    set_workdir(process.cwd or home)
+    verify_workdir(process.cwd)             # getcwd(2): really inside the new root
+    env = environment(process.env, home)
+    if ctx.console is not None:             # a terminal: a pty from our own devpts, master sent home
+        ctx.console.attach(uid, gid, console=not ctx.joining, explain=ctx.explain)
     else:
-        leave_terminal(ctx.explain)         # no -t: your terminal must not be its terminal
+        leave_terminal(ctx.explain)         # none: your terminal must not be its terminal
     reset_signals()
-    close_fds(keep=(0, 1, 2), cloexec=True)  # nothing of the runtime leaks into the container
-    apply_security(ctx.policy, uid=uid, gid=gid, groups=[gid], explain=ctx.explain)
+    set_process_limits(process, ctx.explain)  # rlimits, oom_score_adj, umask
+    close_fds(keep=ctx.keep_fds, cloexec=True)   # nothing of the runtime leaks into the container
+    apply_security(ctx.policy, uid=uid, gid=gid, groups=groups, explain=ctx.explain)
                                             # masks, no_new_privs, user + capabilities, seccomp last
-    ctx.explain.step(f"execute the command as uid {uid}", "exec " + " ".join(ctx.record.command),
-                     f"execve({ctx.record.command[0]!r}, …)", "execve(2)",
+    if ctx.start_fifo is not None:          # OCI create: ready; wait for `start`
+        wait_for_start(ctx, msg_w, env)
+    ctx.explain.step(f"execute the command as uid {uid}", "exec " + " ".join(process.args),
+                     f"execve({process.args[0]!r}, …)", "execve(2)",
                      "the container's program replaces this Python process; it is PID 1 now")
-    exec_command(init_argv(ctx), env)
+    exec_command(process.args, env)
 
 
 def wait(ctx: Context) -> int:
@@ -242,6 +259,11 @@ def wait(ctx: Context) -> int:
         os.write(2, f"minicontainer: {ctx.record.name} was killed by the kernel's OOM killer: "
                     "it used more memory than its --memory limit (exit 137)\n".encode())
     return code
+
+
+def wait_for(pid: int) -> int:
+    """waitpid(2) → a shell exit status (128+N for signal N)."""
+    return exit_status(os.waitpid(pid, 0)[1])
 
 
 def teardown(ctx: Context) -> None:
@@ -288,13 +310,6 @@ def resolve_mounts(ctx: Context) -> list:
         return []
     from .storage.volumes import resolve_mounts as resolve
     return resolve(ctx)
-
-
-def mount_volumes(ctx: Context) -> None:
-    if not ctx.mounts:
-        return
-    from .storage.volumes import mount_volumes as mount_all
-    mount_all(ctx)
 
 
 def find_init(ctx: Context):
@@ -361,12 +376,35 @@ def join_cgroup(ctx: Context) -> None:
     ctx.cgroup.join()                       # we have one thread: v1 moves it without a global lock
 
 
+def join_namespaces(ctx: Context) -> None:
+    """setns(2) into each namespace the spec gives by path (another container's, a pod's),
+    the user namespace first: the others may belong to it."""
+    joined = sorted((ns for ns in ctx.spec.namespaces if ns.path), key=lambda ns: ns.type != "user")
+    for ns in joined:
+        flag, _ = NAMESPACE_TYPES[ns.type]
+        ctx.explain.step(f"join the {ns.type} namespace at {ns.path}", f"nsenter --{ns.type}={ns.path}",
+                         f"setns(open(\"{ns.path}\"), {flag_names(flag)})", "setns(2)",
+                         "shared with whoever else is in it (a pod, another container, the host)")
+        try:
+            fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise StartError(f"cannot open the {ns.type} namespace {ns.path}: {e.strerror}") from None
+        try:
+            setns(fd, flag)
+        finally:
+            os.close(fd)
+
+
 def create_user_namespace(ctx: Context, go_r: int, msg_w: int) -> None:
-    from .userns import unshare_user
-    ctx.explain.step("create a user namespace (rootless)", "unshare --user", "unshare(CLONE_NEWUSER)",
-                     "user_namespaces(7)", "root inside, you outside: the namespaces made next "
+    ctx.explain.step("create a user namespace" + (" (rootless)" if ctx.userns else ""), "unshare --user",
+                     "unshare(CLONE_NEWUSER)",
+                     "user_namespaces(7)", "root inside, someone else outside: the namespaces made next "
                      "belong to it, so its root may mount and set a hostname there — and nowhere else")
-    unshare_user()                          # the reason and the fix if this machine forbids it
+    if ctx.userns is not None:
+        from .userns import unshare_user
+        unshare_user()                      # the reason and the fix if this machine forbids it
+    else:
+        unshare(CLONE_NEWUSER)
     os.write(msg_w, b"userns\n")
     if os.read(go_r, 4) != b"maps":                         # EOF: mapping failed, stop here
         os._exit(125)
@@ -374,6 +412,9 @@ def create_user_namespace(ctx: Context, go_r: int, msg_w: int) -> None:
 
 def map_user_ids(ctx: Context, child: int) -> None:
     from .userns import write_id_maps
+    if ctx.userns is None:                  # root (OCI uidMappings): any map, written directly
+        write_spec_id_maps(ctx, child)
+        return
     m = ctx.userns.mapping
     ctx.explain.step("map the container's user and group ids",
                      f"uid_map: {' | '.join(r.line() for r in m.uid_map)}",
@@ -383,17 +424,40 @@ def map_user_ids(ctx: Context, child: int) -> None:
     write_id_maps(child, m, ctx.explain)
 
 
+def write_spec_id_maps(ctx: Context, child: int) -> None:
+    from .userns import write_proc
+    for name, maps in (("gid_map", ctx.spec.gid_mappings), ("uid_map", ctx.spec.uid_mappings)):
+        text = "\n".join(f"{inside} {outside} {count}" for inside, outside, count in maps)
+        ctx.explain.step(f"write the {name} of the container's user namespace",
+                         f"printf '{text}' > /proc/{child}/{name}", f"write(2) to /proc/{child}/{name}",
+                         "user_namespaces(7)", "container ids → host ids: uid 0 inside is an "
+                         "unprivileged user outside")
+        if maps:
+            write_proc(child, name, text)
+
+
 def create_namespaces(ctx: Context) -> None:
-    flags = net.namespace_flags(ctx, NAMESPACE_FLAGS)
-    options = " ".join(opt for _, (flag, opt, _) in NAMESPACES.items() if flags & flag)
-    ctx.explain.step("create new namespaces", f"unshare {options} --fork",
+    flags = 0
+    for ns in ctx.spec.namespaces:
+        if ns.type not in ("user", "cgroup") and not ns.path:
+            flags |= NAMESPACE_TYPES[ns.type][0]
+    if not flags:
+        return
+    ctx.explain.step("create new namespaces", f"unshare {namespace_options(flags)} --fork",
                      f"unshare({flag_names(flags)})", "unshare(2), namespaces(7)",
                      "from now on this process has its own mount table, hostname, IPC and "
                      "network; its next child will be PID 1 of a new PID namespace")
     unshare(flags)
 
 
+def namespace_options(flags: int) -> str:
+    from .kernel.namespaces import NAMESPACES
+    return " ".join(opt for _, (flag, opt, _) in NAMESPACES.items() if flags & flag)
+
+
 def create_cgroup_namespace(ctx: Context) -> None:
+    if not ctx.spec.creates("cgroup"):
+        return
     ctx.explain.step("create a cgroup namespace", "unshare --cgroup", "unshare(CLONE_NEWCGROUP)",
                      "cgroup_namespaces(7)", "made after joining the cgroup: the group we are in "
                      "now is what the container will see as the root, /, of the cgroup tree")
@@ -401,11 +465,20 @@ def create_cgroup_namespace(ctx: Context) -> None:
 
 
 def set_hostname(ctx: Context) -> None:
-    name = ctx.record.hostname
-    ctx.explain.step(f"set the hostname to {name}", f"hostname {name}",
-                     f"sethostname(\"{name}\")", "sethostname(2), uts_namespaces(7)",
-                     "the new UTS namespace has its own hostname; the host's is unchanged")
-    socket.sethostname(name)
+    name, domain = ctx.spec.hostname, ctx.spec.domainname
+    if name:
+        ctx.explain.step(f"set the hostname to {name}", f"hostname {name}",
+                         f"sethostname(\"{name}\")", "sethostname(2), uts_namespaces(7)",
+                         "the new UTS namespace has its own hostname; the host's is unchanged")
+        socket.sethostname(name)
+    if domain:
+        ctx.explain.step(f"set the domain name to {domain}", f"domainname {domain}",
+                         f"setdomainname(\"{domain}\")", "setdomainname(2)", "also per UTS namespace")
+        raw = domain.encode()
+        if libc.setdomainname(raw, len(raw)) != 0:
+            from .errors import SyscallError
+            import ctypes
+            raise SyscallError("setdomainname", (domain,), ctypes.get_errno())
 
 
 def bring_up_loopback(ctx: Context) -> None:
@@ -416,7 +489,7 @@ def bring_up_loopback(ctx: Context) -> None:
 
 
 def enter_root(ctx: Context) -> None:
-    if ctx.config.isolation == "chroot":
+    if ctx.no_pivot:
         ctx.explain.step("change root with chroot (escapable!)", f"chroot {ctx.merged}",
                          f"chroot(\"{ctx.merged}\")", "chroot(2)",
                          "chroot only changes where path lookups start; the host's root stays "
@@ -437,61 +510,156 @@ def make_root_read_only(ctx: Context) -> None:
     mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NODEV)
 
 
+def write_sysctl(ctx: Context) -> None:
+    """linux.sysctl: kernel settings of the container's own namespaces (net.*, kernel.shm* …)."""
+    for key, value in ctx.spec.sysctl.items():
+        path = "/proc/sys/" + key.replace(".", "/")
+        ctx.explain.step(f"set the sysctl {key}={value}", f"sysctl -w {key}={value}",
+                         f"write(2) to {path}", "sysctl(8), proc(5)",
+                         "per namespace: this changes the container's copy, not the host's")
+        try:
+            with open(path, "w") as f:
+                f.write(str(value))
+        except OSError as e:
+            from .errors import SyscallError
+            raise SyscallError("write", (path, str(value)), e.errno or 0,
+                               f"sysctl {key} cannot be set in this container") from None
+
+
+def environment(env: list, home: str) -> dict[str, str]:
+    """The spec's KEY=VALUE list; HOME from the user's passwd entry unless given (as runc)."""
+    out = dict(item.partition("=")[::2] for item in env)
+    out.setdefault("HOME", home)
+    return out
+
+
+def wait_for_start(ctx: Context, msg_w: int, env: dict) -> None:
+    """OCI create: tell the caller we are ready, then block until `start` writes to exec.fifo
+    (opened read-write by `create` before fork: a read then waits for a byte, and the host's
+    path is out of reach after pivot_root). The command is looked up first, so a missing one
+    fails `create`, as with runc."""
+    from .process import find_executable
+    find_executable(ctx.spec.process.args[0], env.get("PATH", ""))
+    ctx.explain.step("wait for `start`", "cat $STATE/exec.fifo", "read(exec.fifo)", "fifo(7)",
+                     "created: everything is set up; the command runs when `start` says so")
+    os.write(msg_w, b"ready\n")
+    ctx.explain.report_fd = None
+    os.close(msg_w)                                          # EOF: `create` returns now
+    if os.read(ctx.start_fifo, 1) != b"0":
+        os._exit(125)
+    os.close(ctx.start_fifo)
+
+
+def spec_for_run(ctx: Context, limits):
+    from .spec import from_run
+    ctx.no_pivot = ctx.config.isolation == "chroot"
+    return from_run(ctx, limits)
+
+
 # ── plumbing ──────────────────────────────────────────────────────────────────────────────
 
 def run_in_child(step, ctx: Context, *fds) -> None:
-    """Run a child's part; never return into the parent's code (always os._exit)."""
+    """Run a child's part; never return into the parent's code (always os._exit). Each step
+    it announces is also reported ("at TITLE"), so the parent can name where a child died."""
     msg_w = fds[-1]
     status = 0
     try:
         for sig in FORWARDED_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
+        ctx.explain.report_fd = msg_w
         step(ctx, *fds)
     except ExecError as e:                                  # execve failed: 127 or 126; the
         os.write(2, f"minicontainer: {e}\n".encode())       # message for the terminal, and for
-        os.write(msg_w, f"exec {e.status} {e}\n".encode())  # start() (run -d has no terminal)
+        report_line(msg_w, f"exec {e.status} {e}")          # start() (run -d has no terminal)
         status = e.status
     except MinicontainerError as e:
-        os.write(msg_w, f"err {e}\n".encode())
+        report_line(msg_w, f"err {e}")
         status = 125
     except BaseException as e:                              # a bug: still one line, still 125
-        os.write(msg_w, f"err internal error in {step.__name__}: {e!r}\n".encode())
+        report_line(msg_w, f"err internal error in {step.__name__}: {e!r}")
         status = 125
     finally:
         os._exit(status)
 
 
-def parents_half(child: int, go_w: int, word: bytes, step, *args) -> None:
+def report_line(fd: int, text: str) -> None:
+    try:
+        os.write(fd, text.replace("\n", " ").encode(errors="replace") + b"\n")
+    except OSError:                         # OCI create: the report pipe is already closed
+        os.write(2, f"minicontainer: {text}\n".encode(errors="replace"))
+
+
+class Report:
+    """What the children say on the message pipe, one line each: "userns", "ns", "at STEP",
+    "pid N", "err WHY", "exec STATUS WHY" (execve failed), "ready" (OCI create)."""
+
+    def __init__(self, messages, child: int):
+        self.messages, self.child, self.step, self.said = messages, child, "", {}
+
+    def next_line(self) -> bytes:
+        while True:
+            line = self.messages.readline().rstrip(b"\n")
+            if not line.startswith(b"at "):
+                return line
+            self.step = line[3:].decode(errors="replace")
+
+    def expect(self, kind: bytes) -> None:
+        """The next line must be `kind`; a failure report becomes a StartError."""
+        line = self.next_line()
+        if line.startswith(kind):
+            return
+        os.waitpid(self.child, 0)
+        self.fail(line, f"the setup child exited before it sent {kind.decode()!r}")
+
+    def fail(self, line: bytes, why: str, status: int = 125) -> None:
+        if line.startswith(b"err "):
+            raise StartError(line[4:].decode(errors="replace"), status)
+        raise StartError(why + (f", at the step {self.step!r}" if self.step else ""), status)
+
+    def read_to_end(self, detach: bool = False) -> int:
+        """After "go": read until EOF (PID 1 ran execve, or died); the PID of PID 1."""
+        while (line := self.next_line()):
+            kind, _, rest = line.partition(b" ")
+            self.said.setdefault(kind, rest)
+        os.waitpid(self.child, 0)                           # the setup child is done
+        pid = int(self.said.get(b"pid", 0))
+        error = self.said.get(b"err")
+        if error is None and b"exec" in self.said and detach:   # execve failed: in the foreground
+            status, error = self.said[b"exec"].split(b" ", 1)   # PID 1 told your terminal, and wait()
+            self.reap(pid)                                  # returns its 127/126; run -d has no
+            self.fail(b"err " + error, "", int(status))     # terminal: say it now
+        if error is not None or not pid:
+            self.reap(pid)
+            self.fail(b"err " + error if error else b"",
+                      "the container's setup exited without starting the container")
+        return pid
+
+    @staticmethod
+    def reap(pid: int) -> None:
+        if pid:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:                       # not ours (OCI: no subreaper)
+                pass
+
+
+def parents_half(report: Report, go_w: int, word: bytes, step, *args) -> None:
     """Do the parent's part while the setup child waits, then send it `word`; if the part
-    fails, close the pipe instead: the child reads EOF and gives up."""
+    fails, close the pipe instead: the child reads EOF and gives up. If the child failed
+    first (joining its cgroup, say), its error is the cause of ours: that one is raised."""
     try:
         step(*args)
     except BaseException:
-        os.close(go_w), os.waitpid(child, 0)
+        os.close(go_w), os.waitpid(report.child, 0)
+        line = report.messages.read().split(b"\n")
+        for said in line:
+            if said.startswith(b"err "):
+                report.fail(said, "")
         raise
     try:
         os.write(go_w, word)
     except BrokenPipeError:         # the child failed meanwhile (joining the cgroup): its "err"
-        pass                        # line is still in the message pipe, start() reports it
-
-
-def raise_childs_error(messages) -> None:
-    """After the setup child ended: if it reported an error (joining its cgroup, say, while we
-    attached the network), that is the cause of everything that failed after it — raise it."""
-    for line in messages.read().splitlines():
-        if line.startswith(b"err "):
-            raise MinicontainerError(line[4:].decode(errors="replace"))
-
-
-def expect_message(messages, child: int, kind: bytes) -> bytes:
-    """Read the next line from the children; a failure report becomes an exception."""
-    line = messages.readline().strip()
-    if line.startswith(kind):
-        return line
-    os.waitpid(child, 0)
-    if line.startswith(b"err "):
-        raise MinicontainerError(line[4:].decode(errors="replace"))
-    raise MinicontainerError(f"the setup child exited before sending {kind.decode()!r}")
+        pass                        # line is still in the message pipe, read_to_end reports it
 
 
 class forward_signals:

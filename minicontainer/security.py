@@ -199,10 +199,21 @@ class Policy:
     masked_paths: tuple[str, ...] = MASKED_PATHS
     readonly_paths: tuple[str, ...] = READONLY_PATHS
     warnings: tuple[str, ...] = ()
+    capability_sets: dict | None = None      # OCI: the five sets by name; None: Docker's rule
 
     @property
     def capability_mask(self) -> int:
         return capabilities.to_mask(self.capabilities)
+
+    def masks(self) -> dict[str, int]:
+        """The five capability sets as masks. Docker's rule (no capability_sets): bounding =
+        permitted = effective, inheritable and ambient empty."""
+        keep = self.capability_mask
+        sets = self.capability_sets or {"bounding": self.capabilities, "effective": self.capabilities,
+                                        "permitted": self.capabilities}
+        masks = {name: capabilities.to_mask(sets.get(name) or ()) for name in
+                 ("bounding", "effective", "permitted", "inheritable", "ambient")}
+        return masks if self.capability_sets else dict(masks, bounding=keep, effective=keep, permitted=keep)
 
     def summary(self) -> dict:
         """For config.json and `inspect`: plain JSON values."""
@@ -304,6 +315,25 @@ def resolve(cap_add=(), cap_drop=(), privileged: bool = False, security_opt=()) 
     return Policy(caps, options["no_new_privs"], False, source, compiled,
                   MASKED_PATHS if confined_paths else (), READONLY_PATHS if confined_paths else (),
                   tuple(warnings))
+
+
+def policy_from_spec(spec, masked: bool = True) -> Policy:
+    """An OCI spec's process.capabilities (five sets), noNewPrivileges, maskedPaths,
+    readonlyPaths and linux.seccomp → Policy; the profile is compiled here, in the parent.
+    masked=False (exec): the paths are already masked in the container's mount namespace."""
+    sets = {name: tuple(names) for name, names in spec.process.capabilities.items()}
+    profile, compiled = spec.seccomp, None
+    if profile:
+        flags = set(profile.get("flags") or ())
+        if flags - {"SECCOMP_FILTER_FLAG_TSYNC"}:     # TSYNC: PID 1 has one thread anyway
+            raise ConfigError(f"linux.seccomp.flags {sorted(flags)}: only SECCOMP_FILTER_FLAG_TSYNC "
+                              "is supported")
+        rules = {k: v for k, v in profile.items() if k != "flags"}
+        compiled = seccomp.compile_profile(rules, sets.get("effective", ()))
+    return Policy(sets.get("bounding", ()), spec.process.no_new_privileges, False,
+                  "config.json" if profile else "unconfined", compiled,
+                  tuple(spec.masked_paths) if masked else (), tuple(spec.readonly_paths) if masked else (),
+                  (), capability_sets=sets)
 
 
 # ── applying it, in the container's PID 1 ─────────────────────────────────────────────────
@@ -447,7 +477,8 @@ def switch_user_and_drop(policy: Policy, uid: int | None, gid: int | None, group
 
     For root the program then gets its bounding set at execve; a non-root user gets no
     capability at all after execve (CapEff 0), exactly as `docker run --user 1000` does."""
-    keep = policy.capability_mask
+    masks = policy.masks()
+    keep = masks["permitted"]
     switching = uid is not None
     user = f" --reuid={uid} --regid={gid} --groups={','.join(map(str, groups or [gid]))}" if switching else ""
     _narrate(explain, f"drop capabilities to {len(policy.capabilities)}"
@@ -456,7 +487,7 @@ def switch_user_and_drop(policy: Policy, uid: int | None, gid: int | None, group
              f"prctl(PR_CAPBSET_DROP, …), capset(eff=prm={keep:#x}, inh=0)",
              "root in the container keeps only these powers, e.g. no CAP_SYS_ADMIN: no mount, "
              "no kernel modules, no raw devices")
-    capabilities.drop_bounding(keep)
+    capabilities.drop_bounding(masks["bounding"])
     if switching:
         if uid != 0:
             capabilities.set_keepcaps(True)
@@ -473,8 +504,10 @@ def switch_user_and_drop(policy: Policy, uid: int | None, gid: int | None, group
                 raise SyscallError(call, tuple(args), e.errno) from None
         if uid != 0:
             capabilities.set_keepcaps(False)
-    capabilities.set_sets(effective=keep, permitted=keep, inheritable=0)
+    capabilities.set_sets(effective=masks["effective"], permitted=keep, inheritable=masks["inheritable"])
     capabilities.clear_ambient()
+    if masks["ambient"]:                    # OCI: kept across execve even by a non-root user
+        capabilities.raise_ambient(masks["ambient"])
 
 
 def _setgroups_allowed() -> bool:

@@ -13,7 +13,7 @@ editing. So your own terminal goes into *raw* mode — every key passes through 
 and is restored when the container ends, however it ends.
 
 Where is the pty made? Inside the container, after pivot_root: /dev/ptmx there is the
-container's private devpts (rootfs.mount_dev), so the slave is /dev/pts/0 *in the container*
+container's private devpts (its /dev/pts mount), so the slave is /dev/pts/0 *in the container*
 and the host's ptys stay invisible. The master is sent back to the parent over a unix socket
 (sendmsg with SCM_RIGHTS) — as runc does with its --console-socket — and the slave is also
 bind-mounted on /dev/console, where programs look for the system console.

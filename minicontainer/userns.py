@@ -238,12 +238,12 @@ def write_id_maps(pid: int, mapping: IdMapping, explain=None) -> None:
     _narrate(explain, f"echo deny > /proc/{pid}/setgroups; echo '{mapping.gid_map[0].line()}' > "
              f"/proc/{pid}/gid_map; echo '{mapping.uid_map[0].line()}' > /proc/{pid}/uid_map",
              "no subordinate ids: the kernel lets you map your own uid and gid, nothing else")
-    _write_proc(pid, "setgroups", "deny")          # required before an unprivileged gid_map
-    _write_proc(pid, "gid_map", mapping.gid_map[0].line())
-    _write_proc(pid, "uid_map", mapping.uid_map[0].line())
+    write_proc(pid, "setgroups", "deny")          # required before an unprivileged gid_map
+    write_proc(pid, "gid_map", mapping.gid_map[0].line())
+    write_proc(pid, "uid_map", mapping.uid_map[0].line())
 
 
-def _write_proc(pid: int, name: str, text: str) -> None:
+def write_proc(pid: int, name: str, text: str) -> None:
     path = f"/proc/{pid}/{name}"
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)

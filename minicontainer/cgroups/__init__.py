@@ -35,19 +35,19 @@ def backend(layout: Layout) -> type[Cgroup]:
 
 
 def create_cgroup(container_id: str, limits: Limits | None = None, explain: Explain = None,
-                  root: Path | str = DEFAULT_ROOT, parent: str = PARENT) -> Cgroup:
+                  root: Path | str = DEFAULT_ROOT, parent: str = PARENT, devices: bool = False) -> Cgroup:
     """Make the container's group in every controller we use and write its limits.
 
     `explain(shell_line, why)` is called for every mkdir and every file written.
     `parent` is the group all containers share (tests use their own, apart from real containers)."""
     layout = detect_layout(root)
-    cgroup = backend(layout)(container_id, layout, explain, parent)
+    cgroup = backend(layout)(container_id, layout, explain, parent, devices)
     cgroup.create(limits or Limits())
     return cgroup
 
 
 def open_cgroup(container_id: str, root: Path | str | None = DEFAULT_ROOT, explain: Explain = None,
-                parent: str = PARENT) -> Cgroup | None:
+                parent: str = PARENT, devices: bool = False) -> Cgroup | None:
     """The existing group of a container (e.g. left by a killed minicontainer), or None.
 
     `root` is the tree it was made in: /sys/fs/cgroup ("" or None too), or for a rootless
@@ -56,7 +56,7 @@ def open_cgroup(container_id: str, root: Path | str | None = DEFAULT_ROOT, expla
     if root and Path(root) != DEFAULT_ROOT and not Path(root).is_dir():
         return None                          # the delegated group is gone, and ours with it
     layout = detect_layout(root or DEFAULT_ROOT)
-    cgroup = backend(layout)(container_id, layout, explain, parent)
+    cgroup = backend(layout)(container_id, layout, explain, parent, devices)
     return cgroup if cgroup.exists() else None
 
 

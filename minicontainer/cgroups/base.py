@@ -43,10 +43,11 @@ class Cgroup:
     version = 0
 
     def __init__(self, container_id: str, layout: Layout, explain: Explain = None,
-                 parent: str = PARENT):
-        for name in (container_id, parent):
+                 parent: str = PARENT, devices: bool = False):
+        for name in (container_id, *[p for p in parent.split("/") if p]):   # nested: a/b/c; "": the root
             if not _VALID_ID.match(name):
                 raise CgroupError(f"invalid cgroup name {name!r}: use letters, digits, '_', '.', '-'")
+        self.with_devices = devices          # v1: a group in the devices hierarchy too (OCI rules)
         self.id = container_id
         self.parent = parent                 # the directory every container's group sits in
         self.layout = layout
@@ -89,7 +90,7 @@ class Cgroup:
     @property
     def relpath(self) -> str:
         """The group as a process sees it in /proc/PID/cgroup: /minicontainer/<id>."""
-        return f"/{self.parent}/{self.id}"
+        return "/" + "/".join(p for p in (self.parent, self.id) if p)
 
     def exists(self) -> bool:
         return any(d.is_dir() for d in self.dirs)
@@ -178,6 +179,14 @@ class Cgroup:
     def mkdir_parent(self, parent: Path) -> bool:
         return make_dir(parent, "the parent group of every minicontainer container", self.explain,
                         exist_ok=True)
+
+    def mkdir_parents(self, top: Path, parent: Path) -> list[Path]:
+        """mkdir -p from `top` (a hierarchy's root) down to `parent`; the levels that were new."""
+        made, depth = [], len(parent.relative_to(top).parts)
+        for level in reversed([parent, *parent.parents[:depth - 1]] if depth else []):
+            if self.mkdir_parent(level):
+                made.append(level)
+        return made
 
     def __repr__(self) -> str:
         return f"<cgroup v{self.version} {self.relpath}>"

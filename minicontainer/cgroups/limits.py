@@ -48,10 +48,16 @@ class Limits:
     nano_cpus: int | None = None       # CPUs x 10^9, as Docker's API stores --cpus
     cpu_shares: int | None = None      # 2..262144
     cpuset_cpus: str | None = None     # "0-1,3"
+    # What the OCI runtime spec's linux.resources adds (minicontainer-oci; `run` leaves them None):
+    cpu_period: int | None = None      # CFS period in us, with cpu_quota_us instead of nano_cpus
+    cpu_quota_us: int | None = None    # CFS quota in us per period (-1: none)
+    cpuset_mems: str | None = None     # memory nodes: "0"
+    memory_reservation: int | None = None   # a soft limit: reclaimed down to it under pressure
+    devices: tuple = ()                # (allow?, type a|c|b, major -1=*, minor -1=*, access "rwm")
 
     @property
     def empty(self) -> bool:
-        return all(v is None for v in asdict(self).values())
+        return all(v in (None, ()) for v in asdict(self).values())
 
     def swap_total(self) -> int | None:
         """memory + swap as Docker applies it: unset means twice the memory; -1 means unlimited."""
@@ -63,6 +69,9 @@ class Limits:
 
     def cpu_quota(self) -> tuple[int, int] | None:
         """(quota_us, period_us) for --cpus: 0.5 CPUs = 50000 us of CPU time per 100000 us."""
+        if self.cpu_quota_us is not None or self.cpu_period is not None:
+            return (self.cpu_quota_us if self.cpu_quota_us is not None else -1,
+                    self.cpu_period or CPU_PERIOD_US)
         if self.nano_cpus is None:
             return None
         return self.nano_cpus * CPU_PERIOD_US // NANO, CPU_PERIOD_US

@@ -36,7 +36,8 @@ class V1Cgroup(Cgroup):
     JOIN_FILE = "tasks"                 # one thread, no global lock: base.Cgroup.join
 
     def find_paths(self) -> dict[str, Path]:
-        return {c: self.layout.v1[c] / self.parent / self.id for c in USED if c in self.layout.v1}
+        used = USED + (("devices",) if self.with_devices else ())
+        return {c: self.layout.v1[c] / self.parent / self.id for c in used if c in self.layout.v1}
 
     def controllers(self) -> set[str]:
         return set(self.paths)
@@ -44,20 +45,21 @@ class V1Cgroup(Cgroup):
     # -- create --------------------------------------------------------------------------------
     def setup(self, limits: Limits) -> None:
         for group in self.dirs:
-            hierarchy = group.parent.parent
-            self.mkdir_parent(group.parent)
-            if group == self.paths.get("cpuset"):
-                self.init_cpuset(group.parent, hierarchy, None)
+            depth = len(Path(self.parent).parts) + len(Path(self.id).parts) - 1
+            hierarchy = group.parents[depth]                         # H/PARENT…/[POD/]ID
+            for level in self.mkdir_parents(hierarchy, group.parent):
+                if group == self.paths.get("cpuset"):
+                    self.init_cpuset(level, level.parent, None)      # a new level: its parent's
             self.make_group_dir(group)
             if group == self.paths.get("cpuset"):
-                self.init_cpuset(group, group.parent, limits.cpuset_cpus)
+                self.init_cpuset(group, group.parent, limits.cpuset_cpus, limits.cpuset_mems)
         self.write_limits(limits)
 
-    def init_cpuset(self, group: Path, parent: Path, cpus: str | None) -> None:
+    def init_cpuset(self, group: Path, parent: Path, cpus: str | None, mems: str | None = None) -> None:
         """Give a new cpuset its CPUs and memory nodes (copied from the parent), or none may join."""
-        if read_text(group / "cpuset.mems") and read_text(group / "cpuset.cpus") and cpus is None:
+        if read_text(group / "cpuset.mems") and read_text(group / "cpuset.cpus") and cpus is mems is None:
             return  # already set (an earlier run, or cgroup.clone_children=1)
-        mems = read_text(parent / "cpuset.mems") or "0"
+        mems = mems or read_text(parent / "cpuset.mems") or "0"
         why = "a new v1 cpuset is empty; copy the parent's before any task can join"
         write_file(group / "cpuset.mems", mems, why, self.explain)
         if cpus is None:
@@ -79,11 +81,25 @@ class V1Cgroup(Cgroup):
             cpu = self.paths["cpu"]
             write_file(cpu / "cpu.cfs_period_us", str(period), "CFS period for --cpus", self.explain)
             write_file(cpu / "cpu.cfs_quota_us", str(quota),
-                       f"--cpus {limits.nano_cpus / 1e9:g}: {quota} us of CPU time per period",
+                       f"--cpus {(limits.nano_cpus or 0) / 1e9:g}: {quota} us of CPU time per period",
                        self.explain)
+        if limits.memory_reservation is not None:
+            write_file(self.paths["memory"] / "memory.soft_limit_in_bytes", str(limits.memory_reservation),
+                       "a soft limit: under pressure, reclaimed down to this", self.explain)
+        self.write_devices(limits.devices)
         if limits.cpu_shares is not None:
             write_file(self.paths["cpu"] / "cpu.shares", str(limits.cpu_shares),
                        "--cpu-shares: relative CPU weight (default 1024)", self.explain)
+
+    def write_devices(self, rules) -> None:
+        """The devices controller: `echo a > devices.deny`, then each rule in order (the
+        OCI spec's linux.resources.devices; the last matching rule decides)."""
+        for allow, kind, major, minor, access in rules:
+            rule = f"{kind} {'*' if major < 0 else major}:{'*' if minor < 0 else minor} {access}"
+            if kind == "a":
+                rule = "a"
+            write_file(self.paths["devices"] / ("devices.allow" if allow else "devices.deny"), rule,
+                       f"{'allow' if allow else 'deny'} {rule}", self.explain)
 
     def write_swap(self, mem: Path, limits: Limits) -> None:
         """v1 limits memory + swap together (memsw), after memory: memsw may never be below it."""

@@ -52,9 +52,11 @@ class V2Cgroup(Cgroup):
         enabled = [c for c in WANTED if c in self.controllers()]
         parent = self.base / self.parent
         self.enable_controllers(self.base, enabled, "let the root hand these controllers down")
-        self.mkdir_parent(parent)
-        self.enable_controllers(parent, enabled, "let minicontainer/ hand them to each container "
-                                "(so minicontainer/ itself must never hold a process)")
+        depth = len(Path(self.parent).parts)
+        for level in [*reversed(parent.parents[:depth - 1]), parent] if depth else []:
+            self.mkdir_parent(level)
+            self.enable_controllers(level, enabled, f"let {level.name}/ hand them down to each "
+                                    f"container (so {level.name}/ itself must never hold a process)")
         if self.path.parent != parent:                  # POD/ID: the pod's group hands them on
             self.enable_controllers(self.path.parent, enabled, "let the pod's group hand them "
                                     "to each of its containers")
@@ -94,6 +96,14 @@ class V2Cgroup(Cgroup):
         if limits.cpuset_cpus is not None:
             write_file(p / "cpuset.cpus", limits.cpuset_cpus,
                        f"--cpuset-cpus: run only on CPUs {limits.cpuset_cpus}", self.explain)
+        if limits.cpuset_mems is not None:
+            write_file(p / "cpuset.mems", limits.cpuset_mems, "memory nodes", self.explain)
+        if limits.memory_reservation is not None:
+            write_file(p / "memory.low", str(limits.memory_reservation),
+                       "memory.low: protected from reclaim up to this (v1's soft limit)", self.explain)
+        if limits.devices:           # v2 filters devices with an eBPF program (BPF_CGROUP_DEVICE)
+            self.warnings.append("linux.resources.devices is not enforced on cgroup v2 (it needs an "
+                                 "eBPF device program); the container's /dev has only its own devices")
 
     def write_swap(self, limits: Limits) -> None:
         """v2 limits swap alone (memory.swap.max); Docker's --memory-swap is memory + swap."""

@@ -2,9 +2,10 @@
 
     plan_network      parent, before fork    lease an address, reserve ports, write the
                                              container's hosts/resolv.conf/hostname files
-    namespace_flags   setup child            CLONE_NEWNET unless --net host / container:NAME
+    (spec.from_run)   the spec               a new network namespace for none and bridge,
+                                             NAME's joined by path for container:NAME, none for host
     attach_network    parent, child waiting  veth pair into the child's new netns, eth0 up
-    mount_net_files   PID 1, before pivot    bind them onto /etc/hosts, /etc/resolv.conf,
+    (spec.from_run)   PID 1, before pivot    binds them onto /etc/hosts, /etc/resolv.conf,
                                              /etc/hostname (bound, not copied: hosts is rewritten
                                              in place when a neighbour starts or stops)
     detach_network    parent, teardown       ports, veth, lease released; hosts files updated
@@ -15,10 +16,9 @@ import os
 from pathlib import Path
 
 from ..errors import ContainerError, NetworkError
-from ..kernel.namespaces import CLONE_NEWNET
 from . import NetworkStore, join_container_netns, parse_network_mode, parse_publish, write_hosts, write_resolv_conf
 
-NET_FILES = ("hosts", "resolv.conf", "hostname")
+NET_FILES = ("hosts", "resolv.conf", "hostname")     # bound onto /etc/… (spec.run_mounts)
 
 
 def check_network_options(config) -> tuple:
@@ -56,24 +56,9 @@ def plan_network(ctx, mode, ports) -> None:
     write_resolv_conf(cdir / "resolv.conf", mode.kind)
 
 
-def namespace_flags(ctx, flags: int) -> int:
-    """--net host and container:NAME keep CLONE_NEWNET out of unshare (the latter joins instead)."""
-    return flags & ~CLONE_NEWNET if ctx.network_mode.kind in ("host", "container") else flags
-
-
-def join_network(ctx) -> None:
-    """Setup child, --net container:NAME: setns(2) into NAME's network namespace."""
-    if ctx.network_mode.kind == "container":
-        from . import enter_netns
-        ctx.explain.step("join the other container's network namespace", "nsenter --net=/proc/PID/ns/net",
-                         "setns(fd, CLONE_NEWNET)", "setns(2)",
-                         "both containers now share eth0, addresses and ports: a pod")
-        enter_netns(ctx.netns_fd)
-
-
 def attach_network(ctx, child_pid: int) -> None:
     """Parent, while the setup child waits in its new network namespace."""
-    if ctx.network_mode.kind != "bridge":
+    if ctx.network_mode is None or ctx.network_mode.kind != "bridge":
         return
     ctx.explain.step(f"connect the container to network {ctx.network_mode.name!r}",
                      "", "netlink (RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE)", "veth(4), ip-link(8)",
@@ -83,20 +68,6 @@ def attach_network(ctx, child_pid: int) -> None:
     # Not saved here: the lease file already says "attached" (under its lock), and start()
     # saves the record a moment later. A crash in between leaves the planned lease in
     # state.json, which is all that cleanup needs (it deletes the veth by name).
-
-
-def mount_net_files(ctx) -> None:
-    """PID 1, before pivot_root: bind the container's files over the image's /etc/hosts,
-    /etc/resolv.conf and /etc/hostname, each target resolved inside the rootfs."""
-    from ..rootfs import bind_into_rootfs
-    cdir = ctx.store.container_dir(ctx.record.id)
-    ctx.explain.step("bind /etc/hosts, /etc/resolv.conf and /etc/hostname",
-                     f"mount --bind {cdir}/hosts {ctx.merged}/etc/hosts   # and the other two",
-                     "mount(src, \"/proc/self/fd/N\", NULL, MS_BIND)", "mount(2), openat2(2)",
-                     "the names of the other containers and the host's DNS servers; bound, not "
-                     "copied, because the hosts file is updated when a neighbour starts or stops")
-    for name in NET_FILES:
-        bind_into_rootfs(ctx, str(cdir / name), f"/etc/{name}")
 
 
 def detach_network(ctx) -> None:

@@ -188,7 +188,7 @@ def volume_names(config: dict) -> list[str]:
     return names
 
 
-# ── the run sequence: resolve (parent), mount (container PID 1) ─────────────────────────────
+# ── the run sequence: resolve (parent); spec.run_mounts turns them into the spec's mounts ─────────────────────────────
 
 def resolve_mounts(ctx) -> list[Mount]:
     """Parent, in prepare: named volumes become their directories (created on first use),
@@ -203,51 +203,3 @@ def resolve_mounts(ctx) -> list[Mount]:
         mounts.append(m)
     # Parents first: /data must be mounted before /data/logs, or it would hide it.
     return sorted(mounts, key=lambda m: m.target.count("/"))
-
-
-def mount_volumes(ctx) -> None:
-    """Container PID 1, before pivot_root: each volume and tmpfs at its target."""
-    from minicontainer.kernel.mount import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY
-    from minicontainer.rootfs import bind_into_rootfs
-    for m in ctx.mounts or ():
-        if m.kind == "tmpfs":
-            mount_tmpfs(ctx, m)
-            continue
-        flags = MS_NODEV | source_flags(m.source) | (MS_RDONLY if m.read_only else 0)
-        mode = "ro" if flags & MS_RDONLY else "rw"
-        ctx.explain.step(f"mount the volume {m.source} on {m.target}" + (" (read-only)" if m.read_only else ""),
-                         f"mount --bind {m.source} {ctx.merged}{m.target} && "
-                         f"mount -o remount,bind,{mode},nodev {ctx.merged}{m.target}",
-                         "mount(src, \"/proc/self/fd/N\", NULL, MS_BIND) after openat2(RESOLVE_IN_ROOT)",
-                         "mount(2), openat2(2)",
-                         "the directory lives outside the container's overlay, so what is written "
-                         "there survives `rm`; the target is resolved inside the container's root")
-        bind_into_rootfs(ctx, m.source, m.target, directory=os.path.isdir(m.source),
-                         flags=flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC))
-
-
-def mount_tmpfs(ctx, m: Mount) -> None:
-    from minicontainer.kernel.mount import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, mount
-    from minicontainer.kernel.openat2 import open_in_root
-    flags = MS_NOSUID | MS_NODEV | (MS_RDONLY if m.read_only else 0)
-    words = m.options.split(",")
-    if "noexec" in words:
-        flags |= MS_NOEXEC
-    data = ",".join(w for w in words if "=" in w) or None
-    ctx.explain.step(f"mount a tmpfs on {m.target}",
-                     f"mount -t tmpfs -o {m.options},nosuid,nodev tmpfs {ctx.merged}{m.target}",
-                     "mount(\"tmpfs\", \"/proc/self/fd/N\", \"tmpfs\", MS_NOSUID|MS_NODEV…)",
-                     "tmpfs(5)", "a filesystem in memory: fast scratch space that vanishes with the container")
-    fd = open_in_root(ctx.merged, m.target, directory=True)
-    try:
-        mount("tmpfs", f"/proc/self/fd/{fd}", "tmpfs", flags, data)
-    finally:
-        os.close(fd)
-
-
-def source_flags(path: str) -> int:
-    """The source's nosuid/noexec/ro (statvfs(2) f_flag): a bind mount must not lift them."""
-    from minicontainer.kernel.mount import MS_NOEXEC, MS_NOSUID, MS_RDONLY
-    f = os.statvfs(path).f_flag
-    return ((MS_RDONLY if f & os.ST_RDONLY else 0) | (MS_NOSUID if f & os.ST_NOSUID else 0)
-            | (MS_NOEXEC if f & os.ST_NOEXEC else 0))

@@ -1,0 +1,322 @@
+"""The OCI runtime's operations (runtime.md "Operations"), each a function over the state dir.
+
+    create   config.json → spec; cgroup; runtime.launch(): PID 1 set up, blocked on exec.fifo
+    start    write one byte into exec.fifo: PID 1 goes on to execve
+    state    observed from /proc and the fifo (state.py)
+    kill     a signal to PID 1 (--all: to everything in the cgroup)
+    delete   what is left: processes, cgroup, state directory; then the poststop hooks
+    exec     a new process in the container's namespaces and cgroup: the same launch(), with
+             every namespace joined by path instead of created
+
+Who waits for PID 1? `create` does not make itself a subreaper: its setup child exits and PID 1
+is adopted by the caller's subreaper — conmon, containerd-shim — which reaps it and reports the
+exit. `run` (create + start + wait) is the caller itself, so it is a subreaper, as `minicontainer
+run` is.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+
+from .. import runtime
+from ..cgroups import Limits, create_cgroup, open_cgroup
+from ..errors import ConfigError, ContainerError, MinicontainerError
+from ..explain import Explainer
+from ..security import policy_from_spec
+from ..spec import NAMESPACE_TYPES, Namespace, Spec
+from ..state import proc_start_time
+from ..tty import Console
+from . import hooks
+from .config import load_bundle
+from .state import OciState
+
+DEFAULT_CGROUP_PARENT = "minicontainer-oci"
+EXPLAIN_ENV = "MINICONTAINER_OCI_EXPLAIN"          # 1: narrate on stderr; a path: into that file
+EXPLAIN_ANNOTATION = "org.minicontainer.explain"    # the same, per container (podman --annotation)
+
+
+def create(root: str, container_id: str, bundle: str = ".", pid_file: str | None = None,
+           console_socket: str | None = None, no_pivot: bool = False, preserve_fds: int = 0,
+           subreaper: bool = False) -> runtime.Context:
+    """Set the container up to the last step before execve; PID 1 then waits for `start`."""
+    spec, _ = load_bundle(bundle)
+    limits = limits_from_resources(spec.resources)          # every value checked before anything exists
+    policy = policy_from_spec(spec)                         # the seccomp filter is compiled here
+    if spec.process.terminal and not console_socket:
+        raise ConfigError("process.terminal is true: give --console-socket (the caller's unix socket "
+                          "that receives the terminal's master)")
+    parent, name = cgroup_location(spec.cgroups_path, container_id)
+    state = OciState(root, container_id).create()
+    ctx = runtime.Context(None, None, make_explainer(spec), spec=spec, policy=policy, subreaper=subreaper,
+                          start_fifo=os.open(state.fifo, os.O_RDWR | os.O_CLOEXEC), no_pivot=no_pivot,
+                          keep_fds=tuple(range(3 + preserve_fds)))
+    try:
+        state.data = {"bundle": os.path.abspath(bundle), "annotations": spec.annotations,
+                      "created": time.time(), "hooks": spec.hooks, "rootfs": spec.root_path,
+                      "cgroup": {"parent": parent, "name": name, "devices": bool(limits.devices)},
+                      "owner": os.geteuid()}
+        state.save()                                        # recorded before the cgroup exists
+        ctx.cgroup = create_cgroup(name, limits, explain=ctx.explain.callback(), parent=parent,
+                                   devices=bool(limits.devices))
+        for warning in ctx.cgroup.warnings:
+            os.write(2, f"minicontainer-oci: warning: {warning}\n".encode())
+        if console_socket:
+            ctx.console = SocketConsole(console_socket)
+        runtime.launch(ctx)
+        state.data.update(pid=ctx.pid, pid_start=proc_start_time(ctx.pid))
+        state.save()
+        hooks.run(spec.hooks, "createRuntime", state.oci_state(), also=("prestart",))
+        if pid_file:
+            write_pid_file(pid_file, ctx.pid)
+    except BaseException:
+        destroy(ctx.pid, ctx.cgroup, state)                 # nothing is left behind
+        raise
+    finally:
+        os.close(ctx.start_fifo)                            # PID 1 has its own copy
+        if ctx.console is not None:
+            ctx.console.close()
+    return ctx
+
+
+def start(root: str, container_id: str) -> None:
+    """created → running: one byte into exec.fifo releases PID 1 (it execs the command)."""
+    state = OciState.load(root, container_id)
+    status = state.status()
+    if status != "created":
+        raise ContainerError(f"container {container_id!r} is {status}, not created: only a created "
+                             "container can be started")
+    try:
+        fd = os.open(state.fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        raise ContainerError(f"container {container_id!r} cannot be started: its PID 1 is not "
+                             f"waiting ({e.strerror})") from None
+    try:
+        os.write(fd, b"0")
+    finally:
+        os.close(fd)
+    os.unlink(state.fifo)                                   # from now on: running
+    hooks.run(state.data.get("hooks") or {}, "poststart", state.oci_state(), warn_only=True)
+
+
+def kill(root: str, container_id: str, sig: str = "SIGTERM", all_processes: bool = False) -> None:
+    state = OciState.load(root, container_id)
+    number = parse_signal(sig)
+    if state.status() == "stopped":
+        raise ContainerError(f"container {container_id!r} is stopped: there is no process to signal")
+    if all_processes:
+        cgroup = state_cgroup(state)
+        for pid in cgroup.procs() if cgroup else [state.pid]:
+            try:
+                os.kill(pid, number)
+            except ProcessLookupError:
+                pass
+        return
+    os.kill(state.pid, number)
+
+
+def delete(root: str, container_id: str, force: bool = False) -> None:
+    """Remove a stopped (or created) container; --force kills a running one first."""
+    state = OciState.load(root, container_id)
+    status = state.status()
+    if status in ("running", "paused") and not force:
+        raise ContainerError(f"container {container_id!r} is {status}: stop it first "
+                             "(`kill ID KILL`) or use `delete --force`")
+    before = state.oci_state()
+    destroy(state.pid if state.alive() else 0, state_cgroup(state), state)
+    hooks.run(state.data.get("hooks") or {}, "poststop", before, warn_only=True)
+
+
+def destroy(pid: int, cgroup, state: OciState) -> None:
+    """Kill PID 1 and whatever else is in the cgroup, remove the cgroup, then the state dir."""
+    if cgroup is not None:
+        cgroup.thaw() if state.data.get("paused") else None
+        cgroup.remove()                                     # kills what is inside first
+    if pid:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    state.remove()
+
+
+def pause(root: str, container_id: str, freeze: bool = True) -> None:
+    state = OciState.load(root, container_id)
+    status = state.status()
+    if status not in (("running",) if freeze else ("paused",)):
+        raise ContainerError(f"container {container_id!r} is {status}: "
+                             + ("only a running container can be paused" if freeze else "it is not paused"))
+    cgroup = state_cgroup(state)
+    if cgroup is None:
+        raise ContainerError(f"container {container_id!r} has no cgroup to freeze")
+    cgroup.freeze() if freeze else cgroup.thaw()
+    state.data["paused"] = freeze
+    state.save()
+
+
+def processes(root: str, container_id: str) -> list[int]:
+    state = OciState.load(root, container_id)
+    cgroup = state_cgroup(state)
+    return cgroup.procs() if cgroup else ([state.pid] if state.alive() else [])
+
+
+def exec_process(root: str, container_id: str, process, detach: bool = False, pid_file: str | None = None,
+                 console_socket: str | None = None, preserve_fds: int = 0) -> int:
+    """A new process in a running container: every namespace of its PID 1 joined by path."""
+    state = OciState.load(root, container_id)
+    if state.status() not in ("running", "created"):
+        raise ContainerError(f"container {container_id!r} is {state.status()}: exec needs a running container")
+    spec, _ = load_bundle(state.data["bundle"])
+    spec.process = process
+    spec.namespaces = joined_namespaces(state.pid, spec)
+    spec.mounts, spec.devices, spec.sysctl = [], [], {}
+    if process.terminal and not console_socket:
+        raise ConfigError("--tty needs --console-socket")
+    ctx = runtime.Context(None, None, make_explainer(spec), spec=spec, policy=policy_from_spec(spec, masked=False),
+                          subreaper=not detach, joining=True, cgroup=state_cgroup(state),
+                          keep_fds=tuple(range(3 + preserve_fds)))
+    if console_socket:
+        ctx.console = SocketConsole(console_socket)
+    try:
+        runtime.launch(ctx)
+    finally:
+        if ctx.console is not None:
+            ctx.console.close()
+    if pid_file:
+        write_pid_file(pid_file, ctx.pid)
+    if detach:
+        return 0
+    return runtime.wait_for(ctx.pid)
+
+
+def joined_namespaces(pid: int, spec: Spec) -> list:
+    """Each namespace the container has of its own, as /proc/PID/ns/… to join (the container's
+    spec lists them; those it shares with the host stay the host's)."""
+    spaces = []
+    for ns in spec.namespaces:
+        spaces.append(Namespace(ns.type, f"/proc/{pid}/ns/{NAMESPACE_TYPES[ns.type][1]}"))
+    return spaces
+
+
+# ── helpers ───────────────────────────────────────────────────────────────────────────────
+
+def cgroup_location(path: str, container_id: str) -> tuple[str, str]:
+    """linux.cgroupsPath → (parent, name) below each hierarchy's root. Empty: minicontainer-oci/ID.
+    Relative paths are taken from the root too (the spec lets the runtime choose)."""
+    if not path:
+        return DEFAULT_CGROUP_PARENT, container_id
+    if ":" in path:
+        raise ConfigError(f"linux.cgroupsPath {path!r} is systemd's slice:prefix:name form: "
+                          "minicontainer-oci manages cgroups itself (podman: --cgroup-manager cgroupfs)")
+    parts = [p for p in path.split("/") if p]
+    if not parts or ".." in parts:
+        raise ConfigError(f"linux.cgroupsPath {path!r}: give a path such as /mygroup/{container_id}")
+    return "/".join(parts[:-1]), parts[-1]
+
+
+def state_cgroup(state: OciState):
+    info = state.data.get("cgroup") or {}
+    if not info:
+        return None
+    return open_cgroup(info["name"], parent=info["parent"], devices=info.get("devices", False))
+
+
+def limits_from_resources(r: dict) -> Limits:
+    """linux.resources → cgroups.Limits (memory, cpu, pids, devices); each value checked."""
+    def number(section: dict, key: str, where: str, signed: bool = False):
+        value = section.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool) or (value < 0 and not (signed and value == -1)):
+            raise ConfigError(f"config.json: linux.resources.{where}.{key} must be a number, not {value!r}")
+        return value
+    memory, cpu, pids = (r.get(k) or {} for k in ("memory", "cpu", "pids"))
+    for key, section in (("memory", memory), ("cpu", cpu), ("pids", pids)):
+        if not isinstance(section, dict):
+            raise ConfigError(f"config.json: linux.resources.{key} must be an object")
+    swap = number(memory, "swap", "memory", signed=True)
+    pids_limit = number(pids, "limit", "pids", signed=True)
+    return Limits(memory=number(memory, "limit", "memory", signed=True) if memory.get("limit", -1) != -1 else None,
+                  memory_swap=swap, memory_reservation=number(memory, "reservation", "memory"),
+                  pids_limit=None if pids_limit in (None, 0) else (-1 if pids_limit < 0 else pids_limit),
+                  cpu_shares=number(cpu, "shares", "cpu"), cpu_period=number(cpu, "period", "cpu"),
+                  cpu_quota_us=number(cpu, "quota", "cpu", signed=True),
+                  cpuset_cpus=cpu.get("cpus") or None, cpuset_mems=cpu.get("mems") or None,
+                  devices=device_rules(r.get("devices") or []))
+
+
+def device_rules(entries) -> tuple:
+    rules = []
+    for i, d in enumerate(entries):
+        where = f"linux.resources.devices[{i}]"
+        if not isinstance(d, dict) or not isinstance(d.get("allow"), bool):
+            raise ConfigError(f"config.json: {where} needs allow: true|false")
+        kind, access = d.get("type") or "a", d.get("access") or "rwm"
+        if kind not in ("a", "c", "b") or not access or set(access) - set("rwm"):
+            raise ConfigError(f"config.json: {where}: type a|c|b and access of r, w, m")
+        major, minor = d.get("major", -1), d.get("minor", -1)
+        rules.append((d["allow"], kind, -1 if major is None else major, -1 if minor is None else minor, access))
+    return tuple(rules)
+
+
+SIGNALS = {name: getattr(signal, name) for name in dir(signal)
+           if name.startswith("SIG") and not name.startswith("SIG_") and isinstance(getattr(signal, name), int)}
+
+
+def parse_signal(value: str) -> int:
+    """KILL, SIGKILL, 9 — as `runc kill` takes them."""
+    text = str(value).strip().upper()
+    if text.isdigit() and 0 < int(text) < signal.NSIG:
+        return int(text)
+    name = text if text.startswith("SIG") else "SIG" + text
+    if name in SIGNALS:
+        return SIGNALS[name]
+    raise ConfigError(f"invalid signal {value!r}: use a name such as TERM or SIGKILL, or a number "
+                      f"from 1 to {signal.NSIG - 1}")
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    """Written whole, then renamed: a reader never sees half a number (conmon reads it at once)."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.replace(tmp, path)
+
+
+def make_explainer(spec: Spec) -> Explainer:
+    """--explain for the OCI path: MINICONTAINER_OCI_EXPLAIN=1 (stderr) or =FILE, or the
+    annotation org.minicontainer.explain — so a student sees what podman asked for."""
+    where = spec.annotations.get(EXPLAIN_ANNOTATION) or os.environ.get(EXPLAIN_ENV)
+    if not where or where in ("0", "false"):
+        return Explainer(False)
+    if where in ("1", "true", "stderr"):
+        return Explainer(True)
+    try:
+        fd = os.open(where, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise ConfigError(f"cannot open the explain file {where}: {e.strerror}") from None
+    os.set_inheritable(fd, True)                # the children narrate into it too
+    return Explainer(True, fd=fd)
+
+
+class SocketConsole(Console):
+    """process.terminal with --console-socket: PID 1 makes the pty (tty.Console.attach) and
+    sends the master over the caller's unix socket, which conmon or containerd-shim listens on."""
+
+    def __init__(self, path: str):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+        except OSError as e:
+            sock.close()
+            raise ConfigError(f"cannot connect to --console-socket {path}: {e.strerror}") from None
+        self.interactive, self.size, self.master = True, (24, 80), -1
+        self.parent_end = self.child_end = sock
+
+    def close(self) -> None:
+        self.child_end.close()
+
+
+__all__ = ["create", "start", "kill", "delete", "pause", "processes", "exec_process",
+           "parse_signal", "MinicontainerError"]
