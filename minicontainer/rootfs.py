@@ -52,19 +52,35 @@ def mount_fs(ctx, fstype: str, target: str, flags: int, data: str | None, why: s
 
 
 def set_propagation(ctx) -> None:
-    """rootfsPropagation (run: rprivate). Never shared: a mount made here must not reach the host."""
+    """First: nothing mounted from here on may reach the host. linux.rootfsPropagation slave or
+    rslave is applied as it is (mounts still arrive from the host, none go back); anything else
+    starts rprivate, and set_root_propagation gives the new / its mode after pivot_root, when
+    "shared" can only mean shared among the container's own mounts."""
     kind = ctx.spec.rootfs_propagation or "rprivate"
-    flags = PROPAGATION.get(kind)
-    if flags is None or flags & MS_SHARED:
-        raise ConfigError(f"linux.rootfsPropagation {kind!r}: use private, rprivate, slave or rslave "
-                          "(shared would let the container's mounts reach the host)")
-    title = ("make every mount private to this namespace" if kind == "rprivate"
+    if kind not in PROPAGATION:
+        raise ConfigError(f"linux.rootfsPropagation {kind!r}: use one of {', '.join(PROPAGATION)}")
+    if ctx.spec.namespace("mount") is None:
+        return                              # no mount namespace: the caller's mounts stay as they are
+    flags = PROPAGATION[kind] if kind in ("slave", "rslave") else MS_PRIVATE | MS_REC
+    title = ("make every mount private to this namespace" if flags == MS_PRIVATE | MS_REC
              else f"make every mount {kind} in this namespace")
-    ctx.explain.step(title, f"mount --make-{kind} /", f"mount(NULL, \"/\", NULL, {mount_flag_names(flags)})",
-                     "mount_namespaces(7)",
+    ctx.explain.step(title, f"mount --make-{'rprivate' if flags == MS_PRIVATE | MS_REC else kind} /",
+                     f"mount(NULL, \"/\", NULL, {mount_flag_names(flags)})", "mount_namespaces(7)",
                      "the new mount namespace is a copy of the host's; without this, mounts "
                      "made here could propagate back to the host")
     mount(None, "/", None, flags)
+
+
+def set_root_propagation(ctx) -> None:
+    """After pivot_root: the new / gets the propagation the spec asks for (runc does the same)."""
+    kind = ctx.spec.rootfs_propagation or "rprivate"
+    if kind in ("rprivate", "slave", "rslave") or ctx.spec.namespace("mount") is None:
+        return
+    ctx.explain.step(f"make the container's / {kind}", f"mount --make-{kind} /",
+                     f"mount(NULL, \"/\", NULL, {mount_flag_names(PROPAGATION[kind])})",
+                     "mount_namespaces(7)", "linux.rootfsPropagation; shared only with the "
+                     "container's own mounts, which were private to its namespace")
+    mount(None, "/", None, PROPAGATION[kind])
 
 
 def mount_rootfs(ctx) -> None:
@@ -286,8 +302,8 @@ def mount_other(ctx, m) -> None:
                      f"mount(\"{m.source or m.type}\", …, \"{m.type}\", {mount_flag_names(flags)}"
                      + (f", \"{data}\")" if data else ")"), man, why)
     mount(m.source or m.type, target, m.type, flags, data)
-    if propagation:
-        mount(None, target, None, propagation)
+    if propagation:                          # look again: the path now names the new mount
+        mount(None, target_in_root(ctx, m.destination), None, propagation)
 
 
 def mount_bind(ctx, m) -> None:
@@ -308,8 +324,8 @@ def mount_bind(ctx, m) -> None:
                      man, why)
     target = target_in_root(ctx, m.destination, directory=os.path.isdir(m.source))
     mount(m.source, target, None, MS_BIND | (flags & MS_REC))
-    if extra:                                # look again: the path now names the new mount
-        target = target_in_root(ctx, m.destination, directory=os.path.isdir(m.source))
+    target = target_in_root(ctx, m.destination, directory=os.path.isdir(m.source))   # the new mount
+    if extra:
         mount(None, target, None, MS_REMOUNT | MS_BIND | extra | (locked_flags(target) if ctx.userns else 0))
     if propagation:
         mount(None, target, None, propagation)

@@ -173,9 +173,23 @@ def launch(ctx: Context) -> None:
             report.expect(b"userns")                        # namespace; only we can map its ids
             parents_half(report, go_w, b"maps", map_user_ids, ctx, child)
         report.expect(b"ns")
-        parents_half(report, go_w, b"go", net.attach_network, ctx, child)   # veth into the new netns
+        parents_half(report, go_w, b"go", parents_half_after_ns, ctx, child)   # veth into the new netns
         os.close(go_w)
         ctx.pid = report.read_to_end(detach=ctx.config is not None and ctx.config.detach)
+
+
+def parents_half_after_ns(ctx: Context, child: int) -> None:
+    """The network (a veth into the child's new netns); with a user namespace also the cgroup:
+    the child, root only inside, may no longer write the host's cgroup files."""
+    net.attach_network(ctx, child)
+    if parent_joins_cgroup(ctx):
+        ctx.cgroup.add_process(child)
+
+
+def parent_joins_cgroup(ctx: Context) -> bool:
+    """Root with an OCI user namespace: the child's uid 0 inside is an unprivileged uid outside.
+    (Rootless: the delegated group is the user's own, the child joins it itself.)"""
+    return ctx.spec.creates("user") and ctx.userns is None and ctx.cgroup is not None
 
 
 def setup_child(ctx: Context, go_r: int, msg_w: int) -> None:
@@ -189,11 +203,11 @@ def setup_child(ctx: Context, go_r: int, msg_w: int) -> None:
     set_non_dumpable(ctx.explain)           # (after the map: dumpable, /proc/PID/uid_map is ours)
     create_namespaces(ctx)                  # all the others but the cgroup namespace
     os.write(msg_w, b"ns\n")                # the parent attaches the network meanwhile, while…
-    if not ctx.joining:
+    if not (ctx.joining or parent_joins_cgroup(ctx)):
         join_cgroup(ctx)                    # …we join the cgroup (v2: an RCU grace period, ~10 ms)
-    create_cgroup_namespace(ctx)            # after joining: our cgroup becomes the container's /
     if os.read(go_r, 2) != b"go":                           # wait until the parent is done;
         os._exit(125)                                       # EOF: its half failed, stop here
+    create_cgroup_namespace(ctx)            # after joining: our cgroup becomes the container's /
     pid = os.fork()                                         # this child is PID 1 inside
     if pid == 0:
         run_in_child(container_init, ctx, msg_w)
@@ -218,6 +232,7 @@ def build_root(ctx: Context) -> None:
     if ctx.spec.creates("network"):
         bring_up_loopback(ctx)
     enter_root(ctx)                         # pivot_root (or chroot): the host's files are gone
+    rootfs.set_root_propagation(ctx)        # the spec's shared/private for the new /
     write_sysctl(ctx)                       # in the container's own /proc/sys, before it is read-only
     if ctx.spec.root_readonly:
         make_root_read_only(ctx)
@@ -408,6 +423,19 @@ def create_user_namespace(ctx: Context, go_r: int, msg_w: int) -> None:
     os.write(msg_w, b"userns\n")
     if os.read(go_r, 4) != b"maps":                         # EOF: mapping failed, stop here
         os._exit(125)
+    if ctx.userns is None:                  # root with OCI maps: our host uid 0 is unmapped in
+        become_namespace_root()             # there (files we make would get EOVERFLOW)
+
+
+def become_namespace_root() -> None:
+    """setresgid/setresuid(0): root of the new user namespace (it holds every capability there)."""
+    from .errors import SyscallError
+    for call, change in (("setresgid", os.setresgid), ("setresuid", os.setresuid)):
+        try:
+            change(0, 0, 0)
+        except OSError as e:
+            raise SyscallError(call, (0, 0, 0), e.errno or 0, "uid/gid 0 of the container must be "
+                               "mapped (linux.uidMappings/gidMappings with containerID 0)") from None
 
 
 def map_user_ids(ctx: Context, child: int) -> None:
@@ -489,7 +517,8 @@ def bring_up_loopback(ctx: Context) -> None:
 
 
 def enter_root(ctx: Context) -> None:
-    if ctx.no_pivot:
+    if ctx.no_pivot or ctx.spec.namespace("mount") is None:    # no namespace of its own: pivot_root
+        # would move the caller's root too; runc chroots then as well
         ctx.explain.step("change root with chroot (escapable!)", f"chroot {ctx.merged}",
                          f"chroot(\"{ctx.merged}\")", "chroot(2)",
                          "chroot only changes where path lookups start; the host's root stays "

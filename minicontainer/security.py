@@ -391,8 +391,8 @@ def mask_paths(policy: Policy, explain=None, root: str = "/") -> None:
                  "mount(\"/dev/.empty\", …, MS_BIND), mount(\"tmpfs\", …, MS_RDONLY)",
                  "they show host memory, keys, timers and hardware: reading them must give "
                  "nothing, and writing must fail")
-    for shown, target in masked:
-        if os.path.isdir(target):
+    for shown, target in masked:             # a path under one masked before is gone: skipped
+        if os.path.isdir(target) and not os.path.islink(target):
             mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     if files:
         _mask_files(root, files)
@@ -418,6 +418,8 @@ def _mask_files(root: str, targets: list[str]) -> None:
     os.close(fd)
     try:
         for target in targets:
+            if not os.path.lexists(target):  # under a directory masked just before
+                continue
             mount(empty, target, None, MS_BIND)
             mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     finally:

@@ -66,8 +66,8 @@ def from_oci(doc: dict, bundle: str) -> Spec:
                 resources=want(linux.get("resources"), dict, "linux.resources", "an object") or {},
                 cgroups_path=want(linux.get("cgroupsPath"), str, "linux.cgroupsPath", "a path") or "",
                 sysctl=read_sysctl(linux.get("sysctl")),
-                masked_paths=read_strings(linux.get("maskedPaths"), "linux.maskedPaths"),
-                readonly_paths=read_strings(linux.get("readonlyPaths"), "linux.readonlyPaths"),
+                masked_paths=read_paths(linux.get("maskedPaths"), "linux.maskedPaths"),
+                readonly_paths=read_paths(linux.get("readonlyPaths"), "linux.readonlyPaths"),
                 rootfs_propagation=want(linux.get("rootfsPropagation"), str, "linux.rootfsPropagation",
                                         "a propagation name") or "rprivate",
                 seccomp=want(linux.get("seccomp"), dict, "linux.seccomp", "an object"),
@@ -229,6 +229,14 @@ def read_strings(values, where: str) -> list:
     return list(values)
 
 
+def read_paths(values, where: str) -> list:
+    paths = read_strings(values, where)
+    for path in paths:
+        if not path.startswith("/"):
+            raise ConfigError(f"config.json: {where}: {path!r} must be an absolute path in the container")
+    return paths
+
+
 def read_uint(value, where: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ConfigError(f"config.json: {where} must be a number of 0 or more, not {value!r}")
@@ -242,16 +250,9 @@ def check_consistency(spec: Spec) -> None:
                           "(add {\"type\": \"user\"} to linux.namespaces)")
     if spec.creates("user") and not (spec.uid_mappings and spec.gid_mappings):
         raise ConfigError("config.json: a new user namespace needs linux.uidMappings and gidMappings")
-    if (spec.hostname or spec.domainname) and not spec.creates("uts"):
-        raise ConfigError("config.json: hostname/domainname need a new uts namespace "
+    if (spec.hostname or spec.domainname) and spec.namespace("uts") is None:
+        raise ConfigError("config.json: hostname/domainname need a uts namespace "
                           "(add {\"type\": \"uts\"} to linux.namespaces)")
-    if not spec.namespace("mount"):
-        raise ConfigError("config.json: linux.namespaces has no mount namespace: minicontainer-oci "
-                          "never mounts in the host's (add {\"type\": \"mount\"})")
-    mnt = spec.namespace("mount").path
-    if mnt and os.stat(mnt).st_ino == os.stat("/proc/1/ns/mnt").st_ino:
-        raise ConfigError(f"config.json: the mount namespace {mnt} is the host's: the container's "
-                          "mounts would land on the host; give a namespace of its own")
     for key in spec.sysctl:
         if not namespaced_sysctl(key, spec):
             raise ConfigError(f"config.json: linux.sysctl {key!r} is not in a namespace of the "

@@ -42,13 +42,16 @@ def create(root: str, container_id: str, bundle: str = ".", pid_file: str | None
            subreaper: bool = False) -> runtime.Context:
     """Set the container up to the last step before execve; PID 1 then waits for `start`."""
     spec, _ = load_bundle(bundle)
-    limits = limits_from_resources(spec.resources)          # every value checked before anything exists
+    limits = limits_from_resources(spec.resources, spec.devices)   # every value checked first
     policy = policy_from_spec(spec)                         # the seccomp filter is compiled here
     if spec.process.terminal and not console_socket:
         raise ConfigError("process.terminal is true: give --console-socket (the caller's unix socket "
                           "that receives the terminal's master)")
     parent, name = cgroup_location(spec.cgroups_path, container_id)
     state = OciState(root, container_id).create()
+    if spec.namespace("mount") is None:
+        os.write(2, b"minicontainer-oci: warning: no mount namespace: the container's mounts are made "
+                    b"in yours (under root.path); delete unmounts them\n")
     ctx = runtime.Context(None, None, make_explainer(spec), spec=spec, policy=policy, subreaper=subreaper,
                           start_fifo=os.open(state.fifo, os.O_RDWR | os.O_CLOEXEC), no_pivot=no_pivot,
                           keep_fds=tuple(range(3 + preserve_fds)))
@@ -56,6 +59,7 @@ def create(root: str, container_id: str, bundle: str = ".", pid_file: str | None
         state.data = {"bundle": os.path.abspath(bundle), "annotations": spec.annotations,
                       "created": time.time(), "hooks": spec.hooks, "rootfs": spec.root_path,
                       "cgroup": {"parent": parent, "name": name, "devices": bool(limits.devices)},
+                      "mounts_in_caller_ns": spec.namespace("mount") is None,
                       "owner": os.geteuid()}
         state.save()                                        # recorded before the cgroup exists
         ctx.cgroup = create_cgroup(name, limits, explain=ctx.explain.callback(), parent=parent,
@@ -138,7 +142,24 @@ def destroy(pid: int, cgroup, state: OciState) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    if state.data.get("mounts_in_caller_ns"):
+        unmount_below(state.data["rootfs"])
     state.remove()
+
+
+def unmount_below(root: str) -> None:
+    """umount -l every mount at or below `root`, deepest first (a container without a mount
+    namespace of its own made them in ours)."""
+    from ..cgroups.layout import unescape_mount_path
+    from ..kernel.mount import MNT_DETACH, umount2
+    with open("/proc/self/mountinfo") as f:
+        points = [unescape_mount_path(line.split()[4]) for line in f]
+    for point in sorted({p for p in points if p == root or p.startswith(root.rstrip("/") + "/")},
+                        key=lambda p: -p.count("/")):
+        try:
+            umount2(point, MNT_DETACH)
+        except MinicontainerError:
+            pass                                            # gone with its parent
 
 
 def pause(root: str, container_id: str, freeze: bool = True) -> None:
@@ -222,7 +243,7 @@ def state_cgroup(state: OciState):
     return open_cgroup(info["name"], parent=info["parent"], devices=info.get("devices", False))
 
 
-def limits_from_resources(r: dict) -> Limits:
+def limits_from_resources(r: dict, devices=()) -> Limits:
     """linux.resources → cgroups.Limits (memory, cpu, pids, devices); each value checked."""
     def number(section: dict, key: str, where: str, signed: bool = False):
         value = section.get(key)
@@ -243,10 +264,20 @@ def limits_from_resources(r: dict) -> Limits:
                   cpu_shares=number(cpu, "shares", "cpu"), cpu_period=number(cpu, "period", "cpu"),
                   cpu_quota_us=number(cpu, "quota", "cpu", signed=True),
                   cpuset_cpus=cpu.get("cpus") or None, cpuset_mems=cpu.get("mems") or None,
-                  devices=device_rules(r.get("devices") or []))
+                  devices=device_rules(r.get("devices") or [], devices))
 
 
-def device_rules(entries) -> tuple:
+# What every container may use whatever its rules say (runc's list): mknod of any node (it is
+# the rules that decide about opening it), the default devices, ptys, /dev/console, tun.
+ALLOWED_DEVICES = ((True, "c", -1, -1, "m"), (True, "b", -1, -1, "m"), (True, "c", 1, 3, "rwm"),
+                   (True, "c", 1, 8, "rwm"), (True, "c", 1, 7, "rwm"), (True, "c", 5, 0, "rwm"),
+                   (True, "c", 1, 5, "rwm"), (True, "c", 1, 9, "rwm"), (True, "c", 5, 1, "rwm"),
+                   (True, "c", 136, -1, "rwm"), (True, "c", 5, 2, "rwm"), (True, "c", 10, 200, "rwm"))
+
+
+def device_rules(entries, devices=()) -> tuple:
+    """linux.resources.devices in order; then, as runc does, allow each of linux.devices and the
+    defaults (only when there are rules at all: no rule leaves the parent's allow-all)."""
     rules = []
     for i, d in enumerate(entries):
         where = f"linux.resources.devices[{i}]"
@@ -257,7 +288,11 @@ def device_rules(entries) -> tuple:
             raise ConfigError(f"config.json: {where}: type a|c|b and access of r, w, m")
         major, minor = d.get("major", -1), d.get("minor", -1)
         rules.append((d["allow"], kind, -1 if major is None else major, -1 if minor is None else minor, access))
-    return tuple(rules)
+    if not rules:
+        return ()
+    own = [(True, "c" if d.type in ("c", "u") else d.type, d.major, d.minor, "rwm")
+           for d in devices if d.type != "p"]
+    return tuple(rules + own) + ALLOWED_DEVICES
 
 
 SIGNALS = {name: getattr(signal, name) for name in dir(signal)
