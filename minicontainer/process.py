@@ -90,11 +90,11 @@ def set_process_limits(process, explain) -> None:
         try:
             resource.setrlimit(RLIMITS[kind], (soft, hard))
         except (OSError, ValueError) as e:
-            now = resource.getrlimit(RLIMITS[kind])
-            raise ConfigError(f"cannot set {kind} to {soft}:{hard} (this host allows at most "
-                              f"{now[1] if now[1] >= 0 else 'unlimited'} for it"
-                              f"{', fs.nr_open' if kind == 'RLIMIT_NOFILE' else ''}): {e}; "
-                              f"lower the limit (podman: --ulimit {kind[7:].lower()}=N:N)") from None
+            now = resource.getrlimit(RLIMITS[kind])[1]
+            raise ConfigError(f"cannot set {kind} to {soft}:{hard}: above this host's hard limit "
+                              f"{'unlimited' if now < 0 else now} (raising it needs CAP_SYS_RESOURCE"
+                              f"{', and RLIMIT_NOFILE at most fs.nr_open' if kind == 'RLIMIT_NOFILE' else ''}"
+                              f"; {e}); lower the limit (podman: --ulimit {kind[7:].lower()}=N:N)") from None
     if process.oom_score_adj is not None:
         explain.step(f"set oom_score_adj to {process.oom_score_adj}",
                      f"echo {process.oom_score_adj} > /proc/self/oom_score_adj",

@@ -393,20 +393,24 @@ def join_cgroup(ctx: Context) -> None:
 
 def join_namespaces(ctx: Context) -> None:
     """setns(2) into each namespace the spec gives by path (another container's, a pod's),
-    the user namespace first: the others may belong to it."""
+    the user namespace first: the others may belong to it. All are opened before the first
+    join: once in another mount namespace, the paths may lead elsewhere."""
     joined = sorted((ns for ns in ctx.spec.namespaces if ns.path), key=lambda ns: ns.type != "user")
-    for ns in joined:
-        flag, _ = NAMESPACE_TYPES[ns.type]
-        ctx.explain.step(f"join the {ns.type} namespace at {ns.path}", f"nsenter --{ns.type}={ns.path}",
-                         f"setns(open(\"{ns.path}\"), {flag_names(flag)})", "setns(2)",
-                         "shared with whoever else is in it (a pod, another container, the host)")
-        try:
-            fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as e:
-            raise StartError(f"cannot open the {ns.type} namespace {ns.path}: {e.strerror}") from None
-        try:
+    fds = []
+    try:
+        for ns in joined:
+            try:
+                fds.append(os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC))
+            except OSError as e:
+                raise StartError(f"cannot open the {ns.type} namespace {ns.path}: {e.strerror}") from None
+        for ns, fd in zip(joined, fds):
+            flag, _ = NAMESPACE_TYPES[ns.type]
+            ctx.explain.step(f"join the {ns.type} namespace at {ns.path}", f"nsenter --{ {'network': 'net'}.get(ns.type, ns.type)}={ns.path}",
+                             f"setns(open(\"{ns.path}\"), {flag_names(flag)})", "setns(2)",
+                             "shared with whoever else is in it (a pod, another container, the host)")
             setns(fd, flag)
-        finally:
+    finally:
+        for fd in fds:
             os.close(fd)
 
 

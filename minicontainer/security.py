@@ -329,7 +329,7 @@ def policy_from_spec(spec, masked: bool = True) -> Policy:
             raise ConfigError(f"linux.seccomp.flags {sorted(flags)}: only SECCOMP_FILTER_FLAG_TSYNC "
                               "is supported")
         rules = {k: v for k, v in profile.items() if k != "flags"}
-        compiled = seccomp.compile_profile(rules, sets.get("effective", ()))
+        compiled = seccomp.compile_profile(rules, sets.get("effective", ()), first_wins=True)
     return Policy(sets.get("bounding", ()), spec.process.no_new_privileges, False,
                   "config.json" if profile else "unconfined", compiled,
                   tuple(spec.masked_paths) if masked else (), tuple(spec.readonly_paths) if masked else (),

@@ -44,6 +44,13 @@ TEST_PKGS=(
     "skopeo:/usr/bin/skopeo"               # `skopeo inspect` checks exported images
     "mmdebstrap:/usr/bin/mmdebstrap"       # the Debian base image recipe
     "binutils:/usr/bin/readelf"            # app-image tests compare with readelf
+    "golang-go:/usr/bin/go"                # builds the OCI validation suite (../shared/oci-validation)
+    "runc:/usr/sbin/runc"                  # minicontainer-oci's peers: bench/oci.sh, the lab
+    "crun:/usr/bin/crun"
+    "conmon:/usr/bin/conmon"               # podman --runtime minicontainer-oci (tests/test_oci_engines.py)
+    "containerd:/usr/bin/containerd"       # ctr run --runc-binary minicontainer-oci (same)
+    "containernetworking-plugins:/usr/lib/cni/bridge"   # podman's default network
+    "hyperfine:/usr/bin/hyperfine"         # bench/oci.sh
 )
 [ "$FOR_TESTS" = 1 ] && PKGS+=("${TEST_PKGS[@]}")
 

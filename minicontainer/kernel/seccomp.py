@@ -273,15 +273,16 @@ class Leaf:
     rules: tuple[Rule, ...] = ()
 
 
-def plan_syscall(name: str, rules: list[Rule], default: int) -> Leaf:
+def plan_syscall(name: str, rules: list[Rule], default: int, first_wins: bool = False) -> Leaf:
     """An unconditional rule sets the fallback; conditional rules are tried first, in order.
-    Two unconditional rules with different actions contradict each other (libseccomp refuses
-    them too)."""
-    plain = {r.action for r in rules if not r.conditions}
-    if len(plain) > 1:
+    Two unconditional rules with different actions contradict each other: an error for a
+    profile a user wrote; for an OCI config (podman writes such pairs, e.g. setns allowed, then
+    denied without CAP_SYS_ADMIN) the first one stands, as with runc and crun (libseccomp)."""
+    plain = [r.action for r in rules if not r.conditions]
+    if len(set(plain)) > 1 and not first_wins:
         raise ConfigError(f"seccomp profile: {name} has conflicting actions "
-                          f"{', '.join(sorted(action_name(a) for a in plain))}: keep one rule for it")
-    fallback = plain.pop() if plain else default
+                          f"{', '.join(sorted(action_name(a) for a in set(plain)))}: keep one rule for it")
+    fallback = plain[0] if plain else default
     conditional = tuple(r for r in rules if r.conditions and r.action != fallback)
     return Leaf(fallback, conditional)
 
@@ -315,8 +316,10 @@ def _condition_text(c: Condition) -> str:
     return f"arg{c.index} {symbol} {c.value:#x}"
 
 
-def compile_profile(profile: dict, caps, arch: str | None = None, kernel: tuple | None = None) -> Filter:
-    """A Docker-format profile, for a container holding `caps`, as a BPF program for `arch`."""
+def compile_profile(profile: dict, caps, arch: str | None = None, kernel: tuple | None = None,
+                    first_wins: bool = False) -> Filter:
+    """A Docker-format profile, for a container holding `caps`, as a BPF program for `arch`.
+    first_wins: an OCI config's profile (see plan_syscall)."""
     arch = arch or native_arch()
     default, rules, unknown, highest = profile_rules(profile, caps, arch, kernel)
     table = syscall_table.BY_ARCH[arch]
@@ -324,7 +327,7 @@ def compile_profile(profile: dict, caps, arch: str | None = None, kernel: tuple 
     # has no such call" makes libc fall back to an older one (runc does the same). A profile
     # that allows by default keeps allowing them.
     beyond = Leaf(default if default == RET_ALLOW else RET_ERRNO | ENOSYS)
-    leaves = {name: plan_syscall(name, rules.get(nr, []), default) if nr <= highest else beyond
+    leaves = {name: plan_syscall(name, rules.get(nr, []), default, first_wins) if nr <= highest else beyond
               for name, nr in table.items()}
     by_number = {table[name]: leaf for name, leaf in leaves.items()}
     ranges = _ranges(by_number, Leaf(default), highest, beyond)

@@ -32,7 +32,7 @@ from . import hooks
 from .config import load_bundle
 from .state import OciState
 
-DEFAULT_CGROUP_PARENT = "minicontainer-oci"
+DEFAULT_CGROUP_PARENT = os.environ.get("MINICONTAINER_OCI_CGROUP_PARENT") or "minicontainer-oci"
 EXPLAIN_ENV = "MINICONTAINER_OCI_EXPLAIN"          # 1: narrate on stderr; a path: into that file
 EXPLAIN_ANNOTATION = "org.minicontainer.explain"    # the same, per container (podman --annotation)
 
