@@ -168,7 +168,7 @@ def from_run(ctx, limits) -> Spec:
     return Spec(root_path=str(ctx.overlay.merged), process=process, root_readonly=c.read_only,
                 hostname=rec.hostname, mounts=run_mounts(ctx), namespaces=run_namespaces(ctx),
                 uid_mappings=id_maps(ctx, "uid_map"), gid_mappings=id_maps(ctx, "gid_map"),
-                resources=limits.to_dict(), cgroups_path=ctx.cgroup.relpath if ctx.cgroup else "",
+                resources=oci_resources(limits), cgroups_path=ctx.cgroup.relpath if ctx.cgroup else "",
                 masked_paths=list(policy.masked_paths), readonly_paths=list(policy.readonly_paths),
                 seccomp=run_seccomp(policy), annotations={"org.opencontainers.image.ref.name": c.image})
 
@@ -218,6 +218,17 @@ def source_options(path: str) -> list:
     f = os.statvfs(path).f_flag
     return [word for bit, word in ((os.ST_RDONLY, "ro"), (os.ST_NOSUID, "nosuid"), (os.ST_NOEXEC, "noexec"))
             if f & bit]
+
+
+def oci_resources(limits) -> dict:
+    """cgroups.Limits as linux.resources (memory.swap is memory + swap, as Docker's and v1's)."""
+    quota = limits.cpu_quota()
+    memory = {"limit": limits.memory, "swap": limits.swap_total(), "reservation": limits.memory_reservation}
+    cpu = {"shares": limits.cpu_shares, "quota": quota[0] if quota else None,
+           "period": quota[1] if quota else None, "cpus": limits.cpuset_cpus, "mems": limits.cpuset_mems}
+    out = {"memory": memory, "cpu": cpu, "pids": {"limit": limits.pids_limit}}
+    return {k: {f: v for f, v in section.items() if v is not None} for k, section in out.items()
+            if any(v is not None for v in section.values())}
 
 
 def id_maps(ctx, which: str) -> list:

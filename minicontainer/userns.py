@@ -192,7 +192,7 @@ def plan_container(config, limits) -> Plan:
     where, why = find_delegated_cgroup()
     if where is None and not limits.empty:             # a limit that is set must be enforced
         from .records import asdict
-        flags = ", ".join(LIMIT_FLAGS.get(k, k) for k, v in asdict(limits).items() if v is not None)
+        flags = ", ".join(LIMIT_FLAGS.get(k, k) for k, v in asdict(limits).items() if v not in (None, ()))
         raise ConfigError(f"{flags}: rootless mode cannot enforce limits here: {why}; "
                           "drop the flag(s) or run as root")
     check_network(config)

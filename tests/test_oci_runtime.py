@@ -181,9 +181,9 @@ def test_runs_spec_as_config_json_runs_under_the_oci_runtime(mc_root, oci, bundl
     from minicontainer.config import ContainerConfig
     from minicontainer.explain import Explainer
     from minicontainer.state import StateStore
-    config = ContainerConfig("busybox", ["sh", "-c", "hostname; grep CapBnd /proc/self/status; id -u"],
+    config = ContainerConfig("busybox", ["sh", "-c", "hostname; grep CapBnd /proc/self/status; id -u; cat /sys/fs/cgroup/pids/pids.max"],
                              hostname="one-spec", net="none", user="65534", cap_drop=["ALL"],
-                             cap_add=["KILL"], remove=True).validate()
+                             cap_add=["KILL"], remove=True, limits={"memory": "64m", "pids_limit": "20"}).validate()
     ctx = runtime.Context(config, StateStore(mc_root), Explainer(False))
     runtime.prepare(ctx)
     try:
@@ -191,6 +191,8 @@ def test_runs_spec_as_config_json_runs_under_the_oci_runtime(mc_root, oci, bundl
     finally:
         runtime.teardown(ctx)
     assert doc["process"]["capabilities"]["bounding"] == ["CAP_KILL"]
+    assert doc["linux"]["resources"]["memory"]["limit"] == 64 << 20
+    assert doc["linux"]["resources"]["pids"] == {"limit": 20}
     assert [n["type"] for n in doc["linux"]["namespaces"]] == ["mount", "uts", "ipc", "network", "pid", "cgroup"]
     doc["root"]["path"] = str(rootfs)                   # run's overlay is mounted by PID 1 itself
     doc["process"]["user"] = {"uid": 65534, "gid": 65534}     # (run looks --user up in the image)
@@ -199,7 +201,7 @@ def test_runs_spec_as_config_json_runs_under_the_oci_runtime(mc_root, oci, bundl
     (b / "config.json").write_text(json.dumps(doc))
     p = oci("run", "--bundle", str(b), "s1")
     assert p.returncode == 0, p.stderr
-    assert p.stdout.split() == ["one-spec", "CapBnd:", f"{1 << 5:016x}", "65534"]
+    assert p.stdout.split() == ["one-spec", "CapBnd:", f"{1 << 5:016x}", "65534", "20"]
 
 
 # ── bad input: one line, exit 1, nothing left ─────────────────────────────────────────────
