@@ -380,3 +380,86 @@ def test_the_start_path_does_not_import_pyroute2(mc_root, warm):
                         "run", "--rm", "-p", "18088:80", "busybox", "true"], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert "minicontainer.network.netlink" in p.stderr and "pyroute2" not in p.stderr
+
+
+# ── several state roots, and addresses that come back (issue 20) ─────────────────────────────
+
+@pytest.fixture
+def other_root(tmp_path, busybox_tar):
+    """other_root(*args) → CompletedProcess: the CLI with a second state root (as `--root`, a
+    test's or a lab checker's root make one), on the same host and so the same mc0."""
+    from minicontainer.api import image_store
+    root = tmp_path / "root-b"
+    image_store(root).import_archive(busybox_tar, "busybox")
+    started = []
+
+    def run(*args):
+        if args[:2] == ("run", "-d"):
+            started.append(args[args.index("--name") + 1])
+        return subprocess.run([sys.executable, "-m", "minicontainer", "--root", str(root), *args],
+                              capture_output=True, text=True, timeout=60, check=True)
+    yield run
+    for name in started:
+        subprocess.run([sys.executable, "-m", "minicontainer", "--root", str(root), "rm", "-f", name],
+                       capture_output=True)
+
+
+def test_two_state_roots_never_share_an_address(mc, on_bridge, other_root, warm):
+    """Leases are per state root, the bridge is per host: the address comes from the bridge's one
+    allocator (network/leases.py), whichever root asks — here both at once."""
+    def start(i):
+        if i % 2:
+            on_bridge(f"net-ra{i}", "busybox", "sleep", "60")
+            return ip_of(mc, f"net-ra{i}")
+        other_root("run", "-d", "--name", f"net-rb{i}", "busybox", "sleep", "60")
+        return other_root("inspect", "-f", "{{.NetworkSettings.ip}}", f"net-rb{i}").stdout.strip()
+    with ThreadPoolExecutor(4) as pool:
+        ips = list(pool.map(start, range(6)))
+    assert len(set(ips)) == 6, f"two containers got one address: {sorted(ips)}"
+    answer = other_root("exec", "net-rb0", "ping", "-c1", "-W2", ips[1])     # root B's reaches root A's
+    assert "1 packets received" in answer.stdout
+
+
+def test_a_recreated_replica_answers_within_a_second(mc, on_bridge):
+    """Replicas removed and started again, on a /29 so that addresses come back soon: the host
+    must not send to the MAC of the container that had the address before (leases.py: addresses
+    rest, and a gratuitous ARP updates whoever still caches one). Each request has 1 s."""
+    mc("network", "create", "net-churn", "--subnet", "10.204.0.0/29", check=True)
+    try:
+        names = [f"net-churn{i}" for i in range(3)]
+        for name in names:
+            on_bridge(name, "busybox", "sh", "-c", HTTPD, net="net-churn")
+        for name in names:
+            assert answer_within_a_second(ip_of(mc, name)).startswith("hello from")
+        seen = set()
+        for round in range(3):
+            for name in names:
+                mc("rm", "-f", name, check=True)
+                on_bridge(name, "busybox", "sh", "-c", HTTPD, net="net-churn")
+                ip = ip_of(mc, name)
+                seen.add(ip)
+                assert answer_within_a_second(ip).startswith("hello from"), ip
+        assert len(seen) == 5, f"the loop should reuse every address of the /29: {sorted(seen)}"
+    finally:
+        for name in names:
+            mc("rm", "-f", name)
+        mc("network", "rm", "net-churn")
+
+
+def answer_within_a_second(ip: str) -> str:
+    """GET http://IP/ — a refused connection (httpd not listening yet) is retried; a request
+    that is not answered within 1 s (lost packets: a stale neighbour entry) fails the test."""
+    import urllib.error
+    import urllib.request
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://{ip}/", timeout=1) as reply:
+                return reply.read().decode()
+        except urllib.error.URLError as e:
+            if isinstance(e.reason, ConnectionRefusedError) and time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
+            pytest.fail(f"http://{ip}/ did not answer within 1 s: {e.reason}")
+        except TimeoutError:
+            pytest.fail(f"http://{ip}/ did not answer within 1 s (a stale neighbour entry?)")

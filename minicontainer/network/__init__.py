@@ -11,9 +11,10 @@
 One module per kernel idea:
   netlink.py  talking to the kernel (rtnetlink messages)   netns.py  reaching into a namespace
   bridge.py   the virtual switch + sysctls                 veth.py   the cable into the container
-  ipam.py     addresses under a lock                        nat.py    MASQUERADE and DNAT (nft/iptables)
-  ports.py    -p parsing and checks                         hosts.py  /etc/hosts, /etc/resolv.conf
-  store.py    networks, leases, and plan → attach → detach
+  ipam.py     subnets, the lock, the JSON files             nat.py    MASQUERADE and DNAT (nft/iptables)
+  leases.py   one address allocator per bridge (all roots)  hosts.py  /etc/hosts, /etc/resolv.conf
+  ports.py    -p parsing and checks                         store.py  a root's networks: ls/create/rm/inspect
+  attach.py   one container: plan → attach → detach         steps.py  the run sequence's network steps
 
 This file imports only light modules: no netlink socket, no subprocess until a call needs one.
 """
@@ -24,7 +25,8 @@ from .hosts import resolv_conf_text, write_hosts, write_resolv_conf
 from .netns import enter_netns, open_netns
 from .ports import PortMapping, parse_publish
 from ..records import record
-from .store import DEFAULT_NETWORK, Network, NetworkStore
+from .attach import Network
+from .store import DEFAULT_NETWORK, NetworkStore
 
 MODES = ("none", "host", "bridge", "container")
 

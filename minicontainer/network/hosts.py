@@ -79,3 +79,24 @@ def read_text(path: Path) -> str:
         return path.read_text()
     except OSError:
         return ""
+
+
+# ── one network's hosts files, from its leases ───────────────────────────────────────────
+
+def hosts_entries(leases: dict) -> list[tuple[str, list[str]]]:
+    """[(ip, [name, hostname, …])] for every container of a network (its leases), by address."""
+    return sorted(((lease["ip"], lease.get("names", [])) for lease in leases.values()),
+                  key=lambda e: ipaddress.IPv4Address(e[0]))
+
+
+def network_hosts_text(leases: dict, network: str) -> str:
+    return hosts_text(hosts_entries(leases), network)
+
+
+def rewrite_hosts_files(leases: dict, network: str) -> None:
+    """Every container on the network gets the current list (in place, see above)."""
+    text = network_hosts_text(leases, network)
+    for lease in leases.values():
+        path = lease.get("hosts_path")
+        if path and Path(path).parent.is_dir():
+            write_in_place(path, text)

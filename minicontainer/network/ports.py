@@ -103,3 +103,16 @@ def check_port_free(port: PortMapping) -> None:
                                    f"{port.host_ip} is not an address of this host") from None
             raise NetworkError(f"bind({where}) failed: {errno.errorcode.get(e.errno)} "
                                f"({e.strerror})") from None
+
+
+def check_ports_unpublished(ports: list[PortMapping], leases_of_every_network: list[dict]) -> None:
+    """A host port may be published by one container only, across all networks (their leases)."""
+    for leases in leases_of_every_network:
+        for cid, lease in leases.items():
+            for used in map(PortMapping.from_dict, lease.get("ports", [])):
+                for port in ports:
+                    if (used.host_port, used.proto) == (port.host_port, port.proto) and \
+                            (not used.host_ip or not port.host_ip or used.host_ip == port.host_ip):
+                        raise NetworkError(f"-p {port.host_port}:{port.container_port}: host port "
+                                           f"{port.host_port}/{port.proto} is already published "
+                                           f"by container {cid[:12]}: pick another HOST_PORT")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from ..errors import NetworkError
 from .netlink import Netlink, open_socket
 from .netns import socket_in_netns
 
@@ -70,3 +71,29 @@ def delete_veth(nl: Netlink, host_end: str, explain=None) -> None:
         return
     if nl.delete_link(host_end) and explain:
         explain(f"ip link del {host_end}", "unplug the container (eth0, its other end, goes too)")
+
+
+def announce(netns_fd: int, pid: int, ip: str, explain=None) -> None:
+    """A gratuitous ARP from eth0: "IP is at MY_MAC", broadcast on the bridge. Whoever still
+    caches IP with the MAC of an earlier container (the host, other containers) updates it at
+    once, instead of sending into the void until the entry fails (leases.py says when that
+    happens). One raw Ethernet frame, sent on a packet socket made inside the namespace."""
+    import socket
+    import struct
+    if explain:
+        explain(f"nsenter -t {pid} -n arping -U -c 1 -I {CONTAINER_IFNAME} {ip}",
+                "gratuitous ARP: neighbours that cached this address for an earlier container learn the new MAC")
+    eth_p_arp = 0x0806
+    with socket_in_netns(netns_fd, lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
+                                                         socket.htons(eth_p_arp))) as sock:
+        sock.bind((CONTAINER_IFNAME, eth_p_arp))
+        mac = sock.getsockname()[4]
+        address = socket.inet_aton(ip)
+        frame = (b"\xff" * 6 + mac + struct.pack("!H", eth_p_arp)               # Ethernet header
+                 + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1)                     # ARP request, IPv4 over Ethernet
+                 + mac + address + b"\x00" * 6 + address)                       # sender = target = IP
+        try:
+            sock.send(frame)
+        except OSError as e:
+            raise NetworkError(f"sending a gratuitous ARP for {ip} on {CONTAINER_IFNAME}: "
+                               f"{e.strerror}") from None
