@@ -6,6 +6,7 @@
     busybox        makes sure the busybox image exists in state_root (builds it once if not)
     run_script     run one of the student's scripts with bash: run_script("oom.sh", timeout=60)
     written        written("escape.c") → its Path; fails when it is missing or still the starter file
+    mc_calls       mc_calls("run") → the `minicontainer run …` command lines the scripts ran (observed)
     answers        check the answers in work/answers.toml: answers.expect({"q1": "b", …})
     msg            msg(english, german): every message a check fails with, in both languages
                    (`lab check --lang de` picks German; see minicontainer/labs.py)
@@ -42,15 +43,33 @@ def state_root() -> Path:
 
 @pytest.fixture(scope="session")
 def shim_dir():
-    """A directory with a `minicontainer` command that runs this very Python's minicontainer.
-    World-readable: lab 07 runs it as the user nobody (rootless)."""
+    """A directory with a `minicontainer` command that runs this very Python's minicontainer,
+    and notes each command line in calls.log first (see mc_calls). World-readable and -writable:
+    lab 07 runs it as the user nobody (rootless)."""
     shims = Path(tempfile.mkdtemp(prefix="mc-lab-bin-"))
     shims.chmod(0o755)
+    log = shims / "calls.log"
+    log.touch()
+    log.chmod(0o666)
     script = shims / "minicontainer"
-    script.write_text(f"#!/bin/sh\nexec {sys.executable} -m minicontainer \"$@\"\n")
+    script.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$*\" >> {log}\nexec {sys.executable} -m minicontainer \"$@\"\n")
     script.chmod(0o755)
     yield shims
     shutil.rmtree(shims, ignore_errors=True)
+
+
+@pytest.fixture
+def mc_calls(shim_dir):
+    """mc_calls() → the `minicontainer` command lines the student's scripts ran during this
+    check, split into words: [["run", "--rm", "busybox", …], …]. A check that asks for a
+    container's behaviour makes sure there was a container, not only its expected output."""
+    log = shim_dir / "calls.log"
+    log.write_text("")
+
+    def calls(verb: str | None = None) -> list[list[str]]:
+        lines = [line.split() for line in log.read_text().splitlines() if line.strip()]
+        return [words for words in lines if verb is None or words[:1] == [verb]]
+    return calls
 
 
 @pytest.fixture(scope="session")
@@ -218,8 +237,9 @@ def remove_leftover_containers(request, state_root, mc):
         return {p.name for p in containers.glob("*") if not p.name.startswith(".")} if containers.is_dir() else set()
     before = ids()
     yield
-    for cid in ids() - before:
-        mc("rm", "-f", cid)
+    left = sorted(ids() - before)
+    if left:
+        mc("rm", "-f", *left)                   # one command for all: a CLI start is the slow part
 
 
 def make_executable(path: Path) -> None:

@@ -115,9 +115,9 @@ def test_lab_has_everything_a_student_needs(number):
 
 # ── both ways ─────────────────────────────────────────────────────────────────────────────
 
-# Labs whose checks still fail with English reasons under --lang de (labs 04, 06-09 use msg(en, de)
-# now, minicontainer/labs.py).
-ENGLISH_REASONS_PENDING = {"02", "03", "05", "10"}   # the labs helper's, next
+# Labs whose checks still fail with English reasons under --lang de (none: every lab's checks
+# write their reasons with msg(en, de), minicontainer/labs.py). A new lab is held to it at once.
+ENGLISH_REASONS_PENDING: set[str] = set()
 
 # Words that give an English sentence away. Quoted text (a command, a path, a script's own
 # output after "Ausgabe:") is data, not the checker's sentence, and is left out.
@@ -299,3 +299,16 @@ def test_lab04_check_leaves_the_students_image_alone(lab_root, tmp_path):
     check = run_cli(lab_root, "lab", "check", "04", "--workdir", work, "-k", "1", wrap=IN_OWN_NETNS)
     assert check.returncode == 0, check.stdout + check.stderr
     assert run_cli(lab_root, "image", "inspect", "lab04-app").stdout == before, "the image was replaced"
+
+
+@pytest.mark.root
+def test_lab02_scripts_that_only_echo_fail(lab_root, tmp_path):
+    """A check observes the behaviour the task asks for, not the text: scripts that print the
+    expected lines without making a container or a namespace fail, and say why."""
+    work = make_workdir(LABS["02"], tmp_path, with_solution=True)
+    (work / "compare-ns.sh").write_text("printf '%s\\n' 'cgroup different' 'ipc different' 'mnt different' "
+                                        "'net different' 'pid different' 'time same' 'user same' 'uts different'\n")
+    (work / "uts.sh").write_text("echo lab02\n")
+    proc = run_cli(lab_root, "lab", "check", "02", "--workdir", work, "-k", "1,2", wrap=IN_OWN_NETNS)
+    assert proc.returncode == 1 and "0 of 2 tasks done." in proc.stdout, proc.stdout + proc.stderr
+    assert "--net host" in proc.stdout and "no `unshare --uts` ran" in proc.stdout, proc.stdout

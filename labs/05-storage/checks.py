@@ -9,18 +9,26 @@ from pathlib import Path
 
 import pytest
 
+from minicontainer.labs import msg
 
-def test_copy_on_write(run_script, busybox):
+
+def test_copy_on_write(run_script, busybox, mc_calls):
     """cow.sh shows a container's changes: A /data.txt, C /etc/passwd, D /bin/vi
     de: cow.sh zeigt die Änderungen eines Containers: A /data.txt, C /etc/passwd, D /bin/vi
 
-    Hint: sh -c 'echo data > /data.txt; echo … >> /etc/passwd; rm /bin/vi' in the container, then `minicontainer diff lab05-cow`.
-    Hinweis: sh -c 'echo data > /data.txt; echo … >> /etc/passwd; rm /bin/vi' im Container, dann `minicontainer diff lab05-cow`.
+    Hint: docs/storage.md: a container's changes are the files in its upper directory; which minicontainer verb lists them like `docker diff`?
+    Hint 2: in the container: add /data.txt, append a line to /etc/passwd, remove /bin/vi; then `minicontainer diff lab05-cow`.
+    Hinweis: docs/storage.md: die Änderungen eines Containers sind die Dateien in seinem Upper-Verzeichnis; welches minicontainer-Verb listet sie wie `docker diff`?
+    Hinweis 2: im Container /data.txt anlegen, eine Zeile an /etc/passwd anhängen, /bin/vi löschen; dann `minicontainer diff lab05-cow`.
     """
     result = run_script("cow.sh")
     lines = {line.strip() for line in result.stdout.splitlines()}
-    missing = {"A /data.txt", "C /etc/passwd", "D /bin/vi"} - lines
-    assert not missing, f"not listed: {', '.join(sorted(missing))} ({result.describe()})"
+    missing = ", ".join(sorted({"A /data.txt", "C /etc/passwd", "D /bin/vi"} - lines))
+    assert not missing, msg(f"not listed: {missing} ({result.describe()})", f"fehlt in der Liste: {missing} ({result.describe()})")
+    assert mc_calls("run") and mc_calls("diff"), msg(
+        "cow.sh printed the lines, but ran no `minicontainer run` and `minicontainer diff`: the task asks for the "
+        "container's real changes", "cow.sh gibt die Zeilen aus, hat aber kein `minicontainer run` und `minicontainer diff` "
+        "ausgeführt: verlangt sind die echten Änderungen eines Containers")
 
 
 @pytest.fixture
@@ -33,19 +41,24 @@ def test_snapshot_rollback(run_script, mc, snap_container, busybox):
     """snapshot.sh leaves lab05-snap stopped, rolled back to its snapshot v1 ("version 1")
     de: snapshot.sh hinterlässt lab05-snap gestoppt und auf den Schnappschuss v1 zurückgesetzt („version 1“)
 
-    Hint: snapshot create lab05-snap v1; exec … 'echo "version 2" > /etc/motd'; stop -t 1; snapshot restore lab05-snap v1.
-    Hinweis: snapshot create lab05-snap v1; exec … 'echo "version 2" > /etc/motd'; stop -t 1; snapshot restore lab05-snap v1.
+    Hint: `minicontainer snapshot --help`: a snapshot saves a container's upper directory under a tag, and restore puts it back — while the container is stopped.
+    Hint 2: snapshot create lab05-snap v1; change /etc/motd with exec; stop the container; snapshot restore lab05-snap v1.
+    Hinweis: `minicontainer snapshot --help`: ein Schnappschuss sichert das Upper-Verzeichnis eines Containers unter einem Tag, restore setzt es zurück — bei gestopptem Container.
+    Hinweis 2: snapshot create lab05-snap v1; /etc/motd mit exec ändern; den Container stoppen; snapshot restore lab05-snap v1.
     """
     result = run_script("snapshot.sh", timeout=90)
     inspected = mc("inspect", "lab05-snap")
-    assert inspected.returncode == 0, f"there is no container lab05-snap ({result.describe()})"
+    assert inspected.returncode == 0, msg(f"there is no container lab05-snap ({result.describe()})",
+                                          f"es gibt keinen Container lab05-snap ({result.describe()})")
     info = json.loads(inspected.stdout)[0]
-    assert info["State"]["Status"] == "exited", "lab05-snap should be stopped (snapshot restore wants that)"
+    assert info["State"]["Status"] == "exited", msg("lab05-snap should be stopped (snapshot restore wants that)",
+                                                    "lab05-snap sollte gestoppt sein (snapshot restore verlangt das)")
     tags = mc("snapshot", "ls", "lab05-snap").stdout.split()
-    assert "v1" in tags, "lab05-snap has no snapshot v1"
+    assert "v1" in tags, msg("lab05-snap has no snapshot v1", "lab05-snap hat keinen Schnappschuss v1")
     motd = find_upper(info) / "etc" / "motd"
-    content = motd.read_text().strip() if motd.exists() else "(no /etc/motd)"
-    assert content == "version 1", f"/etc/motd of lab05-snap says {content!r}, not 'version 1'"
+    content = motd.read_text().strip() if motd.exists() else msg("(no /etc/motd)", "(kein /etc/motd)")
+    assert content == "version 1", msg(f"/etc/motd of lab05-snap says {content!r}, not 'version 1'",
+                                       f"/etc/motd von lab05-snap sagt {content!r}, nicht 'version 1'")
 
 
 def find_upper(info: dict) -> Path:
@@ -56,7 +69,7 @@ def find_upper(info: dict) -> Path:
     for mount in info.get("Mounts", []):
         if mount.get("Destination") == "/":
             return Path(mount["UpperDir"])
-    raise AssertionError("no overlay root in `minicontainer inspect`")
+    raise AssertionError(msg("no overlay root in `minicontainer inspect`", "kein Overlay-Root in `minicontainer inspect`"))
 
 
 @pytest.fixture
@@ -69,29 +82,40 @@ def test_volume_outlives_containers(run_script, mc, data_volume, busybox):
     """volume.sh counts to 2 in a named volume that outlives both containers
     de: volume.sh zählt in einem benannten Volume bis 2, das beide Container überlebt
 
-    Hint: -v lab05-data:/data in both `minicontainer run` lines.
-    Hinweis: -v lab05-data:/data in beiden Zeilen `minicontainer run`.
+    Hint: a named volume lives outside every container (docs/storage.md, "Volumes"); `run --help` shows the option that mounts one.
+    Hint 2: -v lab05-data:/data in both `minicontainer run` lines: the second container finds what the first wrote.
+    Hinweis: ein benanntes Volume liegt ausserhalb aller Container (docs/storage.md, "Volumes"); `run --help` zeigt die Option, die eines einhängt.
+    Hinweis 2: -v lab05-data:/data in beiden Zeilen `minicontainer run`: der zweite Container findet, was der erste geschrieben hat.
     """
     result = run_script("volume.sh", timeout=90)
-    assert result.stdout.strip().splitlines()[-1:] == ["count: 2"], f"expected 'count: 2' ({result.describe()})"
+    assert result.stdout.strip().splitlines()[-1:] == ["count: 2"], msg(f"expected 'count: 2' ({result.describe()})",
+                                                                        f"erwartet 'count: 2' ({result.describe()})")
     inspected = mc("volume", "inspect", "lab05-data")
-    assert inspected.returncode == 0, "there is no volume lab05-data"
+    assert inspected.returncode == 0, msg("there is no volume lab05-data", "es gibt kein Volume lab05-data")
     count = Path(json.loads(inspected.stdout)[0]["Mountpoint"]) / "count"
-    assert count.is_file() and count.read_text().strip() == "2", "the volume's count file does not say 2"
+    assert count.is_file() and count.read_text().strip() == "2", msg("the volume's count file does not say 2",
+                                                                     "die Datei count im Volume sagt nicht 2")
 
 
-def test_bind_mount_read_only(run_script, work):
+def test_bind_mount_read_only(run_script, work, mc_calls):
     """bind.sh: the container reads a host directory it cannot write to
     de: bind.sh: der Container liest ein Host-Verzeichnis, in das er nicht schreiben kann
 
-    Hint: -v "$PWD/site:/www:ro"
-    Hinweis: -v "$PWD/site:/www:ro"
+    Hint: a bind mount shows a host directory inside the container (-v HOST_PATH:CONTAINER_PATH); `run --help` names the suffix that makes it read-only.
+    Hint 2: -v "$PWD/site:/www:ro" (an absolute host path: $PWD).
+    Hinweis: ein Bind-Mount zeigt ein Host-Verzeichnis im Container (-v HOST_PFAD:CONTAINER_PFAD); `run --help` nennt die Endung, die ihn schreibgeschützt macht.
+    Hinweis 2: -v "$PWD/site:/www:ro" (ein absoluter Host-Pfad: $PWD).
     """
     result = run_script("bind.sh")
     lines = [line.strip() for line in result.stdout.splitlines()]
-    assert "read: hello from the host" in lines, f"the container did not read site/index.html ({result.describe()})"
-    assert "write: denied" in lines, "the container could write into the bind mount: mount it read-only (:ro)"
-    assert not (work / "site" / "new").exists()
+    assert "read: hello from the host" in lines, msg(f"the container did not read site/index.html ({result.describe()})",
+                                                     f"der Container hat site/index.html nicht gelesen ({result.describe()})")
+    assert "write: denied" in lines, msg("the container could write into the bind mount: mount it read-only (:ro)",
+                                         "der Container konnte in den Bind-Mount schreiben: schreibgeschützt einhängen (:ro)")
+    assert mc_calls("run"), msg("bind.sh printed the lines, but ran no `minicontainer run`: the container must read and try to write",
+                                "bind.sh gibt die Zeilen aus, hat aber kein `minicontainer run` ausgeführt: der Container soll lesen und schreiben versuchen")
+    assert not (work / "site" / "new").exists(), msg("site/new exists: the container wrote into the host directory",
+                                                     "site/new existiert: der Container hat ins Host-Verzeichnis geschrieben")
 
 
 def test_questions(answers):

@@ -5,9 +5,9 @@
 set -uo pipefail
 
 # The bomb: b calls itself twice, in the background, forever: 2, 4, 8, … processes.
-# PID 1 is `sleep 4` (exec: no fork needed), so the container ends after 4 s: when PID 1 of
+# PID 1 is `sleep 2` (exec: no fork needed), so the container ends after 2 s: when PID 1 of
 # a PID namespace exits, the kernel kills every other process in it.
-BOMB='(b() { b | b & }; b) 2>/dev/null & exec sleep 4'
+BOMB='(b() { b | b & }; b) 2>/dev/null & exec sleep 2'
 
 # --pids-limit 50 writes 50 to pids.max: the 51st fork() in the group fails with EAGAIN.
 # The bomb stops growing; everything outside the group forks as usual.

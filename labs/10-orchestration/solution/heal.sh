@@ -16,7 +16,7 @@ echo "old pid: $old"
 kill -9 "$old"                      # a crash, not a stop: the supervisor starts it again
 new=$old
 for _ in $(seq 60); do
-    sleep 0.5
+    sleep 0.2
     new=$(minicontainer inspect -f '{{.State.Pid}}' lab10-heal)
     [ "$new" != "$old" ] && [ "$new" != 0 ] && break
 done

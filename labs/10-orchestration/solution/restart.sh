@@ -16,7 +16,7 @@ minicontainer run -d --name lab10-flaky --net none --restart on-failure:3 busybo
 for _ in $(seq 60); do
     state=$(minicontainer inspect -f '{{.RestartCount}} {{.State.Status}}' lab10-flaky)
     [ "$state" = "3 exited" ] && break
-    sleep 0.5
+    sleep 0.2
 done
 echo "restarts: $(minicontainer inspect -f '{{.RestartCount}}' lab10-flaky)"
 echo "status: $(minicontainer inspect -f '{{.State.Status}}' lab10-flaky)"
