@@ -85,8 +85,9 @@ def allocate(net: ipaddress.IPv4Network, taken: set[str]) -> str:
         candidate = str(ipaddress.IPv4Address(address))
         if candidate not in taken and address != int(gateway):
             return candidate
-    raise NetworkError(f"network {net} has no free address left ({len(taken)} leased): "
-                       "stop containers or create a network with a larger --subnet")
+    raise NetworkError(f"network {net} has no free address left ({len(taken)} leased, by every "
+                       "state root on its bridge): stop containers or create a network with a "
+                       "larger --subnet")
 
 
 def overlapping_route(net: ipaddress.IPv4Network, except_dev: str = "") -> str | None:

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from ..errors import NetworkError
+from . import ipam
 from .ipam import FileLock, read_json, write_json
 
 ALLOCATOR_DIR = Path("/run/minicontainer/bridges")
@@ -115,21 +116,16 @@ class BridgeAllocator:
         longest ago); recorded for (leases_path, container_id) before the caller writes its lease."""
         self.data["leases"] = held = self.held()
         taken = set(held) | set(also_taken)
-        now, resting = time.time(), {}
-        gateway, last = int(net.network_address) + 1, int(net.broadcast_address)
-        for address in range(gateway + 1, last):
-            candidate = str(ipaddress.IPv4Address(address))
-            if candidate in taken:
-                continue
-            given_back = self.data["released"].get(candidate)
-            if given_back is None or now - given_back >= REUSE_DELAY:
-                return self.record(candidate, leases_path, container_id)
-            resting[candidate] = given_back
-        if resting:
-            return self.record(min(resting, key=resting.get), leases_path, container_id)
-        raise NetworkError(f"network {net} has no free address left ({len(taken)} leased, by every "
-                           "state root on this bridge): stop containers or create a network with a "
-                           "larger --subnet")
+        now = time.time()
+        resting = {ip: t for ip, t in self.data["released"].items()
+                   if now - t < REUSE_DELAY and ip not in taken and ipaddress.IPv4Address(ip) in net}
+        try:
+            ip = ipam.allocate(net, taken | set(resting))
+        except NetworkError:
+            if not resting:
+                raise
+            ip = min(resting, key=resting.get)
+        return self.record(ip, leases_path, container_id)
 
     def record(self, ip: str, leases_path: Path, container_id: str) -> str:
         self.data["leases"][ip] = {"leases": str(leases_path), "container": container_id}
