@@ -33,7 +33,7 @@ REPO = LABS.parent
 if str(REPO) not in sys.path:                # checks import minicontainer (doctor, cgroups, msg, …)
     sys.path.insert(0, str(REPO))
 
-from minicontainer.labs import msg  # noqa: E402  (re-exported for the checks)
+from minicontainer.api import msg  # noqa: E402  (re-exported for the checks)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The library API: what the CLI, the labs, the tests and the benchmarks all use.
+"""The library API: what the CLI, the labs, the demos, the tests and the benchmarks all use.
 
     from minicontainer import Container
     status = Container("busybox", ["sh", "-c", "echo hi"], remove=True).run()
@@ -6,36 +6,62 @@
     Container(image, command, **options)   options are ContainerConfig's fields (config.py)
         .run() -> int                      start, wait, clean up; the container's exit status
         .start() -> str                    `run -d`: under a supervisor (supervisor.py); the ID
-    list_containers(root=None)             the records, status checked against the kernel
-    remove_container(ref, force=False)     `minicontainer rm`: stop if forced, then delete
-    stop_container, kill_container, wait_container, pause_container, unpause_container,
-    inspect_container, top_container, read_logs, follow_logs        lifecycle.py
+                                           container.py's Container, plus pod=NAME (`run --pod`)
+    list_containers, find_container, status_text, container_cgroup        status.py
+    stop_container, kill_container, wait_container, remove_container      stop.py
+    pause_container, unpause_container                                    freezer.py
+    inspect_container, top_container                                      inspection.py
+    read_logs, follow_logs                                                logs.py
     exec_in_container(ref, command, …)     exec.py
-    collect_garbage(root=None, dry_run=False)                       gc.py
+    collect_garbage(root=None, dry_run=False)                             gc.py
     create_pod, list_pods, inspect_pod, start_pod, stop_pod, remove_pod   orchestration/pods.py
     apply_manifests, get_objects, describe_object, scale_deployment, rollout, delete_objects,
     top_pods, controller_status …   kubectl's verbs (orchestration/kubectl.py, controller.py)
-    image_store(root=None)                 the ImageStore (storage/images.py)
     create_vm, start_vm, migrate_vm, snapshot_vm, …  QEMU virtual machines (vm/, docs/vms.md)
+    image_store, volume_store, network_store(root=None)   the stores of images, volumes, networks
+    LAZY below: teaching (labs, demos, doctor) and the facts labs check against, loaded on use
+
+The rule that keeps the CLI thin: cli/ imports nothing of minicontainer but this module and
+errors.py (tests/test_cli_fastlane.py checks it, and that labs/ and demos/ only use names in
+__all__). A new verb adds its library function here, to __all__, and calls it from cli/.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from .config import ContainerConfig
+from . import container
 from .errors import ContainerError
-from .explain import make_explainer
-# The lifecycle verbs live in lifecycle.py; the API re-exports them (see __all__).
-from .lifecycle import (follow_logs, inspect_container, kill_container, list_containers,
-                        pause_container, read_logs, remove_container, stop_container,
-                        top_container, unpause_container, wait_container)
-from .state import ContainerRecord, StateStore, is_alive, state_root
+from .records import asdict
+from .state import ContainerRecord, open_store, state_root
 
-__all__ = ["Container", "list_containers", "remove_container", "inspect_container",
-           "stop_container", "kill_container", "pause_container", "unpause_container",
-           "wait_container", "top_container", "read_logs", "follow_logs", "exec_in_container",
-           "collect_garbage", "image_store", "container_stats",
+# Loaded on first use (PEP 562 __getattr__ below): `run` must not pay for what only `ps`,
+# `stop`, `lab` or `doctor` need. name → the module (under minicontainer.) that defines it.
+LAZY = {
+    "list_containers": "status", "status_text": "status", "human_duration": "status",
+    "container_cgroup": "status",
+    "stop_container": "stop", "kill_container": "stop", "wait_container": "stop",
+    "remove_container": "stop",
+    "pause_container": "freezer", "unpause_container": "freezer",
+    "inspect_container": "inspection", "top_container": "inspection",
+    "read_logs": "logs", "follow_logs": "logs",
+    "list_labs": "labs", "find_lab": "labs", "start_lab": "labs", "workdir_for": "labs",
+    "check_lab": "labs", "msg": "labs",
+    "list_demos": "demos", "run_demo": "demos",
+    "diagnose": "doctor", "format_report": "doctor", "module_state": "doctor",
+    "loaded_modules": "doctor", "probe_unprivileged_userns": "doctor",
+    "detect_layout": "cgroups.layout", "list_cgroups": "cgroups", "open_cgroup": "cgroups",
+    "build_recipe": "builder", "load_builder": "builder",
+    "format_changes": "storage.diff",
+    "read_settings": "orchestration.controller", "settings_path": "orchestration.controller",
+    "ObjectStore": "orchestration.store",
+}
+
+__all__ = ["Container", "ContainerRecord", "state_root", "find_container", "asdict", "exec_in_container",
+           "collect_garbage", "container_stats", "image_store", "image_users", "build_image",
+           "import_image", "export_image", "volume_store", "remove_volume", "container_diff",
+           "commit_container", "container_snapshots", "export_container", "disk_usage",
+           "network_store", "inspect_networks", "preload_runtime",
            "create_pod", "list_pods", "inspect_pod", "start_pod", "stop_pod", "remove_pod",
            "create_vm", "start_vm", "stop_vm", "kill_vm", "remove_vm", "update_vm", "list_vms",
            "inspect_vm", "attach_vm_console", "vm_console_log", "snapshot_vm", "list_vm_snapshots",
@@ -43,59 +69,25 @@ __all__ = ["Container", "list_containers", "remove_container", "inspect_containe
            "storage_migrate_vm", "vm_accelerator",
            "apply_manifests", "delete_objects", "get_objects", "watch_objects", "describe_object",
            "scale_deployment", "rollout", "pod_container_ref", "top_pods", "controller_status",
-           "start_controller", "stop_controller"]
+           "start_controller", "stop_controller", *LAZY]
 
 
-class Container:
-    """One container: configured at construction (validated at once), started by run()."""
+def __getattr__(name: str):
+    if name in LAZY:
+        from importlib import import_module
+        return getattr(import_module(f"{__package__}.{LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    def __init__(self, image: str, command=(), *, root=None, explain: bool = False, **options):
+
+class Container(container.Container):
+    """container.Container, plus pod=NAME (`run --pod`): the container joins the pod's network
+    namespace, cgroup and hostname (orchestration/pods.py)."""
+
+    def __init__(self, image: str, command=(), *, root=None, **options):
         if options.get("pod"):                    # --pod NAME: the pod's netns, cgroup, hostname
-            from .orchestration.pods import member_options
-            joined = member_options(options["pod"], root)
-            if options.get("net", "bridge") not in ("bridge", joined["net"]) or options.get("publish"):
-                from .errors import ConfigError
-                raise ConfigError("--pod and --net/-p conflict: a pod's containers share its "
-                                  "network (publish ports with `pod create -p`)")
-            options.update(joined)
-        self.config = ContainerConfig(image=image, command=list(command), **options).validate()
-        self.store = StateStore(state_root(root))
-        self.explain = make_explainer(explain)    # (or the crashing one of tests/test_gc.py)
-        self.record: ContainerRecord | None = None
-
-    def run(self) -> int:
-        """Run in the foreground; returns the exit status (128+N if signal N killed it)."""
-        from . import runtime
-        ctx = runtime.Context(self.config, self.store, self.explain)
-        if self.config.tty:
-            from .tty import Console
-            ctx.console = Console(interactive=self.config.interactive)
-        try:
-            return runtime.run(ctx)
-        finally:
-            self.record = ctx.record
-
-    def start(self) -> str:
-        """Run detached under a supervisor; returns the ID once PID 1 runs (`run -d`)."""
-        from .supervisor import start_detached
-        self.config.detach = True
-        cid = start_detached(self)
-        self.record = self.store.load(cid)
-        return cid
-
-    @property
-    def id(self) -> str | None:
-        return self.record.id if self.record else None
-
-    @property
-    def name(self) -> str | None:
-        return self.record.name if self.record else None
-
-
-def exec_in_container(ref: str, command, **options) -> int:
-    """`minicontainer exec`: run a command in a running container (exec.py)."""
-    from .exec import exec_in_container as run_exec
-    return run_exec(ref, list(command), **options)
+            from .orchestration.pods import join_pod
+            options = join_pod(options, root)
+        super().__init__(image, command, root=root, **options)
 
 
 # ── pods (orchestration/pods.py) ───────────────────────────────────────────────────────────
@@ -206,6 +198,24 @@ def stop_controller(root=None) -> bool:
     return stop(root)
 
 
+def find_container(ref: str, root=None) -> ContainerRecord:
+    """A container's record by full ID, unique ID prefix or name (as recorded: see status.py
+    for what the kernel says now)."""
+    return open_store(root).find(ref)
+
+
+def preload_runtime() -> None:
+    """Import the run sequence now: a process that forks many containers (demos/) pays for
+    it once, instead of once in every child."""
+    from . import runtime  # noqa: F401
+
+
+def exec_in_container(ref: str, command, **options) -> int:
+    """`minicontainer exec`: run a command in a running container (exec.py)."""
+    from .exec import exec_in_container as run_exec
+    return run_exec(ref, list(command), **options)
+
+
 def collect_garbage(root=None, *, dry_run: bool = False, prune: bool = False):
     """`minicontainer gc` / `system prune` (gc.py): what crashed runs left behind."""
     from .gc import collect
@@ -213,8 +223,9 @@ def collect_garbage(root=None, *, dry_run: bool = False, prune: bool = False):
 
 
 def image_store(root=None):
-    from .storage.images import ImageStore
-    return ImageStore(state_root(root) / "images")
+    """The ImageStore: unpacked images under <root>/images (storage/images.py)."""
+    from .storage.images import image_store as store
+    return store(root)
 
 
 def container_stats(refs=(), *, root=None, interval: float = 0.5) -> list[dict]:
@@ -222,12 +233,10 @@ def container_stats(refs=(), *, root=None, interval: float = 0.5) -> list[dict]:
     cgroups. CPU % is the cgroup's CPU time over `interval` seconds of wall time (100 % = one
     full CPU, as `docker stats` counts it). A container without a cgroup (rootless, where none
     is delegated) has nothing to read: named, it is an error; otherwise it is left out."""
-    from .cgroups import open_cgroup
-    from .lifecycle import no_cgroup_reason
-    store = StateStore(state_root(root))
+    from .status import container_cgroup, is_running, list_containers, no_cgroup_reason
+    store = open_store(root)
     records = [store.find(r) for r in refs] if refs else list_containers(root)
-    running = [(r, open_cgroup(r.cgroup, r.cgroup_root) if r.cgroup else None) for r in records
-               if r.status == "running" and is_alive(r.pid, r.pid_start)]
+    running = [(r, container_cgroup(r)) for r in records if r.status == "running" and is_running(r)]
     for r, cg in running:
         if cg is None and refs:
             raise ContainerError(f"container {r.name} has no stats to show: {no_cgroup_reason(r)}")
@@ -256,14 +265,14 @@ def host_memory() -> int:
 
 def volume_store(root=None):
     """The VolumeStore: named volumes under <root>/volumes (storage/volumes.py)."""
-    from .storage.volumes import VolumeStore
-    return VolumeStore(state_root(root) / "volumes")
+    from .storage.volumes import volume_store as store
+    return store(root)
 
 
 def volume_users(name: str, root=None) -> list[str]:
     """The containers (running or not) whose -v names volume NAME."""
     from .storage.volumes import volume_names
-    return [r.name for r in StateStore(state_root(root)).list() if name in volume_names(r.config)]
+    return [r.name for r in open_store(root).list() if name in volume_names(r.config)]
 
 
 def remove_volume(name: str, root=None):
@@ -274,7 +283,7 @@ def remove_volume(name: str, root=None):
 def image_users(root=None):
     """in_use callback for the image store: the containers (running or not) of an image."""
     def users(image) -> list[str]:
-        return [r.name for r in StateStore(state_root(root)).list() if r.image == image.ref]
+        return [r.name for r in open_store(root).list() if r.image == image.ref]
     return users
 
 
@@ -282,7 +291,7 @@ def container_diff(ref: str, root=None) -> list[tuple[str, str]]:
     """`diff`: [("A"|"C"|"D", "/path")] read from the container's upper dir (storage/diff.py)."""
     from .storage.diff import changes
     from .storage.snapshots import upper_dir
-    store = StateStore(state_root(root))
+    store = open_store(root)
     rec = store.find(ref)
     return changes(upper_dir(store, rec), image_store(root).get(rec.image).lower_dirs)
 
@@ -290,21 +299,21 @@ def container_diff(ref: str, root=None) -> list[tuple[str, str]]:
 def commit_container(ref: str, image_ref: str, root=None):
     """`commit`: the container's changes become the top layer of image IMAGE_REF."""
     from .storage.commit import commit
-    store = StateStore(state_root(root))
+    store = open_store(root)
     return commit(image_store(root), store, store.find(ref), image_ref, in_use=image_users(root))
 
 
 def container_snapshots(ref: str, root=None):
     """`snapshot …`: the Snapshots of one container (.create/.list/.restore/.remove)."""
     from .storage.snapshots import Snapshots
-    store = StateStore(state_root(root))
+    store = open_store(root)
     return Snapshots(store, store.find(ref))
 
 
 def export_container(ref: str, out, root=None) -> int:
     """`export`: the container's whole filesystem as a tar (frozen while written)."""
     from .storage.export import export_container as export
-    store = StateStore(state_root(root))
+    store = open_store(root)
     return export(store, image_store(root), store.find(ref), out)
 
 
@@ -324,6 +333,41 @@ def disk_usage(root=None) -> list[dict]:
     """`system df`: images (each layer counted once), containers, volumes (storage/usage.py)."""
     from .storage.usage import disk_usage as usage
     return usage(state_root(root))
+
+
+def build_image(recipe: str, root=None):
+    """`image build`: rootfs-builder builds the recipe's tarball, the image store imports it.
+    Returns (rootfs-builder's BuildResult, the Image)."""
+    from .builder import build_recipe
+    result = build_recipe(recipe)
+    image = image_store(root).import_archive(result.path, f"{result.name}:{result.tag}",
+                                             source=str(recipe), in_use=image_users(root),
+                                             config=getattr(result, "config", None))
+    return result, image
+
+
+# ── networks (network/) ──────────────────────────────────────────────────────────────────────
+
+def network_store(root=None):
+    """The NetworkStore: network definitions and leases under <root>/networks (network/)."""
+    from .network import NetworkStore
+    return NetworkStore(state_root(root) / "networks")
+
+
+def inspect_networks(names, root=None) -> list[dict]:
+    """`network inspect`: each network's definition and containers, and — for containers that
+    run — the live bridge and eth0 as the kernel reports them (network/live.py)."""
+    from .status import is_running
+    networks, store = network_store(root), open_store(root)
+    out = []
+    for name in names:
+        pids = {}
+        for cid in networks.get(name).leases():
+            rec = store.load(cid)
+            if rec is not None and is_running(rec):
+                pids[cid] = rec.pid
+        out.append(networks.inspect(name, pids))
+    return out
 
 
 # ── virtual machines (minicontainer/vm/, docs/vms.md) ─────────────────────────────────────────

@@ -33,10 +33,11 @@ def load_builder():
     return module
 
 
-def build_recipe(recipe: str):
-    """Build the recipe's tarball; returns rootfs-builder's BuildResult(path, sha256, name, tag)."""
+def build_recipe(recipe: str, out=None):
+    """Build the recipe's tarball (at `out`, default build/NAME-TAG.tar); returns
+    rootfs-builder's BuildResult(path, sha256, name, tag)."""
     builder = load_builder()
     try:
-        return builder.build(find_recipe(recipe))
+        return builder.build(find_recipe(recipe), out)
     except ValueError as e:                       # RecipeError is a ValueError: one line, 125
         raise ConfigError(str(e)) from None

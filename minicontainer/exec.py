@@ -50,6 +50,7 @@ from .process import (exec_command, exit_status, leave_terminal, reset_signals, 
 from .records import field, record, replace
 from .security import apply as apply_security, close_fds, set_non_dumpable, verify_workdir
 from .state import StateStore, is_alive, proc_start_time, state_root
+from .status import container_cgroup
 
 # user first (its capabilities let us join the rest: rootless containers only; a root
 # container shares ours), mnt last — once in the container's mount namespace, the host's
@@ -93,7 +94,7 @@ def exec_in_container(ref: str, command: list[str], *, interactive: bool = False
     user = user if user is not None else config.user
     ctx = ExecContext(command=list(command), config=config, hostname=rec.hostname,
                       workdir=workdir or config.workdir, user=user, policy=exec_policy(config),
-                      cgroup=open_container_cgroup(rec), explain=Explainer(explain))
+                      cgroup=container_cgroup(rec), explain=Explainer(explain))
     check_user_mapped(rec, user)
     open_namespaces(ctx, rec)
     if tty:
@@ -113,11 +114,6 @@ def exec_policy(config):
     policy = resolve(cap_add=config.cap_add, cap_drop=config.cap_drop,
                      privileged=config.privileged, security_opt=config.security_opt)
     return replace(policy, masked_paths=(), readonly_paths=())
-
-
-def open_container_cgroup(rec):
-    from .cgroups import open_cgroup
-    return open_cgroup(rec.cgroup, rec.cgroup_root) if rec.cgroup else None    # rootless: its delegated tree
 
 
 def check_user_mapped(rec, user: str | None) -> None:

@@ -10,12 +10,13 @@ system call it describes, so the narration and the code cannot drift apart. Each
 
 Output goes to stderr with os.write, because three processes (parent, setup child, PID 1)
 share the terminal and Python's buffered streams would repeat or reorder lines across fork().
+
+An Explainer is handed to the run sequence by its caller (`Container(…, explainer=…)`), so a
+test can pass its own — tests/crashing_explainer.py kills the run at a named step.
 """
 from __future__ import annotations
 
 import os
-
-CRASH_ENV = "MC_TEST_CRASH_AT"       # tests/test_gc.py: gc.CrashingExplainer kills the run there
 
 
 class Explainer:
@@ -67,16 +68,3 @@ class Explainer:
     def callback(self):
         """The `explain(shell, why)` callable that cgroups/ and network/ accept, or None."""
         return self.detail if self.enabled else None
-
-
-NO_EXPLAIN = Explainer(False)
-
-
-def make_explainer(enabled: bool = False) -> Explainer:
-    """The Explainer for a run — or, when tests/test_gc.py sets CRASH_ENV, gc.CrashingExplainer,
-    which kills the run at a named step (imported only then: gc is not on the run path)."""
-    target = os.environ.get(CRASH_ENV)
-    if target:
-        from .gc import CrashingExplainer
-        return CrashingExplainer(enabled, target)
-    return Explainer(enabled)

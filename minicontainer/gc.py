@@ -41,14 +41,15 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import shutil
 import signal
 import time
 
-from .explain import Explainer
+from .cgroups import DEFAULT_ROOT, list_cgroups, open_cgroup
+from .procfs import in_my_mount_namespace, mountinfo_text, processes_with_mounts_of
 from .records import field, record
-from .state import ContainerRecord, StateStore, is_alive, state_root
+from .state import ContainerRecord, StateStore, is_alive, open_store
+from .status import container_cgroup, owner_alive
 
 UNRECORDED_MIN_AGE = 60.0       # an empty cgroup younger than this may be a start in progress
 
@@ -77,10 +78,6 @@ class Garbage:
                     or self.interfaces)
 
 
-def owner_alive(rec: ContainerRecord) -> bool:
-    return is_alive(rec.supervisor_pid, rec.supervisor_start)
-
-
 def is_orphan(rec: ContainerRecord) -> bool:
     """Nobody left to record its exit or tear it down."""
     return rec.status != "exited" and not owner_alive(rec)
@@ -91,7 +88,7 @@ def collect(root=None, *, dry_run: bool = False, prune: bool = False,
     """Find — and unless dry_run, remove — orphans. prune: also every exited container.
     One item that cannot go (a process stuck in state D, a cgroup another --root removes
     meanwhile) is reported in `skipped`; gc goes on with the rest."""
-    store = StateStore(state_root(root))
+    store = open_store(root)
     found = Garbage()
     records = store.list()
     doomed = [r for r in records if is_orphan(r) or (prune and r.status == "exited" and not owner_alive(r))]
@@ -126,7 +123,7 @@ def attempt(found: Garbage, what: str, action, *args) -> bool:
 
 
 def remove_exited_cgroup(rec: ContainerRecord, found: Garbage, dry_run: bool) -> None:
-    cgroup = open_cgroup(rec.cgroup, rec.cgroup_root)
+    cgroup = container_cgroup(rec)
     if cgroup is not None:
         if not dry_run:
             cgroup.remove()
@@ -157,14 +154,11 @@ class Unkillable(Exception):
 
 def remove_orphan(store: StateStore, rec: ContainerRecord) -> None:
     """Kill what still runs, then runtime.teardown with --rm semantics: everything goes."""
-    from . import runtime
-    from .supervisor import context_for
+    from .stop import clean_up
     survivors = kill_processes(store, rec)           # first: no rm -rf under a live mount
     if survivors:
         raise Unkillable("kept, with its record: " + "; ".join(survivors))
-    ctx = context_for(store, rec)                    # its cgroup, if any (rootless: delegated)
-    ctx.record.auto_remove = True
-    runtime.teardown(ctx)                            # cgroup (killing its processes), network,
+    clean_up(store, rec)                             # cgroup (killing its processes), network,
     if store.load(rec.id) is not None:               # overlay dirs, record
         store.delete(rec)
 
@@ -193,14 +187,6 @@ def kill_processes(store: StateStore, rec: ContainerRecord, timeout: float | Non
         if fd is not None:
             held.append((pid, fd))
     return problems + wait_until_gone(held, KILL_TIMEOUT if timeout is None else timeout)
-
-
-def in_my_mount_namespace(pid: int) -> bool:
-    try:
-        theirs, mine = os.stat(f"/proc/{pid}/ns/mnt"), os.stat("/proc/self/ns/mnt")
-    except OSError:                                  # gone meanwhile
-        return False
-    return (theirs.st_dev, theirs.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 def kill_verified(pid: int, still_ours) -> int | None:
@@ -242,12 +228,6 @@ def wait_until_gone(held: list[tuple[int, int]], timeout: float) -> list[str]:
         os.close(fd)
     return [f"PID {pid} is still there {timeout:g} s after SIGKILL (state D?)"
             for pid in sorted(pending.values())]
-
-
-def open_cgroup(name: str, tree: str = ""):
-    """The group `name` in `tree` (a record's cgroup_root; "": /sys/fs/cgroup), or None."""
-    from .cgroups import open_cgroup as open_
-    return open_(name, tree)
 
 
 def cgroup_trees(records: list[ContainerRecord]) -> list[str]:
@@ -299,7 +279,6 @@ def find_unrecorded_cgroups(recorded: set[str], found: Garbage, dry_run: bool, m
 
 
 def find_unrecorded_in(tree: str, recorded: set[str], found: Garbage, dry_run: bool, min_age: float) -> None:
-    from .cgroups import DEFAULT_ROOT, list_cgroups
     try:
         names = list_cgroups(tree or DEFAULT_ROOT)
     except Exception as e:                           # no cgroup filesystem: nothing to do
@@ -312,7 +291,7 @@ def find_unrecorded_in(tree: str, recorded: set[str], found: Garbage, dry_run: b
 
 
 def remove_unrecorded(name: str, tree: str, found: Garbage, dry_run: bool, min_age: float) -> None:
-    cgroup = open_cgroup(name, tree)
+    cgroup = open_cgroup(name, tree)                 # (tree: "" is /sys/fs/cgroup)
     if cgroup is None:
         return
     if cgroup.procs():
@@ -398,69 +377,4 @@ def mounts_of(store: StateStore, ids: list[str]) -> list[str]:
     return seen
 
 
-def processes_with_mounts_of(path: str) -> list[int]:
-    """The PIDs whose mount table names `path` (a mount on it, under it, or an overlay with
-    its upperdir there)."""
-    return [int(pid) for pid in filter(str.isdigit, os.listdir("/proc"))
-            if path in mountinfo_text(pid)]
-
-
-OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
-
-
-def mountinfo_text(pid) -> str:
-    """/proc/PID/mountinfo with the kernel's octal escapes decoded (a space in a path is
-    written \\040, a tab \\011, a backslash \\134); "" if the process is gone."""
-    try:
-        with open(f"/proc/{pid}/mountinfo") as f:
-            text = f.read()
-    except OSError:
-        return ""
-    return OCTAL_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), text) if "\\" in text else text
-
-
-# ── fault injection for tests/test_gc.py ──────────────────────────────────────────────────
-
-class CrashingExplainer(Explainer):
-    """MC_TEST_CRASH_AT=TITLE: when the run sequence announces a step whose title starts with
-    TITLE, the process that owns the run (the CLI, or the supervisor) is SIGKILLed. A step in a
-    child goes on, orphaned, as after a real crash of its parent.
-
-    A child cannot simply kill(owner): PID 1 of the new PID namespace cannot even name a
-    process outside it. So the owner keeps a thread blocked on a pipe; a child writes one
-    byte, and the owner's thread SIGKILLs its own process."""
-
-    def __init__(self, enabled: bool, target: str):
-        super().__init__(enabled)
-        self.target, self.owner, self.trigger = target, 0, -1
-
-    def define(self, var: str, value: str) -> None:
-        if not self.owner:                          # prepare() runs in the owner: arm it there
-            import threading
-            self.owner = os.getpid()
-            r, self.trigger = os.pipe()
-            threading.Thread(target=self.kill_owner_when_told, args=(r,), daemon=True).start()
-        super().define(var, value)
-
-    @staticmethod
-    def kill_owner_when_told(r: int) -> None:
-        os.read(r, 1)
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    def step(self, title: str, *args, **kwargs) -> None:
-        super().step(title, *args, **kwargs)
-        if not title.startswith(self.target):
-            return
-        if os.getpid() == self.owner or self.trigger < 0:
-            os.kill(os.getpid(), signal.SIGKILL)
-        os.write(self.trigger, b"!")
-        time.sleep(0.2)                             # the owner is gone before this step goes on
-
-
-def mountinfo_paths(pid="self") -> set[str]:
-    """Mount points of a process (for tests and `gc --dry-run` checks)."""
-    with open(f"/proc/{pid}/mountinfo") as f:
-        return {line.split()[4] for line in f}
-
-
-__all__ = ["Garbage", "collect", "is_orphan", "CrashingExplainer"]
+__all__ = ["Garbage", "collect", "is_orphan"]

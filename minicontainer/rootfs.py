@@ -194,12 +194,6 @@ V1_OPTIONS = frozenset({"cpu", "cpuacct", "cpuset", "memory", "devices", "freeze
                         "net_prio", "blkio", "perf_event", "hugetlb", "pids", "rdma", "misc"})
 
 
-def tty_gid_unmapped(ctx) -> bool:
-    """Rootless with the single-id map: group 5 (tty) does not exist inside, and devpts
-    refuses a gid= it cannot map (EINVAL)."""
-    return ctx.userns is not None and not ctx.userns.mapping.maps_inside(0, 5)
-
-
 def bind_into_rootfs(ctx, source: str, target: str, *, directory: bool = False, flags: int = 0) -> None:
     """mount --bind SOURCE MERGED/TARGET, with TARGET resolved *inside* the container's root
     (kernel/openat2.py): a symlink in the image can never redirect the mount onto the host.

@@ -185,10 +185,15 @@ def run_namespaces(ctx) -> list:
     return spaces + [Namespace("pid"), Namespace("cgroup")]
 
 
+def tty_gid_unmapped(ctx) -> bool:
+    """Rootless with the single-id map: group 5 (tty) does not exist inside, and devpts
+    refuses a gid= it cannot map (EINVAL)."""
+    return ctx.userns is not None and not ctx.userns.mapping.maps_inside(0, 5)
+
+
 def run_mounts(ctx) -> list:
     """Docker's: /proc, /sys, cgroups, a small /dev; then /etc/hosts …, volumes, /dev/init."""
     from .network.steps import NET_FILES
-    from .rootfs import tty_gid_unmapped
     cdir = ctx.store.container_dir(ctx.record.id)
     mounts = [Mount("/proc", "proc", "proc", KERNEL_FS), Mount("/sys", "sysfs", "sysfs", KERNEL_FS + ["ro"]),
               Mount("/sys/fs/cgroup", "cgroup", "cgroup", KERNEL_FS + ["ro"]),

@@ -212,6 +212,11 @@ class StateStore:
             remove_tree(gone)
 
 
+def open_store(root: str | os.PathLike | None = None) -> StateStore:
+    """The records of the state root `root` (see state_root for the default)."""
+    return StateStore(state_root(root))
+
+
 def validate_name(name: str) -> None:
     import re
     if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", name) or len(name) > 128:

@@ -438,10 +438,10 @@ def config_of(rec):
 def context_for(store, rec, explain=None):
     """A runtime.Context for an existing record (restart, teardown by the supervisor or gc)."""
     from minicontainer import runtime
-    from minicontainer.cgroups import open_cgroup
-    from minicontainer.explain import make_explainer
-    ctx = runtime.Context(config_of(rec), store, explain or make_explainer(False), record=rec)
-    ctx.cgroup = open_cgroup(rec.cgroup, rec.cgroup_root) if rec.cgroup else None
+    from minicontainer.explain import Explainer
+    from minicontainer.status import container_cgroup
+    ctx = runtime.Context(config_of(rec), store, explain or Explainer(False), record=rec)
+    ctx.cgroup = container_cgroup(rec)
     return ctx
 
 

@@ -1,9 +1,15 @@
-"""The fast lane for `run` (cli/run_verb.py) parses exactly as typer does, or hands over.
+"""The CLI stays thin and fast: the fast lane for `run` (cli/run_verb.py) parses exactly as
+typer does, or hands over; cli/ reaches the library only through minicontainer.api; and the
+package's imports have no cycle.
 
 No containers here: run_container is replaced by a recorder, and the same argv goes through
-parse_run_args() and through typer (cli/typer_app.py); both must produce the same call.
+parse_run_args() and through typer (cli/typer_app.py); both must produce the same call. The
+import rules are read from the source (ast), lazy imports inside functions included.
 """
 from __future__ import annotations
+
+import ast
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +28,8 @@ def typer_call(monkeypatch, args: list[str]) -> dict | None:
 
 
 def test_the_option_table_is_typers():
-    """Every option string, its parameter, flag/value/list kind and default, as typer declares them."""
+    """typer's `run`, built from run_verb.RUN_OPTIONS: every option string, its parameter,
+    flag/value/list kind and default as the fast lane reads them."""
     import typer.main
     typer_app.register_verbs(["run"])
     command = typer.main.get_command(typer_app.app).commands["run"]
@@ -90,3 +97,81 @@ def test_root_from_the_environment(monkeypatch):
     assert run_verb.parse_run_args(["run", "busybox"])["root"] == "/tmp/from-env"
     assert run_verb.parse_run_args(["--root", "/tmp/flag", "run", "busybox"])["root"] == "/tmp/flag"
     assert typer_call(monkeypatch, ["run", "busybox"])["root"] == "/tmp/from-env"
+
+
+# ── the import rules ──────────────────────────────────────────────────────────────────────
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGE = REPO / "minicontainer"
+THROUGH_THE_API = {"minicontainer", "minicontainer.api", "minicontainer.errors"}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def imports(path: Path) -> list[tuple[str, list[str]]]:
+    """(module, names) of every import in the file — at the top or inside a function — with
+    relative imports resolved; `from pkg import mod` names the module pkg.mod."""
+    name = module_name(path) if path.is_relative_to(PACKAGE) else ""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
+            target = ".".join(base + ([node.module] if node.module else []))
+            names = [alias.name for alias in node.names]
+            submodules = [f"{target}.{n}" for n in names if f"{target}.{n}" in MODULES]
+            found += [(m, []) for m in submodules] or [(target, names)]
+    return [(m, names) for m, names in found if m == "minicontainer" or m.startswith("minicontainer.")]
+
+
+def test_the_cli_imports_only_the_api():
+    """cli/ knows the library only as minicontainer.api and minicontainer.errors: a new verb
+    adds its function to api.py (and to its __all__) and calls it from there."""
+    wrong = [f"{path.relative_to(REPO)}: {module}" for path in (PACKAGE / "cli").glob("*.py")
+             for module, _ in imports(path)
+             if module not in THROUGH_THE_API and not module.startswith("minicontainer.cli")]
+    assert not wrong, "cli/ may import only minicontainer.api and minicontainer.errors:\n" + "\n".join(wrong)
+
+
+def test_cli_labs_and_demos_use_only_what_the_api_exports():
+    """Every name the CLI, the labs' checks and the demos take from minicontainer.api is in
+    its __all__, and resolves; labs and demos, too, reach the library only through it."""
+    from minicontainer import api
+    users = [*(PACKAGE / "cli").glob("*.py"), *(PACKAGE / "demos").glob("*.py"), *(REPO / "labs").rglob("*.py")]
+    wrong, missing = [], []
+    for path in users:
+        for module, names in imports(path):
+            if module == "minicontainer.api":
+                missing += [f"{path.relative_to(REPO)}: {n}" for n in names if n not in api.__all__]
+            elif module not in THROUGH_THE_API and not module.startswith(("minicontainer.cli", "minicontainer.demos")):
+                wrong.append(f"{path.relative_to(REPO)}: {module}")
+    assert not wrong, "use minicontainer.api (add the name to its __all__):\n" + "\n".join(wrong)
+    assert not missing, "add these to minicontainer.api.__all__:\n" + "\n".join(missing)
+    assert [n for n in api.__all__ if not hasattr(api, n)] == []
+
+
+def test_the_package_has_no_import_cycle():
+    """No module imports, directly or through others, a module that imports it — counting the
+    imports inside functions too: a cycle hidden in a lazy import is still a cycle."""
+    graph = {name: {m for m, _ in imports(path) if m in MODULES and m != name}
+             for name, path in MODULES.items()}
+    cycles = []
+    for start in graph:                              # depth-first search for a path back
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph[node]:
+                if nxt == start:
+                    cycles.append(" → ".join(path + [start]))
+                elif nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, path + [nxt]))
+    assert not cycles, "import cycles:\n" + "\n".join(sorted(set(cycles)))

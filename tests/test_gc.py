@@ -2,9 +2,9 @@
 run sequence, gc leaves nothing behind — the mount table, the cgroups, the network interfaces
 and the state directory are as they were before the run.
 
-The kill comes from inside: MC_TEST_CRASH_AT=TITLE makes the run sequence SIGKILL its owner
-(the CLI, or the supervisor with -d) when it announces the step TITLE (gc.CrashingExplainer);
-a step in a child process goes on, orphaned, as after a real crash.
+The kill comes from inside: tests/crashing_explainer.py runs a container whose explainer SIGKILLs
+the run's owner (that process, or the supervisor with -d) when the run sequence announces the
+step TITLE; a step in a child process goes on, orphaned, as after a real crash.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -64,6 +65,11 @@ def cli(mc_root, *args):
     return [sys.executable, "-m", "minicontainer", "--root", str(mc_root), *args]
 
 
+def crashing(mc_root, step: str, *args):
+    """`run ARGS`, its owner SIGKILLed at STEP (tests/crashing_explainer.py)."""
+    return [sys.executable, str(Path(__file__).with_name("crashing_explainer.py")), str(mc_root), step, *args]
+
+
 def snapshot(mc_root) -> dict:
     """What a run may leave behind, as the host sees it."""
     from minicontainer.network import NetworkStore
@@ -102,10 +108,9 @@ def assert_no_residue(mc_root, before: dict, ids: list[str]) -> None:
 def crash_run(mc_root, tmp_path, step: str, detach: bool):
     """Run with the crash hook; the IDs of what it created."""
     before_ids = set(os.listdir(mc_root / "containers"))
-    env = dict(os.environ, MC_TEST_CRASH_AT=step)
     with open(tmp_path / "out", "wb") as out:          # not pipes: an orphaned PID 1 keeps them open
-        p = subprocess.run(cli(mc_root, "run", *(["-d"] if detach else []), *RUN_ARGS),
-                           env=env, stdout=out, stderr=out, timeout=60)
+        p = subprocess.run(crashing(mc_root, step, *(["-d"] if detach else []), *RUN_ARGS),
+                           stdout=out, stderr=out, timeout=60)
     text = (tmp_path / "out").read_text(errors="replace")
     if detach:
         assert p.returncode == 125 and "supervisor exited" in text, text
@@ -137,9 +142,8 @@ def test_gc_after_a_crash_with_a_terminal(mc, mc_root, tmp_path, warm):
     """-t has one more step in PID 1 (the pty); the CLI dies there."""
     before = snapshot(mc_root)
     before_ids = set(os.listdir(mc_root / "containers"))
-    env = dict(os.environ, MC_TEST_CRASH_AT="open a pseudo-terminal")
     with open(tmp_path / "out", "wb") as out:
-        p = subprocess.run(cli(mc_root, "run", "-t", "busybox", "sleep", "30"), env=env,
+        p = subprocess.run(crashing(mc_root, "open a pseudo-terminal", "-t", "busybox", "sleep", "30"),
                            stdin=subprocess.DEVNULL, stdout=out, stderr=out, timeout=60)
     assert p.returncode == -signal.SIGKILL
     ids = sorted(set(os.listdir(mc_root / "containers")) - before_ids)
@@ -215,7 +219,7 @@ def test_gc_keeps_running_and_exited_containers(mc, mc_root, detached):
 
 
 def owner_alive(mc_root, name):
-    from minicontainer.lifecycle import owner_alive as alive
+    from minicontainer.status import owner_alive as alive
     return alive(record(mc_root, name))
 
 

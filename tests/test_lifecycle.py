@@ -106,7 +106,7 @@ def test_ps(mc, detached):
 
 
 def test_status_wording():
-    from minicontainer.lifecycle import human_duration
+    from minicontainer.status import human_duration
     assert [human_duration(s) for s in (0.2, 1, 3, 61, 150, 3600, 7200, 3 * 86400)] == [
         "Less than a second", "1 second", "3 seconds", "About a minute", "2 minutes",
         "About an hour", "2 hours", "3 days"]
@@ -314,7 +314,7 @@ def test_restart_on_failure_with_a_maximum(mc, mc_root, detached):
 
 
 def mc_owner_alive(mc_root, ref):
-    from minicontainer.lifecycle import owner_alive
+    from minicontainer.status import owner_alive
     return owner_alive(record(mc_root, ref))
 
 
@@ -434,7 +434,7 @@ def test_reused_pid_is_never_signalled(mc, mc_root, detached):
         StateStore(mc_root).update(rec.id, pid=bystander.pid)          # pid_start stays PID 1's
         assert "not running" in mc("kill", "reuse").stderr
         assert bystander.poll() is None                                  # still alive
-        from minicontainer.lifecycle import signal_process
+        from minicontainer.stop import signal_process
         assert not signal_process(bystander.pid, rec.pid_start, signal.SIGKILL)
         assert bystander.poll() is None
     finally:
@@ -579,7 +579,7 @@ def test_logs_follow_reads_the_end_of_a_removed_log(mc_root):
     """--rm: the last output and the removal of the directory can fall between two polls of
     `logs -f`; the log opened once is still read to its end. Simulated with a record whose
     "container" writes its last line and is removed while the first one is shown."""
-    from minicontainer.lifecycle import follow_logs
+    from minicontainer.logs import follow_logs
     from minicontainer.state import StateStore, proc_start_time
     from minicontainer.supervisor import format_entries
     store = StateStore(mc_root)
@@ -606,11 +606,11 @@ def test_wait_reads_the_exit_of_a_removed_container(mc, mc_root, monkeypatch):
     """--rm: the exit recorded and the record removed between two polls of `wait` — it reads
     the status from the supervisor's exit file, which it holds open. Polls are made slow
     (3 s) so that both fall in between."""
-    from minicontainer import lifecycle
+    from minicontainer import stop
     cid = mc("run", "-d", "--rm", "--net", "none", "busybox", "sh", "-c", "sleep 0.5; exit 5",
              check=True).stdout.strip()
-    monkeypatch.setattr(lifecycle, "POLL", 3.0)
-    assert lifecycle.wait_container(cid, root=mc_root) == 5
+    monkeypatch.setattr(stop, "POLL", 3.0)
+    assert stop.wait_container(cid, root=mc_root) == 5
     assert not (mc_root / "containers" / cid).exists()
 
 
@@ -661,7 +661,7 @@ def test_pause_checks_and_changes_under_the_lock(mc_root, monkeypatch, verb, sta
     the check outside the lock "paused" overwrote it and the container looked dead. The
     cgroup is a fake whose freeze/thaw lets a concurrent update try to run."""
     import threading
-    from minicontainer import lifecycle
+    from minicontainer import freezer
     from minicontainer.state import StateStore, proc_start_time
     store = StateStore(mc_root)
     sleeper = subprocess.Popen(["sleep", "30"])
@@ -677,9 +677,9 @@ def test_pause_checks_and_changes_under_the_lock(mc_root, monkeypatch, verb, sta
             exits[0].start()
             exits[0].join(0.3)                            # it waits for the lock, if pause holds it
         thaw = freeze
-    monkeypatch.setattr(lifecycle, "_cgroup", lambda rec: Cgroup())
+    monkeypatch.setattr(freezer, "container_cgroup", lambda rec: Cgroup())
     try:
-        getattr(lifecycle, f"{verb}_container")(rec.id, root=mc_root)
+        getattr(freezer, f"{verb}_container")(rec.id, root=mc_root)
         exits[0].join()
         assert store.load(rec.id).status == "exited"
     finally:

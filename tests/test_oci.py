@@ -441,7 +441,7 @@ def test_entrypoint_is_always_prepended_and_a_restart_keeps_the_command(mc, mc_r
         assert mc(*run).stdout == "from-cmd\n"
         assert mc(*run, "a", "b").stdout == "a b\n"
         assert mc(*run, *entry, "x").stdout == 'sh -c echo "$*"; exit 3 ep x\n'     # was "x"
-        from minicontainer.lifecycle import owner_alive
+        from minicontainer.status import owner_alive
         from minicontainer.state import StateStore
         detached("--restart", "on-failure:1", "ep-test:1", "again", name="ep-restart")
         deadline = time.monotonic() + 15

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from minicontainer.labs import msg
+from minicontainer.api import msg
 
 LAB = Path(__file__).resolve().parent
 REPO = LAB.parent.parent
@@ -81,8 +81,8 @@ def test_make_rootfs(work, run_script, tmp_path):
 def escape_image(written, mc, busybox, tmp_path):
     """busybox plus the student's escape.c, compiled static, as image lab01-escape:latest."""
     binary = compile_static(written("escape.c"), tmp_path / "escape")
-    from minicontainer.builder import find_recipe, load_builder
-    tar = Path(load_builder().build(find_recipe("busybox"), tmp_path / "busybox.tar").path)
+    from minicontainer.api import build_recipe
+    tar = Path(build_recipe("busybox", tmp_path / "busybox.tar").path)
     with tarfile.open(tar, "a") as t:
         t.add(binary, "escape")
     imported = mc("image", "import", tar, "lab01-escape")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from minicontainer.labs import msg
+from minicontainer.api import msg
 
 NAMES = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
 
@@ -232,7 +232,7 @@ def test_user(run_script, watched):
     Hinweis: user_namespaces(7): der einzige Namespace, den ein unprivilegierter Benutzer anlegen darf; uid_map sagt, wer du drinnen bist. Welche Option von unshare schreibt eine Abbildung, die dich zu 0 macht?
     Hinweis 2: in der sh von setpriv: unshare --user --map-root-user sh -c "echo \"inside: \$(id -u)\"" ($ maskieren, sonst ersetzt ihn die äussere sh).
     """
-    from minicontainer.doctor import probe_unprivileged_userns
+    from minicontainer.api import probe_unprivileged_userns
     works, why = probe_unprivileged_userns()
     if not works:
         pytest.skip(msg(f"this machine forbids unprivileged user namespaces ({why}); `minicontainer doctor` shows the fix",

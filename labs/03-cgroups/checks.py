@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 
-from minicontainer.labs import msg
+from minicontainer.api import msg
 
 
 def test_oom(run_script, busybox):
@@ -33,7 +33,7 @@ def test_oom(run_script, busybox):
 
 def watch_pids(stop: threading.Event, seen: list) -> None:
     """Every 50 ms: (pids_current, pids_limit) of each container's cgroup."""
-    from minicontainer.cgroups import list_cgroups, open_cgroup
+    from minicontainer.api import list_cgroups, open_cgroup
     while not stop.is_set():
         for cid in list_cgroups():
             cgroup = open_cgroup(cid)

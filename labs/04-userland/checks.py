@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from minicontainer.labs import msg
+from minicontainer.api import msg
 
 IMAGE = "lab04-app"
 
@@ -21,7 +21,7 @@ def app_image(work, mc, busybox, state_root, tmp_path_factory):
     the student's is exported first and imported back afterwards; one the check had to make is
     removed again. Yields the image's name."""
     from minicontainer.api import image_store
-    from minicontainer.builder import load_builder
+    from minicontainer.api import load_builder
     recipe = work / "app.toml"
     if not recipe.is_file():
         pytest.fail(msg(f"app.toml is missing in {work}", f"app.toml fehlt in {work}"), pytrace=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from minicontainer.labs import msg
+from minicontainer.api import msg
 
 
 def test_copy_on_write(run_script, busybox, mc_calls):

@@ -10,7 +10,7 @@ import json
 import re
 import subprocess
 
-from minicontainer.labs import msg
+from minicontainer.api import msg
 
 
 def test_veth(work, env, written):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from minicontainer.labs import msg
+from minicontainer.api import msg
 
 CAPEFF = "grep CapEff /proc/self/status | cut -f2"
 
@@ -104,7 +104,7 @@ def test_rootless(run_script, busybox):
     Hinweis: den Container als Benutzer nobody starten (die Hilfsfunktion as_nobody in rootless.sh), mit einem Volume, und darin von innen eine Datei anlegen: wem gehört sie auf dem Host (docs/rootless.md)?
     Hinweis 2: as_nobody minicontainer run --rm -v "$DIR/shared:/shared" busybox sh -c 'echo "inside: $(id -u)"; touch /shared/made-inside'
     """
-    from minicontainer.doctor import probe_unprivileged_userns
+    from minicontainer.api import probe_unprivileged_userns
     works, why = probe_unprivileged_userns()
     if not works:
         pytest.skip(msg(f"this machine forbids unprivileged user namespaces ({why}); `minicontainer doctor` shows the fix",

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from minicontainer.labs import msg
+from minicontainer.api import msg
 
 FEATURES = ("overlay", "veth", "bridge", "nf_nat")
 
@@ -35,7 +35,7 @@ def test_modules(run_script):
     Hinweis: die Tabelle in README.de.md, „Hintergrund“: welche Datei liest lsmod, welche listet, was eingebaut ist, wo steht die Konfiguration des Kernels? In dieser Reihenfolge fragen.
     Hinweis 2: prüfe in dieser Reihenfolge: /proc/modules, modules.builtin, CONFIG_X=y (zcat /proc/config.gz), modinfo NAME, CONFIG_X=m.
     """
-    from minicontainer.doctor import module_state
+    from minicontainer.api import module_state
     result = run_script("modules.sh")
     said = parse_pairs(result.stdout)
     wrong = []
@@ -93,7 +93,7 @@ def test_modprobe(run_script):
     Hinweis: modprobe(8) lädt ein Modul samt dem, wovon es abhängt, und hat eine Option, um es wieder zu entfernen; lsmod(8) zeigt das Ergebnis. ip-link(8) legt einen macvlan-Link auf einem anderen Link an.
     Hinweis 2: load: modprobe macvlan; lsmod | grep '^macvlan '; in unshare --net: ip link add v0 type veth peer name v1; ip link add m0 link v0 type macvlan; ip link del m0; ip link del v0. unload: modprobe -r macvlan.
     """
-    from minicontainer.doctor import loaded_modules, module_state
+    from minicontainer.api import loaded_modules, module_state
     if loaded_modules() is None:
         pytest.skip(no_modules())
     state = module_state("macvlan")
@@ -137,7 +137,7 @@ def test_layout(run_script):
     Hinweis: welcher Dateisystemtyp ist unter /sys/fs/cgroup eingehängt, und gibt es ein cgroup2 unter /sys/fs/cgroup/unified? stat(1) -f gibt den Typ eines Dateisystems aus.
     Hinweis 2: stat -fc %T /sys/fs/cgroup ist cgroup2fs → unified; sonst cgroup2fs unter /sys/fs/cgroup/unified → hybrid; sonst legacy.
     """
-    from minicontainer.cgroups.layout import detect_layout
+    from minicontainer.api import detect_layout
     truth = detect_layout().kind
     result = run_script("layout.sh")
     words = result.stdout.split()

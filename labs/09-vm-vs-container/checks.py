@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from minicontainer.labs import msg
+from minicontainer.api import msg
 
 REPO = Path(__file__).resolve().parents[2]
 

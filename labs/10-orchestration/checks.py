@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from minicontainer.labs import msg
+from minicontainer.api import msg
 
 
 def names(mc, *ps_args) -> list[str]:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from minicontainer.labs import msg
+from minicontainer.api import msg
 
 VM = "lab12"
 TICK = re.compile(r"tick (\d+)")

@@ -7,14 +7,18 @@
 Nothing here knows how containers work: that is the library's job. main() picks a parser —
 the fast lane for a well-formed `run` (run_verb.py, no typer), typer for everything else
 (typer_app.py and the verb files) — and turns every error into Docker's exit statuses:
-one line and 125 for minicontainer's own errors, never a traceback.
+one line and 125 for minicontainer's own errors, never a traceback (exits.py).
+
+The rule that keeps it thin: of minicontainer, cli/ imports only minicontainer.api and
+minicontainer.errors (tests/test_cli_fastlane.py checks it). A new verb calls a library
+function that api.py defines and lists in its __all__.
 """
 from __future__ import annotations
 
 import os
 import sys
 
-from ..errors import MinicontainerError
+from .exits import exit_status
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,41 +42,6 @@ def dispatch(args: list[str]) -> int:
         return run_container(**parsed)
     from .typer_app import dispatch as typer_dispatch
     return typer_dispatch(args)
-
-
-def exit_status(call) -> int:
-    """call()'s status; every error becomes one line on stderr and Docker's exit status."""
-    try:
-        return call()
-    except SystemExit as e:
-        if isinstance(e.code, int) or e.code is None:
-            return e.code or 0
-        print(e.code, file=sys.stderr)
-        return 1
-    except MinicontainerError as e:
-        return report(str(e), e.exit_code)
-    except KeyboardInterrupt:
-        return report("interrupted", 130)
-    except PermissionError as e:
-        return report(f"{e.strerror}: {e.filename} — minicontainer needs root (try sudo)")
-    except OSError as e:                      # e.g. --root below a regular file
-        where = f": {e.filename}" if e.filename else ""
-        return report(f"{e.strerror or e}{where}")
-    except Exception as e:                    # a bug: still one line, the traceback on request
-        if os.environ.get("MINICONTAINER_DEBUG"):
-            raise
-        return report(f"internal error: {type(e).__name__}: {e} "
-                      "(MINICONTAINER_DEBUG=1 shows the traceback; please report it)")
-
-
-def report(message: str, code: int = 125) -> int:
-    print(f"minicontainer: {message}", file=sys.stderr)
-    return code
-
-
-def fail(message: str, code: int = 125) -> None:
-    """One line on stderr and Docker's exit status for minicontainer's own errors."""
-    raise SystemExit(report(message, code))
 
 
 def __getattr__(name: str):

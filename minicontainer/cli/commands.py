@@ -3,59 +3,46 @@ from __future__ import annotations
 
 import json
 import sys
+from inspect import Parameter, Signature
 from typing import List, Optional
 
 import click
 import typer
 
-from . import fail
+from .exits import fail
 from .typer_app import app, image_app, root_of
 
 RUN_CONTEXT = {"allow_interspersed_args": False}   # options after IMAGE belong to the command
 
 
-@app.command(context_settings=RUN_CONTEXT)
-def run(ctx: typer.Context,
-        image: str = typer.Argument(..., help="Image NAME[:TAG] (see `minicontainer image ls`)."),
-        command: Optional[List[str]] = typer.Argument(None, help="Command and arguments (default: the image's, else /bin/sh)."),
-        rm: bool = typer.Option(False, "--rm", help="Remove the container when it exits."),
-        name: Optional[str] = typer.Option(None, "--name", help="A name for the container."),
-        hostname: Optional[str] = typer.Option(None, "--hostname", "-h", help="Hostname inside (default: short ID)."),
-        env: List[str] = typer.Option([], "--env", "-e", help="Set KEY=VALUE (or KEY to copy yours)."),
-        workdir: Optional[str] = typer.Option(None, "--workdir", "-w", help="Working directory inside."),
-        user: Optional[str] = typer.Option(None, "--user", "-u", help="UID[:GID] or NAME[:GROUP] inside."),
-        read_only: bool = typer.Option(False, "--read-only", help="Mount the container's / read-only."),
-        interactive: bool = typer.Option(False, "--interactive", "-i", help="Keep stdin attached."),
-        tty: bool = typer.Option(False, "--tty", "-t", help="Allocate a pseudo-terminal."),
-        detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background; print the ID."),
-        init: bool = typer.Option(False, "--init", help="Run a tiny init as PID 1 (reaps, forwards signals)."),
-        restart: str = typer.Option("no", "--restart", help="no, on-failure[:N], always or unless-stopped (with -d)."),
-        isolation: str = typer.Option("pivot_root", "--isolation",
-                                      help="pivot_root (default) or chroot (escapable; for labs)."),
-        explain: bool = typer.Option(False, "--explain", help="Narrate every step: syscall, shell, man page."),
-        net: str = typer.Option("bridge", "--net", "--network",
-                                help="bridge (default), none, host, a network's name, or container:NAME."),
-        publish: List[str] = typer.Option([], "--publish", "-p", help="[HOST_IP:]HOST_PORT:CTR_PORT[/tcp|udp]"),
-        memory: Optional[str] = typer.Option(None, "--memory", "-m", help="Memory limit, e.g. 64m."),
-        memory_swap: Optional[str] = typer.Option(None, "--memory-swap", help="Memory+swap limit (-1: unlimited)."),
-        pids_limit: Optional[str] = typer.Option(None, "--pids-limit", help="Maximum number of processes."),
-        cpus: Optional[str] = typer.Option(None, "--cpus", help="CPU quota in CPUs, e.g. 0.5."),
-        cpu_shares: Optional[str] = typer.Option(None, "--cpu-shares", help="Relative CPU weight (default 1024)."),
-        cpuset_cpus: Optional[str] = typer.Option(None, "--cpuset-cpus", help="CPUs allowed, e.g. 0-1 or 1."),
-        cap_add: List[str] = typer.Option([], "--cap-add", help="Add a capability (e.g. NET_ADMIN)."),
-        cap_drop: List[str] = typer.Option([], "--cap-drop", help="Drop a capability (ALL for all)."),
-        privileged: bool = typer.Option(False, "--privileged", help="All capabilities, no seccomp, no masks."),
-        security_opt: List[str] = typer.Option([], "--security-opt",
-                                               help="seccomp=unconfined|PROFILE.json, no-new-privileges=false, …"),
-        volume: List[str] = typer.Option([], "--volume", "-v", help="HOST_DIR:CTR_DIR[:ro] or VOLUME_NAME:CTR_DIR[:ro]."),
-        tmpfs: List[str] = typer.Option([], "--tmpfs", help="CTR_DIR[:size=64m,mode=1777]: a tmpfs mount."),
-        pod: Optional[str] = typer.Option(None, "--pod", help="Join pod NAME: its network, hostname and cgroup."),
-        ):
+def run(ctx: typer.Context, image: str, command: Optional[List[str]], **options):
     """Run a command in a new container."""
-    options = {k: v for k, v in locals().items() if k != "ctx"}     # the parameters above
-    options["command"] = command or []
     from .run_verb import run_container
-    raise SystemExit(run_container(root=root_of(ctx), **options))
+    raise SystemExit(run_container(root=root_of(ctx), image=image, command=command or [], **options))
+
+
+def run_signature() -> Signature:
+    """run's parameters for typer: IMAGE, COMMAND…, and one typer.Option per row of
+    run_verb.RUN_OPTIONS — the one place run's options are declared."""
+    from .run_verb import RUN_OPTIONS, default
+    keyword = Parameter.KEYWORD_ONLY
+    params = [
+        Parameter("ctx", keyword, annotation=typer.Context),
+        Parameter("image", keyword, annotation=str, default=typer.Argument(
+            ..., help="Image NAME[:TAG] (see `minicontainer image ls`).")),
+        Parameter("command", keyword, annotation=Optional[List[str]], default=typer.Argument(
+            None, help="Command and arguments (default: the image's, else /bin/sh).")),
+    ]
+    types = {"flag": bool, "value": Optional[str], "list": List[str]}
+    for opts, param, kind, help_ in RUN_OPTIONS:
+        params.append(Parameter(param, keyword, annotation=types[kind],
+                                default=typer.Option(default(param, kind), *opts, help=help_)))
+    return Signature(params)
+
+
+run.__signature__ = run_signature()
+run.__annotations__ = {p.name: p.annotation for p in run.__signature__.parameters.values()}
+app.command(context_settings=RUN_CONTEXT)(run)
 
 
 @app.command()
@@ -63,12 +50,10 @@ def ps(ctx: typer.Context,
        all: bool = typer.Option(False, "--all", "-a", help="Show stopped containers too."),
        format: str = typer.Option("table", "--format", help="table or json.")):
     """List containers."""
-    from ..api import list_containers
-    from ..lifecycle import status_text
+    from ..api import asdict, list_containers, status_text
     records = [r for r in list_containers(root_of(ctx))
                if all or r.status in ("running", "paused", "restarting")]
     if format == "json":
-        from ..records import asdict
         click.echo(json.dumps([{**asdict(r), "status_text": status_text(r)} for r in records], indent=1))
         return
     if format != "table":
@@ -98,7 +83,7 @@ def rm(ctx: typer.Context, containers: List[str] = typer.Argument(..., help="Nam
         raise SystemExit(1)
 
 
-# ── lifecycle (lifecycle.py, exec.py, gc.py) ──────────────────────────────────────────────
+# ── after run (stop.py, freezer.py, inspection.py, logs.py, exec.py, gc.py) ───────────────
 
 def _each(refs, action) -> None:
     """Docker's multi-container verbs: act on each, print it, report failures; exit 1 if any."""
@@ -321,13 +306,9 @@ def image_import(ctx: typer.Context, file: str = typer.Argument(..., help="A roo
 @image_app.command("build")
 def image_build(ctx: typer.Context, recipe: str = typer.Argument(..., help="A recipe .toml, or a name in rootfs-builder/recipes/.")):
     """Build a userland with rootfs-builder and import it."""
-    from ..api import image_store
-    from ..builder import build_recipe
-    result = build_recipe(recipe)
+    from ..api import build_image
+    result, image = build_image(recipe, root_of(ctx))
     click.echo(f"sha256:{result.sha256}  {result.path}", err=True)
-    image = image_store(root_of(ctx)).import_archive(result.path, f"{result.name}:{result.tag}",
-                                                      source=str(recipe), in_use=_users_of(root_of(ctx)),
-                                                      config=getattr(result, "config", None))
     click.echo(f"{image.ref} {image.digest}")
 
 
@@ -355,19 +336,11 @@ def image_inspect(ctx: typer.Context, ref: str):
 @image_app.command("rm")
 def image_rm(ctx: typer.Context, refs: List[str] = typer.Argument(...)):
     """Remove images that no container uses."""
-    from ..api import image_store
+    from ..api import image_store, image_users
     store = image_store(root_of(ctx))
     for ref in refs:
-        image = store.remove(ref, in_use=_users_of(root_of(ctx)))
+        image = store.remove(ref, in_use=image_users(root_of(ctx)))
         click.echo(f"Deleted: {image.ref}")
-
-
-def _users_of(root):
-    """in_use callback for the image store: the containers (running or not) using an image."""
-    def users(image) -> list[str]:
-        from ..api import list_containers
-        return [c.name for c in list_containers(root) if c.image == image.ref]
-    return users
 
 
 # ── small printing helpers ────────────────────────────────────────────────────────────────

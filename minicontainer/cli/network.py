@@ -1,8 +1,8 @@
 """Network verbs: network ls|create|rm|inspect (docs/networking.md).
 
-Each one parses, calls minicontainer.network.NetworkStore (<root>/networks), and prints.
-`inspect` reads the live bridge and each container's eth0 with pyroute2 (network/live.py);
-none of these verbs is on a container's start path."""
+Each one parses, calls the library (api.network_store: <root>/networks; api.inspect_networks),
+and prints. `inspect` reads the live bridge and each container's eth0 with pyroute2
+(network/live.py); none of these verbs is on a container's start path."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ from typing import List, Optional
 import click
 import typer
 
-from . import fail
+from .exits import fail
 from .typer_app import app, root_of
 
 network_app = typer.Typer(no_args_is_help=True,
@@ -20,9 +20,8 @@ app.add_typer(network_app, name="network")
 
 
 def _networks(ctx: typer.Context):
-    from ..network import NetworkStore
-    from ..state import state_root
-    return NetworkStore(state_root(root_of(ctx)) / "networks")
+    from ..api import network_store
+    return network_store(root_of(ctx))
 
 
 @network_app.command("ls")
@@ -69,14 +68,5 @@ def network_rm(ctx: typer.Context, names: List[str] = typer.Argument(..., help="
 def network_inspect(ctx: typer.Context, names: List[str] = typer.Argument(..., help="Network names.")):
     """Show networks as JSON: definition, containers with their addresses, and the live
     bridge and eth0s as the kernel reports them (read with pyroute2)."""
-    from ..state import StateStore, is_alive, state_root
-    store, states = _networks(ctx), StateStore(state_root(root_of(ctx)))
-    out = []
-    for name in names:
-        pids = {}
-        for cid in store.get(name).leases():
-            rec = states.load(cid)
-            if rec and rec.status in ("running", "paused") and is_alive(rec.pid, rec.pid_start):
-                pids[cid] = rec.pid
-        out.append(store.inspect(name, pids))
-    click.echo(json.dumps(out, indent=1))
+    from ..api import inspect_networks
+    click.echo(json.dumps(inspect_networks(names, root_of(ctx)), indent=1))

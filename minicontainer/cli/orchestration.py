@@ -9,7 +9,7 @@ from typing import List, Optional
 import click
 import typer
 
-from . import fail
+from .exits import fail
 from .typer_app import app, root_of
 
 pod_app = typer.Typer(no_args_is_help=True,

@@ -2,9 +2,9 @@
 
 Why a fast lane: importing typer and click costs ~27 ms, a quarter of a whole
 `minicontainer run --rm busybox true`, and `run` is the verb students time against docker.
-parse_run_args() knows only run's options (OPTIONS below: the same names, flags and defaults
-that cli/commands.py declares to typer; tests/test_cli_fastlane.py keeps the two equal and
-parses the same argv both ways). It returns None for anything it does not fully understand —
+parse_run_args() knows only run's options (RUN_OPTIONS below, the one declaration of them:
+cli/commands.py builds typer's `run` from it; tests/test_cli_fastlane.py parses the same argv
+both ways). It returns None for anything it does not fully understand —
 --help, an unknown option, a missing value, no IMAGE — and typer then parses that argv and
 prints its usual message: one behaviour, two parsers, the slow one the reference.
 
@@ -17,43 +17,57 @@ from __future__ import annotations
 import os
 import sys
 
-from . import fail
+from .exits import fail
 
-# option strings → (parameter, kind): "flag" is True when given, "value" keeps the last value,
-# "list" collects every value. Defaults are typer's (None, False or [] unless listed here).
-OPTIONS = {
-    "--rm": ("rm", "flag"), "--name": ("name", "value"),
-    "--hostname": ("hostname", "value"), "-h": ("hostname", "value"),
-    "--env": ("env", "list"), "-e": ("env", "list"),
-    "--workdir": ("workdir", "value"), "-w": ("workdir", "value"),
-    "--user": ("user", "value"), "-u": ("user", "value"),
-    "--read-only": ("read_only", "flag"),
-    "--interactive": ("interactive", "flag"), "-i": ("interactive", "flag"),
-    "--tty": ("tty", "flag"), "-t": ("tty", "flag"),
-    "--detach": ("detach", "flag"), "-d": ("detach", "flag"),
-    "--init": ("init", "flag"), "--restart": ("restart", "value"),
-    "--isolation": ("isolation", "value"), "--explain": ("explain", "flag"),
-    "--net": ("net", "value"), "--network": ("net", "value"),
-    "--publish": ("publish", "list"), "-p": ("publish", "list"),
-    "--memory": ("memory", "value"), "-m": ("memory", "value"),
-    "--memory-swap": ("memory_swap", "value"), "--pids-limit": ("pids_limit", "value"),
-    "--cpus": ("cpus", "value"), "--cpu-shares": ("cpu_shares", "value"),
-    "--cpuset-cpus": ("cpuset_cpus", "value"),
-    "--cap-add": ("cap_add", "list"), "--cap-drop": ("cap_drop", "list"),
-    "--privileged": ("privileged", "flag"), "--security-opt": ("security_opt", "list"),
-    "--volume": ("volume", "list"), "-v": ("volume", "list"), "--tmpfs": ("tmpfs", "list"),
-    "--pod": ("pod", "value"),
-}
+# run's options, declared once: (option strings, parameter, kind, help). cli/commands.py builds
+# typer's `run` from this table, the fast lane parses with it. kind: "flag" is True when given,
+# "value" keeps the last value, "list" collects every value. Defaults: None, False or [] unless
+# DEFAULTS names one. The order is `run --help`'s.
+RUN_OPTIONS = (
+    (("--rm",), "rm", "flag", "Remove the container when it exits."),
+    (("--name",), "name", "value", "A name for the container."),
+    (("--hostname", "-h"), "hostname", "value", "Hostname inside (default: short ID)."),
+    (("--env", "-e"), "env", "list", "Set KEY=VALUE (or KEY to copy yours)."),
+    (("--workdir", "-w"), "workdir", "value", "Working directory inside."),
+    (("--user", "-u"), "user", "value", "UID[:GID] or NAME[:GROUP] inside."),
+    (("--read-only",), "read_only", "flag", "Mount the container's / read-only."),
+    (("--interactive", "-i"), "interactive", "flag", "Keep stdin attached."),
+    (("--tty", "-t"), "tty", "flag", "Allocate a pseudo-terminal."),
+    (("--detach", "-d"), "detach", "flag", "Run in the background; print the ID."),
+    (("--init",), "init", "flag", "Run a tiny init as PID 1 (reaps, forwards signals)."),
+    (("--restart",), "restart", "value", "no, on-failure[:N], always or unless-stopped (with -d)."),
+    (("--isolation",), "isolation", "value", "pivot_root (default) or chroot (escapable; for labs)."),
+    (("--explain",), "explain", "flag", "Narrate every step: syscall, shell, man page."),
+    (("--net", "--network"), "net", "value",
+     "bridge (default), none, host, a network's name, or container:NAME."),
+    (("--publish", "-p"), "publish", "list", "[HOST_IP:]HOST_PORT:CTR_PORT[/tcp|udp]"),
+    (("--memory", "-m"), "memory", "value", "Memory limit, e.g. 64m."),
+    (("--memory-swap",), "memory_swap", "value", "Memory+swap limit (-1: unlimited)."),
+    (("--pids-limit",), "pids_limit", "value", "Maximum number of processes."),
+    (("--cpus",), "cpus", "value", "CPU quota in CPUs, e.g. 0.5."),
+    (("--cpu-shares",), "cpu_shares", "value", "Relative CPU weight (default 1024)."),
+    (("--cpuset-cpus",), "cpuset_cpus", "value", "CPUs allowed, e.g. 0-1 or 1."),
+    (("--cap-add",), "cap_add", "list", "Add a capability (e.g. NET_ADMIN)."),
+    (("--cap-drop",), "cap_drop", "list", "Drop a capability (ALL for all)."),
+    (("--privileged",), "privileged", "flag", "All capabilities, no seccomp, no masks."),
+    (("--security-opt",), "security_opt", "list", "seccomp=unconfined|PROFILE.json, no-new-privileges=false, …"),
+    (("--volume", "-v"), "volume", "list", "HOST_DIR:CTR_DIR[:ro] or VOLUME_NAME:CTR_DIR[:ro]."),
+    (("--tmpfs",), "tmpfs", "list", "CTR_DIR[:size=64m,mode=1777]: a tmpfs mount."),
+    (("--pod",), "pod", "value", "Join pod NAME: its network, hostname and cgroup."),
+)
 DEFAULTS = {"restart": "no", "isolation": "pivot_root", "net": "bridge"}
+OPTIONS = {opt: (param, kind) for opts, param, kind, _ in RUN_OPTIONS for opt in opts}
 LIMITS = ("memory", "memory_swap", "pids_limit", "cpus", "cpu_shares", "cpuset_cpus")
+
+
+def default(param: str, kind: str):
+    """The value a parameter has when its option is not given."""
+    return [] if kind == "list" else False if kind == "flag" else DEFAULTS.get(param)
 
 
 def defaults() -> dict:
     """Every parameter at the value it has when its option is not given."""
-    values = {}
-    for param, kind in OPTIONS.values():
-        values[param] = [] if kind == "list" else False if kind == "flag" else DEFAULTS.get(param)
-    return values
+    return {param: default(param, kind) for _, param, kind, _ in RUN_OPTIONS}
 
 
 def parse_run_args(args: list[str]) -> dict | None:

@@ -9,7 +9,7 @@ from typing import List, Optional
 import click
 import typer
 
-from . import fail
+from .exits import fail
 from .typer_app import app, image_app, root_of
 from .commands import _size, _table, system_app
 
@@ -60,8 +60,7 @@ def volume_rm(ctx: typer.Context, names: List[str] = typer.Argument(...)):
 @app.command()
 def diff(ctx: typer.Context, container: str = typer.Argument(..., help="Name or ID.")):
     """Files the container added (A), changed (C) or deleted (D), read from its upper dir."""
-    from ..api import container_diff
-    from ..storage.diff import format_changes
+    from ..api import container_diff, format_changes
     click.echo(format_changes(container_diff(container, root_of(ctx))), nl=False)
 
 

@@ -7,7 +7,7 @@
     minicontainer doctor [--format json]        can this machine run containers? (doctor.py)
 
 Thin like every verb: the work is in minicontainer/labs.py, minicontainer/demos/ and
-minicontainer/doctor.py, imported only when the verb runs.
+minicontainer/doctor.py, reached through minicontainer.api and imported only when the verb runs.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Optional
 import click
 import typer
 
-from . import fail
+from .exits import fail
 from .typer_app import app, root_of
 
 lab_app = typer.Typer(no_args_is_help=True, help="Exercises with checkers (labs/NN-topic/).")
@@ -37,7 +37,7 @@ def pick_lang(lang: Optional[str]) -> str:
 @lab_app.command("list")
 def lab_list(lang: Optional[str] = typer.Option(None, "--lang", help=LANG_HELP)):
     """List the labs."""
-    from ..labs import list_labs
+    from ..api import list_labs
     lang = pick_lang(lang)
     for lab in list_labs():
         title = lab.title_de if lang == "de" else lab.title
@@ -50,7 +50,7 @@ def lab_start(number: str = typer.Argument(..., help="Lab number or name, e.g. 0
               workdir: Optional[str] = typer.Option(None, "--workdir", help="Work here instead of labs/NN-topic/work."),
               force: bool = typer.Option(False, "--force", help="Overwrite files you already changed.")):
     """Copy a lab's starter files into your work directory."""
-    from ..labs import find_lab, start_lab, workdir_for
+    from ..api import find_lab, start_lab, workdir_for
     lab = find_lab(number)
     target = workdir_for(lab, workdir)
     copied = start_lab(lab, target, force=force)
@@ -70,7 +70,7 @@ def lab_check(ctx: typer.Context,
               hint: int = typer.Option(1, "--hint", min=1, help="Hint tier: 1 a nudge (default), 2 more."),
               lang: Optional[str] = typer.Option(None, "--lang", help=LANG_HELP)):
     """Run a lab's checks: ✓ or ✗ per task, with a hint for each ✗."""
-    from ..labs import check_lab, find_lab, start_lab, workdir_for
+    from ..api import check_lab, find_lab, start_lab, workdir_for
     lang = pick_lang(lang)
     lab = find_lab(number, lang)
     target = workdir_for(lab, workdir)
@@ -88,18 +88,18 @@ def demo(ctx: typer.Context,
          auto: bool = typer.Option(False, "--auto", help="Run straight through, without pausing."),
          delay: float = typer.Option(0.0, "--delay", help="With --auto: seconds to wait between steps.")):
     """Narrated classroom demos (`demo list` shows them); Enter goes to the next step."""
-    from .. import demos
+    from ..api import list_demos, run_demo
     if name == "list":
-        for demo_name, summary in demos.list_demos():
+        for demo_name, summary in list_demos():
             click.echo(f"{demo_name.ljust(18)} {summary}")
         return
-    raise SystemExit(demos.run_demo(name, auto=auto, delay=delay, root=root_of(ctx)))
+    raise SystemExit(run_demo(name, auto=auto, delay=delay, root=root_of(ctx)))
 
 
 @app.command()
 def doctor(format: str = typer.Option("text", "--format", help="text or json.")):
     """Check this machine: kernel, namespaces, cgroups, modules, user namespaces, environment."""
-    from ..doctor import diagnose, format_report
+    from ..api import diagnose, format_report
     if format not in ("text", "json"):
         fail(f"invalid --format {format!r}: use text or json")
     report = diagnose()

@@ -11,7 +11,7 @@ import importlib
 import click
 import typer
 
-from . import fail
+from .exits import fail
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="A teaching container runtime: namespaces, chroot/pivot_root, cgroups, overlayfs.")

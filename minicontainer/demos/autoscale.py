@@ -56,8 +56,7 @@ def run(demo) -> None:
     from .self_healing import clean_up, pause_image_refs, pods, wait_running
     demo.ensure_image("busybox")
     pause_images = pause_image_refs(demo)
-    from ..orchestration.controller import read_settings
-    from ..orchestration.store import ObjectStore
+    from ..api import ObjectStore, read_settings
     before = read_settings(ObjectStore(demo.state_root()))
     demo.on_exit(lambda: restore_settings(demo, before))
     demo.on_exit(lambda: clean_up(demo, "deployment", "demo-burn", "demo-burn", pause_images))
@@ -102,6 +101,5 @@ def watch(demo, done, timeout: float) -> bool:
 
 
 def restore_settings(demo, before: dict) -> None:
-    from ..orchestration.controller import settings_path
-    from ..orchestration.store import ObjectStore
+    from ..api import ObjectStore, settings_path
     settings_path(ObjectStore(demo.state_root())).write_text(json.dumps(before))

@@ -75,8 +75,8 @@ def run(demo) -> None:
 
 def build_image(demo, work: Path) -> str:
     """busybox + /escape, imported as demo-escape (removed when the demo ends)."""
-    from ..builder import find_recipe, load_builder
-    tar = Path(load_builder().build(find_recipe("busybox"), work / "busybox.tar").path)
+    from ..api import build_recipe
+    tar = Path(build_recipe("busybox", work / "busybox.tar").path)
     with tarfile.open(tar, "a") as t:
         t.add(work / "escape", "escape")
     demo.mc("image", "import", str(tar), "demo-escape", show=False, check=True)

@@ -23,8 +23,8 @@ SLEEP = 8
 
 def run(demo) -> None:
     from .narrate import DemoError
-    from ..api import Container, list_containers
-    from .. import runtime  # noqa: F401  (import once here, not 50 times in the children)
+    from ..api import Container, list_containers, preload_runtime
+    preload_runtime()                                  # once here, not 50 times in the children
     demo.ensure_image("busybox")
     demo.say(f"""A VM boots a kernel; a container is a fork(), a few unshare() and mount() calls
         and an execve(). Let us start {COUNT} of them at once, each sleeping {SLEEP} seconds.""")

@@ -57,11 +57,9 @@ def run(demo) -> None:
 
 
 def open_cgroup_of(demo, name: str):
-    from ..cgroups import open_cgroup
-    from ..state import StateStore
+    from ..api import container_cgroup, find_container
     from .narrate import DemoError
-    rec = StateStore(demo.state_root()).find(name)
-    cgroup = open_cgroup(rec.cgroup or rec.id)
+    cgroup = container_cgroup(find_container(name, demo.root))
     if cgroup is None:
         raise DemoError(f"container {name} has no cgroup")
     demo.show(f"cat {cgroup.paths.get('pids', next(iter(cgroup.paths.values())))}/pids.current")

@@ -162,7 +162,7 @@ class Demo:
         return name
 
     def state_root(self) -> Path:
-        from ..state import state_root
+        from ..api import state_root
         return state_root(self.root)
 
     def on_exit(self, cleanup) -> None:

@@ -62,12 +62,12 @@ def run(demo) -> None:
 
 def container_pid(demo, name: str, timeout: float = 10.0) -> int:
     """The host PID of the container's PID 1, from minicontainer's state record."""
-    from ..state import StateStore
+    from ..api import find_container
     from .narrate import DemoError
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            rec = StateStore(demo.state_root()).find(name)
+            rec = find_container(name, demo.root)
             if rec.pid:
                 return rec.pid
         except Exception:

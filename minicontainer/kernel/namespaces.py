@@ -72,12 +72,14 @@ def setns(fd: int, nstype: int = 0) -> None:
     check(libc.setns(fd, nstype), "setns", fd, flag_names(nstype))
 
 
-def namespace_ids(pid: int | str = "self") -> dict[str, str]:
-    """The namespaces a process is in, as the kernel names them: {'pid': 'pid:[4026531836]', …}."""
+def namespace_ids(pid: int | str = "self") -> dict[str, int]:
+    """The namespaces a process is in, by inode number: /proc/PID/ns/pid reads 'pid:[4026531836]',
+    and two processes whose links show the same number share that namespace (`lsns` lists them).
+    A namespace the kernel does not have, or a process that is gone, is left out."""
     out = {}
     for name in ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts"):
         try:
-            out[name] = os.readlink(f"/proc/{pid}/ns/{name}")
-        except OSError:
+            out[name] = int(os.readlink(f"/proc/{pid}/ns/{name}").split("[")[1].rstrip("]"))
+        except (OSError, IndexError, ValueError):
             pass
     return out

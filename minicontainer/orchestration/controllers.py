@@ -259,7 +259,7 @@ def sync_claim(store: ObjectStore, pvc: dict) -> None:
     """Bind a claim to a named volume pvc-<uid> (dynamic provisioning, reclaim policy Delete)."""
     if (pvc.get("status") or {}).get("phase") == "Bound" and pvc["spec"].get("volumeName"):
         return
-    from ..api import volume_store
+    from ..storage.volumes import volume_store
     name = f"pvc-{pvc['metadata']['uid']}"
     volumes = volume_store(store.root)
     if name not in [v.name for v in volumes.list()]:

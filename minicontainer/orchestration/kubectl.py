@@ -67,7 +67,7 @@ def changed(root, **settings) -> None:
 
 def apply(sources: list[str], root=None, stdin=None) -> list[str]:
     """`apply -f`: check every document first (manifests.py); then write them all."""
-    from ..api import image_store
+    from ..storage.images import image_store
     from .manifests import check_documents, load_documents
     images = image_store(root)
     objects = check_documents(load_documents(sources, stdin), images.exists)

@@ -103,7 +103,7 @@ class Kubelet:
         self.write_status(pod, notes, records)
 
     def running(self, rec) -> bool:
-        from ..lifecycle import current_status
+        from ..status import current_status
         return current_status(rec) == "running"
 
     def records_of(self, pod: dict) -> dict:
@@ -191,7 +191,7 @@ class Kubelet:
                                            f"pod {pod['metadata']['name']}", "Warning")
         if now < state["next_start"]:
             return                                          # waiting: CrashLoopBackOff
-        from ..lifecycle import remove_container
+        from ..stop import remove_container
         remove_container(rec.id, force=True, root=self.store.root)
         self.records.pop(rec.name, None)
         state.pop("next_start", None)
@@ -200,11 +200,12 @@ class Kubelet:
         self.start_container(pod, c, state)
 
     def start_container(self, pod: dict, c: dict, state: dict) -> None:
-        from ..api import Container
+        from ..container import Container
         from ..errors import MinicontainerError
+        from .pods import join_pod
         state.update(started=time.time(), probes={}, ready=False)
         try:
-            options = self.container_options(pod, c)
+            options = join_pod(self.container_options(pod, c), self.store.root)
             cid = Container(c["image"], options.pop("command"), root=self.store.root, **options).start()
         except MinicontainerError as e:
             state["last_exit"] = {"exitCode": getattr(e, "exit_code", 125), "reason": "StartError",
@@ -246,7 +247,7 @@ class Kubelet:
         return options
 
     def image_entrypoint(self, ref: str) -> list[str]:
-        from ..api import image_store
+        from ..storage.images import image_store
         config = image_store(self.store.root).get(ref).config or {}
         return list(config.get("entrypoint") or config.get("Entrypoint") or [])
 
@@ -374,7 +375,7 @@ class Kubelet:
 
     def signal(self, rec, sig: str) -> None:
         from ..errors import MinicontainerError
-        from ..lifecycle import kill_container
+        from ..stop import kill_container
         try:
             kill_container(rec.id, sig, root=self.store.root)
         except MinicontainerError:

@@ -158,11 +158,11 @@ def create_pod_cgroup(pod: dict):
 
 def start_infra(store: PodStore, pod: dict) -> None:
     """Run the pause container detached: its PID 1 holds the pod's namespaces."""
-    from ..api import Container
+    from ..container import Container
     sstore = StateStore(store.root)
     old = find_container(sstore, infra_name(pod["name"]))
     if old is not None:                     # a stopped pod: a fresh infra with the same name
-        from ..lifecycle import remove_container
+        from ..stop import remove_container
         remove_container(old.id, force=True, root=store.root)
     infra = Container(pause_image(store.root), ["/pause"], root=store.root,
                       name=infra_name(pod["name"]), net=pod["net"], publish=pod["publish"],
@@ -184,6 +184,16 @@ def member_options(ref: str, root=None) -> dict:
             "hostname": pod["hostname"], "pod": pod["name"]}
 
 
+def join_pod(options: dict, root=None) -> dict:
+    """Container options, plus what puts the container into the pod options["pod"] names
+    (member_options); a network of its own (--net, -p) is refused: the pod's is shared."""
+    joined = member_options(options["pod"], root)
+    if options.get("net", "bridge") not in ("bridge", joined["net"]) or options.get("publish"):
+        raise ConfigError("--pod and --net/-p conflict: a pod's containers share its "
+                          "network (publish ports with `pod create -p`)")
+    return {**options, **joined}
+
+
 def find_container(store: StateStore, name: str):
     for rec in store.list():
         if rec.name == name:
@@ -200,7 +210,7 @@ def pod_members(store: StateStore, pod: dict) -> list:
 
 def pod_status(store: StateStore, pod: dict) -> str:
     """Running while the infra runs; Exited once it and every member have ended."""
-    from ..lifecycle import current_status
+    from ..status import current_status
     infra = find_container(store, infra_name(pod["name"]))
     if infra is not None and current_status(infra) == "running":
         return "Running"
@@ -214,7 +224,7 @@ def list_pods(root=None) -> list[dict]:
     """`pod ls`: each pod with its status and number of containers (the infra one included)."""
     store = PodStore(root)
     sstore = StateStore(store.root)
-    from ..lifecycle import human_duration
+    from ..status import human_duration
     return [dict(pod, status=pod_status(sstore, pod), containers=len(pod_members(sstore, pod)) + 1,
                  created_text=human_duration(time.time() - pod["created"]) + " ago")
             for pod in store.list()]
@@ -222,7 +232,7 @@ def list_pods(root=None) -> list[dict]:
 
 def inspect_pod(ref: str, root=None) -> dict:
     """`pod inspect`: the record, the status, the infra container and the members."""
-    from ..lifecycle import current_status
+    from ..status import current_status
     store = PodStore(root)
     pod = store.find(ref)
     sstore = StateStore(store.root)
@@ -242,7 +252,7 @@ def cgroup_parent_dir() -> str:
 def start_pod(ref: str, root=None) -> dict:
     """`pod start`: the infra container, then every member that is not running (a member is
     started again from its recorded options, as a new container with the same name)."""
-    from ..lifecycle import current_status
+    from ..status import current_status
     store = PodStore(root)
     pod = store.find(ref)
     sstore = StateStore(store.root)
@@ -259,18 +269,20 @@ def start_pod(ref: str, root=None) -> dict:
 
 
 def restart_member(sstore: StateStore, rec) -> str:
-    from ..api import Container
-    from ..lifecycle import remove_container
+    from ..container import Container
+    from ..stop import remove_container
     from ..supervisor import config_of
     config = config_of(rec)
     remove_container(rec.id, force=True, root=sstore.root)
     options = {k: v for k, v in config.__dict__.items() if k not in ("image", "command")}
+    options = join_pod(options, sstore.root) if options.get("pod") else options
     return Container(config.image, config.command, root=sstore.root, **options).start()
 
 
 def stop_pod(ref: str, timeout: float = 10, root=None) -> dict:
     """`pod stop`: the members first (SIGTERM, then SIGKILL after timeout), the infra last."""
-    from ..lifecycle import current_status, stop_container
+    from ..status import current_status
+    from ..stop import stop_container
     store = PodStore(root)
     pod = store.find(ref)
     sstore = StateStore(store.root)
@@ -286,7 +298,7 @@ def stop_pod(ref: str, timeout: float = 10, root=None) -> dict:
 def remove_pod(ref: str, *, force: bool = False, root=None) -> dict:
     """`pod rm`: refused while running unless forced; members, infra, cgroup, record."""
     from ..cgroups import open_cgroup
-    from ..lifecycle import remove_container
+    from ..stop import remove_container
     store = PodStore(root)
     pod = store.find(ref)
     sstore = StateStore(store.root)

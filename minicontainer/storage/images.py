@@ -414,3 +414,9 @@ def apply_image_config(config, image: Image) -> None:
         config.workdir = defaults["workdir"]
     if config.user is None and defaults.get("user"):
         config.user = defaults["user"]
+
+
+def image_store(root=None) -> ImageStore:
+    """The ImageStore of the state root `root` (state.state_root says which): <root>/images."""
+    from minicontainer.state import state_root
+    return ImageStore(state_root(root) / "images")

@@ -203,3 +203,9 @@ def resolve_mounts(ctx) -> list[Mount]:
         mounts.append(m)
     # Parents first: /data must be mounted before /data/logs, or it would hide it.
     return sorted(mounts, key=lambda m: m.target.count("/"))
+
+
+def volume_store(root=None) -> VolumeStore:
+    """The VolumeStore of the state root `root` (state.state_root says which): <root>/volumes."""
+    from minicontainer.state import state_root
+    return VolumeStore(state_root(root) / "volumes")
