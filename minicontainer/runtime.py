@@ -208,6 +208,9 @@ def setup_child(ctx: Context, go_r: int, msg_w: int) -> None:
     if os.read(go_r, 2) != b"go":                           # wait until the parent is done;
         os._exit(125)                                       # EOF: its half failed, stop here
     create_cgroup_namespace(ctx)            # after joining: our cgroup becomes the container's /
+    ctx.explain.step("fork PID 1 of the new PID namespace", "unshare --pid --fork …", "fork()",
+                     "fork(2), pid_namespaces(7)", "unshare(CLONE_NEWPID) moved no one: only the next "
+                     "child of this process is PID 1 in the new namespace — hence the second fork")
     pid = os.fork()                                         # this child is PID 1 inside
     if pid == 0:
         run_in_child(container_init, ctx, msg_w)
@@ -283,6 +286,7 @@ def wait_for(pid: int) -> int:
 
 def teardown(ctx: Context) -> None:
     """Parent: undo prepare() in reverse order. Safe to call after a failure at any step."""
+    ctx.explain.section("clean up: the container has exited")
     if ctx.cgroup is not None:
         ctx.cgroup.remove()
         ctx.cgroup = None
@@ -296,6 +300,7 @@ def teardown(ctx: Context) -> None:
         ctx.store.delete(ctx.record)
     else:
         ctx.store.save(ctx.record)
+    ctx.explain.flush()
 
 
 # ── the steps ─────────────────────────────────────────────────────────────────────────────
@@ -387,8 +392,10 @@ def join_cgroup(ctx: Context) -> None:
         return
     ctx.explain.step("join the cgroup", f"echo 0 > …/{ctx.cgroup.JOIN_FILE}",
                      f"write(2) to {ctx.cgroup.JOIN_FILE}", "cgroups(7)",
-                     "every process forked from here on is counted and limited there")
+                     "0 means \"the process writing this\": this process moves itself in, and every "
+                     "process it forks from here on (PID 1, your command) is counted and limited there")
     ctx.cgroup.join()                       # we have one thread: v1 moves it without a global lock
+    ctx.explain.flush()                     # (its lines now: next, this process waits for the parent)
 
 
 def join_namespaces(ctx: Context) -> None:
@@ -612,6 +619,7 @@ def run_in_child(step, ctx: Context, *fds) -> None:
         report_line(msg_w, f"err internal error in {step.__name__}: {e!r}")
         status = 125
     finally:
+        ctx.explain.flush()
         os._exit(status)
 
 

@@ -528,7 +528,7 @@ def apply_seccomp(policy: Policy, explain=None) -> None:
     if policy.seccomp is None:
         return
     _narrate(explain, f"install the seccomp filter ({policy.seccomp_source}, {len(policy.seccomp)} BPF "
-             "instructions)", "docker run --security-opt seccomp=PROFILE.json (no shell command does this)",
+             "instructions)", "# none: a process installs a filter on itself (systemd-run -p SystemCallFilter=… comes closest)",
              "seccomp(2)", "prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)",
              "the kernel now refuses keyctl, bpf, mount, unshare, kexec_load … with EPERM, "
              "even for root")

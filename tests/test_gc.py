@@ -32,6 +32,7 @@ CRASH_STEPS = [
     "join the cgroup",                          # the setup child, while the parent…
     "connect the container to network",         # …attaches the network
     "create a cgroup namespace",
+    "fork PID 1 of the new PID namespace",
     "make every mount private",
     "mount the container's root filesystem",
     "mount proc on /proc",

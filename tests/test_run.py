@@ -176,3 +176,24 @@ def test_detached_exec_failure(mc, mc_root, options, cmd, status):
     assert (p.returncode, p.stdout) == (status, ""), p.stderr
     assert p.stderr.startswith("minicontainer: exec ") and len(p.stderr.strip().splitlines()) == 1
     assert sorted(os.listdir(mc_root / "containers")) == before
+
+
+def test_explain_fits_a_screen(mc):
+    """Repeats are shown once, as the loop they are (nine `mount cgroup on …` steps on a v1 host,
+    mkdir / echo 0 > tasks / rmdir once per controller); --explain=brief is one line per step;
+    the clean-up has a heading of its own."""
+    full = mc("run", "--rm", "--net", "none", "--explain", "busybox", "true", check=True).stderr
+    titles = [line for line in full.splitlines() if line.startswith("▸ ")]
+    assert len(titles) <= 34 and len(full.splitlines()) <= 175, full
+    assert sum("mount cgroup on" in t for t in titles) <= 2, "cgroup mounts are one step with a loop"
+    shells = [line.strip() for line in full.splitlines() if line.strip().startswith("$ ")]
+    assert not any(a.split("/")[:4] == b.split("/")[:4] and a.split()[0:2] == b.split()[0:2] and "/tasks" in a + b
+                   for a, b in zip(shells, shells[1:])), "echo 0 > …/tasks once per controller"
+    assert "── clean up" in full and full.index("── clean up") > full.index("execute the command")
+    assert "why 0" not in full and "0 means" in full                  # why 0 is written to tasks
+    assert "fork PID 1" in full                                       # the second fork, a step of its own
+    assert "docker run" not in full                                   # a real shell equivalent, or none
+    brief = mc("run", "--rm", "--net", "none", "--explain=brief", "busybox", "true", check=True).stderr
+    lines = [line for line in brief.splitlines() if line.strip()]
+    assert all(line.startswith(("▸ ", "    ↻", "── ")) for line in lines), brief
+    assert len([line for line in lines if line.startswith("▸ ")]) == len(titles)

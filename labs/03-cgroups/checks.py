@@ -13,7 +13,14 @@ import time
 from minicontainer.api import msg
 
 
-def test_oom(run_script, busybox):
+def ran_with(mc_calls, *options: str) -> list[list[str]]:
+    """The `minicontainer run` command lines of the scripts that used one of `options`."""
+    return [words for words in mc_calls("run")
+            if any(w == o or w.startswith(o + "=") or (o == "-m" and w[:2] == "-m" and w[2:3].isdigit())
+                   for w in words for o in options)]
+
+
+def test_oom(run_script, busybox, mc_calls):
     """oom.sh: a container over its memory limit is killed by the OOM killer (exit 137)
     de: oom.sh: ein Container über seinem Speicherlimit wird vom OOM-Killer beendet (Exit 137)
 
@@ -29,6 +36,9 @@ def test_oom(run_script, busybox):
                                     f"der Container endete mit {status[-1]}, nicht 137: war sein Speicher begrenzt?")
     assert "OOM" in result.output, msg("minicontainer did not report the OOM killer",
                                        "minicontainer hat den OOM-Killer nicht gemeldet")
+    assert ran_with(mc_calls, "-m", "--memory"), msg(
+        "oom.sh printed the lines, but no `minicontainer run -m …` ran: the kernel must do the killing",
+        "oom.sh gibt die Zeilen aus, aber kein `minicontainer run -m …` lief: töten muss der Kernel")
 
 
 def watch_pids(stop: threading.Event, seen: list) -> None:
@@ -78,7 +88,7 @@ def test_forkbomb(written, run_script, busybox):
     assert subprocess.run(["true"]).returncode == 0          # the host can still fork
 
 
-def test_cpu_shares(run_script, busybox):
+def test_cpu_shares(run_script, busybox, mc_calls):
     """cpu.sh: with 1024 vs 512 shares on one CPU, heavy gets about twice the CPU time of light
     de: cpu.sh: mit 1024 zu 512 Shares auf einer CPU bekommt heavy etwa doppelt so viel CPU-Zeit wie light
 
@@ -94,6 +104,9 @@ def test_cpu_shares(run_script, busybox):
     heavy, light = int(ticks["heavy"]), int(ticks["light"])
     assert heavy > 0 and light > 0, msg(f"heavy {heavy}, light {light}: both should have run",
                                         f"heavy {heavy}, light {light}: beide hätten laufen sollen")
+    assert len(ran_with(mc_calls, "--cpu-shares")) >= 2, msg(
+        "cpu.sh printed the lines, but did not run two containers with --cpu-shares",
+        "cpu.sh gibt die Zeilen aus, hat aber keine zwei Container mit --cpu-shares gestartet")
     ratio = heavy / light
     assert ratio >= 1.4, msg(f"heavy/light = {heavy}/{light} = {ratio:.2f}; with 1024:512 on one CPU it should be near 2",
                              f"heavy/light = {heavy}/{light} = {ratio:.2f}; mit 1024:512 auf einer CPU sollte es nahe 2 sein")

@@ -97,9 +97,9 @@ def parse_run_args(args: list[str]) -> dict | None:
                 return None
             param, kind = OPTIONS[opt]
             if kind == "flag":
-                if eq:
+                if eq and not (opt == "--explain" and value in ("full", "brief")):
                     return None                            # `--rm=x`: typer says what is wrong
-                values[param] = True
+                values[param] = value if eq and value == "brief" else True     # --explain=brief
                 continue
             if not eq:
                 if i == len(args):

