@@ -2,7 +2,9 @@
 
     the OCI runtime spec, config.md "POSIX-platform Hooks"; runtime.md "Lifecycle"
 
-    prestart, createRuntime   after create made the namespaces, in the runtime's namespace
+    prestart, createRuntime   after create made the namespaces, in the runtime's namespace (here:
+                              when PID 1 waits for `start`, so after its pivot_root)
+    createContainer, startContainer   not supported: config.py refuses them
     poststart                 after start released PID 1 (a failure is only a warning)
     poststop                  after delete removed the container (a failure is only a warning)
 
