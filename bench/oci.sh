@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# OCI runtime benchmark (issue 12): one hyperfine run, side by side on the same bundle.
+#
+#   mc-oci       minicontainer-oci run --bundle B ID     (create + start + wait + delete)
+#   runc, crun   runc run / crun run of the same bundle
+#   podman-runc  podman run --rm --network=none … with --runtime runc
+#   podman-mc    the same with --runtime minicontainer-oci
+#
+# Targets (ratios of medians in the same run): mc-oci <= 1.0 runc; podman-mc <= 1.1 podman-runc.
+# Usage: sudo bench/oci.sh        (BENCH_* knobs: bench/lib.sh; results in $BENCH_OUT)
+source "$(dirname "$0")/netns.sh"          # a private network namespace, lo up
+source "$(dirname "$0")/lib.sh"
+need_tools
+trap cleanup EXIT
+OCI=${OCI:-$REPO/.venv/bin/minicontainer-oci}
+[ -x "$OCI" ] || die "$OCI not found: make setup (pyproject's minicontainer-oci script)"
+export MINICONTAINER_OCI_ROOT=$BENCH_DIR/oci-state      # never /run/minicontainer-oci
+
+prepare_rootfs
+make_bundle
+start_crun_namespace
+prepare_podman
+"$OCI" run --bundle "$BUNDLE" mcb-oci || die "minicontainer-oci cannot run the bench bundle"
+
+q() { printf '%q ' "$@"; }
+STAMP=$(date +%Y%m%d-%H%M%S)
+JSON=$BENCH_OUT/oci-$STAMP.json
+{
+    echo "date: $(date -Is)"
+    echo "commit: $(git -C "$REPO" log -1 --format='%h %s' 2>/dev/null || echo unknown)"
+    echo "host: $(uname -srm), $(nproc) CPUs; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "tools: $(hyperfine --version), $(runc --version | head -1), $(crun --version | head -1), $(podman --version)"
+    echo "crun: $CRUN_NOTE; hyperfine --warmup $BENCH_WARMUP --runs $BENCH_RUNS -N under ${PRIORITY[*]}"
+} | tee "$BENCH_OUT/oci-$STAMP.machine.txt" >&2
+
+"${PRIORITY[@]}" hyperfine -N --style basic --warmup "$BENCH_WARMUP" --runs "$BENCH_RUNS" --export-json "$JSON" \
+    -n mc-oci "$(q "$OCI" run --bundle "$BUNDLE" mcb-oci)" \
+    -n runc "$(q runc run --bundle "$BUNDLE" mcb-runc)" \
+    -n crun "$(q "${CRUN[@]}" run --bundle "$BUNDLE" mcb-crun)" \
+    -n podman-runc "$(q "${PODMAN[@]}" "${PODMAN_RUN_FLAGS[@]}" "$PODMAN_IMAGE" true)" \
+    -n podman-mc "$(q "${PODMAN[@]}" "${PODMAN_RUN_FLAGS[@]/#runc/$OCI}" "$PODMAN_IMAGE" true)" >&2
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$BENCH_OUT/oci-$STAMP.machine.txt" >&2
+"$PY" "$BENCH_SRC/report.py" "$JSON" --ref runc --ref crun --ref podman-runc \
+    --target 'mc-oci <= 1.0 runc' --target 'podman-mc <= 1.1 podman-runc' | tee "$BENCH_OUT/oci-$STAMP.txt"
