@@ -178,20 +178,6 @@ def launch(ctx: Context) -> None:
         ctx.pid = report.read_to_end(detach=ctx.config is not None and ctx.config.detach)
 
 
-def parents_half_after_ns(ctx: Context, child: int) -> None:
-    """The network (a veth into the child's new netns); with a user namespace also the cgroup:
-    the child, root only inside, may no longer write the host's cgroup files."""
-    net.attach_network(ctx, child)
-    if parent_joins_cgroup(ctx):
-        ctx.cgroup.add_process(child)
-
-
-def parent_joins_cgroup(ctx: Context) -> bool:
-    """Root with an OCI user namespace: the child's uid 0 inside is an unprivileged uid outside.
-    (Rootless: the delegated group is the user's own, the child joins it itself.)"""
-    return ctx.spec.creates("user") and ctx.userns is None and ctx.cgroup is not None
-
-
 def setup_child(ctx: Context, go_r: int, msg_w: int) -> None:
     """Setup child: enter the spec's namespaces and the cgroup, then fork PID 1."""
     ctx.explain.who = "setup child"
@@ -385,6 +371,20 @@ def cgroup_name(ctx: Context) -> str:
     """ID, or POD_GROUP/ID for a container of a pod: its group sits inside the pod's."""
     parent = ctx.config.cgroup_parent
     return f"{parent}/{ctx.record.id}" if parent else ctx.record.id
+
+
+def parents_half_after_ns(ctx: Context, child: int) -> None:
+    """The network (a veth into the child's new netns); with a user namespace also the cgroup:
+    the child, root only inside, may no longer write the host's cgroup files."""
+    net.attach_network(ctx, child)
+    if parent_joins_cgroup(ctx):
+        ctx.cgroup.add_process(child)
+
+
+def parent_joins_cgroup(ctx: Context) -> bool:
+    """Root with an OCI user namespace: the child's uid 0 inside is an unprivileged uid outside.
+    (Rootless: the delegated group is the user's own, the child joins it itself.)"""
+    return ctx.spec.creates("user") and ctx.userns is None and ctx.cgroup is not None
 
 
 def join_cgroup(ctx: Context) -> None:

@@ -163,6 +163,19 @@ def test_console_socket_receives_the_pty_master(oci, bundle, tmp_path):
     oci("delete", "--force", "t1", check=True)
 
 
+def test_preserve_fds_passes_fd_3(oci, bundle):
+    """--preserve-fds 1: the caller's fd 3 is the container's fd 3 (how systemd socket
+    activation and conmon's sync pipes reach a container); nothing else leaks."""
+    r, w = os.pipe()
+    b = bundle(["sh", "-c", "echo through-fd-3 >&3; ls /proc/self/fd | wc -l"])
+    p = oci("run", "--preserve-fds", "1", "--bundle", str(b), "f1", preexec_fn=lambda: os.dup2(w, 3), pass_fds=(3,))
+    os.close(w)
+    assert p.returncode == 0, p.stderr
+    assert os.read(r, 100) == b"through-fd-3\n"
+    assert p.stdout.strip() == "5"                       # 0, 1, 2, 3 and ls's own directory fd
+    os.close(r)
+
+
 def test_explain_narrates_the_oci_path(oci, bundle):
     """MINICONTAINER_OCI_EXPLAIN=1 (or the annotation): the same steps `run --explain` shows."""
     p = oci("run", "--bundle", str(bundle(["true"])), "x1", env={**os.environ, "MINICONTAINER_OCI_EXPLAIN": "1"})
