@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from minicontainer.labs import msg
+from minicontainer.api import msg
 
 # Docker's 14 default capabilities (minicontainer run) and podman's 11 (containers.conf).
 DOCKER_CAPEFF = "00000000a80425fb"
