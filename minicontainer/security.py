@@ -322,6 +322,12 @@ def policy_from_spec(spec, masked: bool = True) -> Policy:
     readonlyPaths and linux.seccomp → Policy; the profile is compiled here, in the parent.
     masked=False (exec): the paths are already masked in the container's mount namespace."""
     sets = {name: tuple(names) for name, names in spec.process.capabilities.items()}
+    can_raise = set(sets.get("inheritable", ())) & set(sets.get("permitted", ()))
+    lost = [cap for cap in sets.get("ambient", ()) if cap not in can_raise]
+    if lost:                                  # runc warns and goes on (`runc spec` asks for this)
+        os.write(2, f"minicontainer-oci: warning: ambient {', '.join(lost)} not raised: an ambient "
+                    "capability must also be inheritable and permitted\n".encode())
+        sets["ambient"] = tuple(cap for cap in sets["ambient"] if cap in can_raise)
     profile, compiled = spec.seccomp, None
     if profile:
         flags = set(profile.get("flags") or ())

@@ -163,6 +163,19 @@ def test_console_socket_receives_the_pty_master(oci, bundle, tmp_path):
     oci("delete", "--force", "t1", check=True)
 
 
+def test_runc_specs_ambient_set_is_warned_about_not_fatal(oci, bundle):
+    """`runc spec` asks for ambient capabilities without an inheritable set: the kernel cannot
+    raise them; runc warns and goes on, and so does minicontainer-oci."""
+    caps = {k: ["CAP_KILL"] for k in ("bounding", "effective", "permitted", "ambient")}
+    b = bundle(["sh", "-c", "grep CapAmb /proc/self/status"])
+    config = json.loads((b / "config.json").read_text())
+    config["process"]["capabilities"] = caps
+    (b / "config.json").write_text(json.dumps(config))
+    p = oci("run", "--bundle", str(b), "a1")
+    assert p.returncode == 0 and p.stdout.split() == ["CapAmb:", "0" * 16], p.stderr
+    assert "ambient CAP_KILL not raised" in p.stderr
+
+
 def test_preserve_fds_passes_fd_3(oci, bundle):
     """--preserve-fds 1: the caller's fd 3 is the container's fd 3 (how systemd socket
     activation and conmon's sync pipes reach a container); nothing else leaks."""
