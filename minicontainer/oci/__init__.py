@@ -5,7 +5,8 @@
 
     config.py     bundle/config.json → spec.Spec (every field checked, one line per error)
     state.py      the state directory (--root/ID/state.json) and the state JSON `state` prints
-    container.py  the operations: create, start, kill, delete, exec, pause, resume, ps
+    container.py  create and exec: the operations that run the run sequence (runtime.launch)
+    control.py    start, kill, delete, pause/resume, ps: the short ones, without it
     hooks.py      the lifecycle hooks: prestart … poststop, the state on their stdin
     cli.py        runc's grammar: global options, one function per verb, errors as runc prints them
 

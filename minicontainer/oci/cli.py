@@ -19,7 +19,6 @@ import os
 import sys
 import time
 
-from .. import __version__
 from ..errors import MinicontainerError
 
 OCI_SPEC_VERSION = "1.0.2"
@@ -96,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.version:
+            from .. import __version__
             print(f"minicontainer-oci version {__version__}\nspec: {OCI_SPEC_VERSION}")
             return 0
         if not args.verb:
@@ -150,7 +150,8 @@ def do_create(args) -> None:
 def do_run(args) -> int:
     """create (as a subreaper: we wait for PID 1 ourselves), start, wait, delete."""
     from .. import runtime
-    from .container import create, delete, start
+    from .container import create
+    from .control import delete, start
     ctx = create(args.root, args.id, args.bundle, args.pid_file, args.console_socket, args.no_pivot,
                  args.preserve_fds, subreaper=not args.detach)
     start(args.root, args.id)
@@ -163,7 +164,7 @@ def do_run(args) -> int:
 
 
 def do_start(args) -> None:
-    from .container import start
+    from .control import start
     start(args.root, args.id)
 
 
@@ -173,12 +174,12 @@ def do_state(args) -> None:
 
 
 def do_kill(args) -> None:
-    from .container import kill
+    from .control import kill
     kill(args.root, args.id, args.signal, args.all)
 
 
 def do_delete(args) -> None:
-    from .container import delete
+    from .control import delete
     from .state import OciState
     if args.force and not os.path.isdir(os.path.join(args.root, args.id)):
         OciState(args.root, args.id)           # the ID is still checked; runc -f: no error
@@ -187,12 +188,12 @@ def do_delete(args) -> None:
 
 
 def do_pause(args) -> None:
-    from .container import pause
+    from .control import pause
     pause(args.root, args.id, True)
 
 
 def do_resume(args) -> None:
-    from .container import pause
+    from .control import pause
     pause(args.root, args.id, False)
 
 
@@ -229,7 +230,7 @@ def exec_process_spec(args):
 
 
 def do_ps(args) -> None:
-    from .container import processes
+    from .control import processes
     pids = processes(args.root, args.id)
     if args.format == "json":
         print(json.dumps(pids))

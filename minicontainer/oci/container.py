@@ -1,12 +1,9 @@
-"""The OCI runtime's operations (runtime.md "Operations"), each a function over the state dir.
+"""The OCI runtime's operations that run the run sequence (runtime.md "Operations"):
 
     create   config.json → spec; cgroup; runtime.launch(): PID 1 set up, blocked on exec.fifo
-    start    write one byte into exec.fifo: PID 1 goes on to execve
-    state    observed from /proc and the fifo (state.py)
-    kill     a signal to PID 1 (--all: to everything in the cgroup)
-    delete   what is left: processes, cgroup, state directory; then the poststop hooks
     exec     a new process in the container's namespaces and cgroup: the same launch(), with
              every namespace joined by path instead of created
+    (start, kill, delete, pause, ps: control.py; state: state.py)
 
 Who waits for PID 1? `create` does not make itself a subreaper: its setup child exits and PID 1
 is adopted by the caller's subreaper — conmon, containerd-shim — which reaps it and reports the
@@ -16,13 +13,12 @@ run` is.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import time
 
 from .. import runtime
-from ..cgroups import Limits, create_cgroup, open_cgroup
-from ..errors import ConfigError, ContainerError, MinicontainerError
+from ..cgroups import Limits, create_cgroup
+from ..errors import ConfigError, ContainerError
 from ..explain import Explainer
 from ..security import policy_from_spec
 from ..spec import NAMESPACE_TYPES, Namespace, Spec
@@ -30,6 +26,7 @@ from ..state import proc_start_time
 from ..tty import Console
 from . import hooks
 from .config import load_bundle
+from .control import destroy, state_cgroup
 from .state import OciState
 
 DEFAULT_CGROUP_PARENT = os.environ.get("MINICONTAINER_OCI_CGROUP_PARENT") or "minicontainer-oci"
@@ -82,104 +79,6 @@ def create(root: str, container_id: str, bundle: str = ".", pid_file: str | None
         if ctx.console is not None:
             ctx.console.close()
     return ctx
-
-
-def start(root: str, container_id: str) -> None:
-    """created → running: one byte into exec.fifo releases PID 1 (it execs the command)."""
-    state = OciState.load(root, container_id)
-    status = state.status()
-    if status != "created":
-        raise ContainerError(f"container {container_id!r} is {status}, not created: only a created "
-                             "container can be started")
-    try:
-        fd = os.open(state.fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as e:
-        raise ContainerError(f"container {container_id!r} cannot be started: its PID 1 is not "
-                             f"waiting ({e.strerror})") from None
-    try:
-        os.write(fd, b"0")
-    finally:
-        os.close(fd)
-    os.unlink(state.fifo)                                   # from now on: running
-    hooks.run(state.data.get("hooks") or {}, "poststart", state.oci_state(), warn_only=True)
-
-
-def kill(root: str, container_id: str, sig: str = "SIGTERM", all_processes: bool = False) -> None:
-    state = OciState.load(root, container_id)
-    number = parse_signal(sig)
-    if state.status() == "stopped":
-        raise ContainerError(f"container {container_id!r} is stopped: there is no process to signal")
-    if all_processes:
-        cgroup = state_cgroup(state)
-        for pid in cgroup.procs() if cgroup else [state.pid]:
-            try:
-                os.kill(pid, number)
-            except ProcessLookupError:
-                pass
-        return
-    os.kill(state.pid, number)
-
-
-def delete(root: str, container_id: str, force: bool = False) -> None:
-    """Remove a stopped (or created) container; --force kills a running one first."""
-    state = OciState.load(root, container_id)
-    status = state.status()
-    if status in ("running", "paused") and not force:
-        raise ContainerError(f"container {container_id!r} is {status}: stop it first "
-                             "(`kill ID KILL`) or use `delete --force`")
-    before = state.oci_state()
-    destroy(state.pid if state.alive() else 0, state_cgroup(state), state)
-    hooks.run(state.data.get("hooks") or {}, "poststop", before, warn_only=True)
-
-
-def destroy(pid: int, cgroup, state: OciState) -> None:
-    """Kill PID 1 and whatever else is in the cgroup, remove the cgroup, then the state dir."""
-    if cgroup is not None:
-        cgroup.thaw() if state.data.get("paused") else None
-        cgroup.remove()                                     # kills what is inside first
-    if pid:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    if state.data.get("mounts_in_caller_ns"):
-        unmount_below(state.data["rootfs"])
-    state.remove()
-
-
-def unmount_below(root: str) -> None:
-    """umount -l every mount at or below `root`, deepest first (a container without a mount
-    namespace of its own made them in ours)."""
-    from ..cgroups.layout import unescape_mount_path
-    from ..kernel.mount import MNT_DETACH, umount2
-    with open("/proc/self/mountinfo") as f:
-        points = [unescape_mount_path(line.split()[4]) for line in f]
-    for point in sorted({p for p in points if p == root or p.startswith(root.rstrip("/") + "/")},
-                        key=lambda p: -p.count("/")):
-        try:
-            umount2(point, MNT_DETACH)
-        except MinicontainerError:
-            pass                                            # gone with its parent
-
-
-def pause(root: str, container_id: str, freeze: bool = True) -> None:
-    state = OciState.load(root, container_id)
-    status = state.status()
-    if status not in (("running",) if freeze else ("paused",)):
-        raise ContainerError(f"container {container_id!r} is {status}: "
-                             + ("only a running container can be paused" if freeze else "it is not paused"))
-    cgroup = state_cgroup(state)
-    if cgroup is None:
-        raise ContainerError(f"container {container_id!r} has no cgroup to freeze")
-    cgroup.freeze() if freeze else cgroup.thaw()
-    state.data["paused"] = freeze
-    state.save()
-
-
-def processes(root: str, container_id: str) -> list[int]:
-    state = OciState.load(root, container_id)
-    cgroup = state_cgroup(state)
-    return cgroup.procs() if cgroup else ([state.pid] if state.alive() else [])
 
 
 def exec_process(root: str, container_id: str, process, detach: bool = False, pid_file: str | None = None,
@@ -236,13 +135,6 @@ def cgroup_location(path: str, container_id: str) -> tuple[str, str]:
     return "/".join(parts[:-1]), parts[-1]
 
 
-def state_cgroup(state: OciState):
-    info = state.data.get("cgroup") or {}
-    if not info:
-        return None
-    return open_cgroup(info["name"], parent=info["parent"], devices=info.get("devices", False))
-
-
 def limits_from_resources(r: dict, devices=()) -> Limits:
     """linux.resources → cgroups.Limits (memory, cpu, pids, devices); each value checked."""
     def number(section: dict, key: str, where: str, signed: bool = False):
@@ -295,22 +187,6 @@ def device_rules(entries, devices=()) -> tuple:
     return tuple(rules + own) + ALLOWED_DEVICES
 
 
-SIGNALS = {name: getattr(signal, name) for name in dir(signal)
-           if name.startswith("SIG") and not name.startswith("SIG_") and isinstance(getattr(signal, name), int)}
-
-
-def parse_signal(value: str) -> int:
-    """KILL, SIGKILL, 9 — as `runc kill` takes them."""
-    text = str(value).strip().upper()
-    if text.isdigit() and 0 < int(text) < signal.NSIG:
-        return int(text)
-    name = text if text.startswith("SIG") else "SIG" + text
-    if name in SIGNALS:
-        return SIGNALS[name]
-    raise ConfigError(f"invalid signal {value!r}: use a name such as TERM or SIGKILL, or a number "
-                      f"from 1 to {signal.NSIG - 1}")
-
-
 def write_pid_file(path: str, pid: int) -> None:
     """Written whole, then renamed: a reader never sees half a number (conmon reads it at once)."""
     tmp = f"{path}.{os.getpid()}.tmp"
@@ -353,5 +229,4 @@ class SocketConsole(Console):
         self.child_end.close()
 
 
-__all__ = ["create", "start", "kill", "delete", "pause", "processes", "exec_process",
-           "parse_signal", "MinicontainerError"]
+__all__ = ["create", "exec_process"]
