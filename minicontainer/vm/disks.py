@@ -100,6 +100,8 @@ def backing_chain(path: Path) -> list[dict]:
 
 def describe_chain(path: Path) -> str:
     """'overlay-1.qcow2 (3.1 MB) → disk.qcow2 (5.2 MB)': for `vm ls` and `vm inspect`."""
+    if not path.exists():
+        return f"{path} (missing)"
     return " → ".join(f"{Path(i['filename']).name} ({i.get('actual-size', 0) / 1e6:.1f} MB)"
                       for i in backing_chain(path))
 

@@ -76,6 +76,8 @@ class VmStore:
         return self.dir / name
 
     def load(self, name: str) -> VmRecord:
+        if not NAME_RE.fullmatch(name):
+            raise VmError(f"no VM named {name!r} (minicontainer vm ls lists them)")
         try:
             data = json.loads((self.vm_dir(name) / "vm.json").read_text())
         except FileNotFoundError:
@@ -186,7 +188,7 @@ def stop(store: VmStore, name: str, *, timeout: float = 10.0) -> VmRecord:
             with Monitor(rec.qmp_socket) as qmp:
                 qmp.cmd("system_powerdown")
                 if not qemu.wait_gone(rec.pid, timeout):
-                    qmp.cmd("quit")
+                    qmp.quit()
             qemu.wait_gone(rec.pid, 10) or qemu.kill(rec.pid)
             qemu.wait_gone(rec.pid, 5)
         forget_run(rec)

@@ -65,7 +65,7 @@ def migrate(store: VmStore, name: str, host: str, *, downtime_limit_ms: int = 30
                 with Monitor(source_socket) as source:
                     info = run_migration(source, uri, downtime_limit_ms, timeout)
                     remove_link(source_pid, link)
-                    source.cmd("quit")
+                    source.quit()
                 target.wait_for(lambda: target.cmd("query-status")["status"], lambda s: s == "running",
                                 timeout=30, what="the target's start")
         except BaseException:

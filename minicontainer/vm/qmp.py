@@ -51,6 +51,13 @@ class Monitor:
         except Exception as e:
             raise VmError(f"QMP {name} on {self.path}: {type(e).__name__} {e}") from None
 
+    def quit(self) -> None:
+        """QMP quit: QEMU exits; it may close the socket before or after its answer."""
+        try:
+            self.cmd("quit")
+        except VmError:
+            pass
+
     def human(self, command_line: str) -> str:
         """An HMP command (the human monitor, e.g. `info snapshots`) through QMP."""
         return self.cmd("human-monitor-command", **{"command-line": command_line})
