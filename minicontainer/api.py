@@ -69,7 +69,15 @@ __all__ = ["Container", "ContainerRecord", "state_root", "find_container", "asdi
            "storage_migrate_vm", "vm_accelerator",
            "apply_manifests", "delete_objects", "get_objects", "watch_objects", "describe_object",
            "scale_deployment", "rollout", "pod_container_ref", "top_pods", "controller_status",
-           "start_controller", "stop_controller", *LAZY]
+           "start_controller", "stop_controller",
+           "ps_containers", "container_rows", "render_list", "render_template", "start_container",
+           "restart_container", "rename_container", "container_ports", "attach_container",
+           "copy_files", "container_logs", "follow_container_logs", "follow_events", "format_event",
+           "prune_containers", "image_history", "system_info", "save_images", "load_images",
+           "build_containerfile", "list_images", "tag_image", *LAZY]
+
+CLI_SHAPED = ("env_file", "label", "entrypoint", "stop_timeout")   # as typed: create.expand_options
+CONFIG_FIELDS = ("entrypoint", "stop_timeout")
 
 
 def __getattr__(name: str):
@@ -84,13 +92,24 @@ class Container(container.Container):
     namespace, cgroup and hostname (orchestration/pods.py)."""
 
     def __init__(self, image: str, command=(), *, root=None, **options):
+        if any(options.get(k) not in (None, []) for k in CLI_SHAPED):
+            from .create import expand_options               # --env-file, -l, --entrypoint …
+            options = expand_options(options)
+        options = {k: v for k, v in options.items() if k not in CLI_SHAPED or k in CONFIG_FIELDS}
         if options.get("pod"):                    # --pod NAME: the pod's netns, cgroup, hostname
             from .orchestration.pods import join_pod
             options = join_pod(options, root)
         super().__init__(image, command, root=root, **options)
 
+    def create(self) -> str:
+        """`create`: the record only (checked as run checks it); `start_container` runs it."""
+        from .create import create
+        self.record = create(self.config, self.store)
+        return self.record.id
+
 
 # ── pods (orchestration/pods.py) ───────────────────────────────────────────────────────────
+
 
 def create_pod(name=None, *, root=None, publish=(), labels=None) -> dict:
     """`pod create`: a cgroup and an infra container holding the pod's namespaces."""
@@ -124,6 +143,7 @@ def remove_pod(ref: str, *, force: bool = False, root=None) -> dict:
 
 
 # ── Kubernetes objects and the controller (orchestration/) ───────────────────────────────
+
 
 def apply_manifests(sources, root=None, stdin=None) -> list[str]:
     """`apply -f FILE|DIR|-`: every document checked, then stored; starts the controller."""
@@ -263,6 +283,7 @@ def host_memory() -> int:
 
 # ── storage: volumes, diff, commit, snapshots, export, image exchange (storage/) ────────────
 
+
 def volume_store(root=None):
     """The VolumeStore: named volumes under <root>/volumes (storage/volumes.py)."""
     from .storage.volumes import volume_store as store
@@ -346,7 +367,183 @@ def build_image(recipe: str, root=None):
     return result, image
 
 
+# ── what a Docker user types (issue 15): create.py, listing.py, storage/cp.py, build/, events.py,
+#    housekeeping.py ───────────────────────────────────────────────────────────────────────
+
+
+def ps_containers(root=None, *, all: bool = True, filters=(), last: int | None = None):
+    """The records, status checked against the kernel, oldest first. all=False: only running,
+    paused and restarting ones (`ps` without -a); filters: `ps --filter` (listing.py);
+    last=N: the N most recently created."""
+    from .status import list_containers
+    records = list_containers(root)
+    if any(f.startswith(("status=", "exited=")) for f in filters):
+        all = True                                   # Docker: asking for a status shows it
+    if not all:
+        records = [r for r in records if r.status in ("running", "paused", "restarting")]
+    if filters:
+        from .listing import filter_containers
+        records = filter_containers(records, filters, image_store(root))
+    if last is not None:
+        records = records[-last:] if last > 0 else records
+    return records
+
+
+def container_rows(records, *, no_trunc: bool = False, with_record: bool = False) -> list[dict]:
+    """Each record with Docker's `ps --format` field names (.ID, .Names, .Status …);
+    with_record: the record's own fields too (`ps --format json`)."""
+    from .listing import container_row
+    from .records import asdict
+    rows = [container_row(r, no_trunc) for r in records]
+    if with_record:
+        rows = [{**asdict(r), "status_text": row["Status"], **row} for r, row in zip(records, rows)]
+    return rows
+
+
+def render_list(fmt: str, rows: list[dict], kind: str = "") -> str:
+    """--format json | 'table {{.A}}\t{{.B}}' | '{{.A}}' over a list's rows (listing.py)."""
+    from .listing import PS_HEADERS, render
+    return render(fmt, rows, PS_HEADERS if kind == "ps" else None)
+
+
+def render_template(fmt: str, data: dict) -> str:
+    """One Go template over one object (`inspect --format`)."""
+    from .listing import render_one
+    return render_one(fmt.replace("\\t", "\t").replace("\\n", "\n"), data)
+
+
+def start_container(ref: str, *, attach: bool = False, interactive: bool = False, root=None):
+    """`start`: a created or stopped container runs again, with its files (create.py)."""
+    from .create import start_container as start
+    return start(ref, attach=attach, interactive=interactive, root=root)
+
+
+def restart_container(ref: str, *, timeout: float | None = None, root=None) -> str:
+    from .create import restart_container as restart
+    return restart(ref, timeout=timeout, root=root)
+
+
+def rename_container(ref: str, new_name: str, root=None):
+    from .create import rename_container as rename
+    return rename(ref, new_name, root)
+
+
+def container_ports(ref: str, private: str | None = None, root=None) -> list[str]:
+    from .create import container_ports as ports
+    return ports(ref, private, root)
+
+
+def attach_container(ref: str, emit, *, sig_proxy: bool = True, root=None) -> int:
+    from .create import attach_container as attach
+    return attach(ref, emit, sig_proxy=sig_proxy, root=root)
+
+
+def copy_files(src: str, dest: str, *, archive: bool = False, follow: bool = False, root=None) -> None:
+    """`cp SRC DEST`: one of them CONTAINER:PATH (storage/cp.py)."""
+    from .storage.cp import copy_with_container, parse_cp_args
+    ref, ctr_path, host_path, to_container = parse_cp_args(src, dest)
+    store = open_store(root)
+    copy_with_container(store, image_store(root), store.find(ref), to_container=to_container,
+                        ctr_path=ctr_path, host_path=host_path, archive=archive, follow=follow)
+
+
+def container_logs(ref: str, *, tail: int | None = None, since: str | None = None,
+                   until: str | None = None, root=None) -> list:
+    """`logs [--since T] [--until T] [-n N]`: (ts, stream, line), the window first, then the tail."""
+    from .housekeeping import in_window, parse_time
+    from .logs import last, read_logs
+    start, end = (parse_time(since) if since else None), (parse_time(until) if until else None)
+    entries = read_logs(ref, root=root)
+    if start is not None or end is not None:
+        entries = [e for e in entries if in_window(e[0], start, end)]
+    return last(entries, tail)
+
+
+def follow_container_logs(ref: str, emit, *, tail: int | None = None, since: str | None = None,
+                          until: str | None = None, root=None) -> None:
+    """`logs -f` with --since/--until: only the entries inside the window are emitted."""
+    from .housekeeping import in_window, parse_time
+    from .logs import follow_logs
+    start, end = (parse_time(since) if since else None), (parse_time(until) if until else None)
+    if start is None and end is None:
+        return follow_logs(ref, emit, tail=tail, root=root)
+    follow_logs(ref, lambda ts, stream, text: in_window(ts, start, end) and emit(ts, stream, text),
+                tail=tail, root=root)
+
+
+def follow_events(emit, *, since: str | None = None, until: str | None = None, filters=(), root=None):
+    """`events`: emit(event) for each container event in the window (events.py); without
+    until it keeps following, as `docker events` does."""
+    from .events import follow_events as follow
+    from .housekeeping import parse_time
+    follow(state_root(root), emit, since=parse_time(since) if since else None,
+           until=parse_time(until) if until else None, filters=filters)
+
+
+def format_event(event: dict) -> str:
+    from .events import format_event as fmt
+    return fmt(event)
+
+
+def prune_containers(root=None) -> list[str]:
+    """`container prune`: every container that is not running goes (housekeeping.py)."""
+    from .housekeeping import prune_containers as prune
+    return prune(root)
+
+
+def image_history(ref: str, root=None) -> list[dict]:
+    from .housekeeping import image_history as history
+    return history(image_store(root).get(ref))
+
+
+def system_info(root=None) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+    from .housekeeping import system_info as info
+    try:
+        installed = version("minicontainer")
+    except PackageNotFoundError:                  # run from a checkout that is not installed
+        installed = "unknown"
+    return info(root, installed)
+
+
+def save_images(refs, out, root=None) -> int:
+    """`image save -o FILE IMAGE`: a docker-archive (what `docker load` reads)."""
+    if len(refs) != 1:
+        from .errors import ConfigError
+        raise ConfigError("image save writes one image per archive here: give exactly one")
+    return export_image(refs[0], out, "docker", root)
+
+
+def load_images(path, root=None):
+    """`image load -i FILE`: a docker/podman save archive or an OCI archive (its own names)."""
+    return import_image(path, None, root)
+
+
+def build_containerfile(*, context: str, file: str | None = None, ref: str | None = None, build_args=(),
+                no_cache: bool = False, network: str = "bridge", root=None, out=print):
+    """`build`: a Containerfile → an image, one cached layer per instruction (build/)."""
+    from .build.builder import build_image as build
+    return build(context=context, file=file, ref=ref, build_args=build_args, no_cache=no_cache,
+                 network=network, root=root, out=out)
+
+
+def list_images(root=None, *, all: bool = False):
+    """The images; the build cache's steps (build-cache:…) only with all=True."""
+    from .build.builder import CACHE
+    return [i for i in image_store(root).list() if all or i.name != CACHE]
+
+
+def tag_image(source: str, target: str, root=None):
+    """`image tag SOURCE TARGET`: another name for the same layers and configuration."""
+    from .storage.images import save_config_image
+    store = image_store(root)
+    image = store.convert_to_layers(source)
+    return save_config_image(store, target, image.layers, image.config, size=image.size,
+                             source=f"tag of {image.ref}", in_use=image_users(root))
+
+
 # ── networks (network/) ──────────────────────────────────────────────────────────────────────
+
 
 def network_store(root=None):
     """The NetworkStore: network definitions and leases under <root>/networks (network/)."""
@@ -371,6 +568,7 @@ def inspect_networks(names, root=None) -> list[dict]:
 
 
 # ── virtual machines (minicontainer/vm/, docs/vms.md) ─────────────────────────────────────────
+
 
 def _vms(root):
     from .vm.machine import VmStore

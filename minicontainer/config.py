@@ -43,6 +43,24 @@ class ContainerConfig:
     tmpfs: list[str] = field(default_factory=list)        # --tmpfs CTR_DIR[:size=64m,mode=1777]
     pod: str | None = None                                # --pod NAME: join a pod (orchestration/pods.py)
     cgroup_parent: str | None = None                      # the pod's group: ours is made below it
+    labels: dict = field(default_factory=dict)            # -l KEY=VALUE (the image's LABELs under them)
+    entrypoint: list[str] | None = None                   # --entrypoint: replaces the image's ([] clears it)
+    stop_signal: str | None = None                        # --stop-signal: what `stop` sends first (TERM)
+    stop_timeout: int | None = None                       # --stop-timeout: seconds before SIGKILL (10)
+    cidfile: str | None = None                            # --cidfile: the ID is written there at creation
+    add_host: list[str] = field(default_factory=list)     # --add-host NAME:IP → /etc/hosts
+    dns: list[str] = field(default_factory=list)          # --dns IP → /etc/resolv.conf nameservers
+    dns_search: list[str] = field(default_factory=list)   # --dns-search DOMAIN → its search line
+    platform: str | None = None                           # --platform linux/ARCH: only this machine's
+    pull: str = "missing"                                 # --pull never|missing (there is no registry)
+    ulimit: list[str] = field(default_factory=list)       # --ulimit TYPE=SOFT[:HARD]   (runopts.py:
+    sysctl: list[str] = field(default_factory=list)       # --sysctl KEY=VALUE          these become
+    pid: str | None = None                                # --pid host|container:NAME   spec fields)
+    ipc: str | None = None                                # --ipc host|private|shareable|container:NAME
+    uts: str | None = None                                # --uts host
+    oom_score_adj: str | None = None                      # --oom-score-adj -1000…1000
+    group_add: list[str] = field(default_factory=list)    # --group-add GID
+    shm_size: str | None = None                           # --shm-size 64m: /dev/shm's size
 
     def validate(self) -> "ContainerConfig":
         if self.isolation not in ISOLATIONS:
@@ -65,6 +83,19 @@ class ContainerConfig:
             if not self.detach:
                 raise ConfigError("--restart needs -d: the restart policy is applied by the "
                                   "container's supervisor, which only detached containers have")
+        if self.stop_signal is not None:
+            from .signals import parse_signal
+            parse_signal(self.stop_signal)
+        if self.stop_timeout is not None and int(self.stop_timeout) < -1:
+            raise ConfigError(f"invalid --stop-timeout {self.stop_timeout}: give seconds (-1: wait forever)")
+        if self.cidfile is not None and os.path.exists(self.cidfile):
+            raise ConfigError(f"the container ID file {self.cidfile} exists: another container may "
+                              "use it; remove it or choose another --cidfile")
+        if self.add_host or self.dns or self.dns_search or self.platform or self.pull != "missing":
+            check_docker_options(self)
+        from . import runopts
+        if runopts.used(self):
+            runopts.check(self)
         if self.volumes or self.tmpfs:
             from .storage.volumes import parse_mounts
             parse_mounts(self.volumes, self.tmpfs)        # ConfigError on the first bad one
@@ -97,3 +128,38 @@ def parse_restart_policy(value: str) -> tuple[str, int]:
         raise ConfigError(f"invalid --restart {value!r}: use no, on-failure[:MAX-RETRIES], always "
                           "or unless-stopped")
     return name, int(count or 0)
+
+
+def check_docker_options(config: ContainerConfig) -> None:
+    """--add-host, --dns, --dns-search, --platform, --pull: checked before anything exists."""
+    import ipaddress
+    import platform as host
+    from .network.hosts import split_host
+    for item in config.add_host:
+        name, ip = split_host(item)
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise ConfigError(f"invalid --add-host {item!r}: use NAME:IP with an IP address "
+                              "(host-gateway is not supported)") from None
+        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*)", name):
+            raise ConfigError(f"invalid --add-host {item!r}: {name!r} is not a host name")
+    for server in config.dns:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise ConfigError(f"invalid --dns {server!r}: give a name server's IP address") from None
+    for domain in config.dns_search:
+        if not re.fullmatch(r"[A-Za-z0-9.-]+", domain):
+            raise ConfigError(f"invalid --dns-search {domain!r}: give a domain name")
+    if (config.add_host or config.dns or config.dns_search) and config.net.startswith("container:"):
+        raise ConfigError("--add-host/--dns/--dns-search conflict with --net container:NAME: "
+                          "the container shares that container's files")
+    if config.platform is not None:
+        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(host.machine(), host.machine())
+        if config.platform.split("/")[:2] not in (["linux", arch], ["linux"]):
+            raise ConfigError(f"--platform {config.platform}: this machine runs linux/{arch} "
+                              "containers only (there is no emulator)")
+    if config.pull not in ("never", "missing"):
+        raise ConfigError(f"--pull {config.pull}: there is no registry to pull from; use never or "
+                          "missing (images come from `image import`, `image load` or `build`)")

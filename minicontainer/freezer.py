@@ -12,6 +12,7 @@ The freezing itself is the cgroup's (cgroups/: Cgroup.freeze, Cgroup.thaw).
 from __future__ import annotations
 
 from .errors import ContainerError
+from .events import record as record_event
 from .state import ContainerRecord, open_store
 from .status import container_cgroup, current_status, no_cgroup_reason
 
@@ -32,6 +33,7 @@ def pause_container(ref: str, root=None) -> ContainerRecord:
         cgroup.freeze()
         rec.status = "paused"
         store.save(rec)
+    record_event(store, "pause", rec)
     return rec
 
 
@@ -47,6 +49,7 @@ def unpause_container(ref: str, root=None) -> ContainerRecord:
             cgroup.thaw()
         rec.status = "running"
         store.save(rec)
+    record_event(store, "unpause", rec)
     return rec
 
 

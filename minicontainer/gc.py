@@ -79,7 +79,10 @@ class Garbage:
 
 
 def is_orphan(rec: ContainerRecord) -> bool:
-    """Nobody left to record its exit or tear it down."""
+    """Nobody left to record its exit or tear it down (a container `create` made and nobody
+    started has no owner yet: not an orphan)."""
+    if rec.status == "created" and not rec.supervisor_pid:
+        return False
     return rec.status != "exited" and not owner_alive(rec)
 
 
@@ -91,7 +94,7 @@ def collect(root=None, *, dry_run: bool = False, prune: bool = False,
     store = open_store(root)
     found = Garbage()
     records = store.list()
-    doomed = [r for r in records if is_orphan(r) or (prune and r.status == "exited" and not owner_alive(r))]
+    doomed = [r for r in records if is_orphan(r) or (prune and r.status in ("exited", "created") and not owner_alive(r))]
     for rec in doomed:
         if dry_run or attempt(found, f"container {rec.short_id} ({rec.name})", remove_orphan, store, rec):
             found.containers.append(describe(rec))

@@ -58,6 +58,7 @@ from .process import (ExecError, exec_command, exit_status, leave_terminal, rese
 from .records import record
 from .security import apply as apply_security, close_fds, set_non_dumpable, verify_workdir
 from .spec import NAMESPACE_TYPES, Spec
+from .events import record as record_event
 from .state import ContainerRecord, StateStore, proc_start_time
 from .storage.overlay import OverlayDirs, create_overlay_dirs, remove_overlay_dirs
 
@@ -119,10 +120,14 @@ def prepare(ctx: Context) -> None:
     ctx.policy = resolve_security(ctx.config)               # …and the seccomp filter is compiled here
     net_mode, ports = net.check_network_options(ctx.config)
     ctx.init_binary = find_init(ctx)                        # --init: built once with gcc
-    ctx.record = ctx.record or ctx.store.create(            # (a restart reuses its record)
+    new = ctx.record is None                                # (a restart reuses its record)
+    ctx.record = ctx.record or ctx.store.create(
         ctx.config.image, ctx.config.command or ["/bin/sh"], ctx.config.name,
         auto_remove=ctx.config.remove, config=config_summary(ctx.config), **owner_fields())
     try:
+        if new and ctx.config.cidfile:                      # --cidfile: the ID, once it exists
+            from .state import write_cidfile
+            write_cidfile(ctx.config.cidfile, ctx.record.id)
         ctx.record.hostname = ctx.config.hostname or ctx.record.short_id
         ctx.explain.define("ID", ctx.record.id)             # later steps print $ID, not 64 hex digits
         ctx.explain.define("C", str(ctx.store.container_dir(ctx.record.id)))   # …and $C/upper
@@ -152,6 +157,7 @@ def start(ctx: Context) -> None:
     ctx.record.pid, ctx.record.pid_start = ctx.pid, proc_start_time(ctx.pid)
     ctx.record.status, ctx.record.started_at = "running", time.time()
     ctx.store.save(ctx.record)
+    record_event(ctx.store, "start", ctx.record)
 
 
 def launch(ctx: Context) -> None:
@@ -260,8 +266,10 @@ def wait(ctx: Context) -> int:
     ctx.record.status, ctx.record.exit_code, ctx.record.finished_at = "exited", code, time.time()
     if ctx.cgroup is not None and code == 137 and ctx.cgroup.oom_killed():
         ctx.record.oom_killed = True
+        record_event(ctx.store, "oom", ctx.record)
         os.write(2, f"minicontainer: {ctx.record.name} was killed by the kernel's OOM killer: "
                     "it used more memory than its --memory limit (exit 137)\n".encode())
+    record_event(ctx.store, "die", ctx.record, exitCode=code)
     return code
 
 

@@ -165,12 +165,16 @@ def from_run(ctx, limits) -> Spec:
                       cwd=c.workdir or ("" if c.user else "/"), username=c.user, terminal=c.tty,
                       additional_gids=[0], no_new_privileges=policy.no_new_privs,
                       capabilities={"bounding": caps, "effective": caps, "permitted": caps})
-    return Spec(root_path=str(ctx.overlay.merged), process=process, root_readonly=c.read_only,
+    spec = Spec(root_path=str(ctx.overlay.merged), process=process, root_readonly=c.read_only,
                 hostname=rec.hostname, mounts=run_mounts(ctx), namespaces=run_namespaces(ctx),
                 uid_mappings=id_maps(ctx, "uid_map"), gid_mappings=id_maps(ctx, "gid_map"),
                 resources=oci_resources(limits), cgroups_path=ctx.cgroup.relpath if ctx.cgroup else "",
                 masked_paths=list(policy.masked_paths), readonly_paths=list(policy.readonly_paths),
                 seccomp=run_seccomp(policy), annotations={"org.opencontainers.image.ref.name": c.image})
+    from . import runopts
+    if runopts.used(c):                      # --ulimit, --sysctl, --pid/--ipc/--uts, … (runopts.py)
+        runopts.apply(spec, ctx)
+    return spec
 
 
 def run_namespaces(ctx) -> list:

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import ContainerError, ConfigError
+from .events import record as record_event
 from .records import asdict, field, fields, record
 
 DEFAULT_ROOT = "/var/lib/minicontainer"
@@ -146,6 +147,7 @@ class StateStore:
                                   created=time.time(), **fields)
             self.container_dir(cid).mkdir(mode=0o700)
             self.save(rec)
+        record_event(self, "create", rec)
         return rec
 
     def save(self, rec: ContainerRecord) -> None:
@@ -206,6 +208,7 @@ class StateStore:
                 os.rename(self.container_dir(rec.id), gone)
             except FileNotFoundError:
                 return
+        record_event(self, "destroy", rec)
         shutil.rmtree(gone, ignore_errors=True)
         if gone.exists() and os.geteuid() != 0:      # rootless: files of the container's other
             from .userns import remove_tree          # users (subordinate uids) need its map
@@ -215,6 +218,21 @@ class StateStore:
 def open_store(root: str | os.PathLike | None = None) -> StateStore:
     """The records of the state root `root` (see state_root for the default)."""
     return StateStore(state_root(root))
+
+
+def write_cidfile(path: str | None, cid: str) -> None:
+    """--cidfile: the full ID, written once the record exists; never over an existing file."""
+    if not path:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise ConfigError(f"the container ID file {path} exists: remove it or choose another "
+                          "--cidfile") from None
+    except OSError as e:
+        raise ConfigError(f"--cidfile {path}: {e.strerror}") from None
+    with os.fdopen(fd, "w") as f:
+        f.write(cid)
 
 
 def validate_name(name: str) -> None:

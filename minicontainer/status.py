@@ -35,6 +35,8 @@ def current_status(rec: ContainerRecord) -> str:
         if is_alive(rec.pid, rec.pid_start):
             return rec.status
         return "exited" if owner_alive(rec) else "dead"
+    if rec.status == "created" and not rec.supervisor_pid:
+        return "created"                           # made by `create`, never started (create.py)
     if rec.status in ("created", "restarting") and not owner_alive(rec):
         return "dead"
     return rec.status

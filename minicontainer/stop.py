@@ -24,22 +24,12 @@ import signal
 import time
 
 from .errors import ConfigError, ContainerError
+from .events import record as record_event
 from .freezer import thaw_if_paused
+from .signals import parse_signal  # noqa: F401  (stop and kill take names; re-exported)
 from .state import ContainerRecord, StateStore, is_alive, open_store, proc_start_time
 from .status import (OWNER_TIMEOUT, POLL, current_status, owner_alive, settled, wait_until)
 from .supervisor import EXIT_FILE, STOPPED_MARK
-
-
-def parse_signal(value: str | int) -> int:
-    """'TERM', 'SIGTERM', 'term' or '15' → 15."""
-    text = str(value).strip().upper()
-    if text.isdigit() and 0 < int(text) < signal.NSIG:
-        return int(text)
-    name = text if text.startswith("SIG") else "SIG" + text
-    sig = getattr(signal.Signals, name, None) if name.isidentifier() else None
-    if sig is None:
-        raise ConfigError(f"invalid signal {value!r}: use a name (TERM, KILL, HUP, INT, USR1 …) or a number")
-    return int(sig)
 
 
 def signal_process(pid: int, start: int, sig: int) -> bool:
@@ -78,15 +68,20 @@ def wake_owner(rec: ContainerRecord) -> None:
 
 # ── the verbs ─────────────────────────────────────────────────────────────────────────────
 
-def stop_container(ref: str, timeout: float = 10, root=None) -> ContainerRecord:
-    """SIGTERM, then SIGKILL after `timeout` seconds; returns once the exit is recorded.
-    The restart policy will not restart it (Docker's 'manually stopped').
+def stop_container(ref: str, timeout: float | None = None, root=None) -> ContainerRecord:
+    """SIGTERM (or its --stop-signal), then SIGKILL after `timeout` seconds (default: its
+    --stop-timeout, else 10); returns once the exit is recorded. The restart policy will not
+    restart it (Docker's 'manually stopped').
 
     A restarting container's record may still name the old PID 1 while its supervisor starts
     a new one: so each poll reads the record again and signals whichever PID 1 it names."""
     store = open_store(root)
     rec = store.find(ref)
     mark_stopped(store, rec)
+    if timeout is None:
+        timeout = rec.config.get("stop_timeout", 10)
+    timeout = 10**9 if timeout < 0 else timeout             # -1: wait as long as it takes
+    first = parse_signal(rec.config.get("stop_signal") or "TERM")
     deadline, termed = time.monotonic() + timeout, set()
 
     def done() -> bool:
@@ -97,7 +92,7 @@ def stop_container(ref: str, timeout: float = 10, root=None) -> ContainerRecord:
         if time.monotonic() > deadline:
             sent = signal_process(now.pid, now.pid_start, signal.SIGKILL)
         elif (now.pid, now.pid_start) not in termed:      # SIGTERM once per process
-            sent = signal_process(now.pid, now.pid_start, signal.SIGTERM)
+            sent = signal_process(now.pid, now.pid_start, first)
             termed.add((now.pid, now.pid_start))
         else:
             sent = False
@@ -105,6 +100,7 @@ def stop_container(ref: str, timeout: float = 10, root=None) -> ContainerRecord:
             thaw_if_paused(now)
         return settled(store, now)
     wait_until(done, timeout + OWNER_TIMEOUT)
+    record_event(store, "stop", rec)
     return store.load(rec.id) or rec
 
 
@@ -119,6 +115,7 @@ def kill_container(ref: str, sig: str | int = "KILL", root=None) -> ContainerRec
         mark_stopped(store, rec)
     if not signal_process(rec.pid, rec.pid_start, number):
         raise ContainerError(f"container {rec.name} is not running")
+    record_event(store, "kill", rec, signal=number)
     if number == signal.SIGKILL:
         thaw_if_paused(rec)
     return rec

@@ -156,15 +156,18 @@ def first_start(container, report_w: int) -> None:
     """The new supervisor, still holding the CLI's memory: run prepare and start."""
     from minicontainer import runtime
     report(report_w, f"supervisor {os.getpid()}")
-    from minicontainer.state import StateStore
+    from minicontainer.state import StateStore, proc_start_time
     null = os.open("/dev/null", os.O_RDWR)
     os.dup2(null, 0), os.dup2(null, 1)              # `ID=$(minicontainer run -d …)` waits for EOF
     os.close(null)
     close_inherited_fds(keep=report_w)
     store = StateStore(container.store.root.absolute())
     os.chdir("/")                                   # pin no directory of the user's
-    ctx = runtime.Context(container.config, store, container.explain)
-    launch(ctx, report_w, streak=0)
+    existing = getattr(container, "record", None)   # `start` of a created or exited container
+    ctx = runtime.Context(container.config, store, container.explain, record=existing)
+    if existing is not None:                        # we wait for it from now on
+        existing.supervisor_pid, existing.supervisor_start = os.getpid(), proc_start_time(os.getpid())
+    launch(ctx, report_w, streak=0, keep_record=existing is not None)
 
 
 def close_inherited_fds(keep: int) -> None:
@@ -179,15 +182,16 @@ def close_inherited_fds(keep: int) -> None:
             pass
 
 
-def launch(ctx, report_w: int | None, streak: int) -> None:
+def launch(ctx, report_w: int | None, streak: int, keep_record: bool = False) -> None:
     """prepare + start with the container's output going to pipes, then become the watcher.
-    For a restart ctx.record is set and prepare reuses it. Never returns."""
+    For a restart (and `start`) ctx.record is set and prepare reuses it; keep_record: a
+    failed first start keeps that record (it was not made for this start). Never returns."""
     import signal
     from minicontainer import runtime
     try:
         runtime.prepare(ctx)
     except BaseException as e:
-        give_up(ctx, report_w, e)
+        give_up(ctx, report_w, e, keep_record)
     try:
         keep = attach_output(ctx)
         with runtime.forward_signals(ctx):
@@ -197,7 +201,7 @@ def launch(ctx, report_w: int | None, streak: int) -> None:
             keep["out"] = ctx.console.receive_master()
     except BaseException as e:
         runtime.teardown(ctx)
-        give_up(ctx, report_w, e)
+        give_up(ctx, report_w, e, keep_record)
     if stop_requested(ctx.store, ctx.record.id):    # `stop` came while we started: it may have
         os.kill(ctx.pid, signal.SIGKILL)            # signalled the old PID 1; this one must not run
     detach_stdio(ctx)
@@ -251,14 +255,18 @@ def report(report_w: int, line: str) -> None:
         pass
 
 
-def give_up(ctx, report_w: int | None, error: BaseException) -> None:
-    """A start failed. First start: report the one line and leave nothing behind. A restart:
-    record the exit (125, or execve's 127/126) and stop restarting."""
+def give_up(ctx, report_w: int | None, error: BaseException, keep_record: bool = False) -> None:
+    """A start failed. First start: report the one line and leave nothing behind (but the
+    record of a container that existed before: `start`). A restart: record the exit (125,
+    or execve's 127/126) and stop restarting."""
     from minicontainer.errors import MinicontainerError
     message = str(error) if isinstance(error, MinicontainerError) else f"internal error: {error!r}"
     code = getattr(error, "exit_code", 125)
     if report_w is not None:
-        if ctx.record is not None:
+        if keep_record and ctx.record is not None:
+            ctx.store.update(ctx.record.id, status="exited", exit_code=code, finished_at=time.time(),
+                             pid=0)
+        elif ctx.record is not None:
             ctx.record.auto_remove = True
             from minicontainer import runtime
             runtime.teardown(ctx)                   # prepare/start already undid the rest
@@ -379,6 +387,10 @@ def exited(root: str, cid: str, code: int, streak: int) -> None:
                        restart_count=rec.restart_count + (delay is not None))
     if rec is None:
         return
+    from minicontainer.events import record as record_event
+    if oom:
+        record_event(store, "oom", rec)
+    record_event(store, "die", rec, exitCode=code)
     write_exit_file(store, cid, code)
     ctx = context_for(store, rec)                   # after recording: the exit is kept even if this fails
     runtime.teardown(ctx)                           # cgroup, network; --rm: overlay and record

@@ -63,6 +63,12 @@ SAME = [
     ["run", "--rm", "--", "busybox", "ls", "-l"],
     ["run", "--name", "--rm", "busybox"],                                        # a value may start with -
     ["run", "-", "true"],
+    ["run", "-l", "a=b", "--label", "c", "--env-file", "f", "--entrypoint", "", "--cidfile", "c", "--stop-signal",
+     "USR1", "--stop-timeout", "3", "--dns", "192.0.2.1", "--dns-search", "x.org", "--add-host", "h:192.0.2.2",
+     "--platform", "linux/amd64", "--pull", "never", "busybox"],
+    ["run", "--ulimit", "nofile=10:20", "--sysctl", "net.ipv4.ip_forward=1", "--pid", "host", "--ipc", "host",
+     "--uts", "host", "--oom-score-adj", "5", "--group-add", "10", "--shm-size", "1m", "busybox"],
+    ["run", "--memory-reservation", "32m", "--cpu-period", "50000", "--cpu-quota", "25000", "busybox"],
 ]
 
 

@@ -93,9 +93,13 @@ def shares_to_weight(shares: int) -> int:
 
 
 def parse_limits(memory=None, memory_swap=None, pids_limit=None, cpus=None,
-                 cpu_shares=None, cpuset_cpus=None) -> Limits:
+                 cpu_shares=None, cpuset_cpus=None, memory_reservation=None, cpu_period=None,
+                 cpu_quota=None) -> Limits:
     """Check and convert the run flags; all None gives Limits() with no limits at all."""
     mem = parse_memory(memory)
+    if cpus is not None and (cpu_period is not None or cpu_quota is not None):
+        raise ConfigError("--cpus and --cpu-period/--cpu-quota conflict: --cpus is a quota per "
+                          "100 ms period already; give one or the other")
     return Limits(
         memory=mem,
         memory_swap=parse_memory_swap(memory_swap, mem),
@@ -103,7 +107,37 @@ def parse_limits(memory=None, memory_swap=None, pids_limit=None, cpus=None,
         nano_cpus=parse_cpus(cpus),
         cpu_shares=parse_cpu_shares(cpu_shares),
         cpuset_cpus=parse_cpuset_cpus(cpuset_cpus),
+        memory_reservation=parse_memory_reservation(memory_reservation, mem),
+        cpu_period=parse_micros("--cpu-period", cpu_period, 1000, 1_000_000),
+        cpu_quota_us=parse_micros("--cpu-quota", cpu_quota, 1000, None),
     )
+
+
+def parse_memory_reservation(value, memory: int | None) -> int | None:
+    """--memory-reservation: a soft limit (memory.soft_limit_in_bytes / memory.low)."""
+    if value is None:
+        return None
+    size = parse_size("--memory-reservation", value)
+    if memory is not None and size > memory:
+        raise ConfigError(f"--memory-reservation {value} is above --memory: the soft limit must be "
+                          "at most the hard one")
+    return size
+
+
+def parse_micros(flag: str, value, low: int, high: int | None) -> int | None:
+    """--cpu-period (1000..1000000 us) and --cpu-quota (>= 1000 us, -1: none), as Docker."""
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"invalid {flag} {value!r}: microseconds, a whole number") from None
+    if flag == "--cpu-quota" and number == -1:
+        return -1
+    if number < low or (high is not None and number > high):
+        bound = f"{low}..{high}" if high else f"at least {low} (or -1: no quota)"
+        raise ConfigError(f"invalid {flag} {value}: {bound} microseconds")
+    return number
 
 
 def parse_size(flag: str, value) -> int:

@@ -18,6 +18,8 @@ RUN_CONTEXT = {"allow_interspersed_args": False}   # options after IMAGE belong 
 def run(ctx: typer.Context, image: str, command: Optional[List[str]], **options):
     """Run a command in a new container."""
     from .run_verb import run_container
+    if ctx.info_name == "create":
+        options["create"] = True
     raise SystemExit(run_container(root=root_of(ctx), image=image, command=command or [], **options))
 
 
@@ -43,26 +45,44 @@ def run_signature() -> Signature:
 run.__signature__ = run_signature()
 run.__annotations__ = {p.name: p.annotation for p in run.__signature__.parameters.values()}
 app.command(context_settings=RUN_CONTEXT)(run)
+# `create` takes run's options (one declaration): it makes the container and prints its ID.
+app.command("create", context_settings=RUN_CONTEXT,
+            help="Create a container without starting it; print its ID (`start` runs it).")(run)
 
 
 @app.command()
 def ps(ctx: typer.Context,
        all: bool = typer.Option(False, "--all", "-a", help="Show stopped containers too."),
-       format: str = typer.Option("table", "--format", help="table or json.")):
+       quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the IDs (e.g. rm -f $(minicontainer ps -aq))."),
+       filter: List[str] = typer.Option([], "--filter", "-f",
+                                        help="status=, name=, label=KEY[=VALUE], ancestor=IMAGE, id=, exited=N."),
+       format: str = typer.Option("table", "--format",
+                                  help="table, json, or a Go template: '{{.ID}}\\t{{.Names}}', 'table {{.Names}}'."),
+       last: Optional[int] = typer.Option(None, "--last", "-n", help="The N most recently created (all states)."),
+       latest: bool = typer.Option(False, "--latest", "-l", help="The most recently created (all states)."),
+       no_trunc: bool = typer.Option(False, "--no-trunc", help="Full IDs and commands.")):
     """List containers."""
-    from ..api import asdict, list_containers, status_text
-    records = [r for r in list_containers(root_of(ctx))
-               if all or r.status in ("running", "paused", "restarting")]
+    from ..api import container_rows, ps_containers, render_list
+    records = ps_containers(root_of(ctx), filters=filter,
+                              all=all or latest or last is not None,
+                              last=1 if latest else last)
+    if quiet:
+        for r in records:
+            click.echo(r.id if no_trunc else r.short_id)
+        return
+    rows = container_rows(records, no_trunc=no_trunc, with_record=format == "json")
     if format == "json":
-        click.echo(json.dumps([{**asdict(r), "status_text": status_text(r)} for r in records], indent=1))
+        click.echo(json.dumps(rows, indent=1))
         return
     if format != "table":
-        fail(f"invalid --format {format!r}: use table or json")
-    rows = [("CONTAINER ID", "NAME", "IMAGE", "COMMAND", "STATUS", "PID", "RESTARTS")]
-    for r in records:
-        rows.append((r.short_id, r.name, r.image, _short(" ".join(r.command), 24), status_text(r),
-                     str(r.pid) if r.status in ("running", "paused") else "", str(r.restart_count)))
-    _table(rows)
+        click.echo(render_list(format, rows, "ps"), nl=False)
+        return
+    table = [("CONTAINER ID", "NAME", "IMAGE", "COMMAND", "STATUS", "PID", "RESTARTS")]
+    for r, row in zip(records, rows):
+        table.append((row["ID"], r.name, r.image,
+                      " ".join(r.command) if no_trunc else _short(" ".join(r.command), 24), row["Status"],
+                      str(row["Pid"] or ""), str(r.restart_count)))
+    _table(table)
 
 
 @app.command()
@@ -101,13 +121,82 @@ def _each(refs, action) -> None:
 
 
 @app.command()
+def start(ctx: typer.Context, containers: List[str] = typer.Argument(..., help="Names or IDs."),
+          attach: bool = typer.Option(False, "--attach", "-a", help="Stay attached: its output, its exit status."),
+          interactive: bool = typer.Option(False, "--interactive", "-i", help="Attach stdin too (with -a).")):
+    """Start created or stopped containers again (their files as they left them)."""
+    from ..api import start_container
+    if attach or interactive:
+        if len(containers) > 1:
+            fail("you cannot start and attach multiple containers at once")
+        from .run_verb import stdin_from_devnull
+        if not interactive:
+            stdin_from_devnull()
+        raise SystemExit(start_container(containers[0], attach=True, interactive=interactive,
+                                         root=root_of(ctx)))
+    _each(containers, lambda ref: start_container(ref, root=root_of(ctx)) and None)
+
+
+@app.command()
+def restart(ctx: typer.Context, containers: List[str] = typer.Argument(..., help="Names or IDs."),
+            time_: Optional[float] = typer.Option(None, "--time", "-t",
+                                                  help="Seconds to wait for stop before SIGKILL (default: its --stop-timeout, else 10).")):
+    """Stop (if running) and start containers again."""
+    from ..api import restart_container
+    _each(containers, lambda ref: restart_container(ref, timeout=time_, root=root_of(ctx)) and None)
+
+
+@app.command()
+def rename(ctx: typer.Context, container: str = typer.Argument(..., help="Name or ID."),
+           new_name: str = typer.Argument(..., help="The new name.")):
+    """Give a container another name."""
+    from ..api import rename_container
+    rename_container(container, new_name, root=root_of(ctx))
+
+
+@app.command()
+def port(ctx: typer.Context, container: str = typer.Argument(..., help="Name or ID."),
+         private_port: Optional[str] = typer.Argument(None, help="PORT[/tcp|udp]: only this one.")):
+    """List a running container's published ports (-p)."""
+    from ..api import container_ports
+    for line in container_ports(container, private_port, root=root_of(ctx)):
+        click.echo(line)
+
+
+@app.command()
+def attach(ctx: typer.Context, container: str = typer.Argument(..., help="Name or ID of a running container."),
+           sig_proxy: bool = typer.Option(True, "--sig-proxy/--no-sig-proxy",
+                                          help="Pass Ctrl-C (SIGINT) and SIGTERM on to its PID 1.")):
+    """Follow a detached container's output from now until it stops; exit with its status."""
+    from ..api import attach_container
+
+    def emit(_ts: str, stream: str, text: bytes) -> None:
+        out = sys.stderr.buffer if stream == "stderr" else sys.stdout.buffer
+        out.write(text)
+        out.flush()
+    raise SystemExit(attach_container(container, emit, sig_proxy=sig_proxy, root=root_of(ctx)))
+
+
+@app.command()
+def cp(ctx: typer.Context, src: str = typer.Argument(..., help="CONTAINER:PATH or a host path."),
+       dest: str = typer.Argument(..., help="CONTAINER:PATH or a host path."),
+       archive: bool = typer.Option(False, "--archive", "-a", help="Keep owners (default: root inside, you outside)."),
+       follow_link: bool = typer.Option(False, "--follow-link", "-L", help="Follow a symlink given as SRC.")):
+    """Copy files between a container (running or not) and the host."""
+    from ..api import copy_files
+    copy_files(src, dest, archive=archive, follow=follow_link, root=root_of(ctx))
+
+
+@app.command()
 def logs(ctx: typer.Context, container: str = typer.Argument(..., help="Name or ID, or pod/NAME."),
          follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new output."),
          tail: Optional[int] = typer.Option(None, "--tail", "-n", help="Only the last N lines."),
          timestamps: bool = typer.Option(False, "--timestamps", "-t", help="Prefix each line with its time."),
-         pod_container: Optional[str] = typer.Option(None, "--container", "-c", help="pod/NAME: which container.")):
+         pod_container: Optional[str] = typer.Option(None, "--container", "-c", help="pod/NAME: which container."),
+         since: Optional[str] = typer.Option(None, "--since", help="Only after this time (2025-01-31T12:00:00Z, a Unix time, or 10m ago)."),
+         until: Optional[str] = typer.Option(None, "--until", help="Only before this time (same forms).")):
     """Show a detached container's output (stdout and stderr, each to its own)."""
-    from ..api import follow_logs, pod_container_ref, read_logs
+    from ..api import container_logs, follow_container_logs, pod_container_ref
     if "/" in container:                                    # kubectl's pod/NAME, deployment/NAME
         container = pod_container_ref(container, pod_container, root_of(ctx))
 
@@ -116,9 +205,9 @@ def logs(ctx: typer.Context, container: str = typer.Argument(..., help="Name or 
         out.write((ts.encode() + b" " if timestamps else b"") + text)
         out.flush()
     if follow:
-        follow_logs(container, emit, tail=tail, root=root_of(ctx))
+        follow_container_logs(container, emit, tail=tail, since=since, until=until, root=root_of(ctx))
     else:
-        for entry in read_logs(container, tail=tail, root=root_of(ctx)):
+        for entry in container_logs(container, tail=tail, since=since, until=until, root=root_of(ctx)):
             emit(*entry)
 
 
@@ -132,30 +221,16 @@ def inspect(ctx: typer.Context, containers: List[str] = typer.Argument(..., help
     if format is None:
         click.echo(json.dumps(data, indent=4))
         return
+    from ..api import render_template
     for item in data:
-        click.echo(_template(format, item))
-
-
-def _template(text: str, data: dict) -> str:
-    """The part of Go templates scripts use: {{.A.B}} and {{json .A}}."""
-    import re
-
-    def value(match) -> str:
-        as_json, path = match.group(1), match.group(2)
-        v = data
-        for key in filter(None, path.split(".")):
-            if not isinstance(v, dict) or key not in v:
-                fail(f"--format: no field {path!r} (see `minicontainer inspect` for the names)")
-            v = v[key]
-        return json.dumps(v) if as_json or isinstance(v, (dict, list)) else \
-            ("<no value>" if v is None else str(v).lower() if isinstance(v, bool) else str(v))
-    return re.sub(r"\{\{\s*(json\s+)?(\.[\w.]*)\s*\}\}", value, text)
+        click.echo(render_template(format, item))
 
 
 @app.command()
 def stop(ctx: typer.Context, containers: List[str] = typer.Argument(..., help="Names or IDs."),
-         time_: float = typer.Option(10, "--time", "-t", help="Seconds between SIGTERM and SIGKILL.")):
-    """Stop containers: SIGTERM, then SIGKILL after --time seconds."""
+         time_: Optional[float] = typer.Option(None, "--time", "-t",
+                                               help="Seconds before SIGKILL (default: its --stop-timeout, else 10).")):
+    """Stop containers: SIGTERM (or their --stop-signal), then SIGKILL after --time seconds."""
     from ..api import stop_container
     _each(containers, lambda ref: stop_container(ref, timeout=time_, root=root_of(ctx)) and None)
 
@@ -253,6 +328,40 @@ def system_prune(ctx: typer.Context,
     _report_garbage(collect_garbage(root_of(ctx), dry_run=dry_run, prune=True), dry_run)
 
 
+@system_app.command("info")
+def system_info(ctx: typer.Context, format: str = typer.Option("table", "--format", help="table, json or a Go template.")):
+    """What this minicontainer runs on: containers, images, storage, cgroups, kernel."""
+    from ..api import render_template, system_info as info
+    data = info(root_of(ctx))
+    if format == "json":
+        click.echo(json.dumps(data, indent=1))
+    elif format != "table":
+        click.echo(render_template(format, data))
+    else:
+        for key, value in data.items():
+            click.echo(f"{key}: {value}")
+
+
+container_app = typer.Typer(no_args_is_help=True, help="Manage containers (Docker's `container` group).")
+app.add_typer(container_app, name="container")
+
+
+@container_app.command("prune")
+def container_prune(ctx: typer.Context, force: bool = typer.Option(False, "--force", "-f", help="Do not ask.")):
+    """Remove every container that is not running."""
+    from ..api import prune_containers
+    if not force:
+        if not sys.stdin.isatty():
+            fail("container prune removes every stopped container: add -f to confirm")
+        click.confirm("This removes every stopped container. Continue?", abort=True)
+    removed = prune_containers(root_of(ctx))
+    if removed:
+        click.echo("Deleted Containers:")
+        for cid in removed:
+            click.echo(cid)
+    click.echo(f"Total: {len(removed)} containers")
+
+
 def _report_garbage(found, dry_run: bool) -> None:
     lines = found.lines(dry_run)
     for line in lines:
@@ -306,17 +415,91 @@ def image_import(ctx: typer.Context, file: str = typer.Argument(..., help="A roo
 @image_app.command("build")
 def image_build(ctx: typer.Context, recipe: str = typer.Argument(..., help="A recipe .toml, or a name in rootfs-builder/recipes/.")):
     """Build a userland with rootfs-builder and import it."""
-    from ..api import build_image
+    from ..api import build_containerfile
     result, image = build_image(recipe, root_of(ctx))
     click.echo(f"sha256:{result.sha256}  {result.path}", err=True)
     click.echo(f"{image.ref} {image.digest}")
 
 
+@app.command()
+def events(ctx: typer.Context,
+           since: Optional[str] = typer.Option(None, "--since", help="From this time (RFC 3339, Unix time, or 10m ago); default: now."),
+           until: Optional[str] = typer.Option(None, "--until", help="Up to this time; without it, keep following."),
+           filter: List[str] = typer.Option([], "--filter", "-f", help="container=, event=, image=, label=, type=."),
+           format: Optional[str] = typer.Option(None, "--format", help="json (one object per line) or a Go template.")):
+    """What happens to containers: create, start, kill, die, oom, stop, destroy, …"""
+    from ..api import follow_events, format_event, render_template
+
+    def emit(event: dict) -> None:
+        if format is None:
+            click.echo(format_event(event))
+        elif format == "json":
+            click.echo(json.dumps(event))
+        else:
+            click.echo(render_template(format, event))
+    follow_events(emit, since=since, until=until, filters=filter, root=root_of(ctx))
+
+
+@app.command()
+def build(ctx: typer.Context, context: str = typer.Argument(..., help="The build context: a directory."),
+          file: Optional[str] = typer.Option(None, "--file", "-f", help="The Containerfile (default: CONTEXT/Containerfile or Dockerfile)."),
+          tag: Optional[str] = typer.Option(None, "--tag", "-t", help="NAME[:TAG] for the result."),
+          build_arg: List[str] = typer.Option([], "--build-arg", help="KEY=VALUE for an ARG."),
+          no_cache: bool = typer.Option(False, "--no-cache", help="Run every step, use no cached one."),
+          network: str = typer.Option("bridge", "--network", help="RUN's network: bridge, none or host.")):
+    """Build an image from a Containerfile (Dockerfile): one layer per instruction, cached."""
+    from ..api import build_containerfile
+    from .run_verb import stdin_from_devnull
+    stdin_from_devnull()
+    build_containerfile(context=context, file=file, ref=tag, build_args=build_arg, no_cache=no_cache,
+                network=network, root=root_of(ctx), out=click.echo)
+
+
+@image_app.command("tag")
+def image_tag(ctx: typer.Context, source: str = typer.Argument(..., help="An image NAME[:TAG]."),
+              target: str = typer.Argument(..., help="The new NAME[:TAG].")):
+    """Give an image another name (the same layers, shared)."""
+    from ..api import tag_image
+    tag_image(source, target, root_of(ctx))
+
+
+@image_app.command("history")
+def image_history(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME[:TAG]"),
+                  format: str = typer.Option("table", "--format", help="table, json or a Go template."),
+                  no_trunc: bool = typer.Option(False, "--no-trunc", help="Do not shorten CREATED BY.")):
+    """An image's layers, the top first: what made each one, and its size."""
+    from ..api import image_history as history, render_list
+    rows = history(ref, root_of(ctx))
+    if format != "table":
+        click.echo(render_list(format, rows), nl=False)
+        return
+    _table([("IMAGE", "CREATED", "CREATED BY", "SIZE")] +
+           [(r["ID"], r["Created"], r["CreatedBy"] if no_trunc else _short(r["CreatedBy"], 45), _size(r["Size"]))
+            for r in rows])
+
+
+@image_app.command("save")
+def image_save(ctx: typer.Context, refs: List[str] = typer.Argument(..., help="NAME[:TAG]"),
+               output: str = typer.Option(..., "--output", "-o", help="The archive to write.")):
+    """Write an image as a docker-archive (`docker load` / `podman load` read it)."""
+    from ..api import save_images
+    save_images(refs, output, root_of(ctx))
+
+
+@image_app.command("load")
+def image_load(ctx: typer.Context, input: str = typer.Option(..., "--input", "-i", help="A docker/podman save or OCI archive.")):
+    """Load an image archive under the name it carries (`image import` gives it another)."""
+    from ..api import load_images
+    image = load_images(input, root_of(ctx))
+    click.echo(f"Loaded image: {image.ref}")
+
+
 @image_app.command("ls")
-def image_ls(ctx: typer.Context, format: str = typer.Option("table", "--format", help="table or json.")):
+def image_ls(ctx: typer.Context, format: str = typer.Option("table", "--format", help="table or json."),
+             all: bool = typer.Option(False, "--all", "-a", help="Also the build cache's step images.")):
     """List images."""
-    from ..api import image_store
-    images = image_store(root_of(ctx)).list()
+    from ..api import list_images
+    images = list_images(root_of(ctx), all=all)
     if format == "json":
         click.echo(json.dumps([i.to_dict() for i in images], indent=1))
         return

@@ -54,10 +54,33 @@ RUN_OPTIONS = (
     (("--volume", "-v"), "volume", "list", "HOST_DIR:CTR_DIR[:ro] or VOLUME_NAME:CTR_DIR[:ro]."),
     (("--tmpfs",), "tmpfs", "list", "CTR_DIR[:size=64m,mode=1777]: a tmpfs mount."),
     (("--pod",), "pod", "value", "Join pod NAME: its network, hostname and cgroup."),
+    (("--label", "-l"), "label", "list", "Set a label KEY=VALUE (see ps --filter label=)."),
+    (("--env-file",), "env_file", "list", "Read KEY=VALUE lines from a file."),
+    (("--entrypoint",), "entrypoint", "value", "Replace the image's ENTRYPOINT (\"\" clears it)."),
+    (("--cidfile",), "cidfile", "value", "Write the container's ID to this file."),
+    (("--stop-signal",), "stop_signal", "value", "Signal `stop` sends first (default TERM)."),
+    (("--stop-timeout",), "stop_timeout", "value", "Seconds `stop` waits before SIGKILL (default 10)."),
+    (("--add-host",), "add_host", "list", "NAME:IP: a line in the container's /etc/hosts."),
+    (("--dns",), "dns", "list", "A name server for /etc/resolv.conf (replaces the host's)."),
+    (("--dns-search",), "dns_search", "list", "A search domain for /etc/resolv.conf."),
+    (("--platform",), "platform", "value", "linux/ARCH: only this machine's is possible."),
+    (("--pull",), "pull", "value", "never or missing (there is no registry)."),
+    (("--ulimit",), "ulimit", "list", "TYPE=SOFT[:HARD], e.g. nofile=1024:2048 (-1: unlimited)."),
+    (("--sysctl",), "sysctl", "list", "KEY=VALUE of a namespaced sysctl (net.*, kernel.shm* …)."),
+    (("--pid",), "pid", "value", "host, or container:NAME: share that PID namespace."),
+    (("--ipc",), "ipc", "value", "host, private, shareable or container:NAME."),
+    (("--uts",), "uts", "value", "host: the host's hostname (no UTS namespace)."),
+    (("--oom-score-adj",), "oom_score_adj", "value", "-1000 (never) … 1000 (first) for the OOM killer."),
+    (("--group-add",), "group_add", "list", "A supplementary group ID."),
+    (("--shm-size",), "shm_size", "value", "Size of /dev/shm, e.g. 128m (default 64m)."),
+    (("--memory-reservation",), "memory_reservation", "value", "A soft memory limit, e.g. 32m."),
+    (("--cpu-period",), "cpu_period", "value", "CFS period in microseconds (1000-1000000)."),
+    (("--cpu-quota",), "cpu_quota", "value", "CFS quota in microseconds per period (-1: none)."),
 )
-DEFAULTS = {"restart": "no", "isolation": "pivot_root", "net": "bridge"}
+DEFAULTS = {"restart": "no", "isolation": "pivot_root", "net": "bridge", "pull": "missing"}
 OPTIONS = {opt: (param, kind) for opts, param, kind, _ in RUN_OPTIONS for opt in opts}
-LIMITS = ("memory", "memory_swap", "pids_limit", "cpus", "cpu_shares", "cpuset_cpus")
+LIMITS = ("memory", "memory_swap", "pids_limit", "cpus", "cpu_shares", "cpuset_cpus",
+          "memory_reservation", "cpu_period", "cpu_quota")
 
 
 def default(param: str, kind: str):
@@ -135,18 +158,22 @@ def store(values: dict, param: str, kind: str, value: str) -> None:
 
 
 def run_container(*, root, image: str, command, rm: bool, tty: bool, interactive: bool,
-                  detach: bool, volume, **options) -> int:
-    """The verb itself, for both parsers: build the Container, run it, return its status."""
+                  detach: bool, volume, create: bool = False, **options) -> int:
+    """The verb itself, for both parsers: build the Container, run it, return its status.
+    create=True (`minicontainer create`, the same options): only make it, print its ID."""
     from ..api import Container
     limits = {k: options.pop(k) for k in LIMITS}
     limits = {k: v for k, v in limits.items() if v is not None}
-    if tty and interactive and not detach and not sys.stdin.isatty():
+    if tty and interactive and not detach and not create and not sys.stdin.isatty():
         fail("the input device is not a TTY: drop -t, or run from a terminal")
-    if not interactive:
+    if not interactive and not create:
         stdin_from_devnull()
     container = Container(image, command, root=root, remove=rm, tty=tty,
                           interactive=interactive, detach=detach, limits=limits,
                           volumes=volume, **options)
+    if create:
+        print(container.create())
+        return 0
     if detach:
         print(container.start())
         return 0

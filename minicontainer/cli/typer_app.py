@@ -40,8 +40,9 @@ VERB_FILES = {"network": ("network",), "lab": ("teaching",), "demo": ("teaching"
               "pod": ("orchestration",), "apply": ("orchestration",), "get": ("orchestration",),
               "describe": ("orchestration",), "delete": ("orchestration",), "scale": ("orchestration",),
               "rollout": ("orchestration",), "controller": ("orchestration",), "vm": ("vm",)}
-COMMANDS_VERBS = {"run", "ps", "rm", "logs", "inspect", "stop", "kill", "wait", "pause",
-                  "unpause", "top", "exec", "gc", "stats"}
+COMMANDS_VERBS = {"run", "create", "ps", "rm", "logs", "inspect", "stop", "kill", "wait", "pause",
+                  "unpause", "top", "exec", "gc", "stats", "start", "restart", "rename", "port",
+                  "attach", "cp", "build", "container", "events"}
 ALL_FILES = ("commands", "teaching", "storage", "network", "orchestration", "vm")
 
 

@@ -36,12 +36,13 @@ def openat2(dir_fd: int, path: str, flags: int, mode: int = 0, resolve: int = RE
     return fd
 
 
-def make_dirs_in_root(root_fd: int, path: str, _hops: int = 0) -> int:
+def make_dirs_in_root(root_fd: int, path: str, _hops: int = 0, owner=None) -> int:
     """mkdir -p PATH inside the root; returns an O_PATH descriptor of the last directory.
 
     Every prefix is looked up from the root itself (RESOLVE_IN_ROOT), so `..` and absolute
     links stop at the root wherever they appear. A dangling link on the way (`data -> /srv`,
-    no /srv yet) is followed the same way: its target is created, inside the root."""
+    no /srv yet) is followed the same way: its target is created, inside the root.
+    owner=(uid, gid): the directories created get that owner (build's COPY --chown)."""
     parts = [p for p in path.split("/") if p and p != "."]
     for depth in range(1, len(parts) + 1):
         prefix = "/".join(parts[:depth])
@@ -54,13 +55,16 @@ def make_dirs_in_root(root_fd: int, path: str, _hops: int = 0) -> int:
         parent = openat2(root_fd, "/".join(parts[:depth - 1]) or ".", os.O_PATH | os.O_DIRECTORY)
         try:
             os.mkdir(parts[depth - 1], 0o755, dir_fd=parent)   # a plain name in a resolved dir: safe
+            if owner is not None:
+                os.chown(parts[depth - 1], *owner, dir_fd=parent, follow_symlinks=False)
         except FileExistsError:                                # a dangling symlink: follow it
             if _hops >= 40:
                 raise SyscallError("mkdir", (path,), errno.ELOOP) from None
             link = os.readlink(parts[depth - 1], dir_fd=parent)
             base = "" if link.startswith("/") else "/".join(parts[:depth - 1])
             rest = "/".join(parts[depth:])
-            return make_dirs_in_root(root_fd, "/".join(p for p in (base, link, rest) if p), _hops + 1)
+            return make_dirs_in_root(root_fd, "/".join(p for p in (base, link, rest) if p), _hops + 1,
+                                     owner)
         finally:
             os.close(parent)
     return openat2(root_fd, "/".join(parts) or ".", os.O_PATH | os.O_DIRECTORY)

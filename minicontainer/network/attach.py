@@ -57,7 +57,8 @@ class Network:
     # ── step 1, in the parent before fork: an address and a record ───────────────────────
 
     def plan(self, container_id: str, *, name: str = "", hostname: str = "", aliases=(),
-             ports: list[PortMapping] = (), hosts_path: Path | str | None = None) -> dict:
+             ports: list[PortMapping] = (), hosts_path: Path | str | None = None,
+             extra_hosts=()) -> dict:
         """Lease an address and reserve the host ports; return the record to store in
         state.json *before* anything is created. Also writes the container's hosts file.
         Raises NetworkError if the subnet is full or a host port is taken."""
@@ -79,11 +80,13 @@ class Network:
                       "names": [n for n in dict.fromkeys([name, hostname, *aliases]) if n],
                       "ports": [p.to_dict() for p in ports],
                       "hosts_path": str(hosts_path) if hosts_path else None,
+                      "extra_hosts": list(extra_hosts),              # --add-host, kept on rewrites
                       "firewall": self.data.get("firewall")}
             leases[container_id] = record
             if hosts_path:                                  # first, so a bad path leases nothing
                 try:
-                    hosts.write_in_place(hosts_path, hosts.network_hosts_text(leases, self.name))
+                    hosts.write_in_place(hosts_path, hosts.network_hosts_text(leases, self.name)
+                                         + hosts.extra_hosts_text(extra_hosts))
                 except OSError as e:
                     raise NetworkError(f"cannot write the hosts file {hosts_path}: "
                                        f"{e.strerror}") from None

@@ -43,6 +43,29 @@ def write_hosts(path: Path | str, hostname: str = "", ip: str = "") -> None:
     write_in_place(path, hosts_text([(ip, [hostname])] if ip and hostname else []))
 
 
+def split_host(item: str) -> tuple[str, str]:
+    """--add-host NAME:IP (or NAME=IP); an IPv6 address keeps its colons."""
+    name, _, ip = item.partition("=" if "=" in item else ":")
+    return name, ip.strip("[]")
+
+
+def extra_hosts_text(extra: list[str]) -> str:
+    """--add-host NAME:IP → 'IP\tNAME' lines, after the network's own (as Docker appends them)."""
+    return "".join(f"{ip}\t{name}\n" for name, ip in map(split_host, extra))
+
+
+def dns_overrides(text: str, dns=(), search=()) -> str:
+    """--dns replaces the nameserver lines, --dns-search the search line; the rest is kept."""
+    lines = text.splitlines(keepends=True)
+    if dns:
+        lines = [line for line in lines if line.split()[:1] != ["nameserver"]]
+        lines += [f"nameserver {server}\n" for server in dns]
+    if search:
+        lines = [line for line in lines if line.split()[:1] not in (["search"], ["domain"])]
+        lines.insert(0, f"search {' '.join(search)}\n")
+    return "".join(lines)
+
+
 def resolv_conf_text(mode: str = "bridge") -> str:
     """The host's resolv.conf for a container. With its own network namespace a container
     cannot reach the host's 127.0.0.x, so loopback nameservers (systemd-resolved's
@@ -58,8 +81,8 @@ def resolv_conf_text(mode: str = "bridge") -> str:
     return "".join(kept)
 
 
-def write_resolv_conf(path: Path | str, mode: str = "bridge") -> None:
-    write_in_place(path, resolv_conf_text(mode))
+def write_resolv_conf(path: Path | str, mode: str = "bridge", dns=(), search=()) -> None:
+    write_in_place(path, dns_overrides(resolv_conf_text(mode), dns, search))
 
 
 def loopback_nameservers(text: str) -> bool:
@@ -99,4 +122,4 @@ def rewrite_hosts_files(leases: dict, network: str) -> None:
     for lease in leases.values():
         path = lease.get("hosts_path")
         if path and Path(path).parent.is_dir():
-            write_in_place(path, text)
+            write_in_place(path, text + extra_hosts_text(lease.get("extra_hosts", [])))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..errors import ContainerError, NetworkError
 from . import NetworkStore, join_container_netns, parse_network_mode, parse_publish, write_hosts, write_resolv_conf
+from .hosts import extra_hosts_text
 
 NET_FILES = ("hosts", "resolv.conf", "hostname")     # bound onto /etc/… (spec.run_mounts)
 
@@ -47,13 +48,17 @@ def plan_network(ctx, mode, ports) -> None:
     if mode.kind == "bridge":
         net = NetworkStore(ctx.store.root / "networks").get(mode.name)
         ctx.record.network = net.plan(ctx.record.id, name=ctx.record.name, hostname=ctx.record.hostname,
-                                      ports=ports, hosts_path=cdir / "hosts")
+                                      ports=ports, hosts_path=cdir / "hosts",
+                                      extra_hosts=ctx.config.add_host)
         ctx.store.save(ctx.record)
     elif mode.kind == "none":
         write_hosts(cdir / "hosts", ctx.record.hostname)
     else:                                                   # host: the host's own names
         (cdir / "hosts").write_bytes(Path("/etc/hosts").read_bytes())
-    write_resolv_conf(cdir / "resolv.conf", mode.kind)
+    if mode.kind != "bridge" and ctx.config.add_host:       # (a bridge lease keeps its own)
+        with open(cdir / "hosts", "a") as f:
+            f.write(extra_hosts_text(ctx.config.add_host))
+    write_resolv_conf(cdir / "resolv.conf", mode.kind, ctx.config.dns, ctx.config.dns_search)
 
 
 def attach_network(ctx, child_pid: int) -> None:

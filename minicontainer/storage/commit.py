@@ -15,20 +15,20 @@ environment, working directory).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 
 from minicontainer.errors import ContainerError
 from minicontainer.storage.copy import copy_tree
-from minicontainer.storage.images import (Image, ImageStore, _now, _write_image, parse_ref,
-                                          write_layer_meta)
+from minicontainer.storage.images import (Image, ImageStore, _now, _write_image, image_digest,
+                                          parse_ref, write_layer_meta)
 from minicontainer.storage.layers import chain_id, overlay_xattr_filter, write_layer_tar
 from minicontainer.storage.snapshots import frozen
 
 
-def commit(images: ImageStore, store, rec, ref: str, *, in_use=None, explain=None) -> Image:
-    """Make image REF from container REC (running or not) on top of its image."""
+def commit(images: ImageStore, store, rec, ref: str, *, in_use=None, explain=None,
+           config: dict | None = None, source: str | None = None) -> Image:
+    """Make image REF from container REC (running or not) on top of its image; its
+    configuration is the base image's unless CONFIG is given (build's steps give theirs)."""
     name, tag = parse_ref(ref)
     upper = store.container_dir(rec.id) / "upper"
     if not upper.is_dir():
@@ -41,15 +41,14 @@ def commit(images: ImageStore, store, rec, ref: str, *, in_use=None, explain=Non
             size = copy_tree(upper, fs, keep_xattr=overlay_xattr_filter)
         diff_id, _ = write_layer_tar(fs)                  # the layer's content id
         layer_id = chain_id(base.layers[-1], diff_id)
-        write_layer_meta(layer_tmp, layer_id, size, f"commit of container {rec.name}")
+        source = source or f"commit of container {rec.name} ({rec.short_id})"
+        write_layer_meta(layer_tmp, layer_id, size, source)
         layers = (*base.layers, layer_id)
-        config = dict(base.config)
-        digest = "sha256:" + hashlib.sha256(json.dumps({"layers": layers, "config": config},
-                                                       sort_keys=True).encode()).hexdigest()
+        config = dict(base.config if config is None else config)
+        digest = image_digest(layers, config)
         image = Image(name=name, tag=tag, id=digest[7:19], digest=digest,
                       rootfs=images._dir(name, tag) / "rootfs", size=base.size + size,
-                      created=_now(), source=f"commit of container {rec.name} ({rec.short_id})",
-                      layers=layers, config=config)
+                      created=_now(), source=source, layers=layers, config=config)
         _write_image(image_tmp / "image.json", image)
         return images.install_layered(image_tmp, image, {layer_id: layer_tmp}, in_use)
     finally:

@@ -335,6 +335,41 @@ def _write_image(path: Path, image: Image) -> None:
     os.replace(tmp, path)
 
 
+def image_digest(layers, config: dict) -> str:
+    """A layered image's identity: its layer ids and its configuration."""
+    import hashlib
+    data = json.dumps({"layers": list(layers), "config": config}, sort_keys=True)
+    return "sha256:" + hashlib.sha256(data.encode()).hexdigest()
+
+
+def save_config_image(store: ImageStore, ref: str, layers, config: dict, *, size: int = 0,
+                      source: str = "", empty_layer: bool = False, in_use: InUse | None = None) -> Image:
+    """Image REF made of existing LAYERS with its own CONFIG (build's configuration steps,
+    `image tag`). empty_layer: one new, empty layer on top (FROM scratch)."""
+    name, tag = parse_ref(ref)
+    layers, new = list(layers), {}
+    tmp = store.new_tmp()
+    try:
+        if empty_layer:
+            from minicontainer.storage.layers import chain_id, write_layer_tar
+            layer = tmp / "layer"
+            (layer / "fs").mkdir(parents=True, mode=0o755)
+            diff_id, _ = write_layer_tar(layer / "fs")
+            layer_id = chain_id(layers[-1] if layers else None, diff_id)
+            write_layer_meta(layer, layer_id, 0, source)
+            layers.append(layer_id)
+            new[layer_id] = layer
+        digest = image_digest(layers, config)
+        image = Image(name=name, tag=tag, id=digest[7:19], digest=digest,
+                      rootfs=store._dir(name, tag) / "rootfs", size=size, created=_now(),
+                      source=source, layers=tuple(layers), config=dict(config))
+        (tmp / "image").mkdir()
+        _write_image(tmp / "image" / "image.json", image)
+        return store.install_layered(tmp / "image", image, new, in_use)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def write_layer_meta(layer_dir: Path, layer_id: str, size: int, source: str) -> None:
     data = {"id": layer_id, "size": size, "created": _now(), "source": source}
     (layer_dir / "layer.json").write_text(json.dumps(data, indent=2) + "\n")
@@ -403,10 +438,18 @@ def apply_image_config(config, image: Image) -> None:
     command starts with it (Entrypoint ["echo"], `run IMG echo hi` prints "echo hi"); the
     image's environment comes first (your -e wins); its working directory and user unless
     you gave -w / -u. A restart applies it again to the config it saved: harmless, as
-    the command it runs is the record's (made once) and the rest only fills gaps."""
+    the command it runs is the record's (made once) and the rest only fills gaps.
+    --entrypoint replaces ENTRYPOINT and drops the image's CMD (Docker's rule); the image's
+    LABELs and STOPSIGNAL apply unless -l / --stop-signal name their own."""
     defaults = image.config
-    entrypoint = list(defaults.get("entrypoint") or [])
-    config.command = entrypoint + list(config.command or defaults.get("cmd") or [])
+    own = getattr(config, "entrypoint", None)
+    entrypoint = list(defaults.get("entrypoint") or []) if own is None else list(own)
+    cmd = defaults.get("cmd") if own is None else None
+    config.command = entrypoint + list(config.command or cmd or [])
+    if hasattr(config, "labels"):
+        config.labels = {**(defaults.get("labels") or {}), **config.labels}
+    if getattr(config, "stop_signal", "") is None and defaults.get("stopsignal"):
+        config.stop_signal = defaults["stopsignal"]
     given = {item.partition("=")[0] for item in config.env}
     config.env = [item for item in defaults.get("env") or []
                   if item.partition("=")[0] not in given] + list(config.env)

@@ -465,9 +465,14 @@ def runtime_config(config: dict, path: Path) -> dict:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ArchiveError(f"malformed config in {path}: {field} must be a list of strings")
         out[key] = value
-    for key, field in (("workdir", "WorkingDir"), ("user", "User")):
+    for key, field in (("workdir", "WorkingDir"), ("user", "User"), ("stopsignal", "StopSignal")):
         if isinstance(c.get(field), str) and c[field]:
             out[key] = c[field]
+    if isinstance(c.get("Labels"), dict) and c["Labels"]:
+        out["labels"] = {str(k): str(v) for k, v in c["Labels"].items()}
+    for key, field in (("exposed", "ExposedPorts"), ("volumes", "Volumes")):
+        if isinstance(c.get(field), dict) and c[field]:
+            out[key] = sorted(str(k) for k in c[field])
     return out
 
 
@@ -584,9 +589,13 @@ def export_image(images: ImageStore, ref: str, out: str | os.PathLike, fmt: str 
 def image_config(image: Image, diff_ids: list[str]) -> bytes:
     c = image.config
     runtime = {"Env": c.get("env") or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
-    for key, field in (("cmd", "Cmd"), ("entrypoint", "Entrypoint"), ("workdir", "WorkingDir"), ("user", "User")):
+    for key, field in (("cmd", "Cmd"), ("entrypoint", "Entrypoint"), ("workdir", "WorkingDir"),
+                       ("user", "User"), ("labels", "Labels"), ("stopsignal", "StopSignal")):
         if c.get(key):
             runtime[field] = c[key]
+    for key, field in (("exposed", "ExposedPorts"), ("volumes", "Volumes")):
+        if c.get(key):
+            runtime[field] = {item: {} for item in c[key]}      # the OCI shape: a set as an object
     if "Cmd" not in runtime and "Entrypoint" not in runtime:
         runtime["Cmd"] = ["/bin/sh"]                     # what `minicontainer run` would start
     config = {"created": image.created, "architecture": _arch(), "os": "linux", "config": runtime,
