@@ -39,7 +39,7 @@ def replicas(mc) -> dict[str, dict]:
 
 def test_restart_policy(run_script, mc, cleanup, busybox):
     """restart.sh: on-failure:3 restarts a failing service three times, then gives up
-    de: restart.sh: on-failure:3 startet einen scheiternden Dienst dreimal neu, dann gibt es auf
+    de: restart.sh: on-failure:3 startet einen fehlschlagenden Dienst dreimal neu und gibt dann auf
 
     Hint: Docker's restart policies (`run --help`, docs/lifecycle.md): which one restarts only after a failure, and how is the number of tries given?
     Hint 2: run -d with --restart on-failure:3, then poll `inspect -f '{{.RestartCount}} {{.State.Status}}'` until it says "3 exited".
@@ -84,7 +84,7 @@ def test_self_healing(run_script, mc, cleanup, busybox):
 
 def test_replicas_reconcile(run_script, mc, cleanup, busybox):
     """replicas.sh N keeps exactly N replicas: starts the missing, removes the extra, keeps the rest
-    de: replicas.sh N hält genau N Replikate: startet fehlende, entfernt überzählige, lässt den Rest
+    de: replicas.sh N hält genau N Replikate: startet fehlende, entfernt überzählige, lässt die übrigen in Ruhe
 
     Hint: a reconcile loop compares what runs (`minicontainer ps`) with what should run, and changes only the difference: nothing when they agree.
     Hint 2: for i in 1..N start lab10-web-$i (run -d, --restart always) if it is not running; rm -f every running lab10-web-K with K > N.
