@@ -51,7 +51,13 @@ def test_run_detached_prints_the_id_and_returns(mc, mc_root, detached):
     # the supervisor: a separate process, the parent of PID 1, small (-I -S, built-ins only)
     assert is_alive(rec.supervisor_pid, rec.supervisor_start)
     assert int(open(f"/proc/{rec.pid}/stat").read().rsplit(")", 1)[1].split()[1]) == rec.supervisor_pid
-    cmdline = open(f"/proc/{rec.supervisor_pid}/cmdline").read().split("\0")
+    # It says "ok" before it execs into its watch phase: read its command line once that is done
+    # (during the execve, /proc/PID/cmdline reads empty).
+    for _ in range(100):
+        cmdline = open(f"/proc/{rec.supervisor_pid}/cmdline").read().split("\0")
+        if "watch" in cmdline:
+            break
+        time.sleep(0.05)
     assert cmdline[1:4] == ["-I", "-S", "-c"] and "watch" in cmdline
 
 
