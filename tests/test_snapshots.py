@@ -67,6 +67,7 @@ def test_snapshot_change_restore_gives_back_exact_bytes_modes_and_deletions(mc, 
 
 def test_snapshot_is_taken_frozen_and_the_container_thawed(mc, mc_root, running, monkeypatch):
     """While the copy runs, the container's cgroup is frozen; after it, it runs again."""
+    from minicontainer import api
     from minicontainer.cgroups import open_cgroup
     from minicontainer.state import StateStore
     from minicontainer.storage import snapshots
