@@ -314,7 +314,8 @@ def container_diff(ref: str, root=None) -> list[tuple[str, str]]:
     from .storage.snapshots import upper_dir
     store = open_store(root)
     rec = store.find(ref)
-    return changes(upper_dir(store, rec), image_store(root).get(rec.image).lower_dirs)
+    with upper_dir(store.container_dir(rec.id), rec) as upper:
+        return changes(upper, image_store(root).get(rec.image).lower_dirs)
 
 
 def commit_container(ref: str, image_ref: str, root=None):

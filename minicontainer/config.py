@@ -41,6 +41,7 @@ class ContainerConfig:
     restart: str = "no"                                   # no | on-failure[:N] | always | unless-stopped
     volumes: list[str] = field(default_factory=list)      # -v HOST_DIR|NAME:CTR_DIR[:ro] (storage/volumes.py)
     tmpfs: list[str] = field(default_factory=list)        # --tmpfs CTR_DIR[:size=64m,mode=1777]
+    storage_opt: list[str] = field(default_factory=list)  # --storage-opt size=N (storage/disk.py)
     pod: str | None = None                                # --pod NAME: join a pod (orchestration/pods.py)
     cgroup_parent: str | None = None                      # the pod's group: ours is made below it
     labels: dict = field(default_factory=dict)            # -l KEY=VALUE (the image's LABELs under them)
@@ -99,7 +100,16 @@ class ContainerConfig:
         if self.volumes or self.tmpfs:
             from .storage.volumes import parse_mounts
             parse_mounts(self.volumes, self.tmpfs)        # ConfigError on the first bad one
+        self.storage_size                                 # ConfigError on a bad --storage-opt
         return self
+
+    @property
+    def storage_size(self) -> int | None:
+        """--storage-opt size=N in bytes: the writable layer's limit (None: unlimited)."""
+        if not self.storage_opt:
+            return None
+        from .storage.disk import parse_size_option
+        return parse_size_option("--storage-opt", self.storage_opt)
 
     def environment(self, hostname: str, home: str | None = "/root") -> dict[str, str]:
         """The container's environment: Docker's defaults, then each -e in order. home=None:

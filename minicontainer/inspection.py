@@ -52,8 +52,7 @@ def inspect_container(ref: str, root=None) -> dict:
         "Cgroup": {"Name": rec.cgroup, "Path": cgroup.relpath if cgroup else "",
                    "Dirs": [str(d) for d in cgroup.dirs] if cgroup else []},
         "Mounts": read_mounts(rec.pid) if alive else [],
-        "GraphDriver": {"Name": "overlay", "Data": {"UpperDir": str(cdir / "upper"),
-                        "WorkDir": str(cdir / "work"), "MergedDir": str(cdir / "merged")}},
+        "GraphDriver": graph_driver(cdir),
         "LogPath": str(cdir / LOG_FILE) if (cdir / LOG_FILE).exists() else "",
         "NetworkSettings": rec.network,
         "Config": rec.config,
@@ -68,3 +67,18 @@ def top_container(ref: str, root=None) -> list[dict]:
     cgroup = container_cgroup(rec)
     pids = cgroup.procs() if cgroup is not None else pid_namespace_members(rec.pid)
     return [p for p in (describe_process(pid) for pid in pids) if p]
+
+
+def graph_driver(cdir) -> dict:
+    """Where the writable layer is; with --storage-opt size=N, its disk, limit and use."""
+    from .storage.overlay import DISK_IMAGE, DISK_MOUNT
+    image = cdir / DISK_IMAGE
+    if not image.exists():
+        return {"Name": "overlay", "Data": {"UpperDir": str(cdir / "upper"), "WorkDir": str(cdir / "work"),
+                                            "MergedDir": str(cdir / "merged")}}
+    from .storage.disk import disk_usage
+    used, size = disk_usage(image)
+    return {"Name": "overlay", "Data": {"UpperDir": f"{image}:/upper", "WorkDir": f"{image}:/work",
+                                        "MergedDir": str(cdir / "merged"), "Disk": str(image),
+                                        "DiskMountpoint": str(cdir / DISK_MOUNT), "Size": size,
+                                        "Allocated": used}}

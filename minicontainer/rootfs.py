@@ -29,6 +29,7 @@ the host's own nodes (each bind mount keeps the host /dev's permission to open d
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from .kernel.openat2 import open_in_root
 from .errors import ConfigError, SyscallError
@@ -88,6 +89,9 @@ def mount_rootfs(ctx) -> None:
         bind_root(ctx)
         return
     ov = ctx.overlay
+    if ov.disk is not None:                 # --storage-opt size=N: upper/ lives on its own ext4
+        from .storage.disk import mount_disk
+        mount_disk(ov.disk, ov.upper.parent, ctx.explain)
     options = ov.options + overlay_extra_options(ctx)
     ctx.explain.define("IMAGE", str(ov.lower))
     ctx.explain.step("mount the container's root filesystem (overlayfs)",
@@ -325,7 +329,18 @@ def mount_bind(ctx, m) -> None:
         mount(None, target, None, propagation)
 
 
-MOUNTERS = {"sysfs": mount_sys, "cgroup": mount_cgroup, "cgroup2": mount_cgroup}
+def mount_ext4(ctx, m) -> None:
+    """An ext4 image with the `loop` option (mount(8)'s -o loop): a size-limited volume. The
+    image goes on a loop device that the kernel releases with this namespace (disk.py)."""
+    if "loop" not in m.options:
+        return mount_other(ctx, m)
+    from .storage.disk import mount_disk
+    flags, _, _ = parse_mount_options([o for o in m.options if o != "loop"])
+    target = target_in_root(ctx, m.destination)
+    mount_disk(Path(m.source), Path(target), ctx.explain, flags)
+
+
+MOUNTERS = {"sysfs": mount_sys, "cgroup": mount_cgroup, "cgroup2": mount_cgroup, "ext4": mount_ext4}
 
 
 def create_devices(ctx) -> None:

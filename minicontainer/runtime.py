@@ -133,7 +133,7 @@ def prepare(ctx: Context) -> None:
         ctx.explain.define("C", str(ctx.store.container_dir(ctx.record.id)))   # …and $C/upper
         ctx.mounts = resolve_mounts(ctx)                     # named volumes exist from here on
         ctx.overlay = create_overlay_dirs(ctx.store.container_dir(ctx.record.id),
-                                          container_lowerdir(ctx, lower))
+                                          container_lowerdir(ctx, lower), ctx.config.storage_size)
         where = ctx.userns.cgroup_root if ctx.userns else ""      # rootless: a delegated group, or None
         ctx.record.cgroup = "" if where is None else cgroup_name(ctx)  # recorded before it exists
         ctx.record.cgroup_root = str(where or "")                  # "": in /sys/fs/cgroup

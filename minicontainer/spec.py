@@ -212,6 +212,9 @@ def run_mounts(ctx) -> list:
             words = [w for w in m.options.split(",") if w]
             mounts.append(Mount(m.target, "tmpfs", "tmpfs", ["nosuid", "nodev"] + (["ro"] if m.read_only else [])
                                 + [w for w in words if "=" in w or w == "noexec"]))
+        elif m.disk:                        # volume create --opt size=N: its own ext4 (storage/disk.py)
+            mounts.append(Mount(m.target, "ext4", m.disk, ["loop", "nodev", "nosuid"]
+                                + (["ro"] if m.read_only else [])))
         else:
             mounts.append(Mount(m.target, "bind", m.source, ["bind", "nodev"]
                                 + (["ro"] if m.read_only else []) + source_options(m.source)))

@@ -53,6 +53,7 @@ RUN_OPTIONS = (
     (("--security-opt",), "security_opt", "list", "seccomp=unconfined|PROFILE.json, no-new-privileges=false, …"),
     (("--volume", "-v"), "volume", "list", "HOST_DIR:CTR_DIR[:ro] or VOLUME_NAME:CTR_DIR[:ro]."),
     (("--tmpfs",), "tmpfs", "list", "CTR_DIR[:size=64m,mode=1777]: a tmpfs mount."),
+    (("--storage-opt",), "storage_opt", "list", "size=N: limit the writable layer (e.g. size=1g)."),
     (("--pod",), "pod", "value", "Join pod NAME: its network, hostname and cgroup."),
     (("--label", "-l"), "label", "list", "Set a label KEY=VALUE (see ps --filter label=)."),
     (("--env-file",), "env_file", "list", "Read KEY=VALUE lines from a file."),

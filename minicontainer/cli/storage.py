@@ -22,10 +22,11 @@ app.add_typer(snapshot_app, name="snapshot")
 # ── volumes ─────────────────────────────────────────────────────────────────────────────────
 
 @volume_app.command("create")
-def volume_create(ctx: typer.Context, name: Optional[str] = typer.Argument(None, help="A name (default: a random ID).")):
+def volume_create(ctx: typer.Context, name: Optional[str] = typer.Argument(None, help="A name (default: a random ID)."),
+                  opt: List[str] = typer.Option([], "--opt", "-o", help="size=N: limit the volume (e.g. size=1g).")):
     """Create a named volume (`run -v NAME:/dir` also creates it)."""
     from ..api import volume_store
-    click.echo(volume_store(root_of(ctx)).create(name).name)
+    click.echo(volume_store(root_of(ctx)).create(name, opt).name)
 
 
 @volume_app.command("ls")

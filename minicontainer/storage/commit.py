@@ -22,7 +22,7 @@ from minicontainer.storage.copy import copy_tree
 from minicontainer.storage.images import (Image, ImageStore, _now, _write_image, image_digest,
                                           parse_ref, write_layer_meta)
 from minicontainer.storage.layers import chain_id, overlay_xattr_filter, write_layer_tar
-from minicontainer.storage.snapshots import frozen
+from minicontainer.storage.snapshots import frozen, upper_dir
 
 
 def commit(images: ImageStore, store, rec, ref: str, *, in_use=None, explain=None,
@@ -30,14 +30,11 @@ def commit(images: ImageStore, store, rec, ref: str, *, in_use=None, explain=Non
     """Make image REF from container REC (running or not) on top of its image; its
     configuration is the base image's unless CONFIG is given (build's steps give theirs)."""
     name, tag = parse_ref(ref)
-    upper = store.container_dir(rec.id) / "upper"
-    if not upper.is_dir():
-        raise ContainerError(f"container {rec.name} has no upper dir at {upper}: nothing to commit")
     base = images.convert_to_layers(rec.image)           # share the base: it becomes a layer
     layer_tmp, image_tmp = images.new_tmp(), images.new_tmp()
     try:
         fs = layer_tmp / "fs"
-        with frozen(rec, explain):
+        with upper_dir(store.container_dir(rec.id), rec, ": nothing to commit") as upper, frozen(rec, explain):
             size = copy_tree(upper, fs, keep_xattr=overlay_xattr_filter)
         diff_id, _ = write_layer_tar(fs)                  # the layer's content id
         layer_id = chain_id(base.layers[-1], diff_id)

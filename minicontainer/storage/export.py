@@ -28,17 +28,14 @@ from minicontainer.storage.snapshots import frozen
 def export_container(store, images, rec, out: str | os.PathLike, explain=None) -> int:
     """Write container REC's merged filesystem to OUT (an uncompressed tar); returns its size."""
     out = check_output(out)
-    upper = store.container_dir(rec.id) / "upper"
-    if not upper.is_dir():
-        raise ContainerError(f"container {rec.name} has no upper dir at {upper}: nothing to export")
     image = images.get(rec.image)
-    lower = [upper, *image.lower_dirs]
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     mnt = store.container_dir(rec.id) / f".export-{os.getpid()}"
     mnt.mkdir(mode=0o700, exist_ok=True)
     try:
         with frozen(rec, explain):
-            in_mount_namespace(write_merged_tar, lower, mnt, tmp)
+            in_mount_namespace(write_merged_tar, store.container_dir(rec.id), rec.name,
+                               image.lower_dirs, mnt, tmp)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -46,10 +43,20 @@ def export_container(store, images, rec, out: str | os.PathLike, explain=None) -
     return out.stat().st_size
 
 
-def write_merged_tar(lower: list[Path], mnt: Path, out: Path) -> None:
-    """In a private mount namespace: mount the read-only overlay on MNT, tar it into OUT."""
+def write_merged_tar(cdir: Path, name: str, image_lower: list[Path], mnt: Path, out: Path) -> None:
+    """In a private mount namespace: mount the read-only overlay on MNT, tar it into OUT.
+    (A size-limited disk is mounted here too: overlayfs takes its layers from our namespace.)"""
     from minicontainer.kernel.mount import MS_NODEV, MS_RDONLY, mount
     from minicontainer.storage.layers import _add_tree
+    from minicontainer.storage.overlay import DISK_IMAGE, DISK_MOUNT
+    upper = cdir / "upper"
+    if (cdir / DISK_IMAGE).exists():
+        from minicontainer.storage.disk import mount_disk
+        mount_disk(cdir / DISK_IMAGE, cdir / DISK_MOUNT)
+        upper = cdir / DISK_MOUNT / "upper"
+    if not upper.is_dir():
+        raise ContainerError(f"container {name} has no upper dir at {upper}: nothing to export")
+    lower = [upper, *image_lower]
     mount("overlay", str(mnt), "overlay", MS_RDONLY | MS_NODEV,
           "lowerdir=" + ":".join(str(d) for d in lower))
     try:

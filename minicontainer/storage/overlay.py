@@ -15,6 +15,7 @@ to another place, and the original stays as it was.
 from __future__ import annotations
 
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..records import record
@@ -26,21 +27,51 @@ class OverlayDirs:
     upper: Path
     work: Path
     merged: Path
+    disk: Path | None = None   # --storage-opt size=N: upper/ and work/ live on this ext4 image
 
     @property
     def options(self) -> str:
         return f"lowerdir={self.lower},upperdir={self.upper},workdir={self.work}"
 
 
-def create_overlay_dirs(container_dir: Path, lower: Path) -> OverlayDirs:
-    """mkdir upper/ work/ merged/ beside the container's state (on the host, before fork)."""
-    dirs = OverlayDirs(lower, container_dir / "upper", container_dir / "work", container_dir / "merged")
-    for d in (dirs.upper, dirs.work, dirs.merged):
+DISK_IMAGE, DISK_MOUNT = "disk.img", "disk"      # --storage-opt size=N (storage/disk.py)
+
+
+def create_overlay_dirs(container_dir: Path, lower: Path, size: int | None = None) -> OverlayDirs:
+    """mkdir upper/ work/ merged/ beside the container's state (on the host, before fork).
+    With a size, upper/ and work/ are made inside a size-limited ext4 image instead, which
+    the container's PID 1 mounts on disk/ in its own mount namespace (storage/disk.py)."""
+    if size is None:
+        dirs = OverlayDirs(lower, container_dir / "upper", container_dir / "work", container_dir / "merged")
+        for d in (dirs.upper, dirs.work, dirs.merged):
+            d.mkdir(mode=0o755, exist_ok=True)
+        return dirs
+    from .disk import create_disk
+    disk = container_dir / DISK_MOUNT
+    for d in (disk, container_dir / "merged"):
         d.mkdir(mode=0o755, exist_ok=True)
-    return dirs
+    create_disk(container_dir / DISK_IMAGE, size, subdirs=("upper", "work"))
+    return OverlayDirs(lower, disk / "upper", disk / "work", container_dir / "merged",
+                       container_dir / DISK_IMAGE)
+
+
+@contextmanager
+def writable_layer(container_dir: Path):
+    """The container's upper dir as a path we can read and write from the host side: the
+    directory itself, or — on a size-limited disk — through a helper that mounts the disk in
+    a private mount namespace (storage/disk.opened), never in ours."""
+    image = container_dir / DISK_IMAGE
+    if not image.exists():
+        yield container_dir / "upper"
+        return
+    from .disk import opened
+    with opened(image, container_dir / DISK_MOUNT) as root:
+        yield root / "upper"
 
 
 def remove_overlay_dirs(container_dir: Path) -> None:
-    """rm -rf upper/ work/ merged/: the container's changes are gone, the image is untouched."""
-    for name in ("upper", "work", "merged"):
+    """rm -rf upper/ work/ merged/ (and a size-limited disk): the container's changes are
+    gone, the image is untouched, the disk's space goes back to the host."""
+    for name in ("upper", "work", "merged", DISK_MOUNT):
         shutil.rmtree(container_dir / name, ignore_errors=True)
+    (container_dir / DISK_IMAGE).unlink(missing_ok=True)

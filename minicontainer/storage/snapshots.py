@@ -69,7 +69,6 @@ class Snapshots:
     def __init__(self, store, rec):
         self.rec = rec
         self.container_dir = store.container_dir(rec.id)
-        self.upper = self.container_dir / "upper"
         self.root = self.container_dir / "snapshots"
 
     def create(self, tag: str | None = None, explain=None) -> dict:
@@ -78,14 +77,12 @@ class Snapshots:
         if (self.root / tag).exists():
             raise ContainerError(f"snapshot {tag} of {self.rec.name} exists: pick another tag "
                                  f"or remove it (`minicontainer snapshot rm {self.rec.name} {tag}`)")
-        if not self.upper.is_dir():
-            raise ContainerError(f"container {self.rec.name} has no upper dir at {self.upper}: "
-                                 "nothing to snapshot")
         self.root.mkdir(mode=0o700, exist_ok=True)
         tmp = self.root / f".tmp-{tag}-{os.getpid()}"
         try:
-            with frozen(self.rec, explain) as was_running:
-                size = copy_tree(self.upper, tmp / "upper")
+            with upper_dir(self.container_dir, self.rec, ": nothing to snapshot") as upper, \
+                    frozen(self.rec, explain) as was_running:
+                size = copy_tree(upper, tmp / "upper")
             meta = {"tag": tag, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     "size": size, "container_was_running": was_running}
             (tmp / "snapshot.json").write_text(json.dumps(meta, indent=1) + "\n")
@@ -112,22 +109,27 @@ class Snapshots:
         if is_running(self.rec):
             raise ContainerError(f"container {self.rec.name} is running: stop it first (its "
                                  "overlay is mounted on the upper dir, which restore replaces)")
-        new = self.container_dir / f".restore-{os.getpid()}"
-        old = self.container_dir / f".replaced-{os.getpid()}"
-        try:
-            copy_tree(self.root / tag / "upper", new)
-            if self.upper.exists():
-                os.rename(self.upper, old)
-            os.rename(new, self.upper)
-        except BaseException:
-            shutil.rmtree(new, ignore_errors=True)
-            if old.exists() and not self.upper.exists():
-                os.rename(old, self.upper)              # put the old one back
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-        work = self.container_dir / "work"               # overlayfs's scratch: start it clean
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(mode=0o755, exist_ok=True)
+        from minicontainer.storage.overlay import writable_layer
+        with writable_layer(self.container_dir) as upper:    # (renames stay on its filesystem)
+            new = upper.parent / f".restore-{os.getpid()}"
+            old = upper.parent / f".replaced-{os.getpid()}"
+            try:
+                free = os.statvfs(upper.parent)
+                if meta.get("size", 0) > free.f_bavail * free.f_frsize and upper.exists():
+                    shutil.rmtree(upper)                    # a full size-limited disk: make room
+                copy_tree(self.root / tag / "upper", new)
+                if upper.exists():
+                    os.rename(upper, old)
+                os.rename(new, upper)
+            except BaseException:
+                shutil.rmtree(new, ignore_errors=True)
+                if old.exists() and not upper.exists():
+                    os.rename(old, upper)                   # put the old one back
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+            work = upper.parent / "work"                    # overlayfs's scratch: start it clean
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(mode=0o755, exist_ok=True)
         return meta
 
     def remove(self, tag: str) -> dict:
@@ -152,8 +154,12 @@ def check_tag(tag: str) -> None:
                              "(not starting with . or -), at most 128 characters")
 
 
-def upper_dir(store, rec) -> Path:
-    path = store.container_dir(rec.id) / "upper"
-    if not path.is_dir():
-        raise ContainerError(f"container {rec.name} has no upper dir at {path}")
-    return path
+@contextmanager
+def upper_dir(container_dir: Path, rec, doing: str = ""):
+    """The container's upper dir as a path we can use (on a size-limited disk: through a
+    private mount of it, overlay.writable_layer); ContainerError if it has none."""
+    from minicontainer.storage.overlay import writable_layer
+    with writable_layer(container_dir) as path:
+        if not path.is_dir():
+            raise ContainerError(f"container {rec.name} has no upper dir at {path}" + doing)
+        yield path

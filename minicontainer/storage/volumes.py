@@ -33,6 +33,7 @@ from pathlib import Path
 from minicontainer.errors import ConfigError, ContainerError
 from minicontainer.records import record
 
+DISK_IMAGE = "disk.img"                                   # a volume with --opt size=N
 _NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}")
 TMPFS_DEFAULT = "noexec"                                  # plus nosuid,nodev, always (Docker's)
 _TMPFS_KEYS = ("size", "mode", "uid", "gid", "nr_inodes")
@@ -47,6 +48,7 @@ class Mount:
     target: str                # absolute path inside the container
     read_only: bool = False
     options: str = ""          # tmpfs: size=…,mode=…
+    disk: str = ""             # a volume made with --opt size=N: its ext4 image (storage/disk.py)
 
 
 # ── parsing (in ContainerConfig.validate: before anything exists) ───────────────────────────
@@ -115,11 +117,22 @@ class Volume:
     name: str
     mountpoint: Path           # <root>/volumes/NAME/_data: what containers see
     created: str
+    size: int | None = None    # --opt size=N: the data lives in disk.img, mounted on _data inside
+
+    @property
+    def disk(self) -> Path | None:
+        return self.mountpoint.parent / DISK_IMAGE if self.size else None
 
     def to_dict(self) -> dict:
         """As `docker volume inspect` shows it."""
-        return {"Name": self.name, "Driver": "local", "Mountpoint": str(self.mountpoint),
-                "CreatedAt": self.created, "Scope": "local"}
+        out = {"Name": self.name, "Driver": "local", "Mountpoint": str(self.mountpoint),
+               "CreatedAt": self.created, "Scope": "local", "Options": {}}
+        if self.size:
+            from minicontainer.storage.disk import disk_usage
+            used, _ = disk_usage(self.disk)
+            out["Options"] = {"size": str(self.size)}
+            out["UsageData"] = {"Size": used, "Limit": self.size}
+        return out
 
 
 class VolumeStore:
@@ -128,8 +141,11 @@ class VolumeStore:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
 
-    def create(self, name: str | None = None) -> Volume:
-        """`volume create [NAME]`: an existing name is returned as it is (as Docker does)."""
+    def create(self, name: str | None = None, options=()) -> Volume:
+        """`volume create [NAME] [--opt size=N]`: an existing name is returned as it is (as
+        Docker does). With a size the data lives on a size-limited ext4 image (disk.py)."""
+        from minicontainer.storage.disk import create_disk, parse_size_option
+        size = parse_size_option("--opt", options)
         name = name or secrets.token_hex(32)
         if not _NAME_RE.fullmatch(name):
             raise ConfigError(f"invalid volume name {name!r}: use letters, digits, _ . - "
@@ -138,8 +154,15 @@ class VolumeStore:
             path = self.root / name
             if not (path / "volume.json").is_file():
                 (path / "_data").mkdir(mode=0o755, parents=True, exist_ok=True)
+                try:
+                    if size:
+                        create_disk(path / DISK_IMAGE, size)
+                except BaseException:
+                    shutil.rmtree(path, ignore_errors=True)
+                    raise
                 created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-                (path / "volume.json").write_text(json.dumps({"name": name, "created": created}) + "\n")
+                (path / "volume.json").write_text(json.dumps({"name": name, "created": created,
+                                                              **({"size": size} if size else {})}) + "\n")
         return self.get(name)
 
     def get(self, name: str) -> Volume:
@@ -147,7 +170,7 @@ class VolumeStore:
             data = json.loads((self.root / name / "volume.json").read_text())
         except (OSError, ValueError):
             raise ContainerError(f"no such volume: {name} (see `minicontainer volume ls`)") from None
-        return Volume(name, self.root / name / "_data", data.get("created", ""))
+        return Volume(name, self.root / name / "_data", data.get("created", ""), data.get("size"))
 
     def list(self) -> list[Volume]:
         if not self.root.is_dir():
@@ -197,7 +220,8 @@ def resolve_mounts(ctx) -> list[Mount]:
     volumes = VolumeStore(ctx.store.root / "volumes")
     for m in parse_mounts(ctx.config.volumes, ctx.config.tmpfs):
         if m.kind == "volume":
-            m = Mount("bind", str(volumes.create(m.source).mountpoint), m.target, m.read_only)
+            v = volumes.create(m.source)
+            m = Mount("bind", str(v.mountpoint), m.target, m.read_only, disk=str(v.disk or ""))
         elif m.kind == "bind" and not os.path.exists(m.source):
             os.makedirs(m.source, mode=0o755, exist_ok=True)
         mounts.append(m)
