@@ -42,10 +42,19 @@ def test_writable_layer_is_bounded(mc, mc_root):
     assert not loops_of(mc_root)
 
 
-def test_writable_layer_lives_until_rm(mc, mc_root, detached):
+@pytest.fixture
+def base(mc, busybox_tar):
+    """A private copy of busybox: commit turns its image into layers (the session's stays)."""
+    ref = f"diskbase:{os.getpid()}"
+    mc("image", "import", str(busybox_tar), ref, check=True)
+    yield ref
+    mc("image", "rm", ref)
+
+
+def test_writable_layer_lives_until_rm(mc, mc_root, detached, base):
     """diff and commit, running or stopped, read the same bounded layer; rm gives the space back."""
     name = f"disk-{os.getpid()}"
-    cid = detached("--storage-opt", "size=16m", "busybox", "sh", "-c",
+    cid = detached("--storage-opt", "size=16m", base, "sh", "-c",
                    FILL.format(path="/big") + " > /report; sleep 600", name=name)
     image = mc_root / "containers" / cid / "disk.img"
     for _ in range(100):
