@@ -14,6 +14,7 @@
     read_logs, follow_logs                                                logs.py
     exec_in_container(ref, command, …)     exec.py
     collect_garbage(root=None, dry_run=False)                             gc.py
+    boot(root=None)                        `system boot`: after a reboot (recovery.py)
     create_pod, list_pods, inspect_pod, start_pod, stop_pod, remove_pod   orchestration/pods.py
     apply_manifests, get_objects, describe_object, scale_deployment, rollout, delete_objects,
     top_pods, controller_status …   kubectl's verbs (orchestration/kubectl.py, controller.py)
@@ -58,7 +59,7 @@ LAZY = {
 }
 
 __all__ = ["Container", "ContainerRecord", "state_root", "find_container", "asdict", "exec_in_container",
-           "collect_garbage", "container_stats", "image_store", "image_users", "build_image",
+           "collect_garbage", "boot", "container_stats", "image_store", "image_users", "build_image",
            "import_image", "export_image", "volume_store", "remove_volume", "container_diff",
            "commit_container", "container_snapshots", "export_container", "disk_usage",
            "network_store", "inspect_networks", "preload_runtime",
@@ -216,6 +217,11 @@ def start_controller(root=None, **settings) -> dict:
 def stop_controller(root=None) -> bool:
     from .orchestration.controller import stop_controller as stop
     return stop(root)
+def boot(root=None) -> list[str]:
+    """`system boot`: records a reboot ended are tidied; --restart always/unless-stopped
+    containers start again. Returns the names started (recovery.py)."""
+    from .recovery import boot as boot_containers
+    return boot_containers(root)
 
 
 def find_container(ref: str, root=None) -> ContainerRecord:

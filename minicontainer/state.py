@@ -121,6 +121,8 @@ class StateStore:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.dir = self.root / "containers"
+        from .recovery import recover_if_rebooted
+        recover_if_rebooted(self)               # the first command after a reboot (one stat)
 
     @contextmanager
     def locked(self):
@@ -147,6 +149,8 @@ class StateStore:
                                   created=time.time(), **fields)
             self.container_dir(cid).mkdir(mode=0o700)
             self.save(rec)
+            from .recovery import note_boot
+            note_boot(self)                     # this root is now checked after a reboot
         record_event(self, "create", rec)
         return rec
 

@@ -484,7 +484,17 @@ def restart(root: str, cid: str, streak: int) -> None:
     launch(context_for(store, rec), None, streak)
 
 
+def boot_start(root: str, cid: str) -> None:
+    """`system boot` (recovery.py): a new supervisor for a container the reboot ended. It
+    becomes the record's owner first (gc must not take it for an orphan), then starts it."""
+    from minicontainer.runtime import owner_fields
+    from minicontainer.state import StateStore
+    if StateStore(root).update(cid, **owner_fields()) is not None:
+        restart(root, cid, 0)
+
+
 PHASES = {"watch": (watch, (str, str, int, int, int, int, int)),
+          "boot": (boot_start, (str, str)),
           "exited": (exited, (str, str, int, int)),
           "backoff": (backoff, (str, str, float, int)),
           "start": (restart, (str, str, int))}

@@ -28,6 +28,8 @@ def pytest_configure(config):
     # Containers started by the tests put their cgroups under a parent of their own, so the
     # suite can prove it left no cgroup behind, whatever else runs on the machine.
     os.environ.setdefault("MINICONTAINER_CGROUP_PARENT", f"minicontainer-tests-{os.getpid()}")
+    # …and their boot markers (recovery.py) in a runtime directory of their own, not /run.
+    os.environ.setdefault("MINICONTAINER_RUNTIME_DIR", f"/tmp/minicontainer-tests-run-{os.getpid()}")
     if IS_ROOT and not os.environ.get("MC_TEST_MOUNT_NS"):
         from minicontainer.kernel.mount import MS_PRIVATE, MS_REC, mount
         from minicontainer.kernel.namespaces import CLONE_NEWNET, CLONE_NEWNS, unshare
@@ -40,6 +42,9 @@ def pytest_configure(config):
 
 def pytest_unconfigure(config):
     """The session's cgroup parent goes too (rmdir: only when empty), whichever tests ran."""
+    if os.environ.get("MINICONTAINER_RUNTIME_DIR", "").startswith("/tmp/minicontainer-tests-run-"):
+        import shutil
+        shutil.rmtree(os.environ["MINICONTAINER_RUNTIME_DIR"], ignore_errors=True)
     if IS_ROOT and os.environ.get("MINICONTAINER_CGROUP_PARENT", "").startswith("minicontainer-tests-"):
         from minicontainer.cgroups import remove_parent
         remove_parent(parent=os.environ["MINICONTAINER_CGROUP_PARENT"])

@@ -362,6 +362,15 @@ def container_prune(ctx: typer.Context, force: bool = typer.Option(False, "--for
     click.echo(f"Total: {len(removed)} containers")
 
 
+@system_app.command("boot")
+def system_boot(ctx: typer.Context):
+    """At start-up (a service unit calls it): tidy what the reboot ended, start the
+    containers whose --restart policy is always or unless-stopped."""
+    from ..api import boot
+    for name in boot(root_of(ctx)):
+        click.echo(name)
+
+
 def _report_garbage(found, dry_run: bool) -> None:
     lines = found.lines(dry_run)
     for line in lines:
