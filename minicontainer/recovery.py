@@ -77,8 +77,11 @@ def recover_if_rebooted(store) -> list[str]:
         if marker.exists():                             # another command was first
             return []
         lost = mark_lost(store)
-        marker.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        marker.touch()
+        try:
+            marker.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            marker.touch()
+        except OSError:
+            pass                                        # the next command looks again: no harm
     for rec in lost:                                    # outside the lock: teardown takes it
         tear_down(store, rec)
     return [rec.name for rec in lost]
