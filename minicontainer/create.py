@@ -235,6 +235,7 @@ def rename_container(ref: str, new_name: str, root=None) -> ContainerRecord:
             raise ContainerError(f"no such container: {ref}")
         old, rec.name = rec.name, new_name
         store.save(rec)
+        store.rename_claim(rec, old)                # the name index (state.py) follows
     from .events import record as record_event
     record_event(store, "rename", rec, oldName=old)
     return rec

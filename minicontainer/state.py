@@ -6,6 +6,8 @@
         state.json             this record (status, PIDs, exit code, what was created)
         upper/ work/ merged/   its overlay directories (storage/overlay.py)
       containers/.lock         flock(2) held while names are allocated or records change
+      containers/.names/NAME   the ID that holds NAME: create and find by name in O(1), not a
+                               read of every record (1,000 containers: ~40 ms per command)
     (an ordinary user's root is ~/.local/share/minicontainer: see state_root)
 
 A record is written *before* the thing it describes is created (a cgroup, a directory), so
@@ -139,16 +141,17 @@ class StateStore:
         if name is not None:
             validate_name(name)
         with self.locked():
-            taken = {r.name for r in self.list()}
-            if name in taken:
+            names = self.names_index()
+            if name is not None and self.holder(name) is not None:
                 raise ContainerError(f"the name {name!r} is already in use: remove that "
                                      f"container (`minicontainer rm {name}`) or pick another --name")
-            name = name or _free_name(taken)
+            name = name or _free_name(lambda n: self.holder(n) is not None)
             cid = os.urandom(32).hex()              # (the secrets module costs 4 ms to import)
             rec = ContainerRecord(id=cid, name=name, image=image, command=command,
                                   created=time.time(), **fields)
             self.container_dir(cid).mkdir(mode=0o700)
             self.save(rec)
+            (names / name).write_text(cid)          # after the record: a crash leaves no claim
             from .recovery import note_boot
             note_boot(self)                     # this root is now checked after a reboot
         record_event(self, "create", rec)
@@ -188,8 +191,44 @@ class StateStore:
         recs = (self.load(d.name) for d in self.dir.iterdir() if not d.name.startswith("."))
         return sorted((r for r in recs if r), key=lambda r: r.created)
 
+    def names_index(self) -> Path:
+        """containers/.names/, made (from every record, once) by the first create. Under the lock."""
+        names = self.dir / ".names"
+        if not names.is_dir():
+            tmp = self.dir / f".names.tmp{os.getpid()}"
+            tmp.mkdir(mode=0o700, exist_ok=True)
+            for rec in self.list():
+                (tmp / rec.name).write_text(rec.id)
+            os.rename(tmp, names)
+        return names
+
+    def rename_claim(self, rec: ContainerRecord, old: str) -> None:
+        """`rename`: REC now holds its new name and no longer OLD. Under the lock."""
+        names = self.names_index()
+        (names / rec.name).write_text(rec.id)
+        try:
+            if (names / old).read_text() == rec.id:
+                (names / old).unlink()
+        except OSError:
+            pass
+
+    def holder(self, name: str) -> ContainerRecord | None:
+        """The record that holds NAME (the index says who; its record must agree: a claim
+        whose container is gone — removed by gc, a crash — is stale)."""
+        try:
+            cid = (self.dir / ".names" / name).read_text()
+        except (OSError, ValueError):
+            return None
+        rec = self.load(cid) if _is_id(cid) else None
+        return rec if rec is not None and rec.name == name else None
+
     def find(self, ref: str) -> ContainerRecord:
-        """A container by full ID, unique ID prefix or name — as Docker accepts them."""
+        """A container by full ID, unique ID prefix or name — as Docker accepts them. A name
+        or a full ID is one lookup; only a prefix reads every record."""
+        if "/" not in ref and ref not in ("", ".", ".."):
+            rec = self.holder(ref) or (self.load(ref) if _is_id(ref) else None)
+            if rec is not None:
+                return rec
         recs = self.list()
         for r in recs:
             if r.id == ref or r.name == ref:
@@ -212,6 +251,12 @@ class StateStore:
                 os.rename(self.container_dir(rec.id), gone)
             except FileNotFoundError:
                 return
+            claim = self.dir / ".names" / rec.name
+            try:
+                if claim.read_text() == rec.id:
+                    claim.unlink()                  # the name is free again
+            except OSError:
+                pass
         record_event(self, "destroy", rec)
         shutil.rmtree(gone, ignore_errors=True)
         if gone.exists() and os.geteuid() != 0:      # rootless: files of the container's other
@@ -246,12 +291,18 @@ def validate_name(name: str) -> None:
                           "and '-', starting with a letter or digit")
 
 
-def _free_name(taken: set[str]) -> str:
+def _free_name(taken) -> str:
+    """A random adjective_scientist name for which taken(name) is false."""
     while True:
         a, b, c = os.urandom(3)
         name = f"{_ADJECTIVES[a % len(_ADJECTIVES)]}_{_NOUNS[b % len(_NOUNS)]}"
-        if name not in taken:
+        if not taken(name):
             return name
         name += f"_{c}"
-        if name not in taken:
+        if not taken(name):
             return name
+
+
+def _is_id(text: str) -> bool:
+    """64 lowercase hex digits: a full container ID."""
+    return len(text) == 64 and all(ch in "0123456789abcdef" for ch in text)
