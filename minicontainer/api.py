@@ -217,6 +217,8 @@ def start_controller(root=None, **settings) -> dict:
 def stop_controller(root=None) -> bool:
     from .orchestration.controller import stop_controller as stop
     return stop(root)
+
+
 def boot(root=None) -> list[str]:
     """`system boot`: records a reboot ended are tidied; --restart always/unless-stopped
     containers start again. Returns the names started (recovery.py)."""
