@@ -16,6 +16,7 @@ seen inside. (Docker user-defined networks run a DNS server at 127.0.0.11 instea
 from __future__ import annotations
 
 import ipaddress
+import socket
 from pathlib import Path
 
 LOCALHOST = ("127.0.0.1\tlocalhost\n"
@@ -109,7 +110,7 @@ def read_text(path: Path) -> str:
 def hosts_entries(leases: dict) -> list[tuple[str, list[str]]]:
     """[(ip, [name, hostname, …])] for every container of a network (its leases), by address."""
     return sorted(((lease["ip"], lease.get("names", [])) for lease in leases.values()),
-                  key=lambda e: ipaddress.IPv4Address(e[0]))
+                  key=lambda e: socket.inet_aton(e[0]))     # 4 bytes: numeric order, cheap
 
 
 def network_hosts_text(leases: dict, network: str) -> str:

@@ -54,9 +54,17 @@ def read_json(path: Path, default):
 
 
 def write_json(path: Path, data) -> None:
-    """Write to a temporary file and rename it over: readers see the old or the new, whole."""
+    """Write to a temporary file and rename it over: readers see the old or the new, whole.
+    An object is written one key per line (a lease file: one container per line) — readable,
+    and each line made by json's C encoder: indent= would switch to the pure-Python one,
+    ~25 ms for 1,000 leases at every start and stop."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    if isinstance(data, dict) and data:
+        text = "{\n" + ",\n".join(f"{json.dumps(key)}: {json.dumps(value, sort_keys=True)}"
+                                  for key, value in sorted(data.items())) + "\n}\n"
+    else:
+        text = json.dumps(data, sort_keys=True) + "\n"
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 
