@@ -2,13 +2,14 @@
 docker/OCI image config JSON, and the values of run's options.
 
 The verdict, for every input: no traceback (only a MinicontainerError may come out), its
-message one line, and nothing registered when it is refused — no image, no half-unpacked
+message one line (a manifest's: one line per problem, as kubectl lists them), and nothing
+registered when it is refused — no image, no half-unpacked
 directory, no container, nothing written outside the state root.
 
 `make test` runs a fixed budget of examples (derandomized: the same inputs every time, so a
 red CI run is reproducible); bench/fuzz.sh runs the same properties with a large random
-budget (MC_FUZZ_EXAMPLES, MC_FUZZ_RANDOM=1). Containerfiles and Kubernetes manifests join
-here once their parsers exist.
+budget (MC_FUZZ_EXAMPLES, MC_FUZZ_RANDOM=1). Kubernetes manifests are checked as `apply -f`
+checks them before storing anything; Containerfiles join here once their parser exists.
 """
 from __future__ import annotations
 
@@ -221,3 +222,34 @@ def test_run_command_lines(argv):
     from minicontainer.cli.run_verb import parse_run_args
     result = parse_run_args(["run", *argv])
     assert result is None or isinstance(result, dict)
+
+
+k8s_doc = st.fixed_dictionaries({}, optional={
+    "apiVersion": st.sampled_from(["v1", "apps/v1", "batch/v1", "x/v9", ""]) | json_values,
+    "kind": st.sampled_from(["Pod", "Deployment", "Service", "ReplicaSet", "PersistentVolumeClaim",
+                             "HorizontalPodAutoscaler", "Nope"]) | json_values,
+    "metadata": st.fixed_dictionaries({}, optional={"name": st.sampled_from(["web", "", "A_B", "x" * 300])
+                                       | json_values, "labels": json_values}) | json_values,
+    "spec": st.fixed_dictionaries({}, optional={
+        "replicas": st.integers(-2, 5) | json_values, "selector": json_values,
+        "containers": st.lists(st.fixed_dictionaries({}, optional={
+            "name": st.sampled_from(["c", ""]) | json_values, "image": st.sampled_from(["busybox", "", ":"]) | json_values,
+            "command": json_values, "ports": json_values}), max_size=2) | json_values,
+        "template": json_values, "ports": json_values, "type": json_values}) | json_values})
+
+
+@given(docs=st.lists(k8s_doc | json_values, min_size=1, max_size=3),
+       form=st.sampled_from(["yaml", "json"]), raw=st.none() | st.text(max_size=60))
+def test_kubernetes_manifests(docs, form, raw):
+    """`apply -f -`'s checks (orchestration/manifests.py): documents refused are refused with
+    one line per problem, before anything is stored."""
+    pytest.importorskip("yaml")
+    import yaml
+    from minicontainer.orchestration.manifests import check_documents, load_documents
+    text = raw if raw is not None else (yaml.safe_dump_all(docs) if form == "yaml"
+                                        else "\n".join(json.dumps(d) for d in docs[:1]))
+    try:
+        check_documents(load_documents(["-"], stdin=io.StringIO(text)), lambda ref: True)
+    except MinicontainerError as e:
+        lines = str(e).strip().splitlines()
+        assert lines and all(line.strip() and "Traceback" not in line for line in lines), str(e)
