@@ -17,12 +17,11 @@ import concurrent.futures
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from density import in_private_namespaces, mem_available, prepare_root, residue   # noqa: E402
+from density import mem_available, remove_workspace, residue, workspace   # noqa: E402
 
 
 def net_namespaces() -> int:
@@ -47,11 +46,7 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=4)
     ap.add_argument("--every", type=int, default=100)
     args = ap.parse_args()
-    in_private_namespaces()
-    os.environ.setdefault("MINICONTAINER_CGROUP_PARENT", f"mc-churn-{os.getpid()}")
-    work = Path(tempfile.mkdtemp(prefix="mc-churn-", dir="/var/tmp"))
-    root = work / "root"
-    prepare_root(root)
+    work, root = workspace("churn")
     cmd = [sys.executable, "-m", "minicontainer", "--root", str(root), "run", "--rm", "busybox", "true"]
     failures = 0
 
@@ -70,10 +65,7 @@ def main() -> None:
                 rate = done / (time.perf_counter() - start)
                 print(f"cycles={done} failures={failures} rate={rate:.1f}/s {sample(root)}", flush=True)
     finally:
-        import shutil
-        shutil.rmtree(work, ignore_errors=True)
-        from minicontainer.cgroups import remove_parent
-        remove_parent()
+        remove_workspace(work)
 
 
 if __name__ == "__main__":

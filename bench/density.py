@@ -77,6 +77,22 @@ def prepare_root(root: Path) -> None:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 
 
+def workspace(kind: str) -> tuple[Path, Path]:
+    """In private namespaces: a cgroup parent, a work directory and a state root with busybox."""
+    in_private_namespaces()
+    os.environ.setdefault("MINICONTAINER_CGROUP_PARENT", f"mc-{kind}-{os.getpid()}")
+    work = Path(tempfile.mkdtemp(prefix=f"mc-{kind}-", dir="/var/tmp"))
+    prepare_root(work / "root")
+    return work, work / "root"
+
+
+def remove_workspace(work: Path) -> None:
+    import shutil
+    from minicontainer.cgroups import remove_parent
+    shutil.rmtree(work, ignore_errors=True)
+    remove_parent()
+
+
 def residue(root: Path) -> dict:
     from minicontainer.cgroups import list_cgroups
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
@@ -85,7 +101,7 @@ def residue(root: Path) -> dict:
             "cgroups": len(list_cgroups()),
             "veths": sum(" mc" in line and "@" in line for line in links.splitlines()),
             "leases": sum(len(json.loads(p.read_text() or "{}")) for p in leases),
-            "records": len([p for p in (root / "containers").iterdir() if not p.name.startswith(".")])}
+            "records": len([p for p in (root / "containers").glob("*") if not p.name.startswith(".")])}
 
 
 def main() -> None:
@@ -95,11 +111,7 @@ def main() -> None:
     ap.add_argument("--json")
     ap.add_argument("--plot")
     args = ap.parse_args()
-    in_private_namespaces()
-    os.environ.setdefault("MINICONTAINER_CGROUP_PARENT", f"mc-density-{os.getpid()}")
-    work = Path(tempfile.mkdtemp(prefix="mc-density-", dir="/var/tmp"))
-    root = work / "root"
-    prepare_root(root)
+    work, root = workspace("density")
     out = {"n": args.n, "checkpoints": [], "rm_ms": []}
     base_mem, names, starts = mem_available(), [], []
     try:
@@ -138,10 +150,7 @@ def main() -> None:
             Path(args.json).write_text(json.dumps(out, indent=1))
         if args.plot:
             plot(out, args.plot)
-        import shutil
-        shutil.rmtree(work, ignore_errors=True)
-        from minicontainer.cgroups import remove_parent
-        remove_parent()
+        remove_workspace(work)
 
 
 def plot(out: dict, path: str) -> None:
