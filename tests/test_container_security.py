@@ -247,7 +247,7 @@ def test_entering_processes_are_out_of_reach(mc, mc_root, helper_image, detached
     image = helper_image("proc_probe")
     name = f"probe-{os.getpid()}"
     marker = f"MC_HOST_SECRET_{os.getpid()}"
-    detached("--init", image, "sh", "-c", f"sleep 1000 & exec /bin/proc_probe 120 {marker}", name=name)
+    detached("--init", image, "sh", "-c", f"sleep 1000 & exec /bin/proc_probe 900 {marker}", name=name)
     for _ in range(100):
         if "READY" in mc("logs", name).stdout:
             break
