@@ -35,6 +35,9 @@ from . import container
 from .errors import ContainerError
 from .records import asdict
 from .state import ContainerRecord, open_store, state_root
+from . import recovery
+
+recovery.register()             # every store this process opens is checked once after a reboot
 
 # Loaded on first use (PEP 562 __getattr__ below): `run` must not pay for what only `ps`,
 # `stop`, `lab` or `doctor` need. name → the module (under minicontainer.) that defines it.

@@ -154,3 +154,11 @@ def start_supervisor(root: Path, cid: str) -> None:
     subprocess.Popen([sys.executable, "-m", "minicontainer.supervisor", "boot", str(root), cid],
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                      start_new_session=True, close_fds=True, cwd="/", env=env)
+
+
+def register() -> None:
+    """Hook the check into every StateStore (state.py's seam); the API calls this once."""
+    from . import state
+    if recover_if_rebooted not in state.OPENED:
+        state.OPENED.append(recover_if_rebooted)
+        state.CREATED.append(note_boot)

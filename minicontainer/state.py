@@ -29,6 +29,10 @@ from .events import record as record_event
 from .records import asdict, field, fields, record
 
 DEFAULT_ROOT = "/var/lib/minicontainer"
+# Hooks, filled by recovery.py when the API is loaded (a seam, so that state.py imports
+# nothing of what recovery needs): called with every new StateStore, and after a create.
+OPENED: list = []
+CREATED: list = []
 
 
 def state_root(root: str | os.PathLike | None = None) -> Path:
@@ -123,8 +127,8 @@ class StateStore:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.dir = self.root / "containers"
-        from .recovery import recover_if_rebooted
-        recover_if_rebooted(self)               # the first command after a reboot (one stat)
+        for hook in OPENED:                     # recovery.py: the first command after a reboot
+            hook(self)
 
     @contextmanager
     def locked(self):
@@ -152,8 +156,8 @@ class StateStore:
             self.container_dir(cid).mkdir(mode=0o700)
             self.save(rec)
             (names / name).write_text(cid)          # after the record: a crash leaves no claim
-            from .recovery import note_boot
-            note_boot(self)                     # this root is now checked after a reboot
+            for hook in CREATED:                # recovery.py: this root is now checked after a reboot
+                hook(self)
         record_event(self, "create", rec)
         return rec
 
