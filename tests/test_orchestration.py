@@ -359,7 +359,10 @@ spec:
     second = wait_for(lambda: running(kube, "keeper", 1), 60, show=lambda: state(kube))[0]["metadata"]["name"]
     assert second != first
     assert kube("exec", f"pod/{second}", "--", "cat", "/data/file").stdout == "precious\n"
+    volume = json.loads(kube("get", "pvc", "keep", "-o", "json").stdout)["spec"]["volumeName"]
+    assert volume in kube("volume", "ls").stdout
     kube("delete", "-f", "-", input=manifest)
+    wait_for(lambda: volume not in kube("volume", "ls").stdout, 30)   # reclaim policy Delete
 
 
 def test_hpa_scales_up_under_load_and_back_down(kube):

@@ -1,146 +1,152 @@
-"""Lab 10 — orchestration basics: restart policies, self-healing, replicas, spreading load.
-One check per task (see README.md). The checker looks at the containers the scripts leave, and
-removes every lab10-* container afterwards.
+"""Lab 10 — orchestration: a pod, a Deployment and its Service, self-healing, scaling, spreading.
+One check per task (see README.md). Each check starts from nothing and removes what it made:
+the objects (`delete`), their pods, the controller, the pod lab10-pod.
 """
 from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
 from minicontainer.api import msg
 
 
-def names(mc, *ps_args) -> list[str]:
-    return [line.split()[1] for line in mc("ps", *ps_args).stdout.splitlines()[1:] if len(line.split()) > 1]
-
-
 @pytest.fixture
-def cleanup(mc):
-    """Every lab10-* container goes afterwards, also one started before the check (one `rm`)."""
+def cluster(mc):
+    """Afterwards: lab10-web's objects deleted, their pods gone, the controller stopped."""
     yield
-    ours = [name for name in names(mc, "-a") if name.startswith("lab10-")]
-    if ours:
-        mc("rm", "-f", *ours)
+    mc("delete", "deployment", "lab10-web", "--no-wait")
+    mc("delete", "service", "lab10-web", "--no-wait")
+    deadline = time.time() + 60
+    while time.time() < deadline and pods(mc):
+        time.sleep(0.3)
+    mc("controller", "stop")
+    mc("pod", "rm", "-f", "lab10-pod")
 
 
-def inspect(mc, name: str) -> dict | None:
-    shown = mc("inspect", name)
-    return json.loads(shown.stdout)[0] if shown.returncode == 0 else None
+def pods(mc) -> list[dict]:
+    shown = mc("get", "pods", "-o", "json")
+    items = json.loads(shown.stdout)["items"] if shown.returncode == 0 and shown.stdout.strip() else []
+    return [p for p in items if p["metadata"]["name"].startswith("lab10-web-")]
 
 
-def replicas(mc) -> dict[str, dict]:
-    """Running lab10-web-N containers → their inspect records (one `ps`, one `inspect`)."""
-    web = [n for n in names(mc) if re.fullmatch(r"lab10-web-\d+", n)]
-    shown = mc("inspect", *web) if web else None
-    return {n: info for n, info in zip(web, json.loads(shown.stdout))} if shown and shown.returncode == 0 else {}
+def ready(mc) -> list[dict]:
+    return [p for p in pods(mc) if p["status"].get("phase") == "Running"
+            and not p["metadata"].get("deletionTimestamp")
+            and all(c.get("ready") for c in p["status"].get("containerStatuses") or [{}])]
 
 
-def test_restart_policy(run_script, mc, cleanup, busybox):
-    """restart.sh: on-failure:3 restarts a failing service three times, then gives up
-    de: restart.sh: on-failure:3 startet einen fehlschlagenden Dienst dreimal neu und gibt dann auf
+def test_pod(run_script, mc, cluster, busybox):
+    """pod.sh: two containers of one pod talk over 127.0.0.1
+    de: pod.sh: zwei Container eines Pods sprechen über 127.0.0.1 miteinander
 
-    Hint: Docker's restart policies (`run --help`, docs/lifecycle.md): which one restarts only after a failure, and how is the number of tries given?
-    Hint 2: run -d with --restart on-failure:3, then poll `inspect -f '{{.RestartCount}} {{.State.Status}}'` until it says "3 exited".
-    Hinweis: die Restart-Richtlinien von Docker (`run --help`, docs/lifecycle.md): welche startet nur nach einem Fehler neu, und wie gibt man die Zahl der Versuche an?
-    Hinweis 2: run -d mit --restart on-failure:3, dann `inspect -f '{{.RestartCount}} {{.State.Status}}'` abfragen, bis "3 exited" kommt.
+    Hint: pod create, then run -d --pod for the server and run --rm --pod for wget (docs/orchestration.md, "Pods").
+    Hinweis: pod create, dann run -d --pod für den Server und run --rm --pod für wget (docs/orchestration.md, „Pods“).
+    Hint 2: the second container reaches the first at http://127.0.0.1:8080/: both are in the infra container's network namespace.
+    Hinweis 2: der zweite Container erreicht den ersten unter http://127.0.0.1:8080/: beide sind im Netzwerk-Namespace des Infra-Containers.
     """
-    result = run_script("restart.sh", timeout=90)
-    info = inspect(mc, "lab10-flaky")
-    assert info, msg(f"there is no container lab10-flaky ({result.describe()})", f"es gibt keinen Container lab10-flaky ({result.describe()})")
-    policy = info["RestartPolicy"]
-    assert policy["Name"] == "on-failure" and policy["MaximumRetryCount"] == 3, msg(
-        f"lab10-flaky's restart policy is {policy}, not on-failure:3", f"die Restart-Richtlinie von lab10-flaky ist {policy}, nicht on-failure:3")
-    assert (info["RestartCount"], info["State"]["Status"]) == (3, "exited"), msg(
-        f"lab10-flaky: {info['RestartCount']} restarts, {info['State']['Status']}",
-        f"lab10-flaky: {info['RestartCount']} Neustarts, {info['State']['Status']}")
-    assert "restarts: 3" in result.stdout and "status: exited" in result.stdout, \
-        msg("restart.sh should print 'restarts: 3' and 'status: exited': ", "restart.sh sollte 'restarts: 3' und 'status: exited' ausgeben: ") + result.describe()
+    result = run_script("pod.sh", timeout=120)
+    assert "hello from the pod" in result.stdout, msg(
+        f"pod.sh did not print the page fetched over 127.0.0.1 ({result.describe()})",
+        f"pod.sh gab die über 127.0.0.1 geholte Seite nicht aus ({result.describe()})")
+    shown = mc("pod", "inspect", "lab10-pod")
+    assert shown.returncode == 0, msg("there is no pod lab10-pod", "es gibt keinen Pod lab10-pod")
+    info = json.loads(shown.stdout)[0]
+    assert any(c["name"] == "lab10-pod-web" for c in info["containers"]), msg(
+        "lab10-pod has no container lab10-pod-web (run -d --pod lab10-pod --name lab10-pod-web …)",
+        "lab10-pod hat keinen Container lab10-pod-web (run -d --pod lab10-pod --name lab10-pod-web …)")
 
 
-def test_self_healing(run_script, mc, cleanup, busybox):
-    """heal.sh: a crashed service with --restart always comes back with a new PID
-    de: heal.sh: ein abgestürzter Dienst mit --restart always kommt mit neuer PID zurück
+def test_apply(work, mc, cluster, busybox):
+    """web.yaml: a Deployment of 3 ready replicas and a Service, applied as written
+    de: web.yaml: ein Deployment mit 3 bereiten Replikaten und ein Service, so angewendet wie geschrieben
 
-    Hint: a crash is a process that dies without `minicontainer stop`: kill(1) its PID 1 from the host. Which restart policy brings it back whatever happened?
-    Hint 2: run -d with --restart always; kill -9 the PID from `inspect -f '{{.State.Pid}}'`; poll that until it changes.
-    Hinweis: ein Absturz ist ein Prozess, der ohne `minicontainer stop` stirbt: kill(1) auf seine PID 1 vom Host aus. Welche Restart-Richtlinie holt ihn in jedem Fall zurück?
-    Hinweis 2: run -d mit --restart always; kill -9 auf die PID aus `inspect -f '{{.State.Pid}}'`; diese abfragen, bis sie sich ändert.
+    Hint: `minicontainer apply -f web.yaml` says what is wrong, one line per field; `get pods` shows READY.
+    Hinweis: `minicontainer apply -f web.yaml` sagt, was falsch ist, eine Zeile pro Feld; `get pods` zeigt READY.
+    Hint 2: replicas: 3; readinessProbe with httpGet (path /, port 80); after `---` a v1 Service with selector app: lab10-web.
+    Hinweis 2: replicas: 3; readinessProbe mit httpGet (path /, port 80); nach `---` ein v1-Service mit selector app: lab10-web.
     """
-    result = run_script("heal.sh", timeout=90)
-    old = re.search(r"^old pid: (\d+)$", result.stdout, re.M)
-    new = re.search(r"^new pid: (\d+)$", result.stdout, re.M)
-    assert old and new, msg(f"no 'old pid' and 'new pid' lines ({result.describe()})",
-                            f"keine Zeilen 'old pid' und 'new pid' ({result.describe()})")
-    info = inspect(mc, "lab10-heal")
-    assert info and info["State"]["Status"] == "running", msg("lab10-heal is not running (again)", "lab10-heal läuft nicht (wieder)")
-    assert info["RestartCount"] >= 1, msg("lab10-heal was never restarted: was it killed? Does it have --restart always?",
-                                          "lab10-heal wurde nie neu gestartet: wurde er beendet? Hat er --restart always?")
-    assert old.group(1) != new.group(1) == str(info["State"]["Pid"]), msg(
-        f"old pid {old.group(1)}, new pid {new.group(1)}, running pid {info['State']['Pid']}",
-        f"alte PID {old.group(1)}, neue PID {new.group(1)}, laufende PID {info['State']['Pid']}")
+    applied = mc("apply", "-f", work / "web.yaml")
+    assert applied.returncode == 0, msg(f"apply -f web.yaml failed: {applied.stderr.strip()}",
+                                        f"apply -f web.yaml schlug fehl: {applied.stderr.strip()}")
+    deployment = json.loads(mc("get", "deployment", "lab10-web", "-o", "json").stdout)
+    assert deployment["spec"].get("replicas") == 3, msg(
+        f"lab10-web wants {deployment['spec'].get('replicas')} replicas, not 3",
+        f"lab10-web will {deployment['spec'].get('replicas')} Replikate, nicht 3")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert "httpGet" in (container.get("readinessProbe") or {}), msg(
+        "the container has no readinessProbe with httpGet", "der Container hat keine readinessProbe mit httpGet")
+    deadline = time.time() + 120
+    while time.time() < deadline and len(ready(mc)) != 3:
+        time.sleep(0.5)
+    assert len(ready(mc)) == 3, msg(f"{len(ready(mc))} of 3 replicas are ready after 120 s (`get pods`)",
+                                    f"{len(ready(mc))} von 3 Replikaten sind nach 120 s bereit (`get pods`)")
+    service = mc("get", "service", "lab10-web", "-o", "json")
+    assert service.returncode == 0, msg("there is no Service lab10-web in web.yaml",
+                                        "es gibt keinen Service lab10-web in web.yaml")
+    assert json.loads(service.stdout)["spec"].get("selector") == {"app": "lab10-web"}, msg(
+        "the Service's selector is not app: lab10-web", "der Selector des Service ist nicht app: lab10-web")
 
 
-def test_replicas_reconcile(run_script, mc, cleanup, busybox):
-    """replicas.sh N keeps exactly N replicas: starts the missing, removes the extra, keeps the rest
-    de: replicas.sh N hält genau N Replikate: startet fehlende, entfernt überzählige, lässt die übrigen in Ruhe
+def test_heal(run_script, mc, cluster, busybox):
+    """heal.sh: kill -9 of a replica's PID 1, and the controller starts it again
+    de: heal.sh: kill -9 auf PID 1 eines Replikats, und der Controller startet es wieder
 
-    Hint: a reconcile loop compares what runs (`minicontainer ps`) with what should run, and changes only the difference: nothing when they agree.
-    Hint 2: for i in 1..N start lab10-web-$i (run -d, --restart always) if it is not running; rm -f every running lab10-web-K with K > N.
-    Hinweis: eine Abgleichsschleife vergleicht, was läuft (`minicontainer ps`), mit dem, was laufen soll, und ändert nur den Unterschied: nichts, wenn beides übereinstimmt.
-    Hinweis 2: für i in 1..N lab10-web-$i starten (run -d, --restart always), falls es nicht läuft; rm -f für jedes laufende lab10-web-K mit K > N.
+    Hint: the container of pod P is named P-httpd: `minicontainer inspect -f '{{.State.Pid}}' P-httpd`.
+    Hinweis: der Container von Pod P heisst P-httpd: `minicontainer inspect -f '{{.State.Pid}}' P-httpd`.
     """
-    first = run_script("replicas.sh", 3, timeout=90)
-    three = replicas(mc)
-    running = ", ".join(sorted(three)) or msg("none", "keine")
-    assert sorted(three) == ["lab10-web-1", "lab10-web-2", "lab10-web-3"], msg(
-        f"after `replicas.sh 3` running: {running} ({first.describe()})", f"nach `replicas.sh 3` laufen: {running} ({first.describe()})")
-    assert all(i["RestartPolicy"]["Name"] == "always" for i in three.values()), msg(
-        "replicas need --restart always", "Replikate brauchen --restart always")
-    again = run_script("replicas.sh", 3, timeout=90)
-    assert {n: i["Id"] for n, i in replicas(mc).items()} == {n: i["Id"] for n, i in three.items()}, msg(
-        "a second `replicas.sh 3` must leave the running replicas alone (same IDs)",
-        "ein zweites `replicas.sh 3` muss die laufenden Replikate in Ruhe lassen (gleiche IDs)")
-    one = run_script("replicas.sh", 1, timeout=90)
-    left = replicas(mc)
-    assert list(left) == ["lab10-web-1"] and left["lab10-web-1"]["Id"] == three["lab10-web-1"]["Id"], msg(
-        f"after `replicas.sh 1`: {sorted(left)} ({one.describe()})", f"nach `replicas.sh 1`: {sorted(left)} ({one.describe()})")
-    assert "running: 1" in one.stdout and "running: 3" in again.stdout, msg(
-        "replicas.sh should end with the line 'running: N'", "replicas.sh sollte mit der Zeile 'running: N' enden")
+    result = run_script("heal.sh", timeout=180)
+    killed = re.search(r"^killed: (\S+)$", result.stdout, re.M)
+    assert killed, msg(f"no 'killed: POD' line ({result.describe()})",
+                       f"keine Zeile 'killed: POD' ({result.describe()})")
+    pod = json.loads(mc("get", "pod", killed.group(1), "-o", "json").stdout or "{}")
+    restarts = sum(c.get("restartCount", 0) for c in (pod.get("status") or {}).get("containerStatuses", []))
+    assert restarts >= 1, msg(f"pod {killed.group(1)} was never restarted: was its PID 1 killed?",
+                              f"Pod {killed.group(1)} wurde nie neu gestartet: wurde seine PID 1 beendet?")
+    assert re.search(r"^restarts: [1-9]", result.stdout, re.M) and "running: 3" in result.stdout, msg(
+        f"expected 'restarts: 1' and 'running: 3' ({result.describe()})",
+        f"erwartet: 'restarts: 1' und 'running: 3' ({result.describe()})")
 
 
-def test_spread(run_script, mc, cleanup, busybox, written):
-    """spread.sh: six requests, round robin, two answers from each of three replicas
-    de: spread.sh: sechs Anfragen reihum, je zwei Antworten von drei Replikaten
+def test_scale(run_script, mc, cluster, busybox):
+    """scale.sh N: exactly N ready replicas, up and down
+    de: scale.sh N: genau N bereite Replikate, hinauf und hinunter
 
-    Hint: round robin sends request k to replica (k mod 3) + 1; spread.sh already has the three addresses, one per line, in $ips.
-    Hint 2: in the loop, pick line (k % 3 + 1) of $ips (sed -n "Np"), then busybox wget -q -O - "http://$ip/"; `sort | uniq -c` counts the answers.
-    Hinweis: Round Robin schickt Anfrage k an Replikat (k mod 3) + 1; spread.sh hat die drei Adressen schon, eine pro Zeile, in $ips.
-    Hinweis 2: in der Schleife Zeile (k % 3 + 1) von $ips nehmen (sed -n "Np"), dann busybox wget -q -O - "http://$ip/"; `sort | uniq -c` zählt die Antworten.
+    Hint: `minicontainer scale deployment/lab10-web --replicas N` changes the desired state; wait for the actual one.
+    Hinweis: `minicontainer scale deployment/lab10-web --replicas N` ändert den Soll-Zustand; auf den Ist-Zustand warten.
     """
-    try:
-        written("replicas.sh")
-    except pytest.fail.Exception:
-        pytest.fail(msg("spread.sh starts its three replicas with replicas.sh, which is not written yet: do task 3 first",
-                        "spread.sh startet seine drei Replikate mit replicas.sh, und das ist noch nicht geschrieben: "
-                        "zuerst Aufgabe 3 lösen"), pytrace=False)
-    result = run_script("spread.sh", timeout=120)
+    up = run_script("scale.sh", 5, timeout=180)
+    assert "running: 5" in up.stdout and len(ready(mc)) == 5, msg(
+        f"after `scale.sh 5`: {len(ready(mc))} ready ({up.describe()})",
+        f"nach `scale.sh 5`: {len(ready(mc))} bereit ({up.describe()})")
+    down = run_script("scale.sh", 2, timeout=180)
+    assert "running: 2" in down.stdout and len(pods(mc)) == 2, msg(
+        f"after `scale.sh 2`: {len(pods(mc))} pods ({down.describe()})",
+        f"nach `scale.sh 2`: {len(pods(mc))} Pods ({down.describe()})")
+
+
+def test_spread(run_script, mc, cluster, busybox):
+    """spread.sh: six requests to the Service's ClusterIP, two answers from each of three replicas
+    de: spread.sh: sechs Anfragen an die ClusterIP des Service, je zwei Antworten von drei Replikaten
+
+    Hint: the CLUSTER-IP column of `minicontainer get svc lab10-web`; six wget in one client container, then sort | uniq -c.
+    Hinweis: die Spalte CLUSTER-IP von `minicontainer get svc lab10-web`; sechs wget in einem Client-Container, dann sort | uniq -c.
+    """
+    result = run_script("spread.sh", timeout=180)
     counts = re.findall(r"^\s*(\d+) (\S+)$", result.stdout, re.M)
-    hostnames = {i["Hostname"] for i in replicas(mc).values()}
-    assert len(hostnames) == 3, msg(
-        f"spread.sh should leave three replicas running (it calls replicas.sh 3); running: {len(hostnames)} ({result.describe()})",
-        f"spread.sh sollte drei laufende Replikate hinterlassen (es ruft replicas.sh 3 auf); laufen: {len(hostnames)} ({result.describe()})")
-    assert sorted(counts) == sorted(("2", h) for h in hostnames), msg(
-        f"expected '2 HOSTNAME' for each of {sorted(hostnames)} ({result.describe()})",
-        f"erwartet '2 HOSTNAME' für jeden von {sorted(hostnames)} ({result.describe()})")
+    names = {p["metadata"]["name"] for p in ready(mc)}
+    assert len(names) == 3 and sorted(counts) == sorted(("2", n) for n in names), msg(
+        f"expected '2 NAME' for each of {sorted(names)} ({result.describe()})",
+        f"erwartet: '2 NAME' für jeden von {sorted(names)} ({result.describe()})")
 
 
 def test_questions(answers):
     """The questions in README.md, answered in answers.toml
     de: Die Fragen aus README.de.md, beantwortet in answers.toml
 
-    Hint: the lecture's "Orchestrierung" section, and what `minicontainer kill` vs `kill -9` did in heal.sh.
-    Hinweis: der Abschnitt „Orchestrierung“ der Vorlesung, und was `minicontainer kill` und `kill -9` in heal.sh taten.
+    Hint: docs/orchestration.md, "Objects, the store, and reconcile loops" and the mapping table.
+    Hinweis: docs/orchestration.md, „Objects, the store, and reconcile loops“ und die Tabelle der Objekte.
     """
-    answers.expect({"q1": "b", "q2": "c", "q3": "a", "q4": "b"})
+    answers.expect({"q1": "a", "q2": "b", "q3": "c", "q4": "b", "q5": "a"})

@@ -14,7 +14,8 @@ otherwise. Each turn of the loop:
               services.py (endpoints, the nft table, every pod's /etc/hosts)
     sleep     in poll(2) on a pidfd of every container's PID 1 (pidfd_open(2)): a container
               that dies wakes the loop at once; so does SIGUSR1, which the CLI sends after
-              changing the store; otherwise a tick (1 s) for probes and the autoscaler
+              changing the store; otherwise it wakes when the next probe, back-off or
+              autoscaler turn is due (at most 10 s apart; 0.2 s while pods start or stop)
 
 It keeps nothing that matters in memory: kill -9 it at any line and the next command starts
 a new one that carries on from the store.
@@ -32,7 +33,7 @@ import traceback
 from ..state import is_alive, proc_start_time, state_root
 from .store import ObjectStore
 
-TICK = 1.0
+IDLE_TICK = 10.0            # nothing due: container exits and the CLI wake us anyway
 BUSY_TICK = 0.2             # while pods are starting or stopping
 
 
@@ -187,8 +188,10 @@ class Controller:
         from . import controllers as c
         store = self.store
         self.busy = False
+        self.kubelet.next_due = float("inf")
         for pvc in store.list("PersistentVolumeClaim"):
             self.guard(c.sync_claim, store, pvc)
+        self.guard(c.remove_released_volumes, store)
         for d in store.list("Deployment"):
             self.guard(c.sync_deployment, store, d)
         deployments = {d["metadata"]["uid"] for d in store.list("Deployment")}
@@ -212,11 +215,15 @@ class Controller:
                 self.busy = True
         self.remove_orphan_pods()
         self.guard(self.sync_services)
-        if time.time() - self.last_hpa >= float(self.settings.get("hpa_period", 3)):
+        hpas = store.list("HorizontalPodAutoscaler")
+        period = float(self.settings.get("hpa_period", 3))
+        if hpas:
+            self.kubelet.next_due = min(self.kubelet.next_due, self.last_hpa + period)
+        if hpas and time.time() - self.last_hpa >= period:
             self.last_hpa = time.time()
             self.sample_cpu()
             window = self.settings.get("hpa_window")
-            for hpa in store.list("HorizontalPodAutoscaler"):
+            for hpa in hpas:
                 self.guard(c.sync_hpa, store, hpa, lambda p: self.usage.get(p["metadata"]["name"]),
                            None if window is None else float(window))
 
@@ -231,15 +238,19 @@ class Controller:
     def sync_services(self) -> None:
         from . import services as s
         pods = self.store.list("Pod")
-        programmed = []
+        programmed, subsets = [], []
         services = self.store.list("Service")
         for svc in services:
             s.allocate(self.store, svc)
-            programmed.append((svc, s.sync_endpoints(self.store, svc, pods)))
+            rules, subset = s.sync_endpoints(self.store, svc, pods)
+            programmed.append((svc, rules))
+            subsets.append((svc, subset))
+        self.proxy.sync(programmed, self.bridge())          # the rules first, then the objects
+        for svc, subset in subsets:
+            s.write_endpoints(self.store, svc, subset)
         for ep in self.store.list("Endpoints"):
             if not any(x["metadata"]["name"] == ep["metadata"]["name"] for x in services):
                 self.store.delete("Endpoints", ep["metadata"]["name"], ep["metadata"]["namespace"])
-        self.proxy.sync(programmed, self.bridge())
         self.write_hosts(pods, services)
 
     def bridge(self) -> str | None:
@@ -328,7 +339,9 @@ class Controller:
             poller.register(wake_r, select.POLLIN)
             for fd in self.watch_containers():
                 poller.register(fd, select.POLLIN)
-            poller.poll(1000 * (BUSY_TICK if self.busy else TICK))
+            wait = BUSY_TICK if self.busy else \
+                min(IDLE_TICK, max(BUSY_TICK / 4, self.kubelet.next_due - time.time()))
+            poller.poll(1000 * wait)
             try:
                 os.read(wake_r, 4096)
             except BlockingIOError:

@@ -275,6 +275,15 @@ def sync_claim(store: ObjectStore, pvc: dict) -> None:
                        source="persistentvolume-controller")
 
 
+def remove_released_volumes(store: ObjectStore) -> None:
+    """The volume of a deleted claim goes once no container names it (reclaim policy Delete)."""
+    from ..api import remove_volume, volume_store, volume_users
+    claims = {f"pvc-{c['metadata']['uid']}" for c in store.list("PersistentVolumeClaim")}
+    for v in volume_store(store.root).list():
+        if v.name.startswith("pvc-") and v.name not in claims and not volume_users(v.name, store.root):
+            remove_volume(v.name, store.root)
+
+
 # ── HorizontalPodAutoscaler ───────────────────────────────────────────────────────────────
 
 def sync_hpa(store: ObjectStore, hpa: dict, usage, window_override: float | None) -> None:

@@ -53,6 +53,7 @@ class Kubelet:
         self.containers = StateStore(store.root)
         self.backoff_base = backoff_base
         self.records: dict = {}
+        self.next_due = float("inf")                        # the next probe or restart that is due
         self.notes_dir = store.dir / ".kubelet"
 
     # -- what the kubelet remembers, per pod --------------------------------------------------
@@ -190,6 +191,7 @@ class Kubelet:
                 self.event(pod, "BackOff", f"Back-off restarting failed container {c['name']} in "
                                            f"pod {pod['metadata']['name']}", "Warning")
         if now < state["next_start"]:
+            self.next_due = min(self.next_due, state["next_start"])
             return                                          # waiting: CrashLoopBackOff
         from ..stop import remove_container
         remove_container(rec.id, force=True, root=self.store.root)
@@ -336,10 +338,12 @@ class Kubelet:
             if not spec:
                 continue
             p = counters.setdefault(field, {"fail": 0, "ok": 0, "last": 0})
-            if now - state.get("started", now) < spec.get("initialDelaySeconds", 0):
+            due = max(state.get("started", now) + spec.get("initialDelaySeconds", 0),
+                      p["last"] + spec.get("periodSeconds", 10))
+            if now < due:
+                self.next_due = min(self.next_due, due)
                 continue
-            if now - p["last"] < spec.get("periodSeconds", 10):
-                continue
+            self.next_due = min(self.next_due, now + spec.get("periodSeconds", 10))
             p["last"] = now
             ok, why = probes.run_probe(spec, c, rec, self.pod_ip(rec), self.store.root)
             if ok:

@@ -76,8 +76,10 @@ def target_port(port: dict, pod: dict) -> int:
     return int(port["port"])
 
 
-def sync_endpoints(store: ObjectStore, svc: dict, pods: list[dict]) -> list:
-    """Endpoints object = the ready pods the selector picks; returns [(port, [(ip, tport)])]."""
+def sync_endpoints(store: ObjectStore, svc: dict, pods: list[dict]) -> tuple[list, list]:
+    """The ready pods the selector picks: ([(port, [(ip, tport)])] for the rules, the Endpoints
+    object's subsets). write_endpoints() stores the subsets once the rules are in place, so
+    an address in `get endpoints` is one a connection can reach."""
     from .controllers import ready
     from .store import matches
     ns = svc["metadata"]["namespace"]
@@ -102,6 +104,11 @@ def sync_endpoints(store: ObjectStore, svc: dict, pods: list[dict]) -> list:
             subset["notReadyAddresses"] = [{"ip": p["status"]["podIP"], "targetRef": {
                 "kind": "Pod", "name": p["metadata"]["name"], "namespace": ns}} for p in not_ready]
         subsets = [subset]
+    return out, subsets
+
+
+def write_endpoints(store: ObjectStore, svc: dict, subsets: list) -> None:
+    ns = svc["metadata"]["namespace"]
     ep = store.get("Endpoints", svc["metadata"]["name"], ns)
     if ep is None:
         store.create({"apiVersion": "v1", "kind": "Endpoints",
@@ -110,7 +117,6 @@ def sync_endpoints(store: ObjectStore, svc: dict, pods: list[dict]) -> list:
                       "subsets": subsets})
     elif ep.get("subsets") != subsets:
         store.update("Endpoints", svc["metadata"]["name"], lambda o: o.__setitem__("subsets", subsets), ns)
-    return out
 
 
 def ruleset(services: list[tuple[dict, list]]) -> str:
@@ -149,6 +155,10 @@ class Proxy:
     def sync(self, services: list[tuple[dict, list]], bridge: str | None) -> None:
         text = ruleset(services) if services else ""
         if text == self.applied:
+            return
+        if not services:                                    # the last Service went: no table, no route
+            self.clear()
+            self.applied = text
             return
         script = f"table ip {TABLE}\ndelete table ip {TABLE}\n" + text   # replace, atomically
         subprocess.run(["nft", "-f", "-"], input=script, text=True, check=True, capture_output=True)

@@ -1,24 +1,24 @@
 #!/bin/bash
 # Usage: bash heal.sh
-# Self-healing: a service with the restart policy "always" crashes (its PID 1 is killed from
-# the host with SIGKILL, as the OOM killer would) and comes back by itself. Print:
-#   old pid: P          PID 1 of lab10-heal before the crash (host PID)
-#   new pid: Q          after it came back
-#   restarts: N
-# Leave the container running for the checker (it removes it).
+# Self-healing: apply web.yaml, wait for 3 Running replicas, then kill -9 the PID 1 of one
+# replica's container from the host (a crash, as the OOM killer would cause). The controller
+# starts the container again in the same pod. Print:
+#   killed: POD         the pod whose container you killed
+#   restarts: N         its RESTARTS afterwards (kubectl's column)
+#   running: 3          the replicas Running again
 set -uo pipefail
-minicontainer rm -f lab10-heal >/dev/null 2>&1
+minicontainer apply -f web.yaml > /dev/null
 
-minicontainer run -d --name lab10-heal --net none --restart always busybox sleep 1000 > /dev/null
-old=$(minicontainer inspect -f '{{.State.Pid}}' lab10-heal)
-echo "old pid: $old"
+# The pods of lab10-web that are Running with READY 1/1: column 1 of `get pods`.
+ready() { minicontainer get pods | grep '^lab10-web-' | grep ' 1/1 .* Running ' | cut -d' ' -f1; }
+for _ in $(seq 300); do [ "$(ready | wc -l)" = 3 ] && break; sleep 0.3; done
 
-kill -9 "$old"                      # a crash, not a stop: the supervisor starts it again
-new=$old
-for _ in $(seq 60); do
-    sleep 0.2
-    new=$(minicontainer inspect -f '{{.State.Pid}}' lab10-heal)
-    [ "$new" != "$old" ] && [ "$new" != 0 ] && break
-done
-echo "new pid: $new"
-echo "restarts: $(minicontainer inspect -f '{{.RestartCount}}' lab10-heal)"
+pod=$(ready | head -n1)
+pid=$(minicontainer inspect -f '{{.State.Pid}}' "$pod-httpd")   # the container of pod P is P-httpd
+echo "killed: $pod"
+kill -9 "$pid"
+
+sleep 0.5
+for _ in $(seq 100); do [ "$(ready | wc -l)" = 3 ] && break; sleep 0.2; done
+echo "restarts: $(minicontainer get pods | grep "^$pod " | tr -s ' ' | cut -d' ' -f4)"
+echo "running: $(ready | wc -l)"

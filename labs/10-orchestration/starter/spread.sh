@@ -1,18 +1,13 @@
 #!/bin/bash
 # Usage: bash spread.sh
-# Three replicas (replicas.sh 3), six requests, spread round-robin over them — a load balancer
-# in a few lines. Print how many answers each replica gave: `sort | uniq -c` of the answers
-# (each replica answers with its hostname).
+# One address for three replicas: the Service lab10-web. From a client container (not one of the
+# replicas), send six requests to the Service's ClusterIP (column CLUSTER-IP of `get svc`) and
+# count the answers per replica: `sort | uniq -c` (each replica answers with its hostname).
 set -uo pipefail
-bash replicas.sh 3 > /dev/null
-sleep 0.5                                         # httpd needs a moment to listen
+bash scale.sh 3 > /dev/null
+# The Service's endpoints: the ready pods its address leads to (a pod just ready may take a moment).
+for _ in $(seq 50); do [ "$(minicontainer get endpoints lab10-web | tail -n1 | tr ',' '\n' | grep -c :80)" = 3 ] && break; sleep 0.2; done
 
-# Each replica's address on the bridge network:
-ips=$(for i in 1 2 3; do minicontainer inspect -f '{{.NetworkSettings.ip}}' "lab10-web-$i"; done)
-
-# TODO: six requests, request k going to the ((k mod 3) + 1)-th address; collect the answers and
-#       print them counted: … | sort | uniq -c
-#       One request:  busybox wget -q -O - "http://$ip/"
-for k in 1 2 3 4 5 6; do
-    busybox wget -q -O - "http://$(head -n 1 <<<"$ips")/"       # always the first one…
-done | sort | uniq -c
+# TODO 1: ip=the CLUSTER-IP column of `minicontainer get svc lab10-web`
+# TODO 2: minicontainer run --rm busybox sh -c "for k in 1 2 3 4 5 6; do wget -qO- http://$ip/; done"
+#         and pipe its output through sort | uniq -c

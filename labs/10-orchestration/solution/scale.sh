@@ -1,0 +1,13 @@
+#!/bin/bash
+# Usage: bash scale.sh N
+# Change the desired state: lab10-web should have N replicas (apply web.yaml first, it may not
+# exist yet). Wait until exactly N pods are Running and ready, and print "running: N".
+set -uo pipefail
+WANT=${1:?usage: scale.sh N}
+minicontainer apply -f web.yaml > /dev/null
+minicontainer scale deployment/lab10-web --replicas "$WANT"
+
+count() { minicontainer get pods | grep -c '^lab10-web-'; }
+ready() { minicontainer get pods | grep '^lab10-web-' | grep -c ' 1/1 .* Running '; }
+for _ in $(seq 300); do [ "$(count)" = "$WANT" ] && [ "$(ready)" = "$WANT" ] && break; sleep 0.3; done
+echo "running: $(ready)"
