@@ -166,7 +166,8 @@ def from_run(ctx, limits) -> Spec:
                       additional_gids=[0], no_new_privileges=policy.no_new_privs,
                       capabilities={"bounding": caps, "effective": caps, "permitted": caps})
     spec = Spec(root_path=str(ctx.overlay.merged), process=process, root_readonly=c.read_only,
-                hostname=rec.hostname, mounts=run_mounts(ctx), namespaces=run_namespaces(ctx),
+                hostname=None if pod_namespaces(ctx).get("uts") else rec.hostname,   # a pod's: set by its infra
+                mounts=run_mounts(ctx), namespaces=run_namespaces(ctx),
                 uid_mappings=id_maps(ctx, "uid_map"), gid_mappings=id_maps(ctx, "gid_map"),
                 resources=oci_resources(limits), cgroups_path=ctx.cgroup.relpath if ctx.cgroup else "",
                 masked_paths=list(policy.masked_paths), readonly_paths=list(policy.readonly_paths),
@@ -180,7 +181,8 @@ def from_run(ctx, limits) -> Spec:
 def run_namespaces(ctx) -> list:
     """All seven but user (rootless only) and network (--net host: none; container:NAME: joined)."""
     kinds = (["user"] if ctx.userns else []) + ["mount", "uts", "ipc"]
-    spaces = [Namespace(kind) for kind in kinds]
+    joined = pod_namespaces(ctx)             # --pod: the infra's uts and ipc, by path
+    spaces = [Namespace(kind, joined.get(kind)) for kind in kinds]
     mode = ctx.network_mode.kind
     if mode in ("none", "bridge"):
         spaces.append(Namespace("network"))
@@ -193,6 +195,14 @@ def tty_gid_unmapped(ctx) -> bool:
     """Rootless with the single-id map: group 5 (tty) does not exist inside, and devpts
     refuses a gid= it cannot map (EINVAL)."""
     return ctx.userns is not None and not ctx.userns.mapping.maps_inside(0, 5)
+
+
+def pod_namespaces(ctx) -> dict:
+    """run --pod: {"uts": "/proc/PID/ns/uts", "ipc": …} of the pod's infra process."""
+    if not ctx.config.pod:
+        return {}
+    from .orchestration.pods import shared_namespaces
+    return shared_namespaces(ctx.store, ctx.network_mode.name)
 
 
 def run_mounts(ctx) -> list:

@@ -55,7 +55,8 @@ def test_members_share_the_infra_network_and_hostname(mc, mc_root, pod):
     web = json.loads(mc("inspect", f"{name}-web", check=True).stdout)
     web = web[0] if isinstance(web, list) else web
     pid = web.get("pid") or web.get("State", {}).get("Pid")
-    assert ns_inode(pid, "net") == ns_inode(info["infra_pid"], "net")
+    for kind in ("net", "uts", "ipc"):                                   # the pod's, held by pause
+        assert ns_inode(pid, kind) == ns_inode(info["infra_pid"], kind), kind
     assert ns_inode(pid, "pid") != ns_inode(info["infra_pid"], "pid")   # not shared (optional in k8s)
     assert mc("run", "--rm", "--pod", name, "busybox", "hostname").stdout.strip() == name
     # the member's cgroup is inside the pod's

@@ -94,8 +94,10 @@ def test_heal(run_script, mc, cluster, busybox):
     """heal.sh: kill -9 of a replica's PID 1, and the controller starts it again
     de: heal.sh: kill -9 auf PID 1 eines Replikats, und der Controller startet es wieder
 
-    Hint: the container of pod P is named P-httpd: `minicontainer inspect -f '{{.State.Pid}}' P-httpd`.
-    Hinweis: der Container von Pod P heisst P-httpd: `minicontainer inspect -f '{{.State.Pid}}' P-httpd`.
+    Hint: a crash is a signal the process cannot catch, sent from the host to the PID the host sees (`minicontainer inspect`).
+    Hint 2: the container of pod P is named P-httpd: `minicontainer inspect -f '{{.State.Pid}}' P-httpd`, then kill -9.
+    Hinweis: ein Absturz ist ein Signal, das der Prozess nicht abfangen kann, vom Host an die PID, die der Host sieht (`minicontainer inspect`).
+    Hinweis 2: der Container von Pod P heisst P-httpd: `minicontainer inspect -f '{{.State.Pid}}' P-httpd`, dann kill -9.
     """
     result = run_script("heal.sh", timeout=180)
     killed = re.search(r"^killed: (\S+)$", result.stdout, re.M)
@@ -114,8 +116,10 @@ def test_scale(run_script, mc, cluster, busybox):
     """scale.sh N: exactly N ready replicas, up and down
     de: scale.sh N: genau N bereite Replikate, hinauf und hinunter
 
-    Hint: `minicontainer scale deployment/lab10-web --replicas N` changes the desired state; wait for the actual one.
-    Hinweis: `minicontainer scale deployment/lab10-web --replicas N` ändert den Soll-Zustand; auf den Ist-Zustand warten.
+    Hint: change the desired state (docs/orchestration.md, kubectl's verbs), then wait for the actual one in `get pods`.
+    Hint 2: `minicontainer scale deployment/lab10-web --replicas N`; a Terminating pod still counts until it is gone.
+    Hinweis: den Soll-Zustand ändern (docs/orchestration.md, die Befehle von kubectl), dann in `get pods` auf den Ist-Zustand warten.
+    Hinweis 2: `minicontainer scale deployment/lab10-web --replicas N`; ein Pod in Terminating zählt, bis er weg ist.
     """
     up = run_script("scale.sh", 5, timeout=180)
     assert "running: 5" in up.stdout and len(ready(mc)) == 5, msg(
@@ -131,8 +135,10 @@ def test_spread(run_script, mc, cluster, busybox):
     """spread.sh: six requests to the Service's ClusterIP, two answers from each of three replicas
     de: spread.sh: sechs Anfragen an die ClusterIP des Service, je zwei Antworten von drei Replikaten
 
-    Hint: the CLUSTER-IP column of `minicontainer get svc lab10-web`; six wget in one client container, then sort | uniq -c.
-    Hinweis: die Spalte CLUSTER-IP von `minicontainer get svc lab10-web`; sechs wget in einem Client-Container, dann sort | uniq -c.
+    Hint: a Service has one virtual address (`minicontainer get svc`); each new connection to it goes to the next ready pod.
+    Hint 2: the CLUSTER-IP column of `get svc lab10-web`; six wget in one client container (`run --rm busybox sh -c …`), then sort | uniq -c.
+    Hinweis: ein Service hat eine virtuelle Adresse (`minicontainer get svc`); jede neue Verbindung dorthin geht zum nächsten bereiten Pod.
+    Hinweis 2: die Spalte CLUSTER-IP von `get svc lab10-web`; sechs wget in einem Client-Container (`run --rm busybox sh -c …`), dann sort | uniq -c.
     """
     result = run_script("spread.sh", timeout=180)
     counts = re.findall(r"^\s*(\d+) (\S+)$", result.stdout, re.M)

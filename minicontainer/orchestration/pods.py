@@ -10,9 +10,9 @@ server and its log shipper — and talk over localhost. Built from what one cont
                             run -d --name web-infra --cgroup-parent pod-ID minicontainer-pause /pause
                                                                        the infra container: its PID 1
                                                                        holds the namespaces (pause.c)
-    run --pod web IMG       run --net container:web-infra             joins the infra's netns
+    run --pod web IMG       run --net container:web-infra             joins the infra's netns,
+                                                                       and its uts and ipc (by path)
                                 --cgroup-parent pod-ID                 its group inside the pod's
-                                --hostname web                          the pod's name
 
 The infra process owns the namespaces, so a member may exit and start again and still find
 its neighbours at 127.0.0.1. The pod's cgroup is the parent of every member's group: its
@@ -192,6 +192,16 @@ def join_pod(options: dict, root=None) -> dict:
         raise ConfigError("--pod and --net/-p conflict: a pod's containers share its "
                           "network (publish ports with `pod create -p`)")
     return {**options, **joined}
+
+
+def shared_namespaces(store: StateStore, infra: str) -> dict:
+    """The namespaces a member joins besides the network (which --net container: joins):
+    UTS (one hostname) and IPC (System V IPC and POSIX message queues between the members),
+    by their /proc/PID/ns path — the core's run sequence does the setns(2)."""
+    rec = find_container(store, infra)
+    if rec is None or not is_alive(rec.pid, rec.pid_start):
+        raise ContainerError(f"the pod's infra container {infra} is not running: `minicontainer pod start`")
+    return {kind: f"/proc/{rec.pid}/ns/{kind}" for kind in ("uts", "ipc")}
 
 
 def find_container(store: StateStore, name: str):
