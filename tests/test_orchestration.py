@@ -103,6 +103,7 @@ def test_example_applies_and_serves_through_the_service(kube):
     for _ in range(12):
         seen.add(fetch(f"http://{vip}/").strip())
     assert len(seen) == 3 and all(s.startswith("hello from web-") for s in seen), seen
+    assert fetch("http://127.0.0.1:30080/").startswith("hello from web-")   # the NodePort
     listing = json.loads(kube("get", "pods", "-o", "json").stdout)
     assert listing["kind"] == "List" and listing["items"][0]["spec"]["nodeName"] == "minicontainer"
     assert "apiVersion: v1" in kube("get", "deployments", "-o", "yaml").stdout
@@ -409,4 +410,76 @@ spec:
         kube("exec", f"pod/{first}", "--", "killall", "sh", check=False)
     wait_for(lambda: running(kube, "burn", 1), 60, 0.5, show=lambda: state(kube))
     assert "below target" in kube("describe", "hpa", "burn").stdout
+    kube("delete", "-f", "-", input=manifest)
+
+
+def test_container_fields_init_volumes_secrets_resources_security(kube, tmp_path):
+    """initContainers, emptyDir/hostPath/secret/configMap volumes, env valueFrom a Secret,
+    resources → cgroup, securityContext → user, read-only root, capabilities — seen from inside."""
+    host_dir = tmp_path / "shared"
+    host_dir.mkdir()
+    (host_dir / "from-host").write_text("host file\n")
+    manifest = f"""apiVersion: v1
+kind: Secret
+metadata: {{name: creds}}
+type: Opaque
+data: {{password: c2VjcmV0}}
+stringData: {{user: admin}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: fields, labels: {{app: fields}}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  initContainers:
+  - name: prepare
+    image: busybox
+    command: ["sh", "-c", "echo prepared > /work/ready"]
+    volumeMounts: [{{name: scratch, mountPath: /work}}]
+  containers:
+  - name: main
+    image: busybox
+    command: ["sleep", "1000"]
+    workingDir: /work
+    env:
+    - name: PASSWORD
+      valueFrom: {{secretKeyRef: {{name: creds, key: password}}}}
+    resources:
+      requests: {{cpu: 250m, memory: 16Mi}}
+      limits: {{cpu: 500m, memory: 48Mi}}
+    securityContext:
+      runAsUser: 1000
+      runAsGroup: 1000
+      readOnlyRootFilesystem: true
+      capabilities: {{drop: [ALL]}}
+    volumeMounts:
+    - {{name: scratch, mountPath: /work}}
+    - {{name: host, mountPath: /host, readOnly: true}}
+    - {{name: creds, mountPath: /etc/creds}}
+  volumes:
+  - name: scratch
+    emptyDir: {{}}
+  - name: host
+    hostPath: {{path: {host_dir}}}
+  - name: creds
+    secret: {{secretName: creds}}
+"""
+    kube("apply", "-f", "-", input=manifest)
+    wait_for(lambda: running(kube, "fields", 1), 60, show=lambda: state(kube))
+
+    def inside(*cmd):
+        return kube("exec", "pod/fields", "--", *cmd, check=False)
+    assert inside("cat", "/work/ready").stdout == "prepared\n"              # the init container ran first
+    assert inside("sh", "-c", "echo $PASSWORD").stdout == "secret\n"
+    assert inside("cat", "/etc/creds/user").stdout == "admin"
+    assert inside("cat", "/host/from-host").stdout == "host file\n"
+    assert inside("id", "-u").stdout.strip() == "1000" and inside("id", "-g").stdout.strip() == "1000"
+    assert inside("pwd").stdout.strip() == "/work"
+    assert inside("touch", "/rootfile").returncode != 0                      # read-only root
+    assert inside("grep", "CapEff", "/proc/self/status").stdout.split()[1] == "0000000000000000"
+    mem = inside("cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes").stdout.strip() or \
+        inside("cat", "/sys/fs/cgroup/memory.max").stdout.strip()
+    assert mem == str(48 << 20), mem
+    shares = inside("cat", "/sys/fs/cgroup/cpu/cpu.shares").stdout.strip()
+    assert shares in ("256", ""), shares                                     # 250m × 1024 / 1000
     kube("delete", "-f", "-", input=manifest)

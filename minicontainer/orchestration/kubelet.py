@@ -292,8 +292,7 @@ class Kubelet:
                 target.mkdir(parents=True, exist_ok=True)
                 for key, value in data.items():
                     (target / key).write_text(value)
-                if kind == "Secret":
-                    os.chmod(target, 0o700)
+                    os.chmod(target / key, 0o644)           # Kubernetes' defaultMode (any uid reads)
 
     def volume_options(self, pod: dict, c: dict) -> list[str]:
         """volumeMounts → -v SOURCE:TARGET[:ro]."""
