@@ -198,11 +198,18 @@ def tty_gid_unmapped(ctx) -> bool:
 
 
 def pod_namespaces(ctx) -> dict:
-    """run --pod: {"uts": "/proc/PID/ns/uts", "ipc": …} of the pod's infra process."""
-    if not ctx.config.pod:
+    """run --pod (orchestration/pods.py): {"uts": "/proc/PID/ns/uts", "ipc": …} of the pod's
+    infra process, whose network namespace --net container:INFRA joins already: one hostname,
+    one System V IPC for the pod's containers."""
+    if not ctx.config.pod or ctx.network_mode.kind != "container":
         return {}
-    from .orchestration.pods import shared_namespaces
-    return shared_namespaces(ctx.store, ctx.network_mode.name)
+    from .errors import ContainerError
+    from .state import is_alive
+    infra = ctx.store.find(ctx.network_mode.name)
+    if not is_alive(infra.pid, infra.pid_start):
+        raise ContainerError(f"the pod's infra container {infra.name} is not running: "
+                             f"`minicontainer pod start {ctx.config.pod}`")
+    return {kind: f"/proc/{infra.pid}/ns/{kind}" for kind in ("uts", "ipc")}
 
 
 def run_mounts(ctx) -> list:

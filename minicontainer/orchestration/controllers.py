@@ -277,11 +277,15 @@ def sync_claim(store: ObjectStore, pvc: dict) -> None:
 
 def remove_released_volumes(store: ObjectStore) -> None:
     """The volume of a deleted claim goes once no container names it (reclaim policy Delete)."""
-    from ..api import remove_volume, volume_store, volume_users
+    from ..state import StateStore
+    from ..storage.volumes import volume_names, volume_store
     claims = {f"pvc-{c['metadata']['uid']}" for c in store.list("PersistentVolumeClaim")}
-    for v in volume_store(store.root).list():
-        if v.name.startswith("pvc-") and v.name not in claims and not volume_users(v.name, store.root):
-            remove_volume(v.name, store.root)
+    volumes = volume_store(store.root)
+    for v in volumes.list():
+        if v.name.startswith("pvc-") and v.name not in claims:
+            users = [r.name for r in StateStore(store.root).list() if v.name in volume_names(r.config)]
+            if not users:
+                volumes.remove(v.name, users)
 
 
 # ── HorizontalPodAutoscaler ───────────────────────────────────────────────────────────────

@@ -53,25 +53,35 @@ class Kubelet:
         self.containers = StateStore(store.root)
         self.backoff_base = backoff_base
         self.records: dict = {}
+        self.notes_read: dict = {}                          # pod → its notes as last read or written
         self.next_due = float("inf")                        # the next probe or restart that is due
         self.notes_dir = store.dir / ".kubelet"
 
     # -- what the kubelet remembers, per pod --------------------------------------------------
     def notes(self, pod: dict) -> dict:
         try:
-            return json.loads((self.notes_dir / f"{runtime_name(pod)}.json").read_text())
+            text = (self.notes_dir / f"{runtime_name(pod)}.json").read_text()
+            self.notes_read[runtime_name(pod)] = text
+            return json.loads(text)
         except (OSError, ValueError):
+            self.notes_read.pop(runtime_name(pod), None)
             return {"containers": {}}
 
     def save_notes(self, pod: dict, notes: dict) -> None:
+        """Written only when changed: an idle turn writes nothing."""
+        text = json.dumps(notes)
+        if self.notes_read.get(runtime_name(pod)) == text:
+            return
         self.notes_dir.mkdir(parents=True, exist_ok=True)
         path = self.notes_dir / f"{runtime_name(pod)}.json"
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(notes))
+        tmp.write_text(text)
         os.replace(tmp, path)
+        self.notes_read[runtime_name(pod)] = text
 
     def forget(self, pod: dict) -> None:
         (self.notes_dir / f"{runtime_name(pod)}.json").unlink(missing_ok=True)
+        self.notes_read.pop(runtime_name(pod), None)
 
     # -- one pod --------------------------------------------------------------------------
     def sync_pod(self, pod: dict, records: dict) -> None:

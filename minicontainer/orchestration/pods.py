@@ -194,16 +194,6 @@ def join_pod(options: dict, root=None) -> dict:
     return {**options, **joined}
 
 
-def shared_namespaces(store: StateStore, infra: str) -> dict:
-    """The namespaces a member joins besides the network (which --net container: joins):
-    UTS (one hostname) and IPC (System V IPC and POSIX message queues between the members),
-    by their /proc/PID/ns path — the core's run sequence does the setns(2)."""
-    rec = find_container(store, infra)
-    if rec is None or not is_alive(rec.pid, rec.pid_start):
-        raise ContainerError(f"the pod's infra container {infra} is not running: `minicontainer pod start`")
-    return {kind: f"/proc/{rec.pid}/ns/{kind}" for kind in ("uts", "ipc")}
-
-
 def find_container(store: StateStore, name: str):
     for rec in store.list():
         if rec.name == name:
