@@ -71,7 +71,7 @@ class SyscallError(MinicontainerError):
     """
 
     def __init__(self, syscall: str, args: tuple = (), err: int = 0, hint: str = ""):
-        self.syscall, self.args_, self.errno = syscall, args, err
+        self.syscall, self.errno = syscall, err
         shown = ", ".join(repr(a) if isinstance(a, str) else str(a) for a in args)
         name = _errno.errorcode.get(err, str(err))
         msg = f"{syscall}({shown}): {name} ({os.strerror(err)})"

@@ -271,6 +271,6 @@ def run_seccomp(policy) -> dict | None:
     if policy.seccomp is None:
         return None
     if policy.seccomp_source == "default":
-        from .security import DEFAULT_SECCOMP_PROFILE
+        from .seccomp_default import DEFAULT_SECCOMP_PROFILE
         return DEFAULT_SECCOMP_PROFILE
     return {"profile": policy.seccomp_source}

@@ -177,7 +177,6 @@ class Plan:
     """Rootless mode for one container: its id maps and its cgroup (or why it has none)."""
     mapping: IdMapping
     cgroup_root: Path | None = None        # the delegated group to create ours in, if any
-    no_cgroup_why: str = ""
 
 
 def plan_container(config, limits) -> Plan:
@@ -198,7 +197,7 @@ def plan_container(config, limits) -> Plan:
     check_network(config)
     if where is None:
         _warn(f"rootless: no memory, CPU or process limits for this container: {why}")
-    return Plan(mapping, where, why)
+    return Plan(mapping, where)
 
 
 def check_network(config) -> None:
@@ -256,14 +255,6 @@ def write_proc(pid: int, name: str, text: str) -> None:
         raise SyscallError("write", (path, text), e.errno or 0, hint) from None
 
 
-def setgroups_allowed() -> bool:
-    """False in a user namespace whose setgroups(2) was denied (the single-id map)."""
-    try:
-        return Path("/proc/self/setgroups").read_text().strip() != "deny"
-    except OSError:
-        return True                                     # kernels before 3.19 have no such file
-
-
 def _narrate(explain, shell: str, why: str) -> None:
     if explain is not None and getattr(explain, "enabled", False):
         explain.detail(shell, why)
@@ -319,14 +310,15 @@ def probe() -> tuple[bool, str, str]:
     pid = os.fork()
     if pid == 0:                                               # never returns
         os.close(r)
-        answer = b"1"
+        answer, step = b"1", "becoming an unprivileged user (setresuid, prctl PR_SET_DUMPABLE)"
         try:
             if os.geteuid() == 0:
                 os.setgroups([])
                 os.setresgid(OVERFLOW_ID, OVERFLOW_ID, OVERFLOW_ID)
                 os.setresuid(OVERFLOW_ID, OVERFLOW_ID, OVERFLOW_ID)
-                from .kernel.syscalls import libc
-                libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)    # a uid change made /proc/self root's
+                from .kernel.syscalls import check, libc
+                # the uid change made /proc/self root's: dumpable again, to write our own maps
+                check(libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl", "PR_SET_DUMPABLE")
             uid, gid = os.geteuid(), os.getegid()
             step = "unshare(CLONE_NEWUSER)"
             unshare(CLONE_NEWUSER)
@@ -356,18 +348,22 @@ def probe() -> tuple[bool, str, str]:
 def remove_tree(path: str | os.PathLike, mapping: IdMapping | None = None) -> None:
     """rm -rf PATH as the user, then — for what is left (files of subordinate ids, or
     overlayfs's mode-000 work/work) — as root of a user namespace with the container's map.
-    `podman unshare rm -rf` is the shell equivalent."""
+    `podman unshare rm -rf` is the shell equivalent. Raises if anything is left, and why."""
     shutil.rmtree(path, ignore_errors=True)
     if not os.path.lexists(path) or not is_rootless():
         return
     mapping = mapping or plan_id_mapping()
-    run_as_mapped_root(mapping, lambda: shutil.rmtree(path, ignore_errors=True))
+    try:
+        run_as_mapped_root(mapping, lambda: shutil.rmtree(path))
+    except ContainerError as e:
+        raise ContainerError(f"cannot remove {path}: {e}") from None
 
 
 def run_as_mapped_root(mapping: IdMapping, fn) -> None:
     """fn() in a child that is root of a new user namespace with `mapping` (its
     CAP_DAC_OVERRIDE there covers every file owned by a mapped id). The same handshake as
-    the run sequence: the child unshares and says so, the parent maps, the child goes on."""
+    the run sequence: the child unshares and says so, the parent maps, the child goes on.
+    If the child fails, it writes why on the pipe, and that is raised here."""
     msg_r, msg_w = os.pipe()
     go_r, go_w = os.pipe()
     pid = os.fork()
@@ -380,16 +376,31 @@ def run_as_mapped_root(mapping: IdMapping, fn) -> None:
             if os.read(go_r, 4) == b"maps":
                 fn()
                 status = 0
-        except BaseException:                                  # noqa: BLE001 — a cleanup helper
-            pass
+        except BaseException as e:                             # noqa: BLE001 — told to the parent
+            why = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.filename else str(e)
+            os.write(msg_w, (why or type(e).__name__).encode(errors="replace"))
         os._exit(status)
     os.close(msg_w), os.close(go_r)
+    why = b""
     try:
-        if os.read(msg_r, 6) == b"userns":
-            write_id_maps(pid, mapping)
-            os.write(go_w, b"maps")
-    except (OSError, ContainerError, SyscallError):
-        pass                                                   # the child sees EOF and gives up
+        why = os.read(msg_r, 6)
+        if why == b"userns":
+            why = b""
+            write_id_maps(pid, mapping)                        # if this fails, the child sees
+            os.write(go_w, b"maps")                            # EOF and gives up: raised here
     finally:
-        os.close(go_w), os.close(msg_r)
-        os.waitpid(pid, 0)
+        os.close(go_w)
+        why += read_all(msg_r)
+        os.close(msg_r)
+        _, status = os.waitpid(pid, 0)
+    if status != 0:
+        why = why.decode(errors="replace") or f"it exited with {os.waitstatus_to_exitcode(status)}"
+        raise ContainerError(f"{why} (as root of a user namespace with the container's id map)")
+
+
+def read_all(fd: int) -> bytes:
+    """Read until end of file (every writer has closed its end)."""
+    chunks = []
+    while chunk := os.read(fd, 4096):
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -20,6 +20,7 @@ delegation rule (this host is cgroup v1): both are said where they are used.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
@@ -602,3 +603,21 @@ def test_exec_stats_pause_find_the_delegated_cgroup(users):
                 proc.kill()
                 proc.wait()
         assert [g.name for g in (top / "minicontainer").iterdir() if g.is_dir()] == []
+
+
+def test_a_failed_cleanup_as_mapped_root_is_reported(tmp_path):
+    """remove_tree's last resort runs in a child that is root of a user namespace: when what
+    it runs fails, the reason comes back and is raised — never swallowed."""
+    from minicontainer import userns
+    from minicontainer.errors import ContainerError
+    mapping = userns.IdMapping(user="root", uid_map=(userns.IdRange(0, 0, 1),),
+                               gid_map=(userns.IdRange(0, 0, 1),), helpers=False)
+    ran = tmp_path / "ran"
+    userns.run_as_mapped_root(mapping, lambda: ran.write_text("yes"))      # the handshake works
+    assert ran.read_text() == "yes"
+
+    def fail():
+        raise OSError(errno.EACCES, "Permission denied", str(tmp_path / "stuck"))
+    with pytest.raises(ContainerError, match=f"Permission denied: {tmp_path / 'stuck'} "
+                                             r"\(as root of a user namespace"):
+        userns.run_as_mapped_root(mapping, fail)

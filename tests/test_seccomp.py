@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from minicontainer import security
+from minicontainer import seccomp_default, security
 from minicontainer.errors import ConfigError
 from minicontainer.kernel import seccomp, syscall_table
 from minicontainer.kernel.seccomp import RET_ALLOW, RET_ERRNO, RET_KILL_PROCESS, evaluate
 from security_child import ChildError, in_child, own_status, syscall
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT = security.DEFAULT_SECCOMP_PROFILE
+DEFAULT = seccomp_default.DEFAULT_SECCOMP_PROFILE
 CAPS = security.DEFAULT_CAPABILITIES
 EPERM, ENOSYS = RET_ERRNO | errno.EPERM, RET_ERRNO | errno.ENOSYS
 CLONE_NEWUSER, CLONE_NEWNS, CLONE_FS = 0x10000000, 0x00020000, 0x00000200
@@ -196,9 +196,9 @@ def test_unsupported_machine_is_refused_clearly(monkeypatch):
 
 def test_the_json_export_is_the_profile_the_code_uses():
     exported = (REPO / "docs" / "seccomp-default.json").read_text()
-    assert exported == security.default_seccomp_profile_json(), \
-        "regenerate: python -c 'from minicontainer import security; " \
-        "print(security.default_seccomp_profile_json(), end=\"\")' > docs/seccomp-default.json"
+    assert exported == seccomp_default.default_seccomp_profile_json(), \
+        "regenerate: python -c 'from minicontainer import seccomp_default; " \
+        "print(seccomp_default.default_seccomp_profile_json(), end=\"\")' > docs/seccomp-default.json"
     again = seccomp.compile_profile(json.loads(exported), CAPS, "x86_64")
     assert again.program == seccomp.compile_profile(DEFAULT, CAPS, "x86_64").program
 

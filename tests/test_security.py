@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 
-from minicontainer import security
+from minicontainer import seccomp_default, security
 from minicontainer.errors import ConfigError, ContainerError
 from minicontainer.kernel.mount import mount
 import security_child
@@ -57,9 +57,9 @@ def test_privileged_has_everything_and_says_so():
 
 
 def test_default_profile_copy_is_independent():
-    copy = security.default_seccomp_profile()
+    copy = seccomp_default.default_seccomp_profile()
     copy["syscalls"].clear()
-    assert security.DEFAULT_SECCOMP_PROFILE["syscalls"]
+    assert seccomp_default.DEFAULT_SECCOMP_PROFILE["syscalls"]
 
 
 # ── masked and read-only paths ────────────────────────────────────────────────────────────

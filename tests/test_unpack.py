@@ -536,7 +536,7 @@ def test_many_empty_entries_are_bounded(box):
 # --- Layers (OCI/Docker): whiteouts must not reach through a symlink either ----------------
 
 def unpack_layer_of(box, entries):
-    from minicontainer.storage.layers import unpack_layer
+    from minicontainer.storage.layer_tar import unpack_layer
     archive = box.tar(entries, name="layer.tar")
     with open(archive, "rb") as blob:
         return unpack_layer(blob, box.dest, name="layer.tar")

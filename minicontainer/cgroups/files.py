@@ -20,20 +20,21 @@ import time
 from pathlib import Path
 from collections.abc import Callable
 
-from minicontainer.errors import CgroupError
+from minicontainer.errors import CgroupError, SyscallError
 
 Explain = Callable[[str, str], None] | None
 
 
+class CgroupSyscallError(SyscallError, CgroupError):
+    """A failed call on a cgroup file: worded as every SyscallError, caught as a CgroupError;
+    .errno lets a caller tell EBUSY from ENOENT without parsing the text."""
+
+
 def cgroup_error(call: str, path: Path, err: OSError, value: str | None = None,
                  hint: str = "") -> CgroupError:
-    """'write("/sys/…/memory.max", "33554432"): EBUSY (Device or resource busy) — hint'."""
-    args = f'"{path}"' + (f', "{value}"' if value is not None else "")
-    name = errno.errorcode.get(err.errno or 0, str(err.errno))
-    text = f"{call}({args}): {name} ({os.strerror(err.errno or 0)})"
-    error = CgroupError(text + (f" — {hint}" if hint else ""))
-    error.errno = err.errno          # so callers can tell EBUSY from ENOENT without parsing text
-    return error
+    """"write('/sys/…/memory.max', '33554432'): EBUSY (Device or resource busy) — hint"."""
+    args = (str(path),) if value is None else (str(path), value)
+    return CgroupSyscallError(call, args, err.errno or 0, hint)
 
 
 def write_file(path: Path, value: str, why: str, explain: Explain, hint: str = "") -> None:

@@ -63,6 +63,7 @@ def run(demo) -> None:
 def container_pid(demo, name: str, timeout: float = 10.0) -> int:
     """The host PID of the container's PID 1, from minicontainer's state record."""
     from ..api import find_container
+    from ..errors import ContainerError
     from .narrate import DemoError
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -70,7 +71,7 @@ def container_pid(demo, name: str, timeout: float = 10.0) -> int:
             rec = find_container(name, demo.root)
             if rec.pid:
                 return rec.pid
-        except Exception:
+        except ContainerError:                 # no such container: not recorded yet
             pass
         time.sleep(0.05)
     raise DemoError(f"container {name} did not start within {timeout:.0f} s")

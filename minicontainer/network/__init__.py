@@ -28,9 +28,6 @@ from ..records import record
 from .attach import Network
 from .store import DEFAULT_NETWORK, NetworkStore
 
-MODES = ("none", "host", "bridge", "container")
-
-
 @record(frozen=True)
 class NetworkMode:
     """What --net asked for: kind is none|host|bridge|container; name is the network

@@ -21,7 +21,8 @@ from minicontainer.errors import ContainerError
 from minicontainer.storage.copy import copy_tree
 from minicontainer.storage.images import (Image, ImageStore, _now, _write_image, image_digest,
                                           parse_ref, write_layer_meta)
-from minicontainer.storage.layers import chain_id, overlay_xattr_filter, write_layer_tar
+from minicontainer.storage.layer_tar import write_layer_tar
+from minicontainer.storage.layers import chain_id, overlay_xattr_filter
 from minicontainer.storage.snapshots import frozen, upper_dir
 
 

@@ -47,7 +47,7 @@ def write_merged_tar(cdir: Path, name: str, image_lower: list[Path], mnt: Path, 
     """In a private mount namespace: mount the read-only overlay on MNT, tar it into OUT.
     (A size-limited disk is mounted here too: overlayfs takes its layers from our namespace.)"""
     from minicontainer.kernel.mount import MS_NODEV, MS_RDONLY, mount
-    from minicontainer.storage.layers import _add_tree
+    from minicontainer.storage.layer_tar import add_tree
     from minicontainer.storage.overlay import DISK_IMAGE, DISK_MOUNT
     upper = cdir / "upper"
     if (cdir / DISK_IMAGE).exists():
@@ -61,7 +61,7 @@ def write_merged_tar(cdir: Path, name: str, image_lower: list[Path], mnt: Path, 
           "lowerdir=" + ":".join(str(d) for d in lower))
     try:
         with open(out, "wb") as f, tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            _add_tree(tar, mnt, "")
+            add_tree(tar, mnt, "")
     except OSError as e:
         raise SyscallError("write", (e.filename or str(out),), e.errno or 0) from None
 

@@ -24,8 +24,9 @@ A layer records deletions, which a plain directory cannot. Two formats say the s
     dir/.wh.NAME  (empty file)     dir/NAME: char device 0/0          NAME was deleted
     dir/.wh..wh..opq               xattr trusted.overlay.opaque=y     dir was emptied (and remade)
 
-Layer tars are turned into the overlayfs form when unpacked (unpack_layer) and back when
-exported (write_layer_tar). An image imported from a plain rootfs tarball has no layers:
+Layer tars are turned into the overlayfs form when unpacked and back when exported: that is
+layer_tar.py (unpack_layer, write_layer_tar), which needs tarfile; this module is on `run`'s
+path and does not. An image imported from a plain rootfs tarball has no layers:
 its `rootfs/` directory is the whole image (one lower dir). It is moved into layers/ the
 first time something is built on top of it (ImageStore.convert_to_layers).
 
@@ -37,14 +38,11 @@ saved by `commit`. So, as Docker does, the placeholders go into a small layer of
 """
 from __future__ import annotations
 
-import functools
-import io
 import os
 import stat
 from pathlib import Path
 
 from minicontainer.errors import ArchiveError, ImageError
-from minicontainer.records import record
 
 WHITEOUT_PREFIX = ".wh."                 # OCI: .wh.NAME deletes NAME from the layers below
 OPAQUE_MARKER = ".wh..wh..opq"           # OCI: this directory hides the layers below
@@ -156,204 +154,7 @@ def lowerdir_option(lower_dirs: list[Path]) -> str:
     return text
 
 
-# ── a layer tar → a layer directory ────────────────────────────────────────────────────────
-
-@record
-class LayerStats:
-    digest: str        # sha256 of the blob as stored (compressed or not)
-    diff_id: str       # sha256 of the uncompressed tar: what an image config lists
-    bytes: int         # regular file data
-    entries: int
-
-
-def unpack_layer(blob, dest: Path, *, name: str, limits=None) -> LayerStats:
-    """Unpack one layer tar (file object, maybe compressed) into the empty directory DEST,
-    safely (unpack.py's rules) and with whiteouts turned into overlayfs's form."""
-    import tarfile                                   # imported where used: `run` never needs it
-    from minicontainer.storage import unpack as u     # its parser and safe extractor
-    limits = limits or u.Limits.from_env()
-    stats = u.UnpackStats()
-    raw = _Hashing(blob)
-    try:
-        stats.format = u.detect_format(blob, Path(name))
-        plain = _Hashing(u._decompressed(raw, stats.format))
-        stream = u._TarStream(plain, limits.max_bytes)
-        with _LayerExtractor(dest, stats, limits) as extractor:
-            extractor.run(u._open_tar(stream))
-        stream.drain()
-        raw.drain()
-    except u._Corrupt as e:
-        raise ArchiveError(f"corrupt layer {name}: {e}; the archive is damaged") from None
-    except tarfile.TarError as e:
-        raise ArchiveError(f"corrupt layer {name}: {u._explain_tar_error(e)}") from None
-    except u._Unsafe as e:
-        raise ArchiveError(f"unsafe layer {name}: {e}; refusing to unpack it") from None
-    except u._TooBig as e:
-        raise ArchiveError(f"layer {name} is too big: {e} — if it is genuine, raise the "
-                           f"limit with MINICONTAINER_UNPACK_{e.knob}") from None
-    return LayerStats("sha256:" + raw.hexdigest(), "sha256:" + plain.hexdigest(),
-                      stats.bytes, stats.entries)
-
-
-@functools.cache
-def _layer_extractor_class():
-    from minicontainer.storage import unpack as u
-
-    class LayerExtractor(u._Extractor):
-        """unpack.py's extractor, plus the two whiteout entries of the OCI layer format."""
-
-        def _extract(self, m):
-            name = u.clean_name(m.name)
-            parent, _, leaf = name.rpartition("/")
-            if leaf == OPAQUE_MARKER:
-                fd, _ = self._parent(name)          # refuses a symlinked parent (unpack.py's rule)
-                with u._Syscall("setxattr", self._dest, parent):
-                    os.setxattr(fd, OPAQUE_XATTR, b"y")
-            elif leaf.startswith(WHITEOUT_PREFIX):
-                self._whiteout(name, leaf[len(WHITEOUT_PREFIX):])
-            else:
-                super()._extract(m)
-
-        def _mkdir_or_keep(self, parent_fd: int, leaf: str, name: str) -> None:
-            # A directory over this layer's own whiteout (`a/.wh.b`, then `a/b/`: the order
-            # OCI recommends, and sorted tars have) is a new directory, not the one below:
-            # opaque, as when the directory comes first (_whiteout).
-            try:
-                os.mkdir(leaf, 0o700, dir_fd=parent_fd)
-                return
-            except FileExistsError:
-                replaced = is_whiteout(os.stat(leaf, dir_fd=parent_fd, follow_symlinks=False))
-            super()._mkdir_or_keep(parent_fd, leaf, name)
-            if replaced:
-                fd = os.open(leaf, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
-                try:
-                    os.setxattr(fd, OPAQUE_XATTR, b"y")
-                finally:
-                    os.close(fd)
-
-        def _whiteout(self, name: str, hidden: str) -> None:
-            if hidden in ("", ".", ".."):
-                raise u._Unsafe(f"whiteout {name!r} names no file")
-            parent_fd, _ = self._parent(name)
-            try:
-                st = os.stat(hidden, dir_fd=parent_fd, follow_symlinks=False)
-            except FileNotFoundError:
-                with u._Syscall("mknodat", self._dest, name):
-                    make_whiteout(hidden, parent_fd)
-                return
-            # The same layer holds NAME too: a whiteout only hides the layers *below*
-            # (OCI layer.md), so NAME stays; a directory must still hide what is below it.
-            if stat.S_ISDIR(st.st_mode):
-                fd = os.open(hidden, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
-                try:
-                    os.setxattr(fd, OPAQUE_XATTR, b"y")
-                finally:
-                    os.close(fd)
-
-    return LayerExtractor
-
-
-def _LayerExtractor(dest, stats, limits):
-    return _layer_extractor_class()(dest, stats, limits)
-
-
-class _Hashing(io.RawIOBase):
-    """A read-only file object that hashes (sha256) every byte read through it."""
-
-    def __init__(self, source):
-        from hashlib import sha256
-        self.source, self.sha = source, sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self.source.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        self.sha.update(data)
-        return n
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.source.read(size)
-        self.sha.update(data)
-        return data
-
-    def drain(self) -> None:
-        while self.read(1 << 20):
-            pass
-
-    def hexdigest(self) -> str:
-        return self.sha.hexdigest()
-
-
-# ── a layer directory → a layer tar ────────────────────────────────────────────────────────
-
-class _HashingWriter:
-    """Where tarfile writes: counts and hashes the bytes, passes them on (or drops them)."""
-
-    def __init__(self, out=None):
-        from hashlib import sha256
-        self.out, self.sha, self.size = out, sha256(), 0
-
-    def write(self, data) -> int:
-        self.sha.update(data)
-        self.size += len(data)
-        if self.out is not None:
-            self.out.write(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self.size
-
-    def flush(self) -> None:
-        pass
-
-
-def write_layer_tar(fs_dir: Path, out=None) -> tuple[str, int]:
-    """Write layer directory FS_DIR as an OCI layer tar to the file object OUT (None: only
-    hash it). Whiteouts become .wh. entries again. Returns (diff_id, size in bytes).
-
-    Reproducible: entries sorted by name, numeric owners only, the files' own mtimes."""
-    writer = _HashingWriter(out)
-    import tarfile
-    with tarfile.open(fileobj=writer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        _add_tree(tar, Path(fs_dir), "")
-    return "sha256:" + writer.sha.hexdigest(), writer.size
-
-
-def _add_tree(tar, root: Path, rel: str) -> None:        # tar: the tarfile.TarFile being written
-    directory = root / rel if rel else root
-    with os.scandir(directory) as entries:
-        names = sorted(e.name for e in entries)
-    for name in names:
-        arc = f"{rel}/{name}" if rel else name
-        path = root / arc
-        st = os.lstat(path)
-        if is_whiteout(st):
-            _add_marker(tar, f"{rel}/{WHITEOUT_PREFIX}{name}" if rel else WHITEOUT_PREFIX + name, st)
-            continue
-        info = tar.gettarinfo(str(path), arc)
-        if info is None:                                 # a socket: tar has no type for it
-            continue
-        info.uname = info.gname = ""
-        if info.isreg():
-            with open(path, "rb") as f:
-                tar.addfile(info, f)
-        else:
-            tar.addfile(info)
-        if info.isdir():
-            if is_opaque(path):
-                _add_marker(tar, f"{arc}/{OPAQUE_MARKER}", st)
-            _add_tree(tar, root, arc)
-
-
-def _add_marker(tar, name: str, st: os.stat_result) -> None:
-    import tarfile
-    info = tarfile.TarInfo(name)
-    info.type, info.size, info.mode, info.mtime = tarfile.REGTYPE, 0, 0o644, int(st.st_mtime)
-    tar.addfile(info)
-
+# ── layer ids ───────────────────────────────────────────────────────────────────────────────
 
 def chain_id(below: str | None, diff_id: str) -> str:
     """The id (hex) of layer DIFF_ID on top of the layer whose id is BELOW (None: the bottom)."""

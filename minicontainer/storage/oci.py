@@ -40,7 +40,8 @@ from pathlib import Path
 
 from minicontainer.errors import ArchiveError, ImageError, SyscallError
 from minicontainer.storage.images import Image, ImageStore, _now, _write_image, parse_ref, write_layer_meta
-from minicontainer.storage.layers import chain_id, sha256_hex, unpack_layer, write_layer_tar
+from minicontainer.storage.layer_tar import unpack_layer, write_layer_tar
+from minicontainer.storage.layers import chain_id, sha256_hex
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -73,7 +74,7 @@ def archive_kind(path: Path) -> str:
         opener = {"tar.gz": lambda f: gzip.GzipFile(fileobj=f), "tar.xz": _lzma, "tar.bz2": _bz2}
         try:
             first = _first_name(opener.get(fmt, lambda f: f)(raw))
-        except (tarfile.TarError, u._Corrupt, u._TooBig, *u._decompress_errors()):
+        except (tarfile.TarError, u.Corrupt, u.TooBig, *u.decompress_errors()):
             return "rootfs"             # corrupt: unpack() names what is wrong
     top = first.split("/")[0]
     if top in _MARKERS or _HEX64.fullmatch(top.split(".")[0]):
@@ -85,8 +86,8 @@ def _first_name(f) -> str:
     """The first entry's name, past the archive's own root: `tar -C layout -cf x.tar .`
     starts with "./". Parsed by tarfile (a pax header comes before the entry it names)."""
     from minicontainer.storage import unpack as u
-    tar = u._open_tar(u._TarStream(f, MAX_JSON))
-    for _, member in zip(range(16), u._members(tar)):
+    tar = u.open_tar(u.TarStream(f, MAX_JSON))
+    for _, member in zip(range(16), u.members(tar)):
         name = posixpath.normpath(member.name.lstrip("/") or ".")
         if name != ".":
             return name
@@ -118,13 +119,13 @@ class TarSource:
         self.path = path
         self.members: dict[str, tarfile.TarInfo] = {}
         try:
-            self.tar = tarfile.open(path, mode="r:", tarinfo=u._StrictTarInfo,
+            self.tar = tarfile.open(path, mode="r:", tarinfo=u.StrictTarInfo,
                                     encoding="utf-8", errors="surrogateescape")
-        except (tarfile.TarError, OSError, ValueError, u._Corrupt) as e:
+        except (tarfile.TarError, OSError, ValueError, u.Corrupt) as e:
             raise ArchiveError(f"corrupt image archive {path}: {e}") from None
         try:
-            self._index(u._members(self.tar))
-        except (tarfile.TarError, OSError, ValueError, u._Corrupt) as e:
+            self._index(u.members(self.tar))
+        except (tarfile.TarError, OSError, ValueError, u.Corrupt) as e:
             self.tar.close()
             raise ArchiveError(f"corrupt image archive {path}: {e}") from None
         except BaseException:
@@ -308,23 +309,10 @@ def decompress(path: Path, fmt: str, out: Path) -> None:
     """Write the uncompressed bytes of archive PATH to OUT, at most the unpack limit
     (MINICONTAINER_UNPACK_MAX_BYTES): a small gzip can hold a disk's worth of zeros."""
     from minicontainer.storage import unpack as u
-    limit = u.Limits.from_env().max_bytes
-    errors = u._decompress_errors()
     opener = {"tar.gz": gzip.open, "tar.xz": _lzma, "tar.bz2": _bz2}[fmt]
-    with opener(path) as src, open(out, "wb") as dst:
-        done = 0
-        while True:
-            try:
-                chunk = src.read(u.CHUNK)
-            except errors as e:
-                raise ArchiveError(f"corrupt archive {path}: {u._explain_decompress_error(e)}") from None
-            if not chunk:
-                return
-            done += len(chunk)
-            if done > limit:
-                raise ArchiveError(f"archive {path} is too big: it expands to more than "
-                                   f"{u._human(limit)} — if it is genuine, raise the limit with "
-                                   "MINICONTAINER_UNPACK_MAX_BYTES")
+    with u.archive_errors(f"archive {path}"), opener(path) as src, open(out, "wb") as dst:
+        stream = u.TarStream(src, u.Limits.from_env().max_bytes)   # counts against the limit
+        while chunk := stream.read(u.CHUNK):
             try:
                 dst.write(chunk)
             except OSError as e:                         # e.g. ENOSPC: not the archive's fault

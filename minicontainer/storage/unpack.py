@@ -60,6 +60,11 @@ Bounded failure
     the disk: a 1 MB gzip can hold 1 GB of zeros. Sparse files (GNU tar --sparse) keep
     their holes, so only their real data counts. On any error `dest` is left partly
     filled; the caller (ImageStore) removes it.
+
+What other modules build on (layer_tar.py: OCI layers with whiteouts; oci.py: image archives)
+    Extractor and its whiteout() hook, the failure kinds Corrupt, Unsafe and TooBig with
+    archive_errors() (each → one ArchiveError line), Syscall, and the reading pipeline:
+    detect_format → decompressed → TarStream → open_tar (StrictTarInfo) → members.
 """
 from __future__ import annotations
 
@@ -72,6 +77,7 @@ import shutil
 import stat
 import tarfile
 from collections import OrderedDict
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -134,39 +140,46 @@ def unpack(archive: str | os.PathLike, dest: str | os.PathLike, *,
     archive, dest = Path(archive), Path(dest)
     limits = limits or Limits.from_env()
     stats = UnpackStats()
-    try:
-        with _open_archive(archive) as raw:
-            stats.format = detect_format(raw, archive)
-            source = _HashingReader(raw, str(archive), progress)
-            stream = _TarStream(_decompressed(source, stats.format), limits.max_bytes)
-            with _Extractor(dest, stats, limits) as extractor:
-                extractor.run(_open_tar(stream))
-            stream.drain()              # reaches the gzip/xz trailer: checks its CRC
-            stats.digest = "sha256:" + source.finish()
-    except _Corrupt as e:
-        raise ArchiveError(f"corrupt archive {archive}: {e}; re-download or rebuild it") from None
-    except tarfile.TarError as e:       # what tarfile itself still raises (e.g. short file data)
-        raise ArchiveError(f"corrupt archive {archive}: {_explain_tar_error(e)}; "
-                           f"re-download or rebuild it") from None
-    except _Unsafe as e:
-        raise ArchiveError(f"unsafe archive {archive}: {e}; refusing to unpack it") from None
-    except _TooBig as e:
-        raise ArchiveError(f"archive {archive} is too big: {e} — if it is genuine, raise the "
-                           f"limit with MINICONTAINER_UNPACK_{e.knob}") from None
+    with archive_errors(f"archive {archive}"), _open_archive(archive) as raw:
+        stats.format = detect_format(raw, archive)
+        source = _HashingReader(raw, str(archive), progress)
+        stream = TarStream(decompressed(source, stats.format), limits.max_bytes)
+        with Extractor(dest, stats, limits) as extractor:
+            extractor.run(open_tar(stream))
+        stream.drain()                  # reaches the gzip/xz trailer: checks its CRC
+        stats.digest = "sha256:" + source.finish()
     return stats
 
 
-# --- Internal failure kinds: unpack() turns each into one ArchiveError line ------------------
+@contextmanager
+def archive_errors(what: str):
+    """Each failure kind below becomes one ArchiveError line naming `what` ("archive PATH",
+    "layer NAME"): what is wrong with it, and what to do."""
+    try:
+        yield
+    except Corrupt as e:
+        raise ArchiveError(f"corrupt {what}: {e}; re-download or rebuild it") from None
+    except tarfile.TarError as e:       # what tarfile itself still raises (e.g. short file data)
+        raise ArchiveError(f"corrupt {what}: {_explain_tar_error(e)}; "
+                           f"re-download or rebuild it") from None
+    except Unsafe as e:
+        raise ArchiveError(f"unsafe {what}: {e}; refusing to unpack it") from None
+    except TooBig as e:
+        raise ArchiveError(f"{what} is too big: {e} — if it is genuine, raise the "
+                           f"limit with MINICONTAINER_UNPACK_{e.knob}") from None
 
-class _Corrupt(Exception):
+
+# --- The failure kinds: archive_errors() turns each into one ArchiveError line --------------
+
+class Corrupt(Exception):
     """The bytes are not a well-formed archive (truncated, bad checksum, bad compression)."""
 
 
-class _Unsafe(Exception):
+class Unsafe(Exception):
     """A well-formed archive that tries to reach outside the destination."""
 
 
-class _TooBig(Exception):
+class TooBig(Exception):
     """More entries or bytes than Limits allows; `knob` names the variable to raise."""
 
     def __init__(self, message: str, knob: str):
@@ -174,8 +187,8 @@ class _TooBig(Exception):
         self.knob = knob
 
 
-class _Syscall:
-    """`with _Syscall("openat", root, name):` turns an OSError into a SyscallError naming the
+class Syscall:
+    """`with Syscall("openat", root, name):` turns an OSError into a SyscallError naming the
     call and the path root/name (joined only on error: this runs for every entry)."""
 
     __slots__ = ("call", "root", "name")
@@ -283,7 +296,7 @@ class _HashingReader(io.RawIOBase):
         return self._sha.hexdigest()
 
 
-def _decompressed(source: _HashingReader, fmt: str):
+def decompressed(source: _HashingReader, fmt: str):
     """A file object of the uncompressed tar bytes. gzip/lzma/bz2 check CRCs and truncation."""
     buffered = io.BufferedReader(source, CHUNK)
     if fmt == "tar.gz":
@@ -298,36 +311,36 @@ def _decompressed(source: _HashingReader, fmt: str):
     return buffered
 
 
-def _decompress_errors() -> tuple[type[BaseException], ...]:
+def decompress_errors() -> tuple[type[BaseException], ...]:
     """What gzip, lzma and bz2 raise on bad input: EOFError = truncated, the rest = corrupt."""
     import lzma
     import zlib
     return (EOFError, OSError, zlib.error, lzma.LZMAError)
 
 
-class _TarStream:
+class TarStream:
     """The uncompressed tar bytes as a forward-only file object for tarfile.
 
     tarfile wants tell() and seek(); a compressed stream can only go forward, so seek()
     skips ahead by reading. Every read counts against Limits.max_bytes (the bomb guard),
-    and decompression errors become _Corrupt.
+    and decompression errors become Corrupt.
     """
 
     def __init__(self, source, max_bytes: int):
         self._source, self._max = source, max_bytes
         self._pos = 0
-        self._errors = _decompress_errors()
+        self._errors = decompress_errors()
 
     def read(self, size: int) -> bytes:
         if size < 0:                    # tarfile computes sizes from header fields
-            raise _Corrupt(f"a negative length in a header before byte {self._pos}")
+            raise Corrupt(f"a negative length in a header before byte {self._pos}")
         try:
             data = self._source.read(size)
         except self._errors as e:
-            raise _Corrupt(_explain_decompress_error(e)) from None
+            raise Corrupt(_explain_decompress_error(e)) from None
         self._pos += len(data)
         if self._pos > self._max:
-            raise _TooBig(f"it expands to more than {_human(self._max)}", "MAX_BYTES")
+            raise TooBig(f"it expands to more than {_human(self._max)}", "MAX_BYTES")
         return data
 
     def tell(self) -> int:
@@ -340,10 +353,10 @@ class _TarStream:
         if whence == os.SEEK_CUR:
             pos += self._pos
         if whence == os.SEEK_END or pos < self._pos:
-            raise _Corrupt("tar reader tried to seek backwards in a stream")
+            raise Corrupt("tar reader tried to seek backwards in a stream")
         while self._pos < pos:
             if not self.read(min(CHUNK, pos - self._pos)):
-                raise _Corrupt(f"unexpected end of data at byte {self._pos}")
+                raise Corrupt(f"unexpected end of data at byte {self._pos}")
         return self._pos
 
     def drain(self) -> None:
@@ -364,7 +377,7 @@ def _explain_decompress_error(e: BaseException) -> str:
     return f"bad compressed data ({e})"
 
 
-class _StrictTarInfo(tarfile.TarInfo):
+class StrictTarInfo(tarfile.TarInfo):
     """tarfile's header parser, made strict about the end of the archive and metadata size.
 
     Left alone, TarFile.next() treats a truncated or garbled header after the first one
@@ -378,16 +391,16 @@ class _StrictTarInfo(tarfile.TarInfo):
         except tarfile.EOFHeaderError:
             raise                       # a zero block: the normal end-of-archive marker
         except (tarfile.EmptyHeaderError, tarfile.TruncatedHeaderError):
-            raise _Corrupt(f"it ends at byte {tar.offset} without the end-of-archive "
+            raise Corrupt(f"it ends at byte {tar.offset} without the end-of-archive "
                            f"marker (truncated?)") from None
         except tarfile.HeaderError as e:
-            raise _Corrupt(f"bad tar header at byte {tar.offset} ({e})") from None
+            raise Corrupt(f"bad tar header at byte {tar.offset} ({e})") from None
 
     def _proc_member(self, tar):
         # tarfile reads a pax header or GNU long name into memory whole: cap its size.
         # (_proc_member is the hook tarfile documents for subclasses.)
         if self.type in _METADATA_TYPES and not 0 <= self.size <= MAX_METADATA:
-            raise _Corrupt(f"a {self.size}-byte metadata header at byte {self.offset}")
+            raise Corrupt(f"a {self.size}-byte metadata header at byte {self.offset}")
         return super()._proc_member(tar)
 
 
@@ -395,13 +408,13 @@ _METADATA_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.X
                    tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
 
 
-def _open_tar(stream: _TarStream) -> tarfile.TarFile:
+def open_tar(stream: TarStream) -> tarfile.TarFile:
     """A TarFile that only parses: we read members one by one and never call extract()."""
-    return tarfile.TarFile(fileobj=stream, mode="r", tarinfo=_StrictTarInfo,
+    return tarfile.TarFile(fileobj=stream, mode="r", tarinfo=StrictTarInfo,
                            encoding="utf-8", errors="surrogateescape")
 
 
-def _members(tar: tarfile.TarFile):
+def members(tar: tarfile.TarFile):
     """Yield members as they are read. TarFile keeps a list of all members; we don't need it."""
     while (member := tar.next()) is not None:
         tar.members.clear()
@@ -418,9 +431,9 @@ def clean_name(raw: str) -> str:
     """
     name = posixpath.normpath(raw.lstrip("/") or ".")
     if name == ".." or name.startswith("../"):
-        raise _Unsafe(f"entry {raw!r} points outside the image root")
+        raise Unsafe(f"entry {raw!r} points outside the image root")
     if len(name) > MAX_NAME:
-        raise _Unsafe(f"entry name of {len(name)} bytes is longer than PATH_MAX ({MAX_NAME})")
+        raise Unsafe(f"entry name of {len(name)} bytes is longer than PATH_MAX ({MAX_NAME})")
     return "" if name == "." else name
 
 
@@ -478,11 +491,11 @@ class _DirFds:
             kind = "symlink" if _is_symlink(parent_fd, leaf) else "file"
             raise _PathError(path, kind) from None
         # An implicit parent: the archive has entries below a directory it never listed.
-        with _Syscall("mkdirat", self._root_path, path):
+        with Syscall("mkdirat", self._root_path, path):
             os.mkdir(leaf, 0o755, dir_fd=parent_fd)
             fd = os.open(leaf, _DIR_FLAGS, dir_fd=parent_fd)
         try:
-            with _Syscall("fchmod", self._root_path, path):
+            with Syscall("fchmod", self._root_path, path):
                 os.fchmod(fd, 0o755)    # the umask may have taken bits away
         except SyscallError:
             os.close(fd)
@@ -513,21 +526,30 @@ def _is_symlink(dir_fd: int, leaf: str) -> bool:
 
 # --- Writing: one handler per entry type ----------------------------------------------------
 
-class _Extractor:
-    """Creates each archive member below the root fd; see the module docstring for the rules."""
+class Extractor:
+    """Creates each archive member below the root fd; see the module docstring for the rules.
+
+    The interface a subclass builds on (storage/layer_tar.py's LayerExtractor):
+        run(tar)                          extract every member, then set directory modes
+        extract(member)                   one member: whiteout() first, then by its type
+        whiteout(name, leaf) -> bool      the hook: True if the entry was handled
+        parent(name) -> (fd, leaf)        the entry's directory, reached safely from the root
+        mkdir_or_keep(parent_fd, leaf, name)   a directory entry over whatever is there
+        dest                              the destination's path (for error messages)
+    """
 
     def __init__(self, dest: Path, stats: UnpackStats, limits: Limits):
-        self._dest, self._stats, self._limits = str(dest), stats, limits
+        self.dest, self._stats, self._limits = str(dest), stats, limits
         self._as_root = os.geteuid() == 0      # chown only works as root; otherwise files are ours
         self._root_fd = _open_dest(dest)
-        self._dirs = _DirFds(self._root_fd, self._dest)
+        self._dirs = _DirFds(self._root_fd, self.dest)
         # Directory modes and mtimes are set at the end, like tar does: adding files
         # would change the mtime, and a 0555 directory could not be filled (as non-root).
         self._deferred: dict[str, tuple[int, float]] = {}
         self._tar: tarfile.TarFile | None = None
         self._written = 0               # file data bytes we will write (holes don't count)
 
-    def __enter__(self) -> "_Extractor":
+    def __enter__(self) -> "Extractor":
         return self
 
     def __exit__(self, *_exc) -> None:
@@ -536,9 +558,9 @@ class _Extractor:
 
     def run(self, tar: tarfile.TarFile) -> None:
         self._tar = tar
-        for member in _members(tar):
+        for member in members(tar):
             self._count(member)
-            self._extract(member)
+            self.extract(member)
         self._apply_deferred()
 
     def _count(self, m: tarfile.TarInfo) -> None:
@@ -546,20 +568,22 @@ class _Extractor:
         limits = self._limits
         self._stats.entries += 1
         if self._stats.entries > limits.max_entries:
-            raise _TooBig(f"more than {limits.max_entries} entries", "MAX_ENTRIES")
+            raise TooBig(f"more than {limits.max_entries} entries", "MAX_ENTRIES")
         if m.size < 0 or not (0 <= m.uid < _NO_ID and 0 <= m.gid < _NO_ID):
-            raise _Corrupt(f"entry {m.name!r} has an impossible size or owner "
+            raise Corrupt(f"entry {m.name!r} has an impossible size or owner "
                            f"(size {m.size}, uid {m.uid}, gid {m.gid})")
         self._written += _data_size(m)
         if self._written > limits.max_bytes:
-            raise _TooBig(f"its files hold more than {_human(limits.max_bytes)}", "MAX_BYTES")
+            raise TooBig(f"its files hold more than {_human(limits.max_bytes)}", "MAX_BYTES")
 
-    def _extract(self, m: tarfile.TarInfo) -> None:
+    def extract(self, m: tarfile.TarInfo) -> None:
         name = clean_name(m.name)
+        if self.whiteout(name, name.rpartition("/")[2]):
+            return
         if m.isdir():
             self._make_dir(name, m)
         elif not name:
-            raise _Unsafe(f"entry {m.name!r} would replace the image root with a "
+            raise Unsafe(f"entry {m.name!r} would replace the image root with a "
                           f"{_kind(m)}; the root must be a directory")
         elif m.isreg():
             self._write_file(name, m)
@@ -575,12 +599,18 @@ class _Extractor:
         else:
             self._skip(name, f"unsupported entry type {m.type!r}")
 
+    def whiteout(self, name: str, leaf: str) -> bool:
+        """The whiteout hook, called before each entry is made: a subclass that knows entries
+        with a meaning beyond the tar format (an OCI layer's .wh. files: storage/layer_tar.py)
+        handles them here and returns True. A plain rootfs has none: .wh.x is a file."""
+        return False
+
     def _skip(self, name: str, reason: str) -> None:
         self._stats.skipped.append((name, reason))
 
     # Parents and replacement
 
-    def _parent(self, name: str) -> tuple[int, str]:
+    def parent(self, name: str) -> tuple[int, str]:
         """(fd of the entry's directory, last component), walking safely from the root."""
         parent, _, leaf = name.rpartition("/")
         try:
@@ -597,7 +627,7 @@ class _Extractor:
             return make()
 
     def _remove(self, parent_fd: int, leaf: str, name: str) -> None:
-        with _Syscall("unlinkat", self._dest, name):
+        with Syscall("unlinkat", self.dest, name):
             if _is_dir(parent_fd, leaf):
                 shutil.rmtree(leaf, dir_fd=parent_fd)   # fd-based, does not follow symlinks
                 self._dirs.forget(name)
@@ -612,8 +642,8 @@ class _Extractor:
     # Entry types
 
     def _write_file(self, name: str, m: tarfile.TarInfo) -> None:
-        parent_fd, leaf = self._parent(name)
-        with _Syscall("openat", self._dest, name):
+        parent_fd, leaf = self.parent(name)
+        with Syscall("openat", self.dest, name):
             fd = self._create(parent_fd, leaf, name,
                               lambda: os.open(leaf, _NEW_FILE_FLAGS, 0o600, dir_fd=parent_fd))
         try:
@@ -635,7 +665,7 @@ class _Extractor:
         for offset, length in m.sparse:
             source.seek(offset)
             self._copy_range(source, fd, offset, length, name)
-        with _Syscall("ftruncate", self._dest, name):
+        with Syscall("ftruncate", self.dest, name):
             os.ftruncate(fd, m.size)
 
     def _copy_range(self, source, fd: int, offset: int, length: int, name: str) -> None:
@@ -644,33 +674,33 @@ class _Extractor:
         while length > 0:
             chunk = source.read(min(CHUNK, length))
             if not chunk:
-                raise _Corrupt(f"entry {name!r} ends early")
-            with _Syscall("write", self._dest, name):
+                raise Corrupt(f"entry {name!r} ends early")
+            with Syscall("write", self.dest, name):
                 _write_all(fd, chunk)
             length -= len(chunk)
 
     def _set_fd_metadata(self, fd: int, m: tarfile.TarInfo, name: str) -> None:
         """Owner, then mode (chown clears setuid/setgid, so chmod must come after), then mtime."""
         if self._as_root:
-            with _Syscall("fchown", self._dest, name):
+            with Syscall("fchown", self.dest, name):
                 os.fchown(fd, m.uid, m.gid)
-        with _Syscall("fchmod", self._dest, name):
+        with Syscall("fchmod", self.dest, name):
             os.fchmod(fd, m.mode & 0o7777)
-        with _Syscall("futimens", self._dest, name):
+        with Syscall("futimens", self.dest, name):
             _set_mtime(lambda t: os.utime(fd, t), m.mtime)
 
     def _make_dir(self, name: str, m: tarfile.TarInfo) -> None:
         if name:
-            parent_fd, leaf = self._parent(name)
-            with _Syscall("mkdirat", self._dest, name):
-                self._mkdir_or_keep(parent_fd, leaf, name)
+            parent_fd, leaf = self.parent(name)
+            with Syscall("mkdirat", self.dest, name):
+                self.mkdir_or_keep(parent_fd, leaf, name)
             self._chown_nofollow(parent_fd, leaf, m, name)
         elif self._as_root:
-            with _Syscall("fchown", self._dest):
+            with Syscall("fchown", self.dest):
                 os.fchown(self._root_fd, m.uid, m.gid)     # "./": the root's own owner
         self._deferred[name] = (m.mode & 0o7777, m.mtime)
 
-    def _mkdir_or_keep(self, parent_fd: int, leaf: str, name: str) -> None:
+    def mkdir_or_keep(self, parent_fd: int, leaf: str, name: str) -> None:
         """A directory entry merges into an existing directory; anything else there is replaced."""
         try:
             os.mkdir(leaf, 0o700, dir_fd=parent_fd)
@@ -682,12 +712,12 @@ class _Extractor:
 
     def _make_symlink(self, name: str, m: tarfile.TarInfo) -> None:
         """The link text is kept as written: "/bin/busybox" is resolved in the container, later."""
-        parent_fd, leaf = self._parent(name)
-        with _Syscall("symlinkat", self._dest, name):
+        parent_fd, leaf = self.parent(name)
+        with Syscall("symlinkat", self.dest, name):
             self._create(parent_fd, leaf, name,
                          lambda: os.symlink(m.linkname, leaf, dir_fd=parent_fd))
         self._chown_nofollow(parent_fd, leaf, m, name)
-        with _Syscall("utimensat", self._dest, name):
+        with Syscall("utimensat", self.dest, name):
             _set_mtime(lambda t: os.utime(leaf, t, dir_fd=parent_fd, follow_symlinks=False),
                        m.mtime)
 
@@ -698,8 +728,8 @@ class _Extractor:
             return                      # a link to itself: nothing to do
         target_fd, target_leaf = self._hardlink_target(name, m.linkname, target)
         try:
-            parent_fd, leaf = self._parent(name)
-            with _Syscall("linkat", self._dest, name):
+            parent_fd, leaf = self.parent(name)
+            with Syscall("linkat", self.dest, name):
                 self._create(parent_fd, leaf, name, lambda: os.link(
                     target_leaf, leaf, src_dir_fd=target_fd, dst_dir_fd=parent_fd,
                     follow_symlinks=False))
@@ -715,29 +745,29 @@ class _Extractor:
         except (_PathError, FileNotFoundError):
             st = None
         if st is None:
-            raise _Unsafe(f"hardlink {name!r} points to {raw!r}, which is not a file "
+            raise Unsafe(f"hardlink {name!r} points to {raw!r}, which is not a file "
                           f"unpacked before it")
         if not stat.S_ISREG(st.st_mode):
-            raise _Unsafe(f"hardlink {name!r} points to {raw!r}, which is a "
+            raise Unsafe(f"hardlink {name!r} points to {raw!r}, which is a "
                           f"{_mode_kind(st.st_mode)}, not a regular file")
         return os.dup(parent_fd), leaf  # our own fd: the cache may close its copy meanwhile
 
     def _make_fifo(self, name: str, m: tarfile.TarInfo) -> None:
-        parent_fd, leaf = self._parent(name)
-        with _Syscall("mknodat", self._dest, name):
+        parent_fd, leaf = self.parent(name)
+        with Syscall("mknodat", self.dest, name):
             self._create(parent_fd, leaf, name, lambda: os.mkfifo(leaf, 0o600, dir_fd=parent_fd))
         self._chown_nofollow(parent_fd, leaf, m, name)
-        with _Syscall("fchmodat", self._dest, name):
+        with Syscall("fchmodat", self.dest, name):
             # fchmodat follows a symlink in the last component, but we just made this
             # name a fifo, and nothing else writes below the root while we unpack.
             os.chmod(leaf, m.mode & 0o7777, dir_fd=parent_fd)
-        with _Syscall("utimensat", self._dest, name):
+        with Syscall("utimensat", self.dest, name):
             _set_mtime(lambda t: os.utime(leaf, t, dir_fd=parent_fd, follow_symlinks=False),
                        m.mtime)
 
     def _chown_nofollow(self, parent_fd: int, leaf: str, m: tarfile.TarInfo, name: str) -> None:
         if self._as_root:
-            with _Syscall("fchownat", self._dest, name):
+            with Syscall("fchownat", self.dest, name):
                 os.chown(leaf, m.uid, m.gid, dir_fd=parent_fd, follow_symlinks=False)
 
     def _apply_deferred(self) -> None:
@@ -747,9 +777,9 @@ class _Extractor:
                 fd = self._dirs.get(name, create=False)
             except _PathError:
                 continue
-            with _Syscall("fchmod", self._dest, name):
+            with Syscall("fchmod", self.dest, name):
                 os.fchmod(fd, mode)
-            with _Syscall("futimens", self._dest, name):
+            with Syscall("futimens", self.dest, name):
                 _set_mtime(lambda t: os.utime(fd, t), mtime)
 
 
@@ -769,11 +799,11 @@ def _open_dest(dest: Path) -> int:
 
 def _explain_path_error(e: _PathError, name: str) -> Exception:
     if e.kind == "symlink":
-        return _Unsafe(f"entry {name!r} lies below {e.path!r}, which the archive made a "
+        return Unsafe(f"entry {name!r} lies below {e.path!r}, which the archive made a "
                        f"symlink (following it could write outside the root)")
     if e.kind == "file":
-        return _Corrupt(f"entry {name!r} lies below {e.path!r}, which is not a directory")
-    return _Corrupt(f"entry {name!r}: directory {e.path!r} is missing")
+        return Corrupt(f"entry {name!r} lies below {e.path!r}, which is not a directory")
+    return Corrupt(f"entry {name!r}: directory {e.path!r} is missing")
 
 
 _NO_ID = 2**32 - 1                 # uid/gid (uid_t)-1 means "leave unchanged" to chown(2)
