@@ -458,13 +458,14 @@ def test_real_join_moves_the_calling_process(cgroups):
     """join() is what a just-forked child calls (v1: `echo 0 > tasks`, its one thread; v2:
     cgroup.procs): the whole process is in the group, in every hierarchy."""
     cg = cgroups()
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:                                                 # one thread, as the setup child
-        try:
-            cg.join()
+    r, w = os.pipe()                                             # child → parent: its membership
+    go_r, go_w = os.pipe()                                       # parent → child: looked, exit
+    pid = os.fork()                                              # (one pipe each way: a child
+    if pid == 0:                                                 # reading the pipe it wrote could
+        try:                                                     # take its own first byte)
+            cg.join()                                            # one thread, as the setup child
             os.write(w, Path("/proc/self/cgroup").read_bytes())
-            os.read(r, 1)                                        # stay until the parent looked
+            os.read(go_r, 1)                                     # stay until the parent looked
         finally:
             os._exit(0)
     membership = os.read(r, 65536).decode()
@@ -472,7 +473,9 @@ def test_real_join_moves_the_calling_process(cgroups):
         assert membership.count(cg.relpath) == len(cg.dirs)      # one line per hierarchy joined
         assert cg.procs() == [pid]
     finally:
-        os.write(w, b"x"), os.waitpid(pid, 0), os.close(r), os.close(w)
+        os.write(go_w, b"x"), os.waitpid(pid, 0)
+        for fd in (r, w, go_r, go_w):
+            os.close(fd)
     cg.remove()
 
 
