@@ -23,7 +23,7 @@ import os
 import signal
 import time
 
-from .errors import ConfigError, ContainerError
+from .errors import ContainerError
 from .events import record as record_event
 from .freezer import thaw_if_paused
 from .signals import parse_signal  # noqa: F401  (stop and kill take names; re-exported)

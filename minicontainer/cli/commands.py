@@ -424,7 +424,7 @@ def image_import(ctx: typer.Context, file: str = typer.Argument(..., help="A roo
 @image_app.command("build")
 def image_build(ctx: typer.Context, recipe: str = typer.Argument(..., help="A recipe .toml, or a name in rootfs-builder/recipes/.")):
     """Build a userland with rootfs-builder and import it."""
-    from ..api import build_containerfile
+    from ..api import build_image
     result, image = build_image(recipe, root_of(ctx))
     click.echo(f"sha256:{result.sha256}  {result.path}", err=True)
     click.echo(f"{image.ref} {image.digest}")

@@ -351,7 +351,8 @@ def save_config_image(store: ImageStore, ref: str, layers, config: dict, *, size
     tmp = store.new_tmp()
     try:
         if empty_layer:
-            from minicontainer.storage.layers import chain_id, write_layer_tar
+            from minicontainer.storage.layer_tar import write_layer_tar
+            from minicontainer.storage.layers import chain_id
             layer = tmp / "layer"
             (layer / "fs").mkdir(parents=True, mode=0o755)
             diff_id, _ = write_layer_tar(layer / "fs")
