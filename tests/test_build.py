@@ -52,6 +52,19 @@ def write_context(path: Path, containerfile: str = MULTI_STAGE) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def mc_root(tmp_path_factory, busybox_tar):
+    """Builds keep their cached layers on purpose, and those layers are busybox's too: so the
+    builds get a state root of their own, and the session root's layer counts (test_commit's
+    "removed with the last image", `system df`) stay what those tests expect."""
+    from minicontainer.api import image_store
+    root = tmp_path_factory.mktemp("buildroot")
+    image_store(root).import_archive(busybox_tar, "busybox")
+    yield root
+    assert not [p.name for p in (root / "containers").glob("*") if not p.name.startswith(".")]
+    assert not [line for line in open("/proc/self/mountinfo") if str(root) in line]
+
+
 @pytest.fixture
 def built(mc):
     """built(ref) records an image to remove after the test."""
