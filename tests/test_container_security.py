@@ -242,6 +242,9 @@ def test_entering_processes_are_out_of_reach(mc, mc_root, helper_image, detached
     handle on anything that is not the container's own (tests/helpers/proc_probe.c). It does
     get handles on the container's own processes (sleep, and every exec'd command after its
     execve): proof that it looks."""
+    if "mc_job=" in open("/proc/cmdline").read():     # the cgroup-v2 VM stage's guest
+        pytest.skip("the same on cgroup v1 and v2, and 100 execs take many minutes under TCG: "
+                    "the host stage runs it")
     import concurrent.futures
     import subprocess
     image = helper_image("proc_probe")
