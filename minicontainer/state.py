@@ -62,6 +62,16 @@ def check_root(root: Path) -> Path:
     return root
 
 
+@contextmanager
+def dir_lock(directory: Path):
+    """flock(2) on DIR/.lock: one writer at a time for the JSON records in DIR (containers,
+    pods, Kubernetes objects); the lock goes with the file's close, even on SIGKILL."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @record
 class ContainerRecord:
     id: str
@@ -130,12 +140,8 @@ class StateStore:
         for hook in OPENED:                     # recovery.py: the first command after a reboot
             hook(self)
 
-    @contextmanager
     def locked(self):
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+        return dir_lock(self.dir)
 
     def container_dir(self, cid: str) -> Path:
         return self.dir / cid

@@ -24,16 +24,14 @@ kubelet (orchestration/kubelet.py), which realises a Kubernetes Pod as one of th
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import secrets
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ConfigError, ContainerError
-from ..state import StateStore, is_alive, state_root, validate_name
+from ..state import StateStore, dir_lock, is_alive, state_root, validate_name
 
 PAUSE_SOURCE = Path(__file__).with_name("pause.c")
 PAUSE_IMAGE = "minicontainer-pause"         # tag: the hash of pause.c, so a new pause.c re-imports
@@ -48,12 +46,8 @@ class PodStore:
         self.root = state_root(root)
         self.dir = self.root / "pods"
 
-    @contextmanager
     def locked(self):
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+        return dir_lock(self.dir)
 
     def path(self, name: str) -> Path:
         return self.dir / f"{name}.json"

@@ -16,16 +16,14 @@ store is still whole.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import time
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import MinicontainerError
-from ..state import state_root
+from ..state import dir_lock, state_root
 
 PLURALS = {"Pod": "pods", "Deployment": "deployments", "ReplicaSet": "replicasets",
            "Service": "services", "Endpoints": "endpoints", "PersistentVolumeClaim":
@@ -53,12 +51,8 @@ class ObjectStore:
         self.dir = self.root / "k8s"
 
     # -- files ----------------------------------------------------------------------------
-    @contextmanager
     def locked(self):
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+        return dir_lock(self.dir)
 
     def path(self, kind: str, name: str, namespace: str = "default") -> Path:
         return self.dir / PLURALS[kind] / namespace / f"{name}.json"
