@@ -60,14 +60,20 @@ def migrate(store: VmStore, name: str, host: str, *, downtime_limit_ms: int = 30
             if host == NETNS_HOST:
                 link = connect_namespaces(source_pid, pid)
                 uri = f"tcp:{TARGET_ADDR}:{MIGRATION_PORT}"
-            with Monitor(run_dir / "qmp.sock") as target:
+            with Monitor(run_dir / "qmp.sock") as target, Monitor(source_socket) as source:
                 target.cmd("migrate-incoming", uri=uri)
-                with Monitor(source_socket) as source:
+                try:
                     info = run_migration(source, uri, downtime_limit_ms, timeout)
-                    remove_link(source_pid, link)
-                    source.quit()
-                target.wait_for(lambda: target.cmd("query-status")["status"], lambda s: s == "running",
-                                timeout=30, what="the target's start")
+                    # "completed" on the source means the last bytes were written to the socket,
+                    # not that the target has read them: the source and the link stay until the
+                    # target runs the guest.
+                    target.wait_for(lambda: target.cmd("query-status")["status"],
+                                    lambda s: s == "running", timeout=120, what="the target's start")
+                except BaseException:
+                    resume(source)
+                    raise
+                source.quit()
+            remove_link(source_pid, link)
         except BaseException:
             remove_link(source_pid, link)
             qemu.kill(pid)                      # the source keeps the VM; the half target goes
@@ -79,6 +85,15 @@ def migrate(store: VmStore, name: str, host: str, *, downtime_limit_ms: int = 30
         rec.pid, rec.pid_start, rec.run_dir = pid, proc_start_time(pid), str(run_dir)
         store.save(rec)
         return {**figures(info, host, source_pid, pid), "stream": uri + (f" over veth {link}" if link else "")}
+
+
+def resume(source: Monitor) -> None:
+    """After a failed hand-over the source is paused ("postmigrate"): `cont` runs the guest there again."""
+    try:
+        if source.cmd("query-status")["status"] in ("postmigrate", "paused", "finish-migrate"):
+            source.cmd("cont")
+    except VmError:
+        pass
 
 
 def ip_in(pid: int, *args: str) -> None:
