@@ -38,27 +38,34 @@ def snap_container(mc):
 
 
 def test_snapshot_rollback(run_script, mc, snap_container, busybox):
-    """snapshot.sh leaves lab05-snap stopped, rolled back to its snapshot v1 ("version 1")
-    de: snapshot.sh hinterlässt lab05-snap gestoppt und auf den Schnappschuss v1 zurückgesetzt („version 1“)
+    """snapshot.sh leaves lab05-snap running again, rolled back to its snapshot v1 ("version 1")
+    de: snapshot.sh hinterlässt lab05-snap wieder laufend, auf den Schnappschuss v1 zurückgesetzt („version 1“)
 
-    Hint: `minicontainer snapshot --help`: a snapshot saves a container's upper directory under a tag, and restore puts it back — while the container is stopped.
-    Hint 2: snapshot create lab05-snap v1; change /etc/motd with exec; stop the container; snapshot restore lab05-snap v1.
-    Hinweis: `minicontainer snapshot --help`: ein Schnappschuss sichert das Upper-Verzeichnis eines Containers unter einem Tag, restore setzt es zurück — bei gestopptem Container.
-    Hinweis 2: snapshot create lab05-snap v1; /etc/motd mit exec ändern; den Container stoppen; snapshot restore lab05-snap v1.
+    Hint: `minicontainer snapshot --help`: a snapshot saves a container's upper directory under a tag, and restore puts it back — while the container is stopped; `start` runs the same container again.
+    Hint 2: snapshot create lab05-snap v1; change /etc/motd with exec; stop the container; snapshot restore lab05-snap v1; start lab05-snap.
+    Hinweis: `minicontainer snapshot --help`: ein Schnappschuss sichert das Upper-Verzeichnis eines Containers unter einem Tag, restore setzt es zurück — bei gestopptem Container; `start` startet denselben Container wieder.
+    Hinweis 2: snapshot create lab05-snap v1; /etc/motd mit exec ändern; den Container stoppen; snapshot restore lab05-snap v1; start lab05-snap.
     """
     result = run_script("snapshot.sh", timeout=90)
     inspected = mc("inspect", "lab05-snap")
     assert inspected.returncode == 0, msg(f"there is no container lab05-snap ({result.describe()})",
                                           f"es gibt keinen Container lab05-snap ({result.describe()})")
     info = json.loads(inspected.stdout)[0]
-    assert info["State"]["Status"] == "exited", msg("lab05-snap should be stopped (snapshot restore wants that)",
-                                                    "lab05-snap sollte gestoppt sein (snapshot restore verlangt das)")
     tags = mc("snapshot", "ls", "lab05-snap").stdout.split()
     assert "v1" in tags, msg("lab05-snap has no snapshot v1", "lab05-snap hat keinen Schnappschuss v1")
+    # The restore itself: a restored container's upper directory no longer holds "version 2".
     motd = find_upper(info) / "etc" / "motd"
     content = motd.read_text().strip() if motd.exists() else msg("(no /etc/motd)", "(kein /etc/motd)")
     assert content == "version 1", msg(f"/etc/motd of lab05-snap says {content!r}, not 'version 1'",
                                        f"/etc/motd von lab05-snap sagt {content!r}, nicht 'version 1'")
+    assert info["State"]["Status"] == "running", msg(
+        f"lab05-snap is {info['State']['Status']}, not running: start it again after the restore "
+        f"(`minicontainer start lab05-snap`)",
+        f"lab05-snap ist {info['State']['Status']}, nicht laufend: nach dem Zurücksetzen wieder starten "
+        f"(`minicontainer start lab05-snap`)")
+    seen = mc("exec", "lab05-snap", "cat", "/etc/motd").stdout.strip()
+    assert seen == "version 1", msg(f"inside the running lab05-snap, /etc/motd says {seen!r}, not 'version 1'",
+                                    f"im laufenden lab05-snap sagt /etc/motd {seen!r}, nicht 'version 1'")
 
 
 def find_upper(info: dict) -> Path:
