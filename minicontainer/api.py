@@ -20,6 +20,7 @@
     top_pods, controller_status …   kubectl's verbs (orchestration/kubectl.py, controller.py)
     create_vm, start_vm, migrate_vm, snapshot_vm, …  QEMU virtual machines (vm/, docs/vms.md)
     image_store, volume_store, network_store(root=None)   the stores of images, volumes, networks
+    create_pool, list_pools, remove_pool, migrate_volume   storage pools (storage/pools.py, migrate.py)
     LAZY below: teaching (labs, demos, doctor) and the facts labs check against, loaded on use
 
 The rule that keeps the CLI thin: cli/ imports nothing of minicontainer but this module and
@@ -63,7 +64,8 @@ LAZY = {
 
 __all__ = ["Container", "ContainerRecord", "state_root", "find_container", "asdict", "exec_in_container",
            "collect_garbage", "boot", "container_stats", "image_store", "image_users", "build_image",
-           "import_image", "export_image", "volume_store", "remove_volume", "container_diff",
+           "import_image", "export_image", "volume_store", "remove_volume", "create_pool", "list_pools", "remove_pool",
+           "migrate_volume", "container_diff",
            "commit_container", "container_snapshots", "export_container", "disk_usage",
            "network_store", "inspect_networks", "preload_runtime",
            "create_pod", "list_pods", "inspect_pod", "start_pod", "stop_pod", "remove_pod",
@@ -310,6 +312,38 @@ def volume_users(name: str, root=None) -> list[str]:
 def remove_volume(name: str, root=None):
     """`volume rm`: refused while a container lists the volume."""
     return volume_store(root).remove(name, volume_users(name, root))
+
+
+def create_pool(name: str, *, path: str | None = None, size: str | None = None, root=None):
+    """`volume pool create NAME --path DIR | --size N`: a directory or a loop-mounted ext4 image
+    where volumes can live (storage/pools.py). Returns the Pool."""
+    from .storage.pools import PoolStore
+    return PoolStore(state_root(root)).create(name, path=path, size=size)
+
+
+def list_pools(root=None) -> list:
+    """`volume pool ls`: the default pool first, then the others (Pool records)."""
+    from .storage.pools import PoolStore
+    return PoolStore(state_root(root)).list()
+
+
+def remove_pool(name: str, root=None):
+    """`volume pool rm NAME`: refused while volumes live in it."""
+    from .storage.pools import PoolStore
+    in_it = [v.name for v in volume_store(root).list() if v.pool == name]
+    return PoolStore(state_root(root)).remove(name, in_it)
+
+
+def migrate_volume(name: str, to_pool: str, root=None) -> dict:
+    """`volume migrate NAME --to POOL`: copy while its containers run, pause them for the last
+    changes and the switch of their mounts (storage/migrate.py). Returns the figures, among
+    them pause_ms."""
+    from .status import current_status
+    from .storage.migrate import migrate_volume as migrate
+    from .storage.volumes import volume_names
+    users = [r for r in open_store(root).list() if name in volume_names(r.config)
+             and current_status(r) in ("running", "paused")]
+    return migrate(volume_store(root), name, to_pool, users)
 
 
 def image_users(root=None):

@@ -334,10 +334,33 @@ def mount_ext4(ctx, m) -> None:
     image goes on a loop device that the kernel releases with this namespace (disk.py)."""
     if "loop" not in m.options:
         return mount_other(ctx, m)
+    from .spec import SUBDIR_OPTION
     from .storage.disk import mount_disk
-    flags, _, _ = parse_mount_options([o for o in m.options if o != "loop"])
+    subdir = next((o[len(SUBDIR_OPTION):] for o in m.options if o.startswith(SUBDIR_OPTION)), "")
+    flags, _, _ = parse_mount_options([o for o in m.options if o != "loop" and not o.startswith(SUBDIR_OPTION)])
     target = target_in_root(ctx, m.destination)
-    mount_disk(Path(m.source), Path(target), ctx.explain, flags)
+    # Read-only per mount, never for the filesystem: a second, rw user of the same image shares
+    # its superblock, and ext4 refuses (EBUSY) to mount one superblock both ro and rw.
+    mount_disk(Path(m.source), Path(target), ctx.explain, flags & ~MS_RDONLY)
+    if subdir:                               # a loop pool: keep only the volume's own directory
+        keep_subdir(target_in_root(ctx, m.destination), target, subdir)
+    if flags & MS_RDONLY:
+        mount(None, target_in_root(ctx, m.destination), None, MS_REMOUNT | MS_BIND | flags)
+
+
+def keep_subdir(mounted: str, under: str, subdir: str) -> None:
+    """MOUNTED is a whole pool's filesystem: clone the mount of MOUNTED/SUBDIR (open_tree), take
+    the whole one away, and put the clone in its place (UNDER: the directory it covered), so the
+    container sees only its own volume, never the pool's other ones."""
+    from .kernel.mount import MNT_DETACH, move_mount, open_tree, umount2
+    if "/" in subdir or subdir in ("", ".", ".."):
+        raise ConfigError(f"invalid volume directory {subdir!r} in a pool")
+    fd = open_tree(f"{mounted}/{subdir}")
+    try:
+        umount2(mounted, MNT_DETACH)
+        move_mount(fd, under)
+    finally:
+        os.close(fd)
 
 
 MOUNTERS = {"sysfs": mount_sys, "cgroup": mount_cgroup, "cgroup2": mount_cgroup, "ext4": mount_ext4}

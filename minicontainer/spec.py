@@ -231,7 +231,10 @@ def run_mounts(ctx) -> list:
                                 + [w for w in words if "=" in w or w == "noexec"]))
         elif m.disk:                        # volume create --opt size=N: its own ext4 (storage/disk.py)
             mounts.append(Mount(m.target, "ext4", m.disk, ["loop", "nodev", "nosuid"]
-                                + (["ro"] if m.read_only else [])))
+                                + (["ro"] if m.read_only else [])
+                                # a loop pool's volume: one directory of the pool's image (pools.py);
+                                # x-* options are mount(8)'s for userspace, never given to the kernel
+                                + ([f"{SUBDIR_OPTION}{m.subdir}"] if m.subdir else [])))
         else:
             mounts.append(Mount(m.target, "bind", m.source, ["bind", "nodev"]
                                 + (["ro"] if m.read_only else []) + source_options(m.source)))
@@ -239,6 +242,9 @@ def run_mounts(ctx) -> list:
         from .init import TARGET
         mounts.append(Mount(TARGET, "bind", str(ctx.init_binary), ["bind", "ro"]))
     return mounts
+
+
+SUBDIR_OPTION = "x-mc.subdir="
 
 
 def source_options(path: str) -> list:

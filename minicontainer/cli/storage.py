@@ -23,10 +23,11 @@ app.add_typer(snapshot_app, name="snapshot")
 
 @volume_app.command("create")
 def volume_create(ctx: typer.Context, name: Optional[str] = typer.Argument(None, help="A name (default: a random ID)."),
-                  opt: List[str] = typer.Option([], "--opt", "-o", help="size=N: limit the volume (e.g. size=1g).")):
+                  opt: List[str] = typer.Option([], "--opt", "-o", help="size=N: limit the volume (e.g. size=1g)."),
+                  pool: Optional[str] = typer.Option(None, "--pool", help="The storage pool (default: default).")):
     """Create a named volume (`run -v NAME:/dir` also creates it)."""
     from ..api import volume_store
-    click.echo(volume_store(root_of(ctx)).create(name, opt).name)
+    click.echo(volume_store(root_of(ctx)).create(name, opt, pool).name)
 
 
 @volume_app.command("ls")
@@ -37,7 +38,7 @@ def volume_ls(ctx: typer.Context, format: str = typer.Option("table", "--format"
     if format == "json":
         click.echo(json.dumps([v.to_dict() for v in volumes], indent=1))
         return
-    _table([("DRIVER", "VOLUME NAME")] + [("local", v.name) for v in volumes])
+    _table([("DRIVER", "VOLUME NAME", "POOL")] + [("local", v.name, v.pool) for v in volumes])
 
 
 @volume_app.command("inspect")
@@ -54,6 +55,55 @@ def volume_rm(ctx: typer.Context, names: List[str] = typer.Argument(...)):
     from ..api import remove_volume
     for name in names:
         click.echo(remove_volume(name, root_of(ctx)).name)
+
+
+@volume_app.command("migrate")
+def volume_migrate(ctx: typer.Context, name: str = typer.Argument(..., help="The volume."),
+                   to: str = typer.Option(..., "--to", help="The pool to move it to.")):
+    """Move a volume to another pool; its containers keep running, paused only for the switch."""
+    from ..api import migrate_volume
+    done = migrate_volume(name, to, root_of(ctx))
+    users = ", ".join(done["containers"])
+    click.echo(f"moved volume {name} from pool {done['from']} to {done['to']}: {done['bytes']} bytes "
+               f"({done['precopy_bytes']} copied while running, {done['final_bytes']} while paused) "
+               f"in {done['seconds']:.2f} s; " + (f"{users} paused for {done['pause_ms']:.1f} ms"
+                                                  if users else "no running container used it"))
+
+
+pool_app = typer.Typer(no_args_is_help=True, help="Storage pools: where volumes keep their data.")
+volume_app.add_typer(pool_app, name="pool")
+
+
+@pool_app.command("create")
+def pool_create(ctx: typer.Context, name: str = typer.Argument(...),
+                path: Optional[str] = typer.Option(None, "--path", help="A directory pool on this directory."),
+                size: Optional[str] = typer.Option(None, "--size", help="A pool on an ext4 image of this size "
+                                                   "(a loop device, e.g. 256m).")):
+    """Create a storage pool: a directory (--path) or an ext4 image on a loop device (--size)."""
+    from ..api import create_pool
+    click.echo(create_pool(name, path=path, size=size, root=root_of(ctx)).name)
+
+
+@pool_app.command("ls")
+def pool_ls(ctx: typer.Context, format: str = typer.Option("table", "--format", help="table or json.")):
+    """List storage pools and how many volumes each holds."""
+    from ..api import list_pools, volume_store
+    pools = list_pools(root_of(ctx))
+    if format == "json":
+        click.echo(json.dumps([p.to_dict() for p in pools], indent=1))
+        return
+    volumes = volume_store(root_of(ctx)).list()
+    _table([("POOL", "DRIVER", "SIZE", "VOLUMES", "PATH")] +
+           [(p.name, p.driver, _size(p.size) if p.size else "-",
+             str(sum(v.pool == p.name for v in volumes)), str(p.path)) for p in pools])
+
+
+@pool_app.command("rm")
+def pool_rm(ctx: typer.Context, names: List[str] = typer.Argument(...)):
+    """Remove empty storage pools (a loop pool's image goes with it; a directory stays)."""
+    from ..api import remove_pool
+    for name in names:
+        click.echo(remove_pool(name, root_of(ctx)).name)
 
 
 # ── diff, commit, export ────────────────────────────────────────────────────────────────────

@@ -1,13 +1,15 @@
-"""mount(2) and umount2(2): attach a filesystem to a directory, or detach it.
+"""mount(2) and umount2(2): attach a filesystem to a directory, or detach it; open_tree(2) and
+move_mount(2): carry a mount from one mount namespace into another (volume migrate).
 
-    man 2 mount, man 2 umount2, man 7 mount_namespaces     shell: mount(8), umount(8)
+    man 2 mount, man 2 umount2, man 2 open_tree, man 2 move_mount, man 7 mount_namespaces
+    shell: mount(8), umount(8); mount --bind across namespaces has no one-line shell form
 
 In a new mount namespace the process starts with a *copy* of its parent's mount table; with
 propagation made private (MS_REC|MS_PRIVATE on "/") nothing it mounts travels back to the host.
 """
 from __future__ import annotations
 
-from .syscalls import check, fsencode, libc
+from .syscalls import check, fsencode, libc, syscall_number
 
 MS_RDONLY = 1
 MS_NOSUID = 2
@@ -50,3 +52,28 @@ def mount(source: str | None, target: str, fstype: str | None = None,
 def umount2(target: str, flags: int = 0) -> None:
     """umount2(2); MNT_DETACH unmounts lazily, as `umount -l` does."""
     check(libc.umount2(fsencode(target), flags), "umount2", str(target))
+
+
+AT_FDCWD = -100
+OPEN_TREE_CLONE = 1                     # a detached copy of the mount (a bind mount not yet placed)
+OPEN_TREE_CLOEXEC = 0o2000000
+MOVE_MOUNT_F_EMPTY_PATH = 4             # the source is the fd itself
+MOVE_MOUNT_T_SYMLINKS = 0x10            # follow a symlink at the target (a /proc/self/fd/N link)
+
+
+def open_tree(path: str) -> int:
+    """open_tree(AT_FDCWD, PATH, OPEN_TREE_CLONE): a detached bind mount of PATH, as an fd. It
+    belongs to no namespace yet: after setns(2) the holder can place it in another one."""
+    ret = libc.syscall(syscall_number("open_tree"), AT_FDCWD, fsencode(path),
+                       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)
+    return check(ret, "open_tree", str(path), "OPEN_TREE_CLONE")
+
+
+def move_mount(fd: int, target: str) -> None:
+    """move_mount(FD, "", AT_FDCWD, TARGET, MOVE_MOUNT_F_EMPTY_PATH): attach a detached mount.
+    Unlike mount(2), it does not follow a last symlink unless told: a /proc/self/fd/N target
+    (rootfs.target_in_root) is followed, any other link is not."""
+    follow = MOVE_MOUNT_T_SYMLINKS if str(target).startswith("/proc/self/fd/") else 0
+    ret = libc.syscall(syscall_number("move_mount"), fd, b"", AT_FDCWD, fsencode(target),
+                       MOVE_MOUNT_F_EMPTY_PATH | follow)
+    check(ret, "move_mount", f"fd {fd}", str(target))

@@ -55,6 +55,22 @@ def copy_tree(src: str | os.PathLike, dst: str | os.PathLike, *,
     return copier.bytes
 
 
+def sync_tree(src: str | os.PathLike, dst: str | os.PathLike) -> int:
+    """Make DST, an earlier copy_tree of SRC, equal to SRC again (`rsync -a --delete`): entries
+    whose type, size, mtime, mode or owner differ are copied anew, names gone from SRC are
+    removed from DST. Returns the bytes copied. The quick check is rsync's: size and mtime."""
+    src, dst = str(src), str(dst)
+    copier = _Copier(src, dst, keep_all)
+    src_fd = _open(os.open, "open", src, "", src, _DIR)
+    dst_fd = _open(os.open, "open", dst, "", dst, _DIR)
+    try:
+        copier.sync_dir(src_fd, dst_fd, "")
+        copier.copy_metadata(src_fd, dst_fd, os.fstat(src_fd), "", fd_based=True)
+    finally:
+        os.close(src_fd), os.close(dst_fd)
+    return copier.bytes
+
+
 def tree_size(path: str | os.PathLike) -> int:
     """Bytes of regular files below PATH, each hardlinked file once (`du -s --apparent-size`)."""
     seen, total = set(), 0
@@ -83,18 +99,51 @@ class _Copier:
         for name in names:
             path = f"{rel}/{name}" if rel else name
             st = _call(os.stat, "fstatat", self.src, path, name, dir_fd=src_fd, follow_symlinks=False)
-            kind = stat.S_IFMT(st.st_mode)
-            if kind == stat.S_IFDIR:
-                self.copy_subdir(src_fd, dst_fd, name, path, st)
-            elif kind == stat.S_IFREG:
-                self.copy_file(src_fd, dst_fd, name, path, st)
-            elif kind == stat.S_IFLNK:
-                target = _call(os.readlink, "readlinkat", self.src, path, name, dir_fd=src_fd)
-                _call(os.symlink, "symlinkat", self.dst, path, target, name, dir_fd=dst_fd)
-                self.copy_metadata(src_fd, dst_fd, st, path, name=name)
-            else:                                        # char/block devices (whiteouts), fifos, sockets
-                _call(os.mknod, "mknodat", self.dst, path, name, st.st_mode, st.st_rdev, dir_fd=dst_fd)
-                self.copy_metadata(src_fd, dst_fd, st, path, name=name)
+            self.copy_entry(src_fd, dst_fd, name, path, st)
+
+    def sync_dir(self, src_fd: int, dst_fd: int, rel: str) -> None:
+        with os.scandir(src_fd) as entries:
+            wanted = {e.name for e in entries}
+        with os.scandir(dst_fd) as entries:
+            gone = [e.name for e in entries if e.name not in wanted]
+        for name in gone:
+            _remove(dst_fd, name)
+        for name in sorted(wanted):
+            path = f"{rel}/{name}" if rel else name
+            st = _call(os.stat, "fstatat", self.src, path, name, dir_fd=src_fd, follow_symlinks=False)
+            try:
+                old = os.stat(name, dir_fd=dst_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                old = None
+            if old is not None and stat.S_ISDIR(st.st_mode) and stat.S_ISDIR(old.st_mode):
+                sub_src = _open(os.open, "openat", self.src, path, name, _DIR, dir_fd=src_fd)
+                sub_dst = _open(os.open, "openat", self.dst, path, name, _DIR, dir_fd=dst_fd)
+                try:
+                    self.sync_dir(sub_src, sub_dst, path)
+                    self.copy_metadata(sub_src, sub_dst, st, path, fd_based=True)
+                finally:
+                    os.close(sub_src), os.close(sub_dst)
+                continue
+            if old is not None and _same(st, old, src_fd, dst_fd, name):
+                continue
+            if old is not None:
+                _remove(dst_fd, name)
+            self.copy_entry(src_fd, dst_fd, name, path, st)
+
+    def copy_entry(self, src_fd: int, dst_fd: int, name: str, path: str, st) -> None:
+        """One entry of any type (not a directory's children: copy_subdir does those)."""
+        kind = stat.S_IFMT(st.st_mode)
+        if kind == stat.S_IFDIR:
+            self.copy_subdir(src_fd, dst_fd, name, path, st)
+        elif kind == stat.S_IFREG:
+            self.copy_file(src_fd, dst_fd, name, path, st)
+        elif kind == stat.S_IFLNK:
+            target = _call(os.readlink, "readlinkat", self.src, path, name, dir_fd=src_fd)
+            _call(os.symlink, "symlinkat", self.dst, path, target, name, dir_fd=dst_fd)
+            self.copy_metadata(src_fd, dst_fd, st, path, name=name)
+        else:                                            # char/block devices (whiteouts), fifos, sockets
+            _call(os.mknod, "mknodat", self.dst, path, name, st.st_mode, st.st_rdev, dir_fd=dst_fd)
+            self.copy_metadata(src_fd, dst_fd, st, path, name=name)
 
     def copy_subdir(self, src_fd: int, dst_fd: int, name: str, path: str, st) -> None:
         _call(os.mkdir, "mkdirat", self.dst, path, name, 0o700, dir_fd=dst_fd)
@@ -177,6 +226,24 @@ class _Copier:
         for key in names:
             if self.keep_xattr(key):
                 os.setxattr(dst, key, os.getxattr(src, key, **nofollow), **nofollow)
+
+
+def _same(st, old, src_fd: int, dst_fd: int, name: str) -> bool:
+    """rsync's quick check, plus what a copy keeps: type, mode, owner, size, mtime, link text."""
+    if (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_rdev) != \
+            (old.st_mode, old.st_uid, old.st_gid, old.st_size, old.st_mtime_ns, old.st_rdev):
+        return False
+    return not stat.S_ISLNK(st.st_mode) or \
+        os.readlink(name, dir_fd=src_fd) == os.readlink(name, dir_fd=dst_fd)
+
+
+def _remove(dir_fd: int, name: str) -> None:
+    """unlinkat NAME, or a whole directory tree of that name (rm -rf, never following links)."""
+    import shutil
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except IsADirectoryError:
+        shutil.rmtree(name, dir_fd=dir_fd)
 
 
 def _read_write(fin: int, fout: int) -> int:

@@ -49,6 +49,7 @@ class Mount:
     read_only: bool = False
     options: str = ""          # tmpfs: size=…,mode=…
     disk: str = ""             # a volume made with --opt size=N: its ext4 image (storage/disk.py)
+    subdir: str = ""           # a volume in a loop pool: its directory inside that pool's image
 
 
 # ── parsing (in ContainerConfig.validate: before anything exists) ───────────────────────────
@@ -118,16 +119,22 @@ class Volume:
     mountpoint: Path           # <root>/volumes/NAME/_data: what containers see
     created: str
     size: int | None = None    # --opt size=N: the data lives in disk.img, mounted on _data inside
+    pool: str = "default"      # storage/pools.py
+    pool_image: Path | None = None   # a loop pool's ext4 image: the data is /NAME in it
 
     @property
     def disk(self) -> Path | None:
+        if self.pool_image is not None:
+            return self.pool_image
         return self.mountpoint.parent / DISK_IMAGE if self.size else None
 
     def to_dict(self) -> dict:
         """As `docker volume inspect` shows it."""
         out = {"Name": self.name, "Driver": "local", "Mountpoint": str(self.mountpoint),
-               "CreatedAt": self.created, "Scope": "local", "Options": {}}
-        if self.size:
+               "CreatedAt": self.created, "Scope": "local", "Options": {}, "Pool": self.pool}
+        if self.pool_image is not None:
+            out["Mountpoint"] = f"{self.pool_image}:/{self.name}"   # inside the image, mounted by users
+        elif self.size:
             from minicontainer.storage.disk import disk_usage
             used, _ = disk_usage(self.disk)
             out["Options"] = {"size": str(self.size)}
@@ -141,15 +148,21 @@ class VolumeStore:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
 
-    def create(self, name: str | None = None, options=()) -> Volume:
-        """`volume create [NAME] [--opt size=N]`: an existing name is returned as it is (as
-        Docker does). With a size the data lives on a size-limited ext4 image (disk.py)."""
+    def create(self, name: str | None = None, options=(), pool: str | None = None) -> Volume:
+        """`volume create [NAME] [--opt size=N] [--pool POOL]`: an existing name is returned as
+        it is (as Docker does). With a size the data lives on a size-limited ext4 image
+        (disk.py); in a pool other than the default one it lives in that pool (pools.py)."""
         from minicontainer.storage.disk import create_disk, parse_size_option
         size = parse_size_option("--opt", options)
         name = name or secrets.token_hex(32)
         if not _NAME_RE.fullmatch(name):
             raise ConfigError(f"invalid volume name {name!r}: use letters, digits, _ . - "
                               "(starting with a letter or digit)")
+        pools = self.pools()
+        target = pools.get(pool or "default")
+        if size and target.name != "default":
+            raise ConfigError(f"--opt size=N gives a volume a disk of its own: it cannot also live in "
+                              f"pool {target.name} (a loop pool is already size-limited)")
         with self._locked():
             path = self.root / name
             if not (path / "volume.json").is_file():
@@ -157,20 +170,40 @@ class VolumeStore:
                 try:
                     if size:
                         create_disk(path / DISK_IMAGE, size)
+                    if target.name != "default":
+                        make_volume_dir(target, pools, name)
                 except BaseException:
                     shutil.rmtree(path, ignore_errors=True)
                     raise
                 created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-                (path / "volume.json").write_text(json.dumps({"name": name, "created": created,
-                                                              **({"size": size} if size else {})}) + "\n")
+                self.write_record(name, {"name": name, "created": created, **({"size": size} if size else {}),
+                                         **({"pool": target.name} if target.name != "default" else {})})
         return self.get(name)
 
-    def get(self, name: str) -> Volume:
+    def write_record(self, name: str, data: dict) -> None:
+        """volume.json, replaced in one rename (volume migrate switches the pool with it)."""
+        tmp = self.root / name / f".volume.json.{os.getpid()}"
+        tmp.write_text(json.dumps(data) + "\n")
+        os.replace(tmp, self.root / name / "volume.json")
+
+    def read_record(self, name: str) -> dict:
         try:
-            data = json.loads((self.root / name / "volume.json").read_text())
+            return json.loads((self.root / name / "volume.json").read_text())
         except (OSError, ValueError):
             raise ContainerError(f"no such volume: {name} (see `minicontainer volume ls`)") from None
-        return Volume(name, self.root / name / "_data", data.get("created", ""), data.get("size"))
+
+    def pools(self):
+        from minicontainer.storage.pools import PoolStore
+        return PoolStore(self.root.parent)
+
+    def get(self, name: str) -> Volume:
+        data = self.read_record(name)
+        placeholder = self.root / name / "_data"
+        pool = self.pools().get(data.get("pool", "default"))
+        if pool.driver == "loop":
+            return Volume(name, placeholder, data.get("created", ""), None, pool.name, pool.path)
+        mountpoint = pool.data_dir(pool.path, name)
+        return Volume(name, mountpoint, data.get("created", ""), data.get("size"), pool.name)
 
     def list(self) -> list[Volume]:
         if not self.root.is_dir():
@@ -185,6 +218,11 @@ class VolumeStore:
             raise ContainerError(f"cannot remove volume {name}: used by container(s) "
                                  f"{', '.join(users)} — remove them first with `minicontainer rm`")
         with self._locked():
+            if volume.pool != "default":             # its data in the pool first: the record names it
+                from minicontainer.storage.pools import pool_root
+                pools = self.pools()
+                with pool_root(pools.get(volume.pool), pools) as root:
+                    shutil.rmtree(root / name, ignore_errors=True)
             gone = self.root / f".removing-{name}-{os.getpid()}"
             os.rename(self.root / name, gone)
         shutil.rmtree(gone, ignore_errors=True)
@@ -196,6 +234,16 @@ class VolumeStore:
         with open(self.root / ".lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
+
+
+def make_volume_dir(pool, pools, name: str) -> None:
+    """The empty data directory of volume NAME in POOL (a loop pool: inside its image)."""
+    from minicontainer.storage.pools import pool_root
+    with pool_root(pool, pools) as root:
+        if os.path.lexists(root / name):
+            raise ContainerError(f"pool {pool.name} has a {name} already ({pool.path}): remove it "
+                                 "or pick another volume name")
+        os.mkdir(root / name, 0o755)
 
 
 def volume_names(config: dict) -> list[str]:
@@ -221,7 +269,8 @@ def resolve_mounts(ctx) -> list[Mount]:
     for m in parse_mounts(ctx.config.volumes, ctx.config.tmpfs):
         if m.kind == "volume":
             v = volumes.create(m.source)
-            m = Mount("bind", str(v.mountpoint), m.target, m.read_only, disk=str(v.disk or ""))
+            m = Mount("bind", str(v.mountpoint), m.target, m.read_only, disk=str(v.disk or ""),
+                      subdir=v.name if v.pool_image else "")
         elif m.kind == "bind" and not os.path.exists(m.source):
             os.makedirs(m.source, mode=0o755, exist_ok=True)
         mounts.append(m)
