@@ -16,7 +16,9 @@
     halves at the same time)
     release ──────────────────────▶ fork ─────────────────────────▶ mount propagation, root,
             ◀──────────── "pid N" ─ exit (PID 1 is now our child,  the spec's mounts, devices,
-                                    we are its subreaper)           hostname, lo up, pivot_root,
+                                    we are its subreaper)           hostname, lo up,
+    OCI create only: prestart and   ◀───────────────────── "hooks" ─ (waits; then createContainer
+    createRuntime hooks, state ─────────────────────────────────────▶ hooks), pivot_root,
                                                                     sysctl, read-only root,
                                                                     workdir, env, own session,
                                                                     rlimits, close fds
@@ -37,6 +39,7 @@ succeeded); each child also reports the step it is at, so a child that dies is n
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -88,6 +91,10 @@ class Context:
     userns: object | None = None               # rootless: userns.Plan (id maps, cgroup), else None
     subreaper: bool = True                     # run waits for PID 1; OCI create leaves it to its caller
     start_fifo: int | None = None              # OCI create: exec.fifo, opened; PID 1 waits on it
+    started_fifo: int | None = None            # …and tells `start` through this one how exec went
+    hooks: object | None = None                # OCI create: pid → state JSON, after running the
+                                               # prestart/createRuntime hooks (oci/container.py)
+    hook_state: dict | None = None             # PID 1: the state JSON its own hooks read
     keep_fds: tuple = (0, 1, 2)                # what the command inherits (OCI --preserve-fds)
     mount_fds: list | None = None              # PID 1: targets resolved in the root, until mounted
     no_pivot: bool = False                     # chroot instead of pivot_root (run --isolation chroot)
@@ -180,8 +187,14 @@ def launch(ctx: Context) -> None:
             parents_half(report, go_w, b"maps", map_user_ids, ctx, child)
         report.expect(b"ns")
         parents_half(report, go_w, b"go", parents_half_after_ns, ctx, child)   # veth into the new netns
-        os.close(go_w)
-        ctx.pid = report.read_to_end(detach=ctx.config is not None and ctx.config.detach)
+        hooks = HookAnswer(ctx, go_w)                       # OCI: PID 1 will wait for hooks
+        if ctx.hooks is None:
+            hooks.close()
+        try:
+            ctx.pid = report.read_to_end(detach=ctx.config is not None and ctx.config.detach,
+                                         hooks=hooks)
+        finally:
+            hooks.close()
 
 
 def setup_child(ctx: Context, go_r: int, msg_w: int) -> None:
@@ -205,19 +218,19 @@ def setup_child(ctx: Context, go_r: int, msg_w: int) -> None:
                      "child of this process is PID 1 in the new namespace — hence the second fork")
     pid = os.fork()                                         # this child is PID 1 inside
     if pid == 0:
-        run_in_child(container_init, ctx, msg_w)
+        run_in_child(container_init, ctx, go_r, msg_w)
     os.write(msg_w, b"pid %d\n" % pid)
 
 
-def container_init(ctx: Context, msg_w: int) -> None:
+def container_init(ctx: Context, go_r: int, msg_w: int) -> None:
     """PID 1 of the container (or, joining, an exec'd process): its root, then its process."""
     ctx.explain.who = "exec'd process" if ctx.joining else "container PID 1"
     if not ctx.joining:
-        build_root(ctx)
+        build_root(ctx, go_r, msg_w)
     become_command(ctx, msg_w)
 
 
-def build_root(ctx: Context) -> None:
+def build_root(ctx: Context, go_r: int, msg_w: int) -> None:
     """PID 1: the container's filesystem, names and network view, then switch root to it."""
     rootfs.set_propagation(ctx)             # first: nothing below may leak to the host
     rootfs.mount_rootfs(ctx)                # run: overlay of image + upper dir; OCI: root.path
@@ -226,6 +239,8 @@ def build_root(ctx: Context) -> None:
     set_hostname(ctx)                       # and the domain name
     if ctx.spec.creates("network"):
         bring_up_loopback(ctx)
+    if ctx.hooks is not None:               # OCI: the runtime's hooks, then the container's own,
+        run_create_hooks(ctx, go_r, msg_w)  # while the host's files are still in reach
     enter_root(ctx)                         # pivot_root (or chroot): the host's files are gone
     rootfs.set_root_propagation(ctx)        # the spec's shared/private for the new /
     write_sysctl(ctx)                       # in the container's own /proc/sys, before it is read-only
@@ -581,6 +596,35 @@ def environment(env: list, home: str) -> dict[str, str]:
     return out
 
 
+def run_create_hooks(ctx: Context, go_r: int, msg_w: int) -> None:
+    """OCI, PID 1 before pivot_root: the runtime runs the prestart and createRuntime hooks in its
+    own namespaces (the parent, HookAnswer) while we wait; then we run createContainer's here,
+    in the container's namespaces (config.md "POSIX-platform Hooks"). Their paths are the host's:
+    the old root is still mounted."""
+    ctx.explain.step("let the runtime run its prestart and createRuntime hooks",
+                     "(the runtime) echo $STATE_JSON | HOOK", "write(2) \"hooks\", then read(2)",
+                     "the OCI runtime spec, config.md \"POSIX-platform Hooks\"",
+                     "a hook sees the container's namespaces made and mounted, before pivot_root: "
+                     "podman's and NVIDIA's hooks set up networks and devices here")
+    os.write(msg_w, b"hooks\n")
+    answer = b""
+    while not answer.endswith(b"\n"):
+        chunk = os.read(go_r, 65536)
+        if not chunk:                       # EOF: a hook failed; the runtime reports which one
+            os._exit(125)
+        answer += chunk
+    os.close(go_r)
+    ctx.hook_state = json.loads(answer)
+    run_hooks(ctx, "createContainer")
+
+
+def run_hooks(ctx: Context, kind: str) -> None:
+    """PID 1 runs the container's own hooks (createContainer, startContainer), state on stdin."""
+    if ctx.spec.hooks.get(kind):
+        from .oci.hooks import run as run_oci_hooks
+        run_oci_hooks(ctx.spec.hooks, kind, ctx.hook_state, explain=ctx.explain)
+
+
 def wait_for_start(ctx: Context, msg_w: int, env: dict) -> None:
     """OCI create: tell the caller we are ready, then block until `start` writes to exec.fifo
     (opened read-write by `create` before fork: a read then waits for a byte, and the host's
@@ -596,6 +640,12 @@ def wait_for_start(ctx: Context, msg_w: int, env: dict) -> None:
     if os.read(ctx.start_fifo, 1) != b"0":
         os._exit(125)
     os.close(ctx.start_fifo)
+    if ctx.started_fifo is not None:        # from here on, what we report goes to `start`: a
+        os.dup2(ctx.started_fifo, msg_w, inheritable=False)  # failure as a line, execve as EOF
+        os.close(ctx.started_fifo)
+    if ctx.hook_state is not None:
+        ctx.hook_state["status"] = "created"
+        run_hooks(ctx, "startContainer")    # in the container, as its user, before execve
 
 
 def spec_for_run(ctx: Context, limits):
@@ -665,10 +715,16 @@ class Report:
             raise StartError(line[4:].decode(errors="replace"), status)
         raise StartError(why + (f", at the step {self.step!r}" if self.step else ""), status)
 
-    def read_to_end(self, detach: bool = False) -> int:
-        """After "go": read until EOF (PID 1 ran execve, or died); the PID of PID 1."""
+    def read_to_end(self, detach: bool = False, hooks=None) -> int:
+        """After "go": read until EOF (PID 1 ran execve, or died); the PID of PID 1. "hooks"
+        (OCI create, before pivot_root): PID 1 waits while `hooks` runs the runtime's."""
         while (line := self.next_line()):
             kind, _, rest = line.partition(b" ")
+            if kind == b"hooks":
+                while b"pid" not in self.said and (line := self.next_line()):   # (said before,
+                    self.said.setdefault(*line.partition(b" ")[::2])            # as a rule)
+                hooks(int(self.said.get(b"pid", 0)))
+                continue
             self.said.setdefault(kind, rest)
         os.waitpid(self.child, 0)                           # the setup child is done
         pid = int(self.said.get(b"pid", 0))
@@ -690,6 +746,25 @@ class Report:
                 os.waitpid(pid, 0)
             except ChildProcessError:                       # not ours (OCI: no subreaper)
                 pass
+
+
+class HookAnswer:
+    """OCI create, parent: PID 1 said "hooks" (its mounts are made, pivot_root is next). Run the
+    prestart/createRuntime hooks here, in the runtime's namespaces, then send PID 1 the state
+    JSON for its own hooks; if one fails, close the pipe instead: PID 1 reads EOF and exits."""
+
+    def __init__(self, ctx: Context, go_w: int):
+        self.ctx, self.go_w = ctx, go_w
+
+    def __call__(self, pid: int) -> None:
+        self.ctx.pid = pid                                  # so a failure kills it
+        state = self.ctx.hooks(pid)
+        os.write(self.go_w, json.dumps(state).encode() + b"\n")
+
+    def close(self) -> None:
+        if self.go_w is not None:
+            os.close(self.go_w)
+            self.go_w = None
 
 
 def parents_half(report: Report, go_w: int, word: bytes, step, *args) -> None:

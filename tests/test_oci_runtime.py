@@ -230,6 +230,131 @@ def test_runs_spec_as_config_json_runs_under_the_oci_runtime(mc_root, oci, bundl
     assert p.stdout.split() == ["one-spec", "CapBnd:", f"{1 << 5:016x}", "65534", "20"]
 
 
+# ── hooks: each where and when the runtime spec says ─────────────────────────────────────
+
+RECORDER = """#!/bin/sh
+# $1: the hook's name. Records its namespaces, its root, whether PID 1 has $ROOTFS/proc mounted
+# (yes: mounts made, pivot_root not yet done), whether it sees $2, and the state JSON it read
+# on stdin. The hook named by $FAIL fails.
+out=$(dirname "$0")
+cat > "$out/$1.json"
+pid=$(sed 's/.*"pid": *\\([0-9]*\\).*/\\1/' "$out/$1.json")
+{ for ns in mnt uts net ipc pid; do readlink /proc/self/ns/$ns; done
+  readlink /proc/self/root
+  awk '{print $5}' /proc/$pid/mountinfo 2>/dev/null | grep -qx "$ROOTFS/proc" && echo "pid1 mounted $ROOTFS/proc" || echo -
+  ls "$2" >/dev/null 2>&1 && echo "sees $2" || echo "not $2"
+} > "$out/$1.txt"
+[ "$1" != "$FAIL" ]
+"""
+
+
+def hooked_bundle(bundle, rootfs, where: Path, process, fail: str = ""):
+    """A bundle with every kind of hook running the recorder; its output in `where`, which the
+    container sees as /out (startContainer's path is the container's: /out/hook)."""
+    hook = where / "hook"
+    hook.write_text(RECORDER)
+    hook.chmod(0o755)
+    env = [f"FAIL={fail}", f"ROOTFS={rootfs}", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+    hooks = {kind: [{"path": str(hook), "args": ["hook", kind, arg], "env": env, "timeout": 20}]
+             for kind, arg in (("prestart", ""), ("createRuntime", f"{rootfs}/proc/1"),
+                               ("createContainer", f"{rootfs}/proc/1"), ("poststart", ""),
+                               ("poststop", ""))}
+    hooks["startContainer"] = [{"path": "/out/hook", "args": ["hook", "startContainer", "/out/hook"],
+                                "env": env}]
+    config_mounts = json.loads(bundle().joinpath("config.json").read_text())["mounts"]
+    return bundle(process, hooks=hooks, mounts=config_mounts + [
+        {"destination": "/out", "type": "bind", "source": str(where), "options": ["rbind", "rw"]}])
+
+
+def test_hooks_run_in_their_namespaces_at_their_points(oci, bundle, rootfs, tmp_path):
+    """prestart/createRuntime: in the runtime's namespaces, while PID 1 waits before pivot_root
+    (its root is still the host's /, its /proc already mounted); createContainer: in the
+    container's namespaces, also before pivot_root; startContainer: in the container (found at
+    its path there), before the command; poststart: running; poststop: after delete."""
+    out = tmp_path / "out"
+    out.mkdir()
+    b = hooked_bundle(bundle, rootfs, out, ["sh", "-c", "ls /out/startContainer.txt > /out/order; exec sleep 100"])
+    oci("create", "--bundle", str(b), "h1", check=True)
+    pid = json.loads(oci("state", "h1", check=True).stdout)["pid"]
+    container = [os.readlink(f"/proc/{pid}/ns/{ns}") for ns in ("mnt", "uts", "net", "ipc", "pid")]
+    runtime = [os.readlink(f"/proc/self/ns/{ns}") for ns in ("mnt", "uts", "net", "ipc", "pid")]
+    assert container[0] != runtime[0]
+    seen = {kind: (out / f"{kind}.txt").read_text().split("\n") for kind in
+            ("prestart", "createRuntime", "createContainer")}
+    for kind in ("prestart", "createRuntime"):
+        assert seen[kind][:7] == runtime + ["/", f"pid1 mounted {rootfs}/proc"], (kind, seen[kind])
+        state = json.loads((out / f"{kind}.json").read_text())
+        assert state["status"] == "created" and state["pid"] == pid and state["id"] == "h1"
+    assert seen["createRuntime"][7] == f"not {rootfs}/proc/1"      # the container's /proc: not ours
+    assert seen["createContainer"][:5] == container, seen["createContainer"]
+    assert seen["createContainer"][5:8] == ["/", f"pid1 mounted {rootfs}/proc", f"sees {rootfs}/proc/1"]
+    assert not (out / "startContainer.txt").exists()            # not before start
+    oci("start", "h1", check=True)
+    started = (out / "startContainer.txt").read_text().split("\n")
+    assert started[:5] == container and started[6:8] == ["-", "sees /out/hook"], started
+    assert f" {rootfs}/proc " not in Path(f"/proc/{pid}/mountinfo").read_text()   # pivoted now
+    assert json.loads((out / "startContainer.json").read_text())["status"] == "created"
+    assert json.loads((out / "poststart.json").read_text())["status"] == "running"
+    for _ in range(100):                                        # the command ran after the hook
+        if (out / "order").exists():
+            break
+        time.sleep(0.05)
+    assert (out / "order").read_text() == "/out/startContainer.txt\n"
+    assert not (out / "poststop.json").exists()
+    oci("delete", "--force", "h1", check=True)
+    assert json.loads((out / "poststop.json").read_text())["id"] == "h1"
+
+
+@pytest.mark.parametrize("kind", ["createRuntime", "createContainer", "startContainer", "poststart"])
+def test_a_failing_hook_fails_its_operation(oci, bundle, rootfs, tmp_path, kind):
+    """runtime.md: a failing create hook fails create (nothing left); startContainer fails start
+    before the command runs; poststart fails start and stops the container."""
+    out = tmp_path / "out"
+    out.mkdir()
+    b = hooked_bundle(bundle, rootfs, out, ["sh", "-c", "touch /out/ran; exec sleep 100"], fail=kind)
+    p = oci("create", "--bundle", str(b), "f1")
+    if kind in ("createRuntime", "createContainer"):
+        one_line_exit_1(p)
+        assert f"{kind} hook {out}/hook failed with exit status 1" in p.stderr, p.stderr
+        nothing_left(oci)
+        return
+    assert p.returncode == 0, p.stderr
+    p = oci("start", "f1")
+    one_line_exit_1(p)
+    assert f"{kind} hook" in p.stderr and "failed with exit status 1" in p.stderr, p.stderr
+    assert (out / "ran").exists() == (kind == "poststart")
+    for _ in range(100):
+        if json.loads(oci("state", "f1").stdout)["status"] == "stopped":
+            break
+        time.sleep(0.05)
+    assert json.loads(oci("state", "f1").stdout)["status"] == "stopped"
+    oci("delete", "f1", check=True)
+    nothing_left(oci)
+
+
+# ── device rules: enforced, cgroup v1 (devices controller) and v2 (eBPF; the VM stage) ───
+
+def test_a_denied_device_cannot_be_opened(oci, bundle):
+    """linux.resources.devices: deny all, allow c 240:1. The container mknods both (m is allowed
+    for every node, as runc does); opening 240:0 is refused by the cgroup (EPERM) before any
+    driver is asked, 240:1 gets through to the kernel, which has no driver for it (ENXIO)."""
+    rules = [{"allow": False, "access": "rwm"},
+             {"allow": True, "type": "c", "major": 240, "minor": 1, "access": "rw"}]
+    script = ("mknod /dev/denied c 240 0 && mknod /dev/allowed c 240 1 && "
+              "cat /dev/denied; cat /dev/allowed; head -c 3 /dev/zero | wc -c")
+    b = bundle(["sh", "-c", "exec 2>&1; " + script])
+    config = json.loads((b / "config.json").read_text())
+    config["linux"]["resources"]["devices"] = rules
+    (b / "config.json").write_text(json.dumps(config))
+    p = oci("run", "--bundle", str(b), "dev1")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert "/dev/denied" in lines[0] and "Operation not permitted" in lines[0], p.stdout
+    assert "/dev/allowed" in lines[1] and "No such device or address" in lines[1], p.stdout
+    assert lines[2].strip() == "3"                              # the default devices still work
+    assert "warning" not in p.stderr, p.stderr
+
+
 # ── bad input: one line, exit 1, nothing left ─────────────────────────────────────────────
 
 def nothing_left(oci) -> None:

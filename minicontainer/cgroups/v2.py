@@ -101,9 +101,17 @@ class V2Cgroup(Cgroup):
         if limits.memory_reservation is not None:
             write_file(p / "memory.low", str(limits.memory_reservation),
                        "memory.low: protected from reclaim up to this (v1's soft limit)", self.explain)
-        if limits.devices:           # v2 filters devices with an eBPF program (BPF_CGROUP_DEVICE)
-            self.warnings.append("linux.resources.devices is not enforced on cgroup v2 (it needs an "
-                                 "eBPF device program); the container's /dev has only its own devices")
+        if limits.devices:           # v2 has no devices.allow: an eBPF program decides instead
+            self.attach_device_filter(limits.devices)
+
+    def attach_device_filter(self, rules) -> None:
+        from minicontainer.cgroups.device_filter import attach_device_filter
+        if self.explain:
+            self.explain(f"bpftool cgroup attach {self.path} device pinned PROG multi",
+                         f"the device rules ({len(rules)}) as an eBPF program: bpf(BPF_PROG_LOAD), "
+                         "bpf(BPF_PROG_ATTACH, BPF_CGROUP_DEVICE); the kernel runs it at each open "
+                         "and mknod of a device node")
+        attach_device_filter(str(self.path), rules)
 
     def write_swap(self, limits: Limits) -> None:
         """v2 limits swap alone (memory.swap.max); Docker's --memory-swap is memory + swap."""

@@ -265,7 +265,8 @@ def do_features(args) -> None:
     from ..rootfs import OPTION_FLAGS, PROPAGATION
     print(json.dumps({
         "ociVersionMin": "1.0.0", "ociVersionMax": OCI_SPEC_VERSION,
-        "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+                  "poststop"],
         "mountOptions": sorted({*OPTION_FLAGS, *PROPAGATION}),
         "linux": {"namespaces": list(NAMESPACE_TYPES),
                   "capabilities": [n for n, bit in CAPABILITIES.items() if bit <= last_cap()],

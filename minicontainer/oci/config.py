@@ -207,9 +207,6 @@ def read_hooks(hooks) -> dict:
     hooks = want(hooks, dict, "hooks", "an object") or {}
     out = {}
     for kind, entries in hooks.items():
-        if kind in ("createContainer", "startContainer") and entries:
-            raise ConfigError(f"config.json: hooks.{kind} is not supported (they run inside the "
-                              "container's namespaces): use prestart/createRuntime or poststart")
         if kind not in HOOK_KINDS:
             raise ConfigError(f"config.json: hooks.{kind}: use {', '.join(HOOK_KINDS)}")
         out[kind] = []

@@ -51,7 +51,10 @@ def create(root: str, container_id: str, bundle: str = ".", pid_file: str | None
                     b"in yours (under root.path); delete unmounts them\n")
     ctx = runtime.Context(None, None, make_explainer(spec), spec=spec, policy=policy, subreaper=subreaper,
                           start_fifo=os.open(state.fifo, os.O_RDWR | os.O_CLOEXEC), no_pivot=no_pivot,
+                          started_fifo=os.open(state.started_fifo, os.O_RDWR | os.O_CLOEXEC),
                           keep_fds=tuple(range(3 + preserve_fds)))
+    if any(spec.hooks.get(kind) for kind in hooks.CREATE_HOOKS):
+        ctx.hooks = lambda pid: run_runtime_hooks(spec, state, pid, ctx.explain)
     try:
         state.data = {"bundle": os.path.abspath(bundle), "annotations": spec.annotations,
                       "created": time.time(), "hooks": spec.hooks, "rootfs": spec.root_path,
@@ -65,20 +68,31 @@ def create(root: str, container_id: str, bundle: str = ".", pid_file: str | None
             os.write(2, f"minicontainer-oci: warning: {warning}\n".encode())
         if console_socket:
             ctx.console = SocketConsole(console_socket)
-        runtime.launch(ctx)
+        runtime.launch(ctx)                                 # (the create hooks run in here)
         state.data.update(pid=ctx.pid, pid_start=proc_start_time(ctx.pid))
         state.save()
-        hooks.run(spec.hooks, "createRuntime", state.oci_state(), also=("prestart",))
         if pid_file:
             write_pid_file(pid_file, ctx.pid)
     except BaseException:
         destroy(ctx.pid, ctx.cgroup, state)                 # nothing is left behind
         raise
     finally:
-        os.close(ctx.start_fifo)                            # PID 1 has its own copy
+        os.close(ctx.start_fifo), os.close(ctx.started_fifo)   # PID 1 has its own copies
         if ctx.console is not None:
             ctx.console.close()
     return ctx
+
+
+def run_runtime_hooks(spec: Spec, state: OciState, pid: int, explain: Explainer) -> dict:
+    """PID 1 waits before pivot_root: record its PID, run prestart and createRuntime here, in
+    the runtime's namespaces; the state JSON returned goes to PID 1 for its own hooks."""
+    state.data.update(pid=pid, pid_start=proc_start_time(pid))
+    state.save()                                            # `state ID` in a hook: created, PID
+    oci_state = state.oci_state()                           # (the environment exists: step 2 is
+                                                            # done, as crun and the test suite say)
+    explain.who = "minicontainer-oci"
+    hooks.run(spec.hooks, "createRuntime", oci_state, also=("prestart",), explain=explain)
+    return oci_state
 
 
 def exec_process(root: str, container_id: str, process, detach: bool = False, pid_file: str | None = None,

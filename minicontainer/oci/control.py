@@ -15,7 +15,8 @@ from .state import OciState
 
 
 def start(root: str, container_id: str) -> None:
-    """created → running: one byte into exec.fifo releases PID 1 (it execs the command)."""
+    """created → running: one byte into exec.fifo releases PID 1; started.fifo then reaches its
+    end when PID 1 runs execve (or carries the line saying why it did not); then poststart."""
     state = OciState.load(root, container_id)
     status = state.status()
     if status != "created":
@@ -23,15 +24,36 @@ def start(root: str, container_id: str) -> None:
                              "container can be started")
     try:
         fd = os.open(state.fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        started = os.open(state.started_fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         raise ContainerError(f"container {container_id!r} cannot be started: its PID 1 is not "
                              f"waiting ({e.strerror})") from None
     try:
+        os.set_blocking(started, True)      # PID 1 holds the only writer: EOF once it has exec'd
         os.write(fd, b"0")
-    finally:
         os.close(fd)
-    os.unlink(state.fifo)                                   # from now on: running
-    hooks.run(state.data.get("hooks") or {}, "poststart", state.oci_state(), warn_only=True)
+        said = read_all(started)
+    finally:
+        os.close(started)
+    os.unlink(state.fifo), os.unlink(state.started_fifo)    # from now on: running (or stopped)
+    for line in said.decode(errors="replace").splitlines():
+        kind, _, why = line.partition(" ")
+        if kind in ("err", "exec"):         # "exec STATUS WHY": execve failed
+            raise ContainerError(f"container {container_id!r} did not start: "
+                                 + (why.partition(" ")[2] if kind == "exec" else why))
+    try:
+        hooks.run(state.data.get("hooks") or {}, "poststart",   # running: it has run execve (a
+                  {**state.oci_state(), "status": "running", "pid": state.pid})   # `true` may be gone)
+    except ContainerError as e:             # runtime.md step 9: an error, and the container stops
+        os.kill(state.pid, signal.SIGKILL)
+        raise ContainerError(f"{e}; the container was killed") from None
+
+
+def read_all(fd: int) -> bytes:
+    out = b""
+    while chunk := os.read(fd, 65536):
+        out += chunk
+    return out
 
 
 def kill(root: str, container_id: str, sig: str = "SIGTERM", all_processes: bool = False) -> None:

@@ -1,15 +1,20 @@
-"""OCI lifecycle hooks: programs the runtime runs at fixed points, the state JSON on stdin.
+"""OCI lifecycle hooks: programs run at fixed points of the lifecycle, the state JSON on stdin.
 
     the OCI runtime spec, config.md "POSIX-platform Hooks"; runtime.md "Lifecycle"
 
-    prestart, createRuntime   after create made the namespaces, in the runtime's namespace (here:
-                              when PID 1 waits for `start`, so after its pivot_root)
-    createContainer, startContainer   not supported: config.py refuses them
-    poststart                 after start released PID 1 (a failure is only a warning)
-    poststop                  after delete removed the container (a failure is only a warning)
+    hook             who runs it, where                          when
+    prestart,        the runtime (create's process), in the      PID 1 has made its namespaces and
+    createRuntime    runtime's namespaces (HookAnswer)           mounts and waits before pivot_root
+    createContainer  PID 1, in the container's namespaces;       right after them, still before
+                     the path is the host's                      pivot_root (runtime.run_create_hooks)
+    startContainer   PID 1, in the container (its root, user,    `start` released it, before execve
+                     capabilities), the path is the container's
+    poststart        the runtime (`start`)                       after execve, before start returns
+    poststop         the runtime (`delete`)                      after the container is gone
 
-Each hook is {path, args (argv[0] included), env, timeout}; a non-zero exit or a timeout of
-prestart/createRuntime fails create, and create removes the container again.
+Each hook is {path, args (argv[0] included), env, timeout}. A hook that fails (non-zero exit, or
+past its timeout) fails its operation and stops the container (runtime.md steps 3-9); only a
+poststop failure is a warning.
 """
 from __future__ import annotations
 
@@ -19,11 +24,20 @@ import subprocess
 
 from ..errors import ContainerError
 
+# The hooks PID 1 must wait for before pivot_root (startContainer needs the state JSON it is sent then)
+CREATE_HOOKS = ("prestart", "createRuntime", "createContainer", "startContainer")
 
-def run(hooks: dict, kind: str, state: dict, also: tuple = (), warn_only: bool = False) -> None:
+
+def run(hooks: dict, kind: str, state: dict, also: tuple = (), warn_only: bool = False,
+        explain=None) -> None:
     """Run the hooks of `also` (older names first, e.g. prestart) and `kind`, in order."""
     for name in (*also, kind):
         for hook in hooks.get(name) or ():
+            if explain is not None:
+                explain.step(f"run the {name} hook {hook['path']}",
+                             f"echo $STATE_JSON | {' '.join(hook.get('args') or [hook['path']])}",
+                             f"fork(2), execve(\"{hook['path']}\")", "the OCI runtime spec, config.md",
+                             f"status {state.get('status')}: the state JSON on its stdin")
             try:
                 run_one(name, hook, state)
             except ContainerError as e:

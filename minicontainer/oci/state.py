@@ -5,6 +5,8 @@
     --root/ID/state.json    what create recorded: pid (+ its start time, so a recycled PID is
                             never mistaken for ours), bundle, annotations, cgroup, hooks
     --root/ID/exec.fifo     exists from create until start: PID 1 is blocked reading it
+    --root/ID/started.fifo  PID 1 → start: EOF when it runs execve, or a line saying what failed
+                            (a startContainer hook, execve itself)
 
 The status is never stored, it is observed (runtime.md's state machine):
 
@@ -46,6 +48,10 @@ class OciState:
     def fifo(self) -> Path:
         return self.dir / "exec.fifo"
 
+    @property
+    def started_fifo(self) -> Path:
+        return self.dir / "started.fifo"
+
     def create(self) -> "OciState":
         """mkdir ID/ (atomic: a second create of the same ID fails here) and the fifo."""
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -55,6 +61,7 @@ class OciState:
             raise ContainerError(f"container {self.id!r} already exists: choose another ID, or "
                                  f"`delete` it first") from None
         os.mkfifo(self.fifo, 0o600)
+        os.mkfifo(self.started_fifo, 0o600)
         return self
 
     @classmethod
