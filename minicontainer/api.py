@@ -18,6 +18,7 @@
     create_pod, list_pods, inspect_pod, start_pod, stop_pod, remove_pod   orchestration/pods.py
     apply_manifests, get_objects, describe_object, scale_deployment, rollout, delete_objects,
     top_pods, controller_status …   kubectl's verbs (orchestration/kubectl.py, controller.py)
+    create_cluster, list_nodes, fail_node, drain_node …  a cluster on one machine (cluster/)
     create_vm, start_vm, migrate_vm, snapshot_vm, …  QEMU virtual machines (vm/, docs/vms.md)
     image_store, volume_store, network_store(root=None)   the stores of images, volumes, networks
     create_pool, list_pools, remove_pool, migrate_volume   storage pools (storage/pools.py, migrate.py)
@@ -60,6 +61,10 @@ LAZY = {
     "format_changes": "storage.diff",
     "read_settings": "orchestration.controller", "settings_path": "orchestration.controller",
     "ObjectStore": "orchestration.store",
+    "create_cluster": "cluster.nodes", "remove_cluster": "cluster.nodes", "add_node": "cluster.nodes",
+    "remove_node": "cluster.nodes", "list_nodes": "cluster.nodes", "describe_node": "cluster.nodes",
+    "cordon_node": "cluster.nodes", "drain_node": "cluster.nodes", "fail_node": "cluster.nodes",
+    "recover_node": "cluster.nodes",
 }
 
 __all__ = ["Container", "ContainerRecord", "state_root", "find_container", "asdict", "exec_in_container",

@@ -39,11 +39,12 @@ VERB_FILES = {"network": ("network",), "lab": ("teaching",), "demo": ("teaching"
               "image": ("commands", "storage"), "system": ("commands", "storage"),
               "pod": ("orchestration",), "apply": ("orchestration",), "get": ("orchestration",),
               "describe": ("orchestration",), "delete": ("orchestration",), "scale": ("orchestration",),
-              "rollout": ("orchestration",), "controller": ("orchestration",), "vm": ("vm",)}
+              "rollout": ("orchestration",), "controller": ("orchestration",), "vm": ("vm",),
+              "cluster": ("cluster",), "node": ("cluster",)}
 COMMANDS_VERBS = {"run", "create", "ps", "rm", "logs", "inspect", "stop", "kill", "wait", "pause",
                   "unpause", "top", "exec", "gc", "stats", "start", "restart", "rename", "port",
                   "attach", "cp", "build", "container", "events"}
-ALL_FILES = ("commands", "teaching", "storage", "network", "orchestration", "vm")
+ALL_FILES = ("commands", "teaching", "storage", "network", "orchestration", "vm", "cluster")
 
 
 def register_verbs(args: list[str]) -> None:

@@ -89,8 +89,21 @@ def nudge(info: dict | None) -> None:
 
 
 def spawn(store: ObjectStore) -> dict:
-    """Double fork, new session: the controller is nobody's child and has no terminal."""
-    log = store.dir / "controller.log"
+    """Start the controller process and wait until it has written its info file."""
+    pid = daemonize(["-m", "minicontainer.orchestration.controller", "--root", str(store.root)],
+                    store.dir / "controller.log")
+    deadline = time.time() + 10
+    while time.time() < deadline:                        # until it has written its info
+        info = read_info_unlocked(store)
+        if info and info["pid"] == pid:
+            return info
+        time.sleep(0.02)
+    return {"pid": pid, "start": proc_start_time(pid)}
+
+
+def daemonize(args: list[str], log, env: dict | None = None) -> int:
+    """Double fork, new session: `python ARGS` as nobody's child, without a terminal, its
+    output appended to LOG; → its pid (the controller, and a cluster's node agents)."""
     r, w = os.pipe()
     child = os.fork()
     if child == 0:
@@ -104,23 +117,15 @@ def spawn(store: ObjectStore) -> dict:
                 os.write(w, b"%d\n" % os.getpid())
                 os.close(w)
                 package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-                env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+                env = dict(os.environ if env is None else env, PYTHONPATH=os.pathsep.join(
                     filter(None, (package_parent, os.environ.get("PYTHONPATH")))))
-                os.execve(sys.executable, [sys.executable, "-m", "minicontainer.orchestration.controller",
-                                           "--root", str(store.root)], env)
+                os.execve(sys.executable, [sys.executable, *args], env)
         finally:
             os._exit(0)
     os.close(w)
     os.waitpid(child, 0)
     with os.fdopen(r) as f:
-        pid = int(f.read().strip() or 0)
-    deadline = time.time() + 10
-    while time.time() < deadline:                        # until it has written its info
-        info = read_info_unlocked(store)
-        if info and info["pid"] == pid:
-            return info
-        time.sleep(0.02)
-    return {"pid": pid, "start": proc_start_time(pid)}
+        return int(f.read().strip() or 0)
 
 
 def read_info_unlocked(store: ObjectStore) -> dict | None:
@@ -189,6 +194,8 @@ class Controller:
         store = self.store
         self.busy = False
         self.kubelet.next_due = float("inf")
+        from ..cluster.lifecycle import sync_nodes          # a cluster's nodes: heartbeats, failover
+        self.kubelet.next_due = self.guard(sync_nodes, store) or self.kubelet.next_due
         for pvc in store.list("PersistentVolumeClaim"):
             self.guard(c.sync_claim, store, pvc)
         self.guard(c.remove_released_volumes, store)
@@ -227,9 +234,9 @@ class Controller:
                 self.guard(c.sync_hpa, store, hpa, lambda p: self.usage.get(p["metadata"]["name"]),
                            None if window is None else float(window))
 
-    def guard(self, fn, *args) -> None:
+    def guard(self, fn, *args):
         try:
-            fn(*args)
+            return fn(*args)
         except Exception as e:                              # one object's trouble is logged
             print(f"{time.strftime('%H:%M:%S')} {fn.__name__}: {type(e).__name__}: {e}", flush=True)
             if os.environ.get("MINICONTAINER_DEBUG"):
@@ -254,7 +261,10 @@ class Controller:
         self.write_hosts(pods, services)
 
     def bridge(self) -> str | None:
+        from ..cluster.network import service_bridge
         from ..network import DEFAULT_NETWORK, NetworkStore
+        if service_bridge(self.store.root):                 # a cluster: its pods are behind its underlay
+            return service_bridge(self.store.root)
         try:
             return NetworkStore(self.store.root / "networks").get(DEFAULT_NETWORK).bridge
         except Exception:
@@ -283,10 +293,11 @@ class Controller:
         """Runtime pods the kubelet made whose Pod object is gone (a kill -9 mid-delete)."""
         from . import pods as rt
         from .kubelet import runtime_name
-        names = {runtime_name(p) for p in self.store.list("Pod")}
-        for pod in rt.PodStore(self.store.root).list():
+        names = {runtime_name(p) for p in self.store.list("Pod")
+                 if (p["spec"].get("nodeName") or self.kubelet.node) == self.kubelet.node}
+        for pod in rt.PodStore(self.kubelet.root).list():
             if pod.get("labels", {}).get(rt.KUBELET_LABEL) and pod["name"] not in names:
-                self.guard(rt.remove_pod, pod["name"], True, self.store.root)
+                self.guard(rt.remove_pod, pod["name"], True, self.kubelet.root)
 
     def sample_cpu(self) -> None:
         """Each pod's CPU use in millicores, from its cgroup's counter between two samples."""

@@ -27,6 +27,7 @@ from .store import ObjectStore, matches, now_rfc3339
 
 REVISION = "deployment.kubernetes.io/revision"
 HASH_LABEL = "pod-template-hash"
+SCHEDULING = "scheduler.minicontainer.io/decision"   # every node's verdict (describe pod)
 
 
 def owned_by(obj: dict, owner: dict) -> bool:
@@ -241,16 +242,21 @@ def sync_scheduling(store: ObjectStore, pods: list[dict]) -> None:
     unbound = [p for p in pods if not p["spec"].get("nodeName") and active(p)]
     if not unbound:
         return
+    from ..cluster.lifecycle import cluster_nodes, wake_agents
     bound = [p for p in pods if p["spec"].get("nodeName") and active(p)]
-    for b in schedule(unbound, [this_node()], bound):
+    for b in schedule(unbound, cluster_nodes(store) or [this_node()], bound):
         pod = next(p for p in unbound if p["metadata"]["name"] == b.pod)
         if b.node is None:
             store.record_event(pod, "FailedScheduling", b.reason, "Warning", source="default-scheduler")
             continue
-        store.update("Pod", b.pod, lambda p: p["spec"].__setitem__("nodeName", b.node),
-                     pod["metadata"]["namespace"])
+
+        def bind(p, b=b):
+            p["spec"]["nodeName"] = b.node
+            p["metadata"].setdefault("annotations", {})[SCHEDULING] = "\n".join(b.details)
+        store.update("Pod", b.pod, bind, pod["metadata"]["namespace"])
         pod["spec"]["nodeName"] = b.node
         store.record_event(pod, "Scheduled", b.reason, source="default-scheduler")
+    wake_agents(store)
 
 
 # ── PersistentVolumeClaim ─────────────────────────────────────────────────────────────────

@@ -373,6 +373,9 @@ def describe(kind: str, name: str, root=None) -> str:
                     lines.append(f"    {probe[:-5].capitalize() + ':':16}{probe_text(c[probe])}")
         lines.append("Conditions:\n  Type              Status")
         lines += [f"  {c['type']:<17} {c['status']}" for c in status.get("conditions", [])]
+        decision = (meta.get("annotations") or {}).get("scheduler.minicontainer.io/decision")
+        if decision:                                        # why each node was chosen or refused
+            lines.append("Scheduling:\n" + "\n".join(f"  {line}" for line in decision.splitlines()))
     elif kind == "Deployment":
         lines += [f"Selector:     {','.join(f'{k}={v}' for k, v in spec['selector'].get('matchLabels', {}).items())}",
                   f"Replicas:     {spec.get('replicas', 1)} desired | {status.get('updatedReplicas', 0)} updated | "

@@ -48,9 +48,13 @@ def container_name(pod: dict, c: dict) -> str:
 
 
 class Kubelet:
-    def __init__(self, store: ObjectStore, backoff_base: float = 10.0):
+    def __init__(self, store: ObjectStore, backoff_base: float = 10.0, root=None,
+                 node: str = NODE, host_ip: str = "127.0.0.1"):
         self.store = store
-        self.containers = StateStore(store.root)
+        self.root = Path(root) if root else store.root      # where its containers live: a node's own
+        self.node = node                                    # (cluster/agent.py), else the store's
+        self.host_ip = host_ip
+        self.containers = StateStore(self.root)
         self.backoff_base = backoff_base
         self.records: dict = {}
         self.notes_read: dict = {}                          # pod → its notes as last read or written
@@ -87,6 +91,8 @@ class Kubelet:
     def sync_pod(self, pod: dict, records: dict) -> None:
         """Observe → diff → act for one Pod; records: container name → newest record."""
         from . import pods as rt
+        if (pod["spec"].get("nodeName") or NODE) != self.node:
+            return                                          # another node's kubelet runs it
         if pod["metadata"].get("deletionTimestamp"):
             return self.terminate(pod, records)
         if not pod["spec"].get("nodeName"):
@@ -94,12 +100,12 @@ class Kubelet:
         notes = self.notes(pod)
         name = runtime_name(pod)
         self.records = records                              # updated as we start and remove
-        runtime = rt.PodStore(self.store.root).load(name)
+        runtime = rt.PodStore(self.root).load(name)
         infra = records.get(rt.infra_name(name))
         if runtime is None or infra is None or not self.running(infra):
             if notes.get("sandbox") and runtime is not None:    # the sandbox died: all again
                 self.event(pod, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
-                rt.remove_pod(name, force=True, root=self.store.root)
+                rt.remove_pod(name, force=True, root=self.root)
                 runtime = None
             self.start_sandbox(pod, runtime)
             notes["sandbox"] = True
@@ -126,9 +132,9 @@ class Kubelet:
         ports = self.host_ports(pod)
         if runtime is None:
             labels = dict(pod["metadata"].get("labels") or {}, **{rt.KUBELET_LABEL: pod["metadata"]["name"]})
-            rt.create_pod(runtime_name(pod), root=self.store.root, publish=ports, labels=labels)
+            rt.create_pod(runtime_name(pod), root=self.root, publish=ports, labels=labels)
         else:
-            rt.start_infra(rt.PodStore(self.store.root), runtime)
+            rt.start_infra(rt.PodStore(self.root), runtime)
         self.prepare_volumes(pod)
 
     def host_ports(self, pod: dict) -> list[str]:
@@ -204,7 +210,7 @@ class Kubelet:
             self.next_due = min(self.next_due, state["next_start"])
             return                                          # waiting: CrashLoopBackOff
         from ..stop import remove_container
-        remove_container(rec.id, force=True, root=self.store.root)
+        remove_container(rec.id, force=True, root=self.root)
         self.records.pop(rec.name, None)
         state.pop("next_start", None)
         state["streak"] = state.get("streak", 0) + 1
@@ -217,8 +223,8 @@ class Kubelet:
         from .pods import join_pod
         state.update(started=time.time(), probes={}, ready=False)
         try:
-            options = join_pod(self.container_options(pod, c), self.store.root)
-            cid = Container(c["image"], options.pop("command"), root=self.store.root, **options).start()
+            options = join_pod(self.container_options(pod, c), self.root)
+            cid = Container(c["image"], options.pop("command"), root=self.root, **options).start()
         except MinicontainerError as e:
             state["last_exit"] = {"exitCode": getattr(e, "exit_code", 125), "reason": "StartError",
                                   "message": str(e), "finishedAt": now_rfc3339()}
@@ -260,7 +266,7 @@ class Kubelet:
 
     def image_entrypoint(self, ref: str) -> list[str]:
         from ..storage.images import image_store
-        config = image_store(self.store.root).get(ref).config or {}
+        config = image_store(self.root).get(ref).config or {}
         return list(config.get("entrypoint") or config.get("Entrypoint") or [])
 
     def environment(self, pod: dict, c: dict) -> list[str]:
@@ -354,7 +360,7 @@ class Kubelet:
                 continue
             self.next_due = min(self.next_due, now + spec.get("periodSeconds", 10))
             p["last"] = now
-            ok, why = probes.run_probe(spec, c, rec, self.pod_ip(rec), self.store.root)
+            ok, why = probes.run_probe(spec, c, rec, self.pod_ip(rec), self.root)
             if ok:
                 p["ok"] += 1
                 p["fail"] = 0
@@ -390,7 +396,7 @@ class Kubelet:
         from ..errors import MinicontainerError
         from ..stop import kill_container
         try:
-            kill_container(rec.id, sig, root=self.store.root)
+            kill_container(rec.id, sig, root=self.root)
         except MinicontainerError:
             pass                                            # exited meanwhile
 
@@ -404,7 +410,7 @@ class Kubelet:
         object itself."""
         from . import pods as rt
         name = runtime_name(pod)
-        if rt.PodStore(self.store.root).load(name) is not None:
+        if rt.PodStore(self.root).load(name) is not None:
             notes = self.notes(pod)
             alive = [r for n, r in records.items() if n.startswith(name + "-")
                      and n != rt.infra_name(name) and self.running(r)]
@@ -424,7 +430,7 @@ class Kubelet:
                     for r in alive:
                         self.signal(r, "KILL")
                 return
-            rt.remove_pod(name, force=True, root=self.store.root)
+            rt.remove_pod(name, force=True, root=self.root)
         shutil.rmtree(self.pod_dir(pod), ignore_errors=True)
         self.forget(pod)
         self.store.delete("Pod", pod["metadata"]["name"], pod["metadata"].get("namespace", "default"))
@@ -440,7 +446,7 @@ class Kubelet:
                          for c in pod["spec"].get("initContainers") or [])
         ready = inits_done and all(s["ready"] for s in statuses)
         phase = pod_phase(pod, statuses, inits_done, notes)
-        status = {"phase": phase, "hostIP": "127.0.0.1", "podIP": pod_ip_of(infra),
+        status = {"phase": phase, "hostIP": self.host_ip, "podIP": pod_ip_of(infra),
                   "startTime": pod.get("status", {}).get("startTime") or now_rfc3339(),
                   "conditions": [
                       {"type": "PodScheduled", "status": "True"},

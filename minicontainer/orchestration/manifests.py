@@ -7,7 +7,7 @@
 Four checks, in this order, each problem one line "FILE: document N (Kind name): PATH: what":
   1. the schema: types, required fields, unknown fields (strict), unknown kinds;
   2. what minicontainer implements: a valid field it does not is named, never dropped
-     ("spec.template.spec.affinity: not supported by minicontainer");
+     ("spec.template.spec.hostNetwork: not supported by minicontainer");
   3. meaning: a Deployment's selector must match its template's labels;
   4. the machine: every image must exist in the image store (nothing is pulled).
 Any problem → every line printed, exit 1, nothing created (like kubectl, whose errors exit 1).
@@ -44,9 +44,14 @@ CONTAINER = {
                         "capabilities": {"add": ANY, "drop": ANY},
                         "allowPrivilegeEscalation": ANY},
 }
+TERM = {"labelSelector": {"matchLabels": ANY}, "topologyKey": ANY}   # pod (anti-)affinity
 POD_SPEC = {
     "containers": [CONTAINER], "initContainers": [CONTAINER], "restartPolicy": ANY,
-    "terminationGracePeriodSeconds": ANY, "nodeName": ANY,
+    "terminationGracePeriodSeconds": ANY, "nodeName": ANY, "nodeSelector": ANY,
+    "tolerations": [{"key": ANY, "operator": ANY, "value": ANY, "effect": ANY}],
+    "affinity": {"podAntiAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": [TERM],
+        "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": ANY, "podAffinityTerm": TERM}]}},
     "volumes": [{"name": ANY, "emptyDir": {"medium": ANY, "sizeLimit": ANY},
                  "hostPath": {"path": ANY, "type": ANY},
                  "persistentVolumeClaim": {"claimName": ANY, "readOnly": ANY},

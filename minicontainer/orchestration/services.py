@@ -97,7 +97,7 @@ def sync_endpoints(store: ObjectStore, svc: dict, pods: list[dict]) -> tuple[lis
                   "protocol": p.get("protocol", "TCP")} for p in svc["spec"].get("ports", [])]
         subset = {"ports": ports}
         if ready_pods:
-            subset["addresses"] = [{"ip": p["status"]["podIP"], "nodeName": "minicontainer",
+            subset["addresses"] = [{"ip": p["status"]["podIP"], "nodeName": p["spec"].get("nodeName"),
                                     "targetRef": {"kind": "Pod", "name": p["metadata"]["name"],
                                                   "namespace": ns}} for p in ready_pods]
         if not_ready:

@@ -28,7 +28,8 @@ from ..state import dir_lock, state_root
 PLURALS = {"Pod": "pods", "Deployment": "deployments", "ReplicaSet": "replicasets",
            "Service": "services", "Endpoints": "endpoints", "PersistentVolumeClaim":
            "persistentvolumeclaims", "ConfigMap": "configmaps", "Secret": "secrets",
-           "HorizontalPodAutoscaler": "horizontalpodautoscalers", "Event": "events"}
+           "HorizontalPodAutoscaler": "horizontalpodautoscalers", "Event": "events",
+           "Node": "nodes", "Lease": "leases"}
 EVENTS_KEPT = 20                       # per involved object, the newest
 
 
