@@ -117,6 +117,8 @@ def netns_inode(n: dict) -> int | None:
 def service_bridge(root) -> str | None:
     """The underlay bridge of the cluster of this state root, if there is one (the Services'
     route points at it: ClusterIP traffic goes to the nodes' pods)."""
-    from .nodes import ClusterStore
-    record = ClusterStore(root).load()
-    return f"mc{record['id']}-ul" if record else None
+    import json
+    try:
+        return f"mc{json.loads((Path(root) / 'cluster' / 'cluster.json').read_text())['id']}-ul"
+    except (OSError, ValueError, KeyError):
+        return None
