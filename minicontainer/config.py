@@ -30,7 +30,9 @@ class ContainerConfig:
     remove: bool = False                                  # --rm
     limits: dict = field(default_factory=dict)            # -m, --pids-limit, … (cgroups/)
     net: str = "bridge"                                   # none | host | bridge | NETWORK | container:NAME
-    publish: list[str] = field(default_factory=list)      # -p [HOST_IP:]HOST_PORT:CTR_PORT[/PROTO]
+    publish: list[str] = field(default_factory=list)      # -p [HOST_IP:][HOST_PORT:]CTR_PORT[/PROTO]
+    publish_all: bool = False                             # -P: every exposed port on a random host port
+    expose: list[str] = field(default_factory=list)       # --expose PORT[/PROTO] (the image's EXPOSE too)
     cap_add: list[str] = field(default_factory=list)      # security.py: capabilities(7)
     cap_drop: list[str] = field(default_factory=list)
     privileged: bool = False
@@ -41,6 +43,7 @@ class ContainerConfig:
     restart: str = "no"                                   # no | on-failure[:N] | always | unless-stopped
     volumes: list[str] = field(default_factory=list)      # -v HOST_DIR|NAME:CTR_DIR[:ro] (storage/volumes.py)
     tmpfs: list[str] = field(default_factory=list)        # --tmpfs CTR_DIR[:size=64m,mode=1777]
+    mount: list[str] = field(default_factory=list)        # --mount type=bind|volume|tmpfs,source=…,target=…
     storage_opt: list[str] = field(default_factory=list)  # --storage-opt size=N (storage/disk.py)
     pod: str | None = None                                # --pod NAME: join a pod (orchestration/pods.py)
     cgroup_parent: str | None = None                      # the pod's group: ours is made below it
@@ -62,6 +65,7 @@ class ContainerConfig:
     oom_score_adj: str | None = None                      # --oom-score-adj -1000…1000
     group_add: list[str] = field(default_factory=list)    # --group-add GID
     shm_size: str | None = None                           # --shm-size 64m: /dev/shm's size
+    device: list[str] = field(default_factory=list)       # --device HOST[:CTR][:rwm]: mknod + devices cgroup
 
     def validate(self) -> "ContainerConfig":
         if self.isolation not in ISOLATIONS:
@@ -92,14 +96,19 @@ class ContainerConfig:
         if self.cidfile is not None and os.path.exists(self.cidfile):
             raise ConfigError(f"the container ID file {self.cidfile} exists: another container may "
                               "use it; remove it or choose another --cidfile")
+        if self.cgroup_parent is not None and not re.fullmatch(
+                r"/?([A-Za-z0-9][A-Za-z0-9_.-]{0,127}/)*[A-Za-z0-9][A-Za-z0-9_.-]{0,127}/?", self.cgroup_parent):
+            raise ConfigError(f"invalid --cgroup-parent {self.cgroup_parent!r}: use a group path such as "
+                              "/mygroup (from the root) or mygroup (below minicontainer/), names of "
+                              "letters, digits, '_', '.', '-'")
         if self.add_host or self.dns or self.dns_search or self.platform or self.pull != "missing":
             check_docker_options(self)
         from . import runopts
         if runopts.used(self):
             runopts.check(self)
-        if self.volumes or self.tmpfs:
+        if self.volumes or self.tmpfs or self.mount:
             from .storage.volumes import parse_mounts
-            parse_mounts(self.volumes, self.tmpfs)        # ConfigError on the first bad one
+            parse_mounts(self.volumes, self.tmpfs, self.mount)   # ConfigError on the first bad one
         self.storage_size                                 # ConfigError on a bad --storage-opt
         return self
 

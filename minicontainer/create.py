@@ -104,9 +104,6 @@ def create(config, store: StateStore) -> ContainerRecord:
     runtime.parse_limits(config)
     net.check_network_options(config)
     runtime.resolve_security(config)
-    if config.volumes or config.tmpfs:
-        from .storage.volumes import parse_mounts
-        parse_mounts(config.volumes, config.tmpfs)
     from .state import write_cidfile
     rec = store.create(config.image, config.command or ["/bin/sh"], config.name,
                        auto_remove=config.remove, config=runtime.config_summary(config))

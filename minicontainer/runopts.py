@@ -1,8 +1,9 @@
 """Docker's run options that become fields of the one spec (spec.py): --ulimit, --sysctl,
---pid/--ipc/--uts, --oom-score-adj, --group-add, --shm-size.
+--pid/--ipc/--uts, --oom-score-adj, --group-add, --shm-size, --device.
 
     man 2 setrlimit, man 8 sysctl, man 7 namespaces, man 2 setns, man 5 proc (oom_score_adj),
-    man 5 tmpfs; Docker's `docker run` reference
+    man 5 tmpfs, man 2 mknod; Docker's `docker run` reference;
+    kernel docs: admin-guide/cgroup-v1/devices.rst
 
 Nothing here touches the kernel: check() refuses bad values before anything exists, and
 apply() writes them into the spec that runtime.py's steps read (rlimits and oom_score_adj
@@ -27,7 +28,8 @@ ULIMITS = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice
 
 def used(config) -> bool:
     return bool(config.ulimit or config.sysctl or config.pid or config.ipc or config.uts
-                or config.oom_score_adj is not None or config.group_add or config.shm_size)
+                or config.oom_score_adj is not None or config.group_add or config.shm_size
+                or config.device)
 
 
 def check(config) -> None:
@@ -46,6 +48,60 @@ def check(config) -> None:
     oom_score_adj(config.oom_score_adj)
     group_ids(config.group_add)
     shm_size(config.shm_size)
+    if config.device:
+        devices(config.device)
+        check_device_cgroup()
+
+
+def devices(items) -> list:
+    """--device HOST[:CONTAINER][:PERMS] → spec Devices, with the host node's type, numbers,
+    mode and owner (what Docker copies), and the permissions (r, w, m) for the cgroup."""
+    import os
+    import stat
+    from .spec import Device
+    out = []
+    for item in items:
+        parts = item.split(":")
+        perms = parts.pop() if len(parts) > 1 and set(parts[-1]) <= set("rwm") and parts[-1] else "rwm"
+        if len(parts) > 2 or not parts[0].startswith("/") or (len(parts) == 2 and not parts[1].startswith("/")):
+            raise ConfigError(f"invalid --device {item!r}: use HOST_PATH[:CONTAINER_PATH][:PERMS], "
+                              "absolute paths, PERMS of r, w, m (e.g. /dev/fuse or /dev/kmsg:/dev/k:r)")
+        host, path = parts[0], os.path.normpath(parts[-1])
+        try:
+            st = os.stat(host)
+        except OSError as e:
+            raise ConfigError(f"--device {host}: {e.strerror}") from None
+        if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            raise ConfigError(f"--device {host}: not a character or block device")
+        if not path.startswith("/dev/") or path.count("/") != 2:
+            raise ConfigError(f"invalid --device {item!r}: the container path must be /dev/NAME")
+        out.append((Device(path, "c" if stat.S_ISCHR(st.st_mode) else "b", os.major(st.st_rdev),
+                           os.minor(st.st_rdev), st.st_mode & 0o777, st.st_uid, st.st_gid), perms))
+    return out
+
+
+def check_device_cgroup() -> None:
+    """--device needs root's devices cgroup (v1); say why when there is none."""
+    import os
+    from .cgroups import detect_layout
+    if os.geteuid() != 0:
+        raise ConfigError("--device needs root: a rootless container can neither mknod(2) nor "
+                          "have a devices cgroup")
+    layout = detect_layout()
+    if layout.version == 2:
+        raise ConfigError("--device is not supported on cgroup v2 yet: its device rules need an eBPF "
+                          "program (BPF_CGROUP_DEVICE) that minicontainer does not load")
+    if "devices" not in layout.v1:
+        raise ConfigError("--device needs the cgroup v1 devices controller, which this host lacks")
+
+
+def with_device_rules(limits, items):
+    """The limits plus the devices cgroup for --device: deny all, allow what every container
+    has (runc's list; oci/container.py holds it), then each device with its PERMS."""
+    from .oci.container import ALLOWED_DEVICES
+    from .records import asdict
+    own = tuple((True, d.type, d.major, d.minor, perms) for d, perms in devices(items))
+    return type(limits)(**{**asdict(limits), "devices": ((False, "a", -1, -1, "rwm"), *ALLOWED_DEVICES, *own)})
 
 
 def rlimits(items) -> list[tuple[str, int, int]]:
@@ -137,6 +193,11 @@ def apply(spec, ctx) -> None:
             spec.namespaces = [type(ns)(kind, path) if ns.type == kind else ns for ns in spec.namespaces]
     if c.uts == "host":
         spec.hostname = None                                 # sethostname would rename the host
+    if c.device:                                             # mknod'ed in /dev (rootfs.make_device);
+        spec.devices = [*spec.devices, *(d for d, _ in devices(c.device))]   # the cgroup guards it
+        for m in spec.mounts:
+            if m.destination == "/dev":
+                m.options = [o for o in m.options if o != "nodev"]
     size = shm_size(c.shm_size)
     if size:
         for m in spec.mounts:

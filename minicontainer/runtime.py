@@ -335,7 +335,7 @@ def container_lowerdir(ctx: Context, lower_dirs) -> str:
 
 
 def resolve_mounts(ctx: Context) -> list:
-    if not (ctx.config.volumes or ctx.config.tmpfs):
+    if not (ctx.config.volumes or ctx.config.tmpfs or ctx.config.mount):
         return []
     from .storage.volumes import resolve_mounts as resolve
     return resolve(ctx)
@@ -384,16 +384,26 @@ def create_cgroup(ctx: Context, limits):
     ctx.explain.step("create the container's cgroup and write its limits", "",
                      "mkdir(2) and write(2) in the cgroup filesystem", "cgroups(7)",
                      "a cgroup counts and limits the memory, CPU and processes of everything inside")
-    cgroup = create(ctx.record.cgroup, limits, explain=ctx.explain.callback(), **where)
+    if ctx.config.device:                    # --device: the devices cgroup decides (runopts.py)
+        from .runopts import with_device_rules
+        limits = with_device_rules(limits, ctx.config.device)
+    cgroup = create(ctx.record.cgroup, limits, explain=ctx.explain.callback(),
+                    devices=bool(limits.devices), **where)
     for warning in cgroup.warnings:                          # e.g. no swap accounting: skipped, as Docker does
         os.write(2, f"minicontainer: warning: {warning}\n".encode())
     return cgroup
 
 
 def cgroup_name(ctx: Context) -> str:
-    """ID, or POD_GROUP/ID for a container of a pod: its group sits inside the pod's."""
-    parent = ctx.config.cgroup_parent
-    return f"{parent}/{ctx.record.id}" if parent else ctx.record.id
+    """ID, or POD_GROUP/ID for a container of a pod: its group sits inside the pod's.
+    --cgroup-parent /A/B: /A/B/ID from the hierarchy's root; A/B: below minicontainer/."""
+    parent = (ctx.config.cgroup_parent or "").rstrip("/")
+    if not parent:
+        return ctx.record.id
+    if "/" not in parent:
+        return f"{parent}/{ctx.record.id}"
+    from .cgroups.base import PARENT
+    return f"{parent if parent.startswith('/') else '/' + PARENT + '/' + parent}/{ctx.record.id}"
 
 
 def parents_half_after_ns(ctx: Context, child: int) -> None:

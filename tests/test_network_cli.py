@@ -191,6 +191,31 @@ def test_published_port_answers_the_host_and_another_machine(mc, mc_root, on_bri
     assert 18080 not in listening_ports()                                    # DNAT, no proxy
 
 
+def test_publish_all_maps_exposed_ports_to_random_host_ports(mc, mc_root, on_bridge, tmp_path):
+    """-P publishes the image's EXPOSE and every --expose on ports the kernel picks; `-p 80`
+    does so for one port; `port` and `ps` show them, and the traffic really arrives."""
+    (tmp_path / "Containerfile").write_text("FROM busybox\nEXPOSE 80\n")
+    mc("build", "-t", "net-exposing", str(tmp_path), check=True)
+    try:
+        on_bridge("net-pall", "-P", "--expose", "7000-7001/udp", "-p", "127.0.0.1::81",
+                  "net-exposing", "sh", "-c", HTTPD)
+        lines = mc("port", "net-pall", check=True).stdout.splitlines()
+        ports = dict(line.split(" -> ") for line in lines)
+        assert sorted(ports) == ["7000/udp", "7001/udp", "80/tcp", "81/tcp"]
+        assert ports["81/tcp"].startswith("127.0.0.1:") and ports["80/tcp"].startswith("0.0.0.0:")
+        numbers = {int(v.rsplit(":", 1)[1]) for v in ports.values()}
+        assert len(numbers) == 4 and all(1024 < n < 65536 for n in numbers)
+        http = ports["80/tcp"].rsplit(":", 1)[1]
+        assert fetch(f"http://127.0.0.1:{http}/").startswith("hello from")
+        row = mc("ps", "--format", "{{.Ports}}", "--filter", "name=^net-pall$", check=True).stdout
+        assert f"0.0.0.0:{http}->80/tcp" in row
+        config = json.loads(mc("inspect", "net-pall", check=True).stdout)[0]["Config"]
+        assert config["expose"] == ["80/tcp", "7000-7001/udp"] and config["publish_all"]
+    finally:
+        mc("rm", "-f", "net-pall")
+        mc("image", "rm", "net-exposing")
+
+
 def test_user_network(mc, mc_root, on_bridge, warm):
     assert mc("network", "create", "net-u", "--subnet", "10.203.0.0/24", check=True).stdout == "net-u\n"
     on_bridge("net-u1", "busybox", "sleep", "60", net="net-u")
@@ -256,7 +281,8 @@ def test_nothing_left_after_stop_and_rm(mc, mc_root, warm):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["-p", "80"], "both HOST_PORT and CTR_PORT"),
+    (["-p", "80:"], "is not a port number"),
+    (["-P", "--expose", "80-70"], "invalid --expose"),
     (["-p", "18085:80/sctp"], "unknown protocol"),
     (["-p", "192.0.2.77:18085:80"], "EADDRNOTAVAIL"),
     (["-p", "18085:80", "-p", "18085:81"], "already published"),

@@ -41,9 +41,20 @@ def create_cgroup(container_id: str, limits: Limits | None = None, explain: Expl
     `explain(shell_line, why)` is called for every mkdir and every file written.
     `parent` is the group all containers share (tests use their own, apart from real containers)."""
     layout = detect_layout(root)
+    parent, container_id = locate(container_id, parent)
     cgroup = backend(layout)(container_id, layout, explain, parent, devices)
     cgroup.create(limits or Limits())
     return cgroup
+
+
+def locate(name: str, parent: str = PARENT) -> tuple[str, str]:
+    """A record's cgroup name → (parent, id). 'ID' and 'POD/ID' sit in `parent`
+    (minicontainer/); '/A/B/ID' — `run --cgroup-parent /A/B` — is a path from each
+    hierarchy's root, as Docker's --cgroup-parent with a leading slash."""
+    if not name.startswith("/"):
+        return parent, name
+    head, _, tail = name.rpartition("/")
+    return head.strip("/"), tail
 
 
 def open_cgroup(container_id: str, root: Path | str | None = DEFAULT_ROOT, explain: Explain = None,
@@ -56,6 +67,7 @@ def open_cgroup(container_id: str, root: Path | str | None = DEFAULT_ROOT, expla
     if root and Path(root) != DEFAULT_ROOT and not Path(root).is_dir():
         return None                          # the delegated group is gone, and ours with it
     layout = detect_layout(root or DEFAULT_ROOT)
+    parent, container_id = locate(container_id, parent)
     cgroup = backend(layout)(container_id, layout, explain, parent, devices)
     return cgroup if cgroup.exists() else None
 
@@ -75,7 +87,8 @@ def list_cgroups(root: Path | str = DEFAULT_ROOT, parent: str = PARENT) -> list[
 def remove_parent(root: Path | str = DEFAULT_ROOT, parent: str = PARENT) -> None:
     """rmdir the shared parent group(s) if no container group is left in them (tests, uninstall)."""
     layout = detect_layout(root)
-    tops = [layout.unified] if layout.version == 2 else [layout.v1[c] for c in V1_USED if c in layout.v1]
+    tops = [layout.unified] if layout.version == 2 else \
+        [layout.v1[c] for c in (*V1_USED, "devices") if c in layout.v1]      # (run --device)
     for top in dict.fromkeys(tops):
         try:
             (top / parent).rmdir()

@@ -36,8 +36,11 @@ class V1Cgroup(Cgroup):
     JOIN_FILE = "tasks"                 # one thread, no global lock: base.Cgroup.join
 
     def find_paths(self) -> dict[str, Path]:
-        used = USED + (("devices",) if self.with_devices else ())
-        return {c: self.layout.v1[c] / self.parent / self.id for c in used if c in self.layout.v1}
+        paths = {c: self.layout.v1[c] / self.parent / self.id for c in USED if c in self.layout.v1}
+        devices = self.layout.v1.get("devices")           # only a container with device rules has
+        if devices and (self.with_devices or (devices / self.parent / self.id).is_dir()):   # one
+            paths["devices"] = devices / self.parent / self.id
+        return paths
 
     def controllers(self) -> set[str]:
         return set(self.paths)

@@ -24,7 +24,7 @@ from pathlib import Path
 from ..errors import NetworkError
 from . import hosts, ipam
 from .leases import BridgeAllocator
-from .ports import PortMapping, check_port_free, check_ports_unpublished
+from .ports import PortMapping, check_port_free, check_ports_unpublished, choose_host_port
 
 SUBNET_ENV = "MINICONTAINER_SUBNET"          # the default network's subnet, read when first defined
 
@@ -69,7 +69,11 @@ class Network:
             leases = self.leases()
             if container_id in leases:                      # planned already: same answer
                 return leases[container_id]
-            check_ports_unpublished(ports, [ipam.read_json(self.store.leases_path(n), {}) for n in self.store.names()])
+            everyone = [ipam.read_json(self.store.leases_path(n), {}) for n in self.store.names()]
+            check_ports_unpublished(ports, everyone)
+            taken = {(p["host_port"], p.get("proto", "tcp")) for leases_of in everyone
+                     for lease in leases_of.values() for p in lease.get("ports", [])}
+            ports = [p if p.host_port else choose_host_port(p, taken) for p in ports]   # -P, -p 80
             for port in ports:
                 check_port_free(port)
             ip = allocator.allocate(ipaddress.IPv4Network(self.subnet), self.leases_path, container_id,

@@ -1,4 +1,4 @@
-"""Published ports: `-p [HOST_IP:]HOST_PORT:CTR_PORT[/tcp|udp]`, parsed and checked.
+"""Published ports: `-p [HOST_IP:][HOST_PORT]:CTR_PORT[/tcp|udp]`, `-P`, parsed and checked.
 
     man 7 ip, man 7 tcp, man 7 udp (bind, EADDRINUSE)          shell: ss -ltnup
 
@@ -7,6 +7,11 @@ route to. Publishing a port means: a connection to the *host's* address on HOST_
 forwarded to the container's address on CTR_PORT. How the forwarding is done (destination
 NAT in netfilter) is nat.py's job; this module only turns the flag into a PortMapping and
 checks, before anything is created, that the host port is still free.
+
+`-p 80` (no HOST_PORT) and `-P/--publish-all` (every port the image EXPOSEs, and every
+--expose) publish on a host port the kernel picks: host_port 0 here, replaced under the
+network's lock by choose_host_port() — bind(2) to port 0 hands out a free one from
+/proc/sys/net/ipv4/ip_local_port_range, as Docker's random ports are.
 """
 from __future__ import annotations
 
@@ -45,6 +50,8 @@ def parse_publish(specs: list[str]) -> list[PortMapping]:
     ports = [parse_one(spec) for spec in specs]
     seen: dict[tuple, str] = {}
     for spec, port in zip(specs, ports):
+        if not port.host_port:                       # a port chosen later: no clash possible
+            continue
         key = (port.host_port, port.proto)
         if key in seen:
             raise ConfigError(f"-p {spec}: host port {port.host_port}/{port.proto} is already "
@@ -54,7 +61,8 @@ def parse_publish(specs: list[str]) -> list[PortMapping]:
 
 
 def parse_one(spec: str) -> PortMapping:
-    usage = "use [HOST_IP:]HOST_PORT:CTR_PORT[/tcp|udp], e.g. -p 8080:80 or -p 127.0.0.1:8053:53/udp"
+    usage = ("use [HOST_IP:][HOST_PORT:]CTR_PORT[/tcp|udp], e.g. -p 8080:80, -p 127.0.0.1:8053:53/udp "
+             "or -p 80 (a random host port)")
     body, _, proto = spec.strip().partition("/")
     proto = (proto or "tcp").lower()
     if proto not in PROTOCOLS:
@@ -62,8 +70,8 @@ def parse_one(spec: str) -> PortMapping:
     parts = body.split(":")
     if body.startswith("[") or len(parts) > 3:
         raise ConfigError(f"-p {spec}: only IPv4 host addresses are supported: {usage}")
-    if len(parts) < 2:
-        raise ConfigError(f"-p {spec}: both HOST_PORT and CTR_PORT are needed: {usage}")
+    if len(parts) == 1:                              # -p 80: any free host port
+        return PortMapping(0, parse_port(parts[0], spec, usage), proto)
     host_ip = parts[0] if len(parts) == 3 else ""
     if host_ip:
         try:
@@ -72,8 +80,49 @@ def parse_one(spec: str) -> PortMapping:
             raise ConfigError(f"-p {spec}: {host_ip!r} is not an IPv4 address: {usage}") from None
         if host_ip == "0.0.0.0":
             host_ip = ""
-    host_port, ctr_port = (parse_port(p, spec, usage) for p in parts[-2:])
-    return PortMapping(host_port, ctr_port, proto, host_ip)
+    host_port = parse_port(parts[-2], spec, usage) if parts[-2] else 0   # 127.0.0.1::80: any
+    return PortMapping(host_port, parse_port(parts[-1], spec, usage), proto, host_ip)
+
+
+def parse_exposed(items, flag: str = "--expose") -> list[str]:
+    """--expose PORT[/PROTO] or a range 8000-8010[/PROTO] (and the image's EXPOSE) → 'N/proto'."""
+    out = []
+    for item in items:
+        number, _, proto = str(item).partition("/")
+        proto = (proto or "tcp").lower()
+        low, dash, high = number.partition("-")
+        if proto not in PROTOCOLS or not low.isdigit() or (dash and not high.isdigit()) \
+                or not 1 <= int(low) <= int(high or low) <= 65535:
+            raise ConfigError(f"invalid {flag} {item!r}: use PORT[/tcp|udp] or FIRST-LAST[/tcp|udp], "
+                              "ports 1-65535")
+        out += [f"{n}/{proto}" for n in range(int(low), int(high or low) + 1)]
+    return list(dict.fromkeys(out))
+
+
+def publish_all(exposed: list[str], ports: list[PortMapping]) -> list[PortMapping]:
+    """-P: each exposed port not published by a -p already, on a host port chosen later."""
+    given = {(p.container_port, p.proto) for p in ports}
+    more = []
+    for item in exposed:
+        number, _, proto = item.partition("/")
+        if (int(number), proto) not in given:
+            more.append(PortMapping(0, int(number), proto))
+    return ports + more
+
+
+def choose_host_port(port: PortMapping, taken: set) -> PortMapping:
+    """A port with host_port 0 gets one the kernel calls free (bind(2) to port 0) that no
+    other container has published either (taken: {(host_port, proto)}). Under the lock."""
+    kind = socket.SOCK_STREAM if port.proto == "tcp" else socket.SOCK_DGRAM
+    for _ in range(64):
+        with socket.socket(socket.AF_INET, kind) as probe:
+            probe.bind((port.host_ip or "0.0.0.0", 0))
+            number = probe.getsockname()[1]
+        if (number, port.proto) not in taken:
+            taken.add((number, port.proto))
+            return PortMapping(number, port.container_port, port.proto, port.host_ip)
+    raise NetworkError(f"no free host port for {port.container_port}/{port.proto}: every port the "
+                       "kernel offered is published by another container")
 
 
 def parse_port(text: str, spec: str, usage: str) -> int:

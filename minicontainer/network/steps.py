@@ -23,9 +23,13 @@ NET_FILES = ("hosts", "resolv.conf", "hostname")     # bound onto /etc/… (spec
 
 
 def check_network_options(config) -> tuple:
-    """Parse --net and -p before anything is created (ConfigError on bad values)."""
+    """Parse --net, -p, -P and --expose before anything is created (ConfigError on bad values)."""
+    from .ports import parse_exposed, publish_all
     mode = parse_network_mode(config.net)
     ports = parse_publish(config.publish)
+    exposed = parse_exposed(config.expose)          # the image's EXPOSE and --expose
+    if config.publish_all:                          # -P: each on a host port chosen at start
+        ports = publish_all(exposed, ports)
     if ports and mode.kind != "bridge":
         raise NetworkError(f"-p needs a bridge network; --net {config.net} has no ports of its own to publish")
     return mode, ports

@@ -5,6 +5,8 @@
     -v /srv/data:/data:ro   … && mount -o remount,bind,ro,nodev MERGED/data
     -v cache:/data          the same with a *named volume*: <root>/volumes/cache/_data
     --tmpfs /run            mount -t tmpfs -o rw,noexec,nosuid,nodev tmpfs MERGED/run
+    --mount type=bind|volume|tmpfs,source=…,target=…[,readonly]   the same three, in the
+                            key=value grammar of Docker's --mount (parse_mount)
 
 A container's own files live in its overlay upper dir and go away with `rm`. A volume is a
 directory *outside* the overlay: a bind mount makes the same directory appear at a second
@@ -91,6 +93,66 @@ def parse_tmpfs(spec: str) -> Mount:
     return Mount("tmpfs", "", target, read_only, ",".join(sorted(flags) + data))
 
 
+# --mount's keys (Docker's names; each one it has that is not here is refused by name).
+MOUNT_KEYS = {"type", "source", "src", "target", "destination", "dst", "readonly", "ro",
+              "tmpfs-size", "tmpfs-mode", "volume-nocopy", "bind-propagation", "consistency"}
+
+
+def parse_mount(spec: str) -> Mount:
+    """--mount type=bind|volume|tmpfs,source=…,target=…[,readonly][,tmpfs-size=…,tmpfs-mode=…].
+    Docker's rules: the type defaults to volume; a bind's source must exist (unlike -v);
+    an unknown key is an error, not ignored."""
+    fields: dict[str, str] = {}
+    for item in spec.split(","):
+        key, eq, value = item.strip().partition("=")
+        key = key.lower()
+        if key not in MOUNT_KEYS:
+            raise ConfigError(f"invalid --mount {spec!r}: unknown key {key!r} (use type, source, "
+                              "target, readonly, tmpfs-size, tmpfs-mode, volume-nocopy)")
+        if key in ("readonly", "ro", "volume-nocopy") and not eq:
+            value = "true"                              # a bare `readonly` means true
+        fields[{"src": "source", "destination": "target", "dst": "target", "ro": "readonly"}.get(key, key)] = value
+    kind, source, target = fields.get("type", "volume"), fields.get("source", ""), fields.get("target", "")
+    if kind not in ("bind", "volume", "tmpfs"):
+        raise ConfigError(f"invalid --mount {spec!r}: type {kind!r} must be bind, volume or tmpfs")
+    if not target:
+        raise ConfigError(f"invalid --mount {spec!r}: target= is required (the path inside the container)")
+    read_only = mount_bool(fields.get("readonly", "false"), "readonly", spec)
+    mount_bool(fields.get("volume-nocopy", "true"), "volume-nocopy", spec)   # we never copy in
+    if fields.get("bind-propagation", "rprivate") not in ("private", "rprivate") or kind != "bind" \
+            and "bind-propagation" in fields:
+        raise ConfigError(f"invalid --mount {spec!r}: bind-propagation: only rprivate (the default) "
+                          "for a bind; shared and slave mounts are not supported")
+    if kind == "tmpfs":
+        if source or "volume-nocopy" in fields:
+            raise ConfigError(f"invalid --mount {spec!r}: a tmpfs has no source")
+        options = [f"size={fields['tmpfs-size']}"] if "tmpfs-size" in fields else []
+        options += [f"mode={fields['tmpfs-mode']}"] if "tmpfs-mode" in fields else []
+        options += ["ro"] if read_only else []
+        return parse_tmpfs(f"{target}:{','.join(options)}")
+    if "tmpfs-size" in fields or "tmpfs-mode" in fields:
+        raise ConfigError(f"invalid --mount {spec!r}: tmpfs-size and tmpfs-mode are for type=tmpfs")
+    if not source:
+        raise ConfigError(f"invalid --mount {spec!r}: source= is required (anonymous volumes are "
+                          "not supported: name one, e.g. source=data)")
+    target = check_target(target, "--mount", spec)
+    if kind == "bind":
+        if not source.startswith("/"):
+            raise ConfigError(f"invalid --mount {spec!r}: a bind's source must be an absolute host path")
+        if not os.path.exists(source):
+            raise ConfigError(f"invalid --mount {spec!r}: bind source path does not exist: {source}")
+        return Mount("bind", os.path.normpath(source), target, read_only)
+    if not _NAME_RE.fullmatch(source):
+        raise ConfigError(f"invalid --mount {spec!r}: {source!r} is not a volume name (letters, digits, _ . -)")
+    return Mount("volume", source, target, read_only)
+
+
+def mount_bool(value: str, key: str, spec: str) -> bool:
+    if value.lower() not in ("true", "1", "false", "0"):
+        raise ConfigError(f"invalid --mount {spec!r}: {key}={value!r} must be true or false")
+    return value.lower() in ("true", "1")
+
+
 def check_target(target: str, flag: str, spec: str) -> str:
     if not target.startswith("/"):
         raise ConfigError(f"invalid {flag} {spec!r}: the container path {target!r} must be absolute")
@@ -100,9 +162,10 @@ def check_target(target: str, flag: str, spec: str) -> str:
     return clean
 
 
-def parse_mounts(volumes: list[str], tmpfs: list[str]) -> list[Mount]:
-    """All mounts of a container, checked: one mount per target."""
-    mounts = [parse_volume(v) for v in volumes] + [parse_tmpfs(t) for t in tmpfs]
+def parse_mounts(volumes: list[str], tmpfs: list[str], mount=()) -> list[Mount]:
+    """All mounts of a container (-v, --tmpfs, --mount), checked: one mount per target."""
+    mounts = [parse_volume(v) for v in volumes] + [parse_tmpfs(t) for t in tmpfs] + \
+        [parse_mount(m) for m in mount]
     seen = set()
     for m in mounts:
         if m.target in seen:
@@ -249,9 +312,11 @@ def make_volume_dir(pool, pools, name: str) -> None:
 def volume_names(config: dict) -> list[str]:
     """The named volumes a container record's config lists."""
     names = []
-    for spec in config.get("volumes") or []:
+    specs = [(parse_volume, spec) for spec in config.get("volumes") or []] + \
+        [(parse_mount, spec) for spec in config.get("mount") or []]
+    for parse, spec in specs:
         try:
-            mount = parse_volume(spec)
+            mount = parse(spec)
         except ConfigError:
             continue
         if mount.kind == "volume":
@@ -266,7 +331,7 @@ def resolve_mounts(ctx) -> list[Mount]:
     missing host directories are created (as `docker run -v` does)."""
     mounts = []
     volumes = VolumeStore(ctx.store.root / "volumes")
-    for m in parse_mounts(ctx.config.volumes, ctx.config.tmpfs):
+    for m in parse_mounts(ctx.config.volumes, ctx.config.tmpfs, ctx.config.mount):
         if m.kind == "volume":
             v = volumes.create(m.source)
             m = Mount("bind", str(v.mountpoint), m.target, m.read_only, disk=str(v.disk or ""),

@@ -1,0 +1,164 @@
+"""More of `docker run`'s flags (issue 15): --mount, --device, --cgroup-parent, health checks,
+-a/--attach, --sig-proxy, and `attach` with stdin.
+
+Real containers through the CLI, checked from inside (what the program sees) and from the
+host (the cgroup files, the record), against Docker's documented behaviour.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+
+def until(condition, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def named(mc):
+    """named("x") → a unique container name, removed (rm -f) after the test."""
+    names = []
+
+    def make(stem):
+        name = f"{stem}-{os.getpid()}-{len(names)}"
+        names.append(name)
+        return name
+    yield make
+    for name in names:
+        mc("rm", "-f", name)
+
+
+def run_sh(mc, *args, script: str, check=True):
+    return mc("run", "--rm", "--net", "none", *args, "busybox", "sh", "-c", script, check=check)
+
+
+# ── --mount ───────────────────────────────────────────────────────────────────────────────
+
+def test_mount_bind_volume_tmpfs(mc, tmp_path):
+    (tmp_path / "in.txt").write_text("from the host\n")
+    out = run_sh(mc, "--mount", f"type=bind,source={tmp_path},target=/h,readonly",
+                 "--mount", "type=volume,src=mnt-vol,dst=/v",
+                 "--mount", "type=tmpfs,destination=/t,tmpfs-size=1m,tmpfs-mode=1770",
+                 script="cat /h/in.txt; touch /h/x 2>/dev/null || echo ro; echo kept > /v/f; "
+                        "stat -c %a /t; df -k /t | tail -1 | awk '{print $2}'; "
+                        "grep ' /t ' /proc/mounts | grep -o noexec").stdout
+    assert out.split("\n")[:6] == ["from the host", "ro", "1770", "1024", "noexec", ""]
+    assert not (tmp_path / "x").exists()
+    # the named volume outlives the container, and -v finds the same one
+    assert run_sh(mc, "-v", "mnt-vol:/data", script="cat /data/f").stdout == "kept\n"
+    assert "mnt-vol" in mc("volume", "ls", check=True).stdout
+    mc("volume", "rm", "mnt-vol", check=True)
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("type=bind,source=/nonexistent-mc,target=/x", "bind source path does not exist"),
+    ("type=volume,source=v,target=/x,colour=red", "unknown key 'colour'"),
+    ("type=nfs,source=v,target=/x", "must be bind, volume or tmpfs"),
+    ("type=volume,source=v", "target= is required"),
+    ("type=volume,target=/x", "anonymous volumes are not supported"),
+    ("type=tmpfs,target=/x,tmpfs-size=lots", "unknown option"),
+    ("type=bind,source=/tmp,target=/x,readonly=maybe", "must be true or false"),
+    ("type=bind,source=/tmp,target=/x,bind-propagation=shared", "bind-propagation"),
+    ("type=volume,source=v,target=relative", "must be absolute"),
+])
+def test_bad_mount_is_one_line_and_leaves_nothing(mc, mc_root, spec, words):
+    before = sorted(os.listdir(mc_root / "containers"))
+    p = mc("run", "--rm", "--net", "none", "--mount", spec, "busybox", "true")
+    assert p.returncode == 125 and words in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert sorted(os.listdir(mc_root / "containers")) == before
+    assert "v" not in mc("volume", "ls", "-q").stdout.split()
+
+
+# ── --device ──────────────────────────────────────────────────────────────────────────────
+
+def devices_v1() -> bool:
+    from minicontainer.cgroups import detect_layout
+    layout = detect_layout()
+    return layout.version == 1 and "devices" in layout.v1
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/fuse"), reason="needs /dev/fuse (a harmless char device)")
+def test_device_is_made_and_the_devices_cgroup_enforces_its_perms(mc, mc_root):
+    if not devices_v1():
+        p = mc("run", "--rm", "--net", "none", "--device", "/dev/fuse", "busybox", "true")
+        assert p.returncode == 125 and "cgroup v2" in p.stderr
+        return
+    # r only: opened for reading, not for writing; a node the container makes itself (loop0,
+    # block 7:0) exists but cannot be opened: the cgroup's rules, /dev is not nodev any more
+    out = run_sh(mc, "--device", "/dev/fuse:/dev/myfuse:r",
+                 script="stat -c '%F %t:%T' /dev/myfuse; exec 3</dev/myfuse && echo read; "
+                        "(exec 4>/dev/myfuse) 2>/dev/null || echo no-write; mknod /dev/l b 7 0 && "
+                        "{ (exec 5</dev/l) 2>/dev/null || echo no-loop; }; grep -c . /sys/fs/cgroup/devices/devices.list "
+                        "&& grep '^c 10:229' /sys/fs/cgroup/devices/devices.list").stdout
+    assert out.splitlines()[:4] == ["character special file a:e5", "read", "no-write", "no-loop"]
+    assert out.splitlines()[-1] == "c 10:229 r"
+    # the default rwm, at the host's path
+    assert run_sh(mc, "--device", "/dev/fuse", script="exec 3<>/dev/fuse && echo rw").stdout == "rw\n"
+    # without --device: no node, and one made by hand cannot be opened (nodev /dev)
+    p = run_sh(mc, script="mknod /dev/fuse c 10 229; exec 3<>/dev/fuse", check=False)
+    assert p.returncode != 0 and "denied" in p.stderr
+    from minicontainer.cgroups.base import PARENT
+    left = Path("/sys/fs/cgroup/devices") / PARENT
+    assert not left.is_dir() or not [d for d in left.iterdir() if d.is_dir()]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--device", "/dev/nosuch-mc"], "No such file"),
+    (["--device", "/tmp"], "not a character or block device"),
+    (["--device", "/dev/null:/elsewhere/n"], "must be /dev/NAME"),
+    (["--device", "dev/null"], "HOST_PATH[:CONTAINER_PATH][:PERMS]"),
+    (["--cgroup-parent", "../up"], "invalid --cgroup-parent"),
+])
+def test_bad_device_and_cgroup_parent(mc, mc_root, args, words):
+    before = sorted(os.listdir(mc_root / "containers"))
+    p = mc("run", "--rm", "--net", "none", *args, "busybox", "true")
+    assert p.returncode == 125 and words in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert sorted(os.listdir(mc_root / "containers")) == before
+
+
+# ── --cgroup-parent ───────────────────────────────────────────────────────────────────────
+
+def test_cgroup_parent_relative_and_absolute(mc, named):
+    from minicontainer.cgroups import detect_layout
+    from minicontainer.cgroups.base import PARENT
+    layout = detect_layout()
+    top = layout.unified if layout.version == 2 else layout.v1["memory"]
+    rel, absolute = named("cgp-rel"), named("cgp-abs")
+    mine = f"mc-cgp-{os.getpid()}"
+    try:
+        for name, parent in ((rel, "course/lab3"), (absolute, f"/{mine}/x")):
+            mc("run", "-d", "--net", "none", "--name", name, "--cgroup-parent", parent, "-m", "32m",
+               "busybox", "sleep", "300", check=True)
+        rel_cg = json.loads(mc("inspect", rel, check=True).stdout)[0]["Cgroup"]
+        abs_cg = json.loads(mc("inspect", absolute, check=True).stdout)[0]["Cgroup"]
+        assert rel_cg["Path"].startswith(f"/{PARENT}/course/lab3/")
+        assert abs_cg["Path"].startswith(f"/{mine}/x/")
+        for cg, name in ((rel_cg, rel), (abs_cg, absolute)):
+            group = top / cg["Path"].lstrip("/")
+            pid = json.loads(mc("inspect", name, check=True).stdout)[0]["State"]["Pid"]
+            assert str(pid) in (group / "cgroup.procs").read_text().split()
+            limit = "memory.max" if layout.version == 2 else "memory.limit_in_bytes"
+            assert (group / limit).read_text().strip() == str(32 << 20)     # the limits go there
+        mc("rm", "-f", rel, absolute, check=True)
+        assert not (top / abs_cg["Path"].lstrip("/")).exists()              # ours is gone…
+    finally:
+        for base in {*(layout.v1.values() if layout.version == 1 else [layout.unified])}:
+            for group in (base / mine / "x", base / mine, base / PARENT / "course" / "lab3",
+                          base / PARENT / "course"):
+                if group.is_dir():
+                    group.rmdir()                   # …the parents stay, as Docker's do
