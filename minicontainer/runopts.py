@@ -53,12 +53,11 @@ def check(config) -> None:
         check_device_cgroup()
 
 
-def devices(items) -> list:
-    """--device HOST[:CONTAINER][:PERMS] → spec Devices, with the host node's type, numbers,
-    mode and owner (what Docker copies), and the permissions (r, w, m) for the cgroup."""
+def devices(items) -> list[tuple[dict, str]]:
+    """--device HOST[:CONTAINER][:PERMS] → (the spec Device's fields, PERMS): the host node's
+    type, numbers, mode and owner (what Docker copies), and r, w, m for the cgroup."""
     import os
     import stat
-    from .spec import Device
     out = []
     for item in items:
         parts = item.split(":")
@@ -75,8 +74,9 @@ def devices(items) -> list:
             raise ConfigError(f"--device {host}: not a character or block device")
         if not path.startswith("/dev/") or path.count("/") != 2:
             raise ConfigError(f"invalid --device {item!r}: the container path must be /dev/NAME")
-        out.append((Device(path, "c" if stat.S_ISCHR(st.st_mode) else "b", os.major(st.st_rdev),
-                           os.minor(st.st_rdev), st.st_mode & 0o777, st.st_uid, st.st_gid), perms))
+        out.append((dict(path=path, type="c" if stat.S_ISCHR(st.st_mode) else "b", major=os.major(st.st_rdev),
+                         minor=os.minor(st.st_rdev), file_mode=st.st_mode & 0o777, uid=st.st_uid,
+                         gid=st.st_gid), perms))
     return out
 
 
@@ -97,10 +97,10 @@ def check_device_cgroup() -> None:
 
 def with_device_rules(limits, items):
     """The limits plus the devices cgroup for --device: deny all, allow what every container
-    has (runc's list; oci/container.py holds it), then each device with its PERMS."""
-    from .oci.container import ALLOWED_DEVICES
+    has (runc's list), then each device with its PERMS."""
+    from .cgroups.limits import ALLOWED_DEVICES
     from .records import asdict
-    own = tuple((True, d.type, d.major, d.minor, perms) for d, perms in devices(items))
+    own = tuple((True, d["type"], d["major"], d["minor"], perms) for d, perms in devices(items))
     return type(limits)(**{**asdict(limits), "devices": ((False, "a", -1, -1, "rwm"), *ALLOWED_DEVICES, *own)})
 
 
@@ -193,11 +193,6 @@ def apply(spec, ctx) -> None:
             spec.namespaces = [type(ns)(kind, path) if ns.type == kind else ns for ns in spec.namespaces]
     if c.uts == "host":
         spec.hostname = None                                 # sethostname would rename the host
-    if c.device:                                             # mknod'ed in /dev (rootfs.make_device);
-        spec.devices = [*spec.devices, *(d for d, _ in devices(c.device))]   # the cgroup guards it
-        for m in spec.mounts:
-            if m.destination == "/dev":
-                m.options = [o for o in m.options if o != "nodev"]
     size = shm_size(c.shm_size)
     if size:
         for m in spec.mounts:

@@ -167,7 +167,7 @@ def from_run(ctx, limits) -> Spec:
                       capabilities={"bounding": caps, "effective": caps, "permitted": caps})
     spec = Spec(root_path=str(ctx.overlay.merged), process=process, root_readonly=c.read_only,
                 hostname=None if pod_namespaces(ctx).get("uts") else rec.hostname,   # a pod's: set by its infra
-                mounts=run_mounts(ctx), namespaces=run_namespaces(ctx),
+                mounts=run_mounts(ctx), namespaces=run_namespaces(ctx), devices=run_devices(c),
                 uid_mappings=id_maps(ctx, "uid_map"), gid_mappings=id_maps(ctx, "gid_map"),
                 resources=oci_resources(limits), cgroups_path=ctx.cgroup.relpath if ctx.cgroup else "",
                 masked_paths=list(policy.masked_paths), readonly_paths=list(policy.readonly_paths),
@@ -218,7 +218,8 @@ def run_mounts(ctx) -> list:
     cdir = ctx.store.container_dir(ctx.record.id)
     mounts = [Mount("/proc", "proc", "proc", KERNEL_FS), Mount("/sys", "sysfs", "sysfs", KERNEL_FS + ["ro"]),
               Mount("/sys/fs/cgroup", "cgroup", "cgroup", KERNEL_FS + ["ro"]),
-              Mount("/dev", "tmpfs", "tmpfs", ["nosuid", "nodev", "strictatime", "mode=755", "size=65536k"]),
+              Mount("/dev", "tmpfs", "tmpfs", ["nosuid"] + ([] if ctx.config.device else ["nodev"])  # (--device:
+                    + ["strictatime", "mode=755", "size=65536k"]),                          # the cgroup guards)
               Mount("/dev/pts", "devpts", "devpts", ["nosuid", "noexec", "newinstance", "ptmxmode=0666",
                                                      "mode=0620"] + ([] if tty_gid_unmapped(ctx) else ["gid=5"])),
               Mount("/dev/shm", "tmpfs", "shm", KERNEL_FS + ["mode=1777", "size=65536k"]),
@@ -242,6 +243,14 @@ def run_mounts(ctx) -> list:
         from .init import TARGET
         mounts.append(Mount(TARGET, "bind", str(ctx.init_binary), ["bind", "ro"]))
     return mounts
+
+
+def run_devices(config) -> list:
+    """--device: mknod'ed in /dev (rootfs.make_device); the devices cgroup decides (runopts.py)."""
+    if not config.device:
+        return []
+    from .runopts import devices
+    return [Device(**fields) for fields, _ in devices(config.device)]
 
 
 SUBDIR_OPTION = "x-mc.subdir="

@@ -37,6 +37,14 @@ _SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$", re.IGNORECASE)
 _UNIT = {None: 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 _CPU_LIST = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 
+# What every container may use whatever its rules say (runc's list): mknod of any node (it is
+# the rules that decide about opening it), the default devices, ptys, /dev/console, tun.
+# (minicontainer-oci after linux.resources.devices; `run --device` after "deny all".)
+ALLOWED_DEVICES = ((True, "c", -1, -1, "m"), (True, "b", -1, -1, "m"), (True, "c", 1, 3, "rwm"),
+                   (True, "c", 1, 8, "rwm"), (True, "c", 1, 7, "rwm"), (True, "c", 5, 0, "rwm"),
+                   (True, "c", 1, 5, "rwm"), (True, "c", 1, 9, "rwm"), (True, "c", 5, 1, "rwm"),
+                   (True, "c", 136, -1, "rwm"), (True, "c", 5, 2, "rwm"), (True, "c", 10, 200, "rwm"))
+
 
 @record(frozen=True)
 class Limits:

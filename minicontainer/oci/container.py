@@ -18,6 +18,7 @@ import time
 
 from .. import runtime
 from ..cgroups import Limits, create_cgroup
+from ..cgroups.limits import ALLOWED_DEVICES
 from ..errors import ConfigError, ContainerError
 from ..explain import Explainer
 from ..security import policy_from_spec
@@ -173,12 +174,6 @@ def limits_from_resources(r: dict, devices=()) -> Limits:
                   devices=device_rules(r.get("devices") or [], devices))
 
 
-# What every container may use whatever its rules say (runc's list): mknod of any node (it is
-# the rules that decide about opening it), the default devices, ptys, /dev/console, tun.
-ALLOWED_DEVICES = ((True, "c", -1, -1, "m"), (True, "b", -1, -1, "m"), (True, "c", 1, 3, "rwm"),
-                   (True, "c", 1, 8, "rwm"), (True, "c", 1, 7, "rwm"), (True, "c", 5, 0, "rwm"),
-                   (True, "c", 1, 5, "rwm"), (True, "c", 1, 9, "rwm"), (True, "c", 5, 1, "rwm"),
-                   (True, "c", 136, -1, "rwm"), (True, "c", 5, 2, "rwm"), (True, "c", 10, 200, "rwm"))
 
 
 def device_rules(entries, devices=()) -> tuple:
