@@ -81,17 +81,14 @@ def devices(items) -> list[tuple[dict, str]]:
 
 
 def check_device_cgroup() -> None:
-    """--device needs root's devices cgroup (v1); say why when there is none."""
+    """--device needs root's device rules: v1's devices controller or v2's eBPF program."""
     import os
     from .cgroups import detect_layout
     if os.geteuid() != 0:
         raise ConfigError("--device needs root: a rootless container can neither mknod(2) nor "
-                          "have a devices cgroup")
+                          "have device rules in its cgroup")
     layout = detect_layout()
-    if layout.version == 2:
-        raise ConfigError("--device is not supported on cgroup v2 yet: its device rules need an eBPF "
-                          "program (BPF_CGROUP_DEVICE) that minicontainer does not load")
-    if "devices" not in layout.v1:
+    if layout.version == 1 and "devices" not in layout.v1:
         raise ConfigError("--device needs the cgroup v1 devices controller, which this host lacks")
 
 
