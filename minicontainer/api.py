@@ -22,6 +22,7 @@
     create_vm, start_vm, migrate_vm, snapshot_vm, …  QEMU virtual machines (vm/, docs/vms.md)
     image_store, volume_store, network_store(root=None)   the stores of images, volumes, networks
     create_pool, list_pools, remove_pool, migrate_volume   storage pools (storage/pools.py, migrate.py)
+    serve_dashboard(root=None, port=8080, bind="127.0.0.1", allow_actions=False)   dashboard/
     LAZY below: teaching (labs, demos, doctor) and the facts labs check against, loaded on use
 
 The rule that keeps the CLI thin: cli/ imports nothing of minicontainer but this module and
@@ -85,7 +86,7 @@ __all__ = ["Container", "ContainerRecord", "state_root", "find_container", "asdi
            "restart_container", "rename_container", "container_ports", "attach_container",
            "copy_files", "container_logs", "follow_container_logs", "follow_events", "format_event",
            "prune_containers", "image_history", "system_info", "save_images", "load_images",
-           "build_containerfile", "list_images", "tag_image", *LAZY]
+           "build_containerfile", "list_images", "tag_image", "serve_dashboard", *LAZY]
 
 CLI_SHAPED = ("env_file", "label", "entrypoint", "stop_timeout")   # as typed: create.expand_options
 CONFIG_FIELDS = ("entrypoint", "stop_timeout")
@@ -227,6 +228,14 @@ def start_controller(root=None, **settings) -> dict:
 def stop_controller(root=None) -> bool:
     from .orchestration.controller import stop_controller as stop
     return stop(root)
+
+
+def serve_dashboard(root=None, *, port: int = 8080, bind: str = "127.0.0.1", allow_actions: bool = False,
+                    interval: float = 1.0, ready=print, stop=None) -> None:
+    """`dashboard`: serve the live view until Ctrl-C (or the threading.Event `stop` is set);
+    ready(url) once it listens. Any address but the loopback one gets a token (dashboard/)."""
+    from .dashboard import serve
+    serve(root, port=port, bind=bind, allow_actions=allow_actions, interval=interval, ready=ready, stop=stop)
 
 
 def boot(root=None) -> list[str]:

@@ -51,6 +51,8 @@ TEST_PKGS=(
     "containerd:/usr/bin/containerd"       # ctr run --runc-binary minicontainer-oci (same)
     "containernetworking-plugins:/usr/lib/cni/bridge"   # podman's default network
     "hyperfine:/usr/bin/hyperfine"         # bench/oci.sh
+    "chromium:/usr/bin/chromium"           # tests/test_dashboard.py: a real browser (headless) …
+    "chromium-driver:/usr/bin/chromedriver"   # … driven by selenium through the WebDriver protocol
 )
 [ "$FOR_TESTS" = 1 ] && PKGS+=("${TEST_PKGS[@]}")
 

@@ -291,7 +291,7 @@ def test_v2_files_written(fake_kernel, fake_v2):
     cg.add_process(4242)
     assert (p / "cgroup.procs").read_text() == "4242"
     assert cg.stats() == {"memory_usage": 0, "memory_limit": 32 * MiB, "cpu_usage_ns": 0,
-                          "pids_current": 0, "pids_limit": 20}
+                          "pids_current": 0, "pids_limit": 20, "oom_kills": 0}
 
 
 def test_v2_swap_unlimited_and_default(fake_kernel, fake_v2):

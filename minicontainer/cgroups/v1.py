@@ -136,6 +136,8 @@ class V1Cgroup(Cgroup):
             "cpu_usage_ns": read("cpuacct", "cpuacct.usage"),
             "pids_current": read("pids", "pids.current"),
             "pids_limit": read("pids", "pids.max"),
+            "oom_kills": read_keyed(self.paths["memory"] / "memory.oom_control").get("oom_kill")
+            if "memory" in self.paths else None,          # processes the OOM killer chose here
         }
 
     def freeze(self) -> None:

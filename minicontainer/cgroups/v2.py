@@ -139,6 +139,7 @@ class V2Cgroup(Cgroup):
             "cpu_usage_ns": None if usage_usec is None else usage_usec * 1000,
             "pids_current": read_int(p / "pids.current"),
             "pids_limit": read_int(p / "pids.max"),
+            "oom_kills": read_keyed(p / "memory.events").get("oom_kill"),   # processes the OOM killer chose here
         }
 
     def freeze(self) -> None:

@@ -5,6 +5,8 @@
     minicontainer lab check NN [--junit FILE]   run the lab's checks: ✓/✗ per task, a hint per ✗
     minicontainer demo list | NAME [--auto]     narrated demos for a projector (labs.py, demos/)
     minicontainer doctor [--format json]        can this machine run containers? (doctor.py)
+    minicontainer dashboard [--port P] [--bind ADDR] [--allow-actions]
+                                                a live view in a browser (dashboard/)
 
 Thin like every verb: the work is in minicontainer/labs.py, minicontainer/demos/ and
 minicontainer/doctor.py, reached through minicontainer.api and imported only when the verb runs.
@@ -108,3 +110,21 @@ def doctor(format: str = typer.Option("text", "--format", help="text or json."))
     else:
         click.echo(format_report(report))
     raise SystemExit(0 if report.ok else 1)
+
+
+@app.command()
+def dashboard(ctx: typer.Context,
+              port: int = typer.Option(8080, "--port", "-p", help="TCP port (0: any free port)."),
+              bind: str = typer.Option("127.0.0.1", "--bind",
+                                       help="Address to listen on; any but the loopback one needs the printed token."),
+              allow_actions: bool = typer.Option(False, "--allow-actions",
+                                                 help="Show stop, kill, scale and node-fail buttons (demos).")):
+    """A live view for the lecture hall: containers, namespaces, cgroups, the cluster (Ctrl-C stops)."""
+    from ..api import serve_dashboard
+
+    def ready(url: str) -> None:
+        mode = "actions enabled" if allow_actions else "read-only (--allow-actions for buttons)"
+        click.echo(f"minicontainer dashboard: {url}  [{mode}; Ctrl-C stops]")
+        if "token=" in url:
+            click.echo("The token in that URL is needed on this address: share it only with whom may look.")
+    serve_dashboard(root_of(ctx), port=port, bind=bind, allow_actions=allow_actions, ready=ready)

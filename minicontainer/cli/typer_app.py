@@ -34,7 +34,7 @@ def root_of(ctx: typer.Context):
 
 # Which file defines each verb; a call imports only that one. `--help` and unknown verbs get all.
 VERB_FILES = {"network": ("network",), "lab": ("teaching",), "demo": ("teaching",),
-              "doctor": ("teaching",), "volume": ("storage",), "diff": ("storage",),
+              "doctor": ("teaching",), "dashboard": ("teaching",), "volume": ("storage",), "diff": ("storage",),
               "commit": ("storage",), "export": ("storage",), "snapshot": ("storage",),
               "image": ("commands", "storage"), "system": ("commands", "storage"),
               "pod": ("orchestration",), "apply": ("orchestration",), "get": ("orchestration",),

@@ -1,0 +1,369 @@
+"""The sampler: once a second, what every container is doing, as the kernel reports it.
+
+    man 7 cgroups (memory.usage_in_bytes, cpuacct.usage, pids.current), man 7 namespaces
+    (/proc/PID/ns/*), man 5 proc (/proc/PID/status NSpid)
+    shell: watch -n1 'cat /sys/fs/cgroup/memory/minicontainer/*/memory.usage_in_bytes'
+
+One Sampler per dashboard; its tick() builds one message that every browser receives:
+
+    containers   per container: status, and while it runs the gauges (memory against its
+                 limit, CPU %, pids against pids.max) — a few integers each tick
+    details      what changes rarely (namespaces, processes, layers, veth and bridge): sent
+                 when it changed, so 200 containers cost a few hundred file reads a second
+    shared       namespaces (type:inode) that more than one container is in — a pod, or
+                 `--net container:NAME` — and the host's own (a container without its own
+                 user namespace shows the host's inode: that is what "not isolated" looks like)
+    events       new lines of <root>/events.log (create, start, die, oom …) and new
+                 Kubernetes Events of the orchestration store
+    cluster      the nodes, the pods bound to each (spec.nodeName), read from the store
+
+A new browser first gets full(): the same, plus each container's last HISTORY samples (the
+history chart) and the host facts `doctor` finds. Records and the store's files are re-read
+only when their mtime changed: the cost of a tick is one stat per container, its cgroup
+files and its /proc/PID/stat.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from ..kernel.namespaces import namespace_ids
+from ..orchestration.store import ObjectStore, parse_rfc3339
+from ..procfs import describe_process
+from ..state import open_store, state_root
+from ..status import container_cgroup, current_status
+from ..storage.images import image_store
+
+HISTORY = 60                    # samples kept per container: one minute at one a second
+EVENTS_KEPT = 100               # newest events a new browser gets
+NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts")
+
+
+class Watched:
+    """One container as the sampler follows it (its record re-read when state.json changes)."""
+
+    def __init__(self, rec, stamp):
+        self.rec, self.stamp = rec, stamp
+        self.cgroup = None                       # opened once per run (its PID identifies it)
+        self.run_key = None                      # (pid, pid_start) the details belong to
+        self.cpu = None                          # (cpuacct.usage ns, monotonic time) of the last tick
+        self.oom_kills = None                    # oom_kill (v1 memory.oom_control, v2 memory.events) last tick
+        self.history: deque = deque(maxlen=HISTORY)
+        self.detail: dict = {}
+        self.procs: tuple = ()
+        self.changed = True                      # detail to send with the next tick
+        self.reread = False                      # state.json changed: describe it again
+
+
+class Sampler:
+    """tick() → the message of this second; full() → what a new browser needs first."""
+
+    def __init__(self, root=None, clock=time.time):
+        self.root = state_root(root)
+        self.store = open_store(self.root)
+        self.clock = clock
+        self.watched: dict[str, Watched] = {}
+        self.images: dict[str, list] = {}
+        self.events: deque = deque(maxlen=EVENTS_KEPT)
+        self.pending: list[dict] = []            # events the sampler itself saw (OOM kills)
+        self.events_offset = self.events_start()
+        self.k8s_seen: dict[str, tuple] = {}
+        self.k8s_stamp = None
+        self.cluster: dict = {"nodes": [], "pods": [], "deployments": []}
+        self.pods_stamp = None
+        self.host: dict = {}
+        # The host's namespaces: PID 1's; where /proc/1/ns cannot be read (this machine is
+        # itself a container), the dashboard's own, which are the host's unless it was unshared.
+        self.host_ns = {**namespace_ids("self"), **namespace_ids(1)}
+        self.last: dict = {}
+        self.lock = threading.Lock()
+
+    # ── one tick ────────────────────────────────────────────────────────────────────────
+    def tick(self) -> dict:
+        now = self.clock()
+        with self.lock:
+            containers = [self.sample(w, now) for w in self.refresh_records()]
+            details = {w.rec.id: w.detail for w in self.watched.values() if w.changed}
+            for w in self.watched.values():
+                w.changed = False
+            pending, self.pending = self.pending, []
+            self.events.extend(pending)
+            events = pending + self.read_container_events() + self.read_k8s_events()
+            self.read_cluster()
+            self.last = {"type": "tick", "time": now, "containers": containers, "details": details,
+                         "shared": self.shared_namespaces(), "events": events,
+                         "cluster": self.cluster}
+            return self.last
+
+    def full(self) -> dict:
+        """The last tick, with every detail, the history and the newest events."""
+        with self.lock:
+            last = self.last or {"containers": [], "shared": {}, "cluster": self.cluster}
+            return {**last, "type": "full", "time": self.clock(),
+                    "details": {cid: w.detail for cid, w in self.watched.items()},
+                    "history": {cid: list(w.history) for cid, w in self.watched.items()},
+                    "events": list(self.events), "host": self.host, "host_ns": self.host_ns}
+
+    # ── records ───────────────────────────────────────────────────────────────────────────
+    def refresh_records(self) -> list[Watched]:
+        """Every container of the store, oldest first; state.json re-read when it changed."""
+        try:
+            ids = [n for n in os.listdir(self.store.dir) if not n.startswith(".")]
+        except FileNotFoundError:
+            ids = []
+        seen = {}
+        for cid in ids:
+            try:
+                st = os.stat(self.store.dir / cid / "state.json")
+            except OSError:
+                continue
+            stamp = (st.st_mtime_ns, st.st_size)
+            w = self.watched.get(cid)
+            if w is None or w.stamp != stamp:
+                rec = self.store.load(cid)
+                if rec is None:
+                    continue
+                if w is None:
+                    w = Watched(rec, stamp)
+                else:
+                    w.rec, w.stamp, w.reread = rec, stamp, True
+            seen[cid] = w
+        self.watched = seen
+        return sorted(seen.values(), key=lambda w: w.rec.created)
+
+    # ── one container ─────────────────────────────────────────────────────────────────────
+    def sample(self, w: Watched, now: float) -> dict:
+        """The gauges of this second (and the details, when the run or its processes changed)."""
+        rec = w.rec
+        status = current_status(rec)
+        row = {"id": rec.id, "name": rec.name, "status": status}
+        reread, w.reread = w.reread, False
+        if status not in ("running", "paused"):
+            if w.run_key is not None or reread or not w.detail:     # it ended, or its exit was recorded
+                w.run_key, w.cgroup, w.cpu, w.procs = None, None, None, ()
+                w.detail, w.changed = self.describe(rec, running=False), True
+            return row
+        if w.run_key != (rec.pid, rec.pid_start):
+            w.run_key, w.cpu = (rec.pid, rec.pid_start), None
+            w.oom_kills = None if self.last else -1      # kills before the dashboard started: not news
+            w.cgroup = container_cgroup(rec)
+            reread = True
+        if reread:
+            w.detail, w.procs, w.changed = self.describe(rec, running=True), (), True
+        if w.cgroup is not None:
+            row.update(self.read_cgroup(w, now))
+            self.follow_processes(w)
+        w.history.append([round(now, 1), row.get("memory", 0), row.get("cpu", 0), row.get("pids", 0)])
+        return row
+
+    def read_cgroup(self, w: Watched, now: float) -> dict:
+        s = w.cgroup.stats()
+        cpu_ns, t = s.get("cpu_usage_ns") or 0, time.monotonic()
+        cpu = 0.0
+        if w.cpu is not None and t > w.cpu[1]:
+            cpu = max(0.0, (cpu_ns - w.cpu[0]) / 1e9 / (t - w.cpu[1]) * 100)
+        w.cpu = (cpu_ns, t)
+        self.note_oom_kills(w, s.get("oom_kills"))
+        return {"memory": s.get("memory_usage") or 0, "memory_limit": s.get("memory_limit"),
+                "cpu": round(cpu, 1), "pids": s.get("pids_current") or 0, "pids_limit": s.get("pids_limit")}
+
+    def note_oom_kills(self, w: Watched, kills: int | None) -> None:
+        """An event when the OOM killer chose a process of this container since the last tick —
+        also one that is not PID 1, which `events` (an exit record) never shows."""
+        if kills is None:
+            return
+        if w.oom_kills == -1:
+            w.oom_kills = kills
+        if kills > (w.oom_kills or 0):
+            self.pending.append({"time": self.clock(), "source": "kernel", "action": "oom_kill",
+                                 "name": w.rec.name, "id": w.rec.id, "warning": True,
+                                 "detail": {"oom_kill": kills}})
+        w.oom_kills = kills
+
+    def follow_processes(self, w: Watched) -> None:
+        """cgroup.procs each tick; /proc/PID/{stat,status,cmdline} only when the set changed."""
+        try:
+            procs = tuple(w.cgroup.procs())
+        except OSError:
+            return
+        if procs != w.procs:
+            w.procs = procs
+            rows = [describe_process(pid) for pid in procs]
+            w.detail = {**w.detail, "processes": [
+                {"pid": p["PID"], "nspid": p["NSPID"], "cmd": p["CMD"][:80]} for p in rows if p]}
+            w.changed = True
+
+    def describe(self, rec, running: bool) -> dict:
+        """What stays the same while one run lasts: namespaces, layers, network, limits."""
+        config = rec.config or {}
+        net = rec.network or {}
+        return {
+            "id": rec.id, "short_id": rec.id[:12], "name": rec.name, "image": rec.image,
+            "command": " ".join(rec.command)[:120], "pid": rec.pid if running else 0,
+            "created": rec.created, "started_at": rec.started_at,
+            "pod": config.get("pod") or "", "net_mode": str(config.get("net") or "bridge"),
+            "namespaces": namespace_ids(rec.pid) if running else {},
+            "layers": self.layers(rec.image),
+            "upper": str(self.store.container_dir(rec.id) / "upper"),
+            "network": {k: net.get(k) for k in ("network", "bridge", "veth", "ifname", "ip", "prefixlen",
+                                                "gateway") if net.get(k) is not None},
+            "exit_code": rec.exit_code, "oom_killed": rec.oom_killed, "processes": [],
+        }
+
+    def layers(self, ref: str) -> list[dict]:
+        """The image's overlay lower layers, top first (cached per image reference)."""
+        if ref not in self.images:
+            try:
+                image = image_store(self.root).get(ref)
+                dirs = image.lower_dirs
+                ids = list(reversed(image.layers)) or [image.id]
+                self.images[ref] = [{"id": str(i)[:19], "dir": str(d)} for i, d in zip(ids, dirs)]
+            except Exception:                # an image removed meanwhile: nothing to show
+                self.images[ref] = []
+        return self.images[ref]
+
+    def shared_namespaces(self) -> dict:
+        """'net:4026532281' → the names of the running containers in it, where more than one
+        (the host's own namespaces left out: every container without its own is in them)."""
+        members: dict[str, list[str]] = {}
+        for w in self.watched.values():
+            if w.run_key is None:
+                continue
+            for kind, inode in (w.detail.get("namespaces") or {}).items():
+                if self.host_ns.get(kind) == inode:
+                    continue                     # the host's: shown as such, not as shared
+                members.setdefault(f"{kind}:{inode}", []).append(w.rec.name)
+        return {k: v for k, v in members.items() if len(v) > 1}
+
+    # ── events ─────────────────────────────────────────────────────────────────────────────
+    def events_start(self) -> int:
+        """Begin with the last EVENTS_KEPT lines already in events.log (a new dashboard shows
+        what just happened), then follow from the end."""
+        path = self.root / "events.log"
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return 0
+        with open(path, "rb") as f:
+            f.seek(max(0, size - 64 * 1024))
+            data = f.read()
+        lines = data.split(b"\n")[1 if size > 64 * 1024 else 0:-1][-EVENTS_KEPT:]
+        for line in lines:
+            self.add_container_event(line)
+        return size
+
+    def read_container_events(self) -> list[dict]:
+        try:
+            with open(self.root / "events.log", "rb") as f:
+                f.seek(self.events_offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n") + 1                   # a line half written waits for the next tick
+        self.events_offset += end
+        return [e for e in (self.add_container_event(line) for line in data[:end].split(b"\n")) if e]
+
+    def add_container_event(self, line: bytes) -> dict | None:
+        try:
+            e = json.loads(line)
+            attrs = e["Actor"]["Attributes"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        extra = {k: attrs[k] for k in ("exitCode", "signal", "oom") if k in attrs}
+        event = {"time": e["timeNano"] / 1e9, "source": "container", "action": e["Action"],
+                 "name": attrs.get("name", e["id"][:12]), "id": e["id"], "detail": extra,
+                 "warning": e["Action"] in ("oom", "kill") or extra.get("exitCode", "0") not in ("0",)}
+        self.events.append(event)
+        return event
+
+    def read_k8s_events(self) -> list[dict]:
+        """Kubernetes Events (Scheduled, Killing, NodeNotReady …) new or repeated since the last tick."""
+        events_dir = self.root / "k8s" / "events"
+        stamp = dir_stamp(events_dir)
+        if stamp == self.k8s_stamp:
+            return []
+        self.k8s_stamp = stamp
+        new = []
+        for ev in object_store(self.root).list("Event"):
+            key = ev["metadata"]["name"]
+            mark = (ev.get("count"), ev.get("lastTimestamp"))
+            if self.k8s_seen.get(key) == mark:
+                continue
+            self.k8s_seen[key] = mark
+            obj = ev.get("involvedObject") or {}
+            event = {"time": k8s_time(ev.get("lastTimestamp")), "source": "cluster",
+                     "action": ev.get("reason", ""), "name": f"{obj.get('kind', '')}/{obj.get('name', '')}",
+                     "id": "", "detail": {"message": ev.get("message", ""), "count": ev.get("count", 1)},
+                     "warning": ev.get("type") == "Warning"}
+            new.append(event)
+        new.sort(key=lambda e: e["time"])
+        self.events.extend(new)
+        return new
+
+    # ── the cluster ──────────────────────────────────────────────────────────────────────
+    def read_cluster(self) -> None:
+        """Nodes as columns, each with the pods bound to it (re-read when the store changed)."""
+        stamp = (dir_stamp(self.root / "k8s" / "pods"), dir_stamp(self.root / "k8s" / "deployments"))
+        if stamp == self.pods_stamp:
+            return
+        self.pods_stamp = stamp
+        store = object_store(self.root)
+        pods = store.list("Pod")
+        self.cluster = {"nodes": node_list(pods), "pods": [pod_row(p) for p in pods],
+                        "deployments": [deployment_row(d) for d in store.list("Deployment")]}
+
+
+def object_store(root):
+    return ObjectStore(root)
+
+
+def dir_stamp(path: Path):
+    """The mtimes of a store directory and its namespace subdirectories: a file written
+    there (by rename) changes its directory's mtime."""
+    try:
+        subdirs = sorted(os.scandir(path), key=lambda e: e.name)
+        return (path.stat().st_mtime_ns, tuple((e.name, e.stat().st_mtime_ns) for e in subdirs if e.is_dir()))
+    except OSError:
+        return None
+
+
+def k8s_time(text) -> float:
+    try:
+        return float(parse_rfc3339(text))
+    except (TypeError, ValueError):
+        return time.time()
+
+
+def host_facts() -> dict:
+    """What `doctor` finds (kernel, namespaces, cgroup layout, modules …), and the machine."""
+    from ..doctor import diagnose
+    report = diagnose()
+    return {"findings": report.as_dicts(), "ok": report.ok, "release": os.uname().release,
+            "cpus": os.cpu_count(), "memory": os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "hostname": os.uname().nodename}
+
+
+def pod_row(pod: dict) -> dict:
+    status = pod.get("status") or {}
+    meta = pod["metadata"]
+    return {"name": meta["name"], "namespace": meta.get("namespace", "default"),
+            "node": pod["spec"].get("nodeName") or "", "phase": status.get("phase", "Pending"),
+            "ready": any(c.get("type") == "Ready" and c.get("status") == "True"
+                         for c in status.get("conditions") or []),
+            "deleting": bool(meta.get("deletionTimestamp")),
+            "owner": next((o.get("name", "") for o in meta.get("ownerReferences") or []), "")}
+
+
+def deployment_row(d: dict) -> dict:
+    status = d.get("status") or {}
+    return {"name": d["metadata"]["name"], "replicas": d["spec"].get("replicas", 1),
+            "ready": status.get("readyReplicas", 0)}
+
+
+def node_list(pods: list[dict]) -> list[dict]:
+    """The nodes: this host (the one node of orchestration/) and every node a pod names."""
+    names = ["minicontainer"] + sorted({p["spec"].get("nodeName") for p in pods} - {None, "", "minicontainer"})
+    return [{"name": n, "ready": True} for n in names]
