@@ -40,6 +40,7 @@ import time
 LOG_FILE = "container.log"              # in the container's directory
 SUPERVISOR_LOG = "supervisor.log"       # the supervisor's own messages (its stderr)
 STOPPED_MARK = "stopped"                # stop/kill/rm create it: the restart policy must not restart
+REMOVING_MARK = "removing"              # rm -f creates it: exit at once, rm itself tears down
 EXIT_FILE = "exit"                      # the last exit status, rewritten in place (conmon's exit file)
 BACKOFF_FIRST, BACKOFF_MAX, BACKOFF_RESET = 0.1, 60.0, 10.0   # seconds, as Docker
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -321,6 +322,9 @@ def watch(root: str, cid: str, pid: int, out_fd: int, err_fd: int, stdin_fd: int
                 poller.unregister(fd)
                 del streams[fd]
                 os.close(fd)                        # inheritable: it would outlive every phase
+    if os.path.exists(f"{root}/containers/{cid}/{REMOVING_MARK}"):
+        write_status(f"{root}/containers/{cid}/{EXIT_FILE}", code)   # for rm's `die` event
+        os._exit(0)                                 # rm -f waits on our pidfd, then tears down
     for fd, name in streams.items():                # PID 1 is gone, and every process of its
         os.set_blocking(fd, False)                  # PID namespace with it: drain what is left
         while copy_output(fd, name, log, block=False):
@@ -329,6 +333,19 @@ def watch(root: str, cid: str, pid: int, out_fd: int, err_fd: int, stdin_fd: int
         if fd >= 0:
             os.close(fd)
     exec_phase("exited", root, cid, code, streak, small=False)
+
+
+def write_status(path: str, code: int) -> None:
+    """The exit status into the exit file (conmon's), rewritten in place (no rename), so
+    every descriptor `wait` holds open sees the new content."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError:
+        return                                      # removed meanwhile
+    try:
+        os.write(fd, b"%d\n" % code)
+    finally:
+        os.close(fd)
 
 
 def wake_on_signals(_signal, signals) -> int:
@@ -408,16 +425,8 @@ def oom_killed(rec, code: int) -> bool:
 
 def write_exit_file(store, cid: str, code: int) -> None:
     """The exit status, also in a file that `wait` keeps open: when --rm removes the record
-    right after, a waiter that missed it still reads the status through its descriptor.
-    Rewritten in place (no rename), so every open descriptor sees the new content."""
-    try:
-        fd = os.open(store.container_dir(cid) / EXIT_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    except OSError:
-        return
-    try:
-        os.write(fd, b"%d\n" % code)
-    finally:
-        os.close(fd)
+    right after, a waiter that missed it still reads the status through its descriptor."""
+    write_status(str(store.container_dir(cid) / EXIT_FILE), code)
 
 
 def restart_delay(store, rec, streak: int) -> tuple[float | None, int]:
@@ -468,6 +477,8 @@ def backoff(root: str, cid: str, delay: float, streak: int) -> None:
         poller = select.poll()                                          # our handler was ignored
         poller.register(wake, select.POLLIN)
         poller.poll(int(delay * 1000))
+    if os.path.exists(f"{root}/containers/{cid}/{REMOVING_MARK}"):      # rm -f: it tears down
+        os._exit(0)
     _signal.signal(_signal.SIGUSR1, _signal.SIG_IGN)   # a handler would be reset to the default
     exec_phase("start", root, cid, streak, small=False)  # (death) by execve; SIG_IGN is kept
 

@@ -226,8 +226,12 @@ def test_wait(mc, detached):
 
 # ── rm ────────────────────────────────────────────────────────────────────────────────────
 
-def test_rm(mc, mc_root, detached):
-    cid = detached("busybox", "sleep", "30", name="rm1")
+def test_rm(mc, mc_root):
+    """rm -f of a container on the default bridge: its supervisor exits as PID 1 dies (it
+    sees the removing mark) and rm tears down itself — cgroup, veth, lease, record — and
+    still reports the exit as Docker does (kill's status in a `die` event, then `destroy`)."""
+    start = time.time()
+    cid = mc("run", "-d", "--name", "rm1", "busybox", "sleep", "30", check=True).stdout.strip()
     rec = record(mc_root, "rm1")
     p = mc("rm", "rm1")
     assert p.returncode == 1 and "is running" in p.stderr and "rm -f" in p.stderr
@@ -237,6 +241,14 @@ def test_rm(mc, mc_root, detached):
     assert not (mc_root / "containers" / cid).exists()
     assert open_cgroup(cid) is None
     assert not is_alive(rec.pid, rec.pid_start) and not is_alive(rec.supervisor_pid, rec.supervisor_start)
+    assert cid not in (mc_root / "networks" / "bridge" / "leases.json").read_text()
+    assert rec.network["veth"] not in subprocess.run(["ip", "-o", "link"], capture_output=True,
+                                                     text=True).stdout
+    events = [json.loads(line) for line in mc("events", "--since", str(start), "--until", str(time.time() + 0.5),
+                                              "--filter", f"container={cid}", "--format", "json",
+                                              check=True).stdout.splitlines()]
+    assert [e["Action"] for e in events][-2:] == ["die", "destroy"], events
+    assert events[-2]["Actor"]["Attributes"]["exitCode"] == "137"
     assert "no such container" in mc("rm", "rm1").stderr
 
 
