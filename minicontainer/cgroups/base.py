@@ -72,6 +72,12 @@ class Cgroup:
     def stats(self) -> dict:
         raise NotImplementedError
 
+    def counter_files(self) -> dict[str, tuple[Path, str | None, int]]:
+        """The files of stats() whose numbers move while the group runs, for a live view that
+        keeps them open (dashboard/): stats key → (file, key inside a flat-keyed file or None
+        for a plain number, the factor to stats()' unit)."""
+        raise NotImplementedError
+
     def freeze(self) -> None:
         raise NotImplementedError
 

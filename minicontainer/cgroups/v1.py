@@ -140,6 +140,12 @@ class V1Cgroup(Cgroup):
             if "memory" in self.paths else None,          # processes the OOM killer chose here
         }
 
+    def counter_files(self) -> dict[str, tuple[Path, str | None, int]]:
+        files = {"memory_usage": ("memory", "memory.usage_in_bytes", None), "cpu_usage_ns":
+                 ("cpuacct", "cpuacct.usage", None), "pids_current": ("pids", "pids.current", None),
+                 "oom_kills": ("memory", "memory.oom_control", "oom_kill")}
+        return {k: (self.paths[c] / name, key, 1) for k, (c, name, key) in files.items() if c in self.paths}
+
     def freeze(self) -> None:
         """`echo FROZEN > freezer.state`; it reads FREEZING until every task has stopped."""
         self.set_state("FROZEN", "stop every process of the group")

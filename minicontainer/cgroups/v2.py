@@ -142,6 +142,11 @@ class V2Cgroup(Cgroup):
             "oom_kills": read_keyed(p / "memory.events").get("oom_kill"),   # processes the OOM killer chose here
         }
 
+    def counter_files(self) -> dict[str, tuple[Path, str | None, int]]:
+        p = self.path
+        return {"memory_usage": (p / "memory.current", None, 1), "cpu_usage_ns": (p / "cpu.stat", "usage_usec", 1000),
+                "pids_current": (p / "pids.current", None, 1), "oom_kills": (p / "memory.events", "oom_kill", 1)}
+
     def freeze(self) -> None:
         """`echo 1 > cgroup.freeze`, then wait for cgroup.events to say "frozen 1"."""
         self.set_frozen(1)
