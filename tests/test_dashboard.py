@@ -283,3 +283,76 @@ def test_cli_errors_are_one_line(mc):
     assert p.returncode == 125 and p.stderr.count("\n") == 1 and "--bind" in p.stderr, p.stderr
     p = mc("dashboard", "--port", "70000")
     assert p.returncode == 125 and "--port" in p.stderr, p.stderr
+
+
+# ── the cluster (cluster/): nodes as columns; after a node fails, its pods on the others ───
+
+SLEEPERS = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: sleepers}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: sleepers}}
+  template:
+    metadata: {labels: {app: sleepers}}
+    spec:
+      containers:
+      - {name: sleep, image: busybox, command: ["sleep", "3600"]}
+"""
+
+
+@pytest.fixture
+def cluster_root(tmp_path_factory, busybox_tar):
+    """A root of its own with a 2-node cluster (as tests/test_cluster.py makes one); removed
+    at the end whatever happened."""
+    from minicontainer.api import image_store
+    root = tmp_path_factory.mktemp("dash-cluster")
+    image_store(root).import_archive(busybox_tar, "busybox")
+
+    def run(*args, input=None, check=True):
+        p = subprocess.run([sys.executable, "-m", "minicontainer", "--root", str(root), *args],
+                           input=input, capture_output=True, text=True, timeout=180)
+        assert not check or p.returncode == 0, f"minicontainer {' '.join(args)} → {p.returncode}\n{p.stderr}"
+        return p
+    run("cluster", "create", "--nodes", "2", "--memory", "256Mi")
+    run.root = root
+    yield run
+    run("delete", "deployment", "sleepers", check=False)
+    run("controller", "stop", check=False)
+    run("cluster", "rm", check=False)
+
+
+def pods_by_node(browser) -> dict[str, list[str]]:
+    out = {}
+    for col in browser.find_elements("css selector", "#nodes .node"):
+        out[col.get_attribute("data-node")] = sorted(
+            p.get_attribute("data-name") for p in col.find_elements("css selector", ".pod.ready:not(.gone)"))
+    return out
+
+
+def test_after_a_node_fails_the_page_shows_its_pods_on_the_other_node(browser, cluster_root):
+    url, stop, thread = serve_in_thread(cluster_root.root, allow_actions=True)
+    try:
+        open_page(browser, url)
+        wait_for(lambda: set(pods_by_node(browser)) == {"node1", "node2"}, 60, "the two node columns")
+        cluster_root("apply", "-f", "-", input=SLEEPERS)
+        spread = wait_for(lambda: (lambda s: s if sum(map(len, s.values())) == 4 and all(s.values()) else None)(
+            pods_by_node(browser)), 180, "4 ready pods on both nodes")
+        print(f"before: {spread}")
+        screenshot(browser, "cluster-before")
+        victim = "node1"
+        browser.find_element("css selector", f'.node[data-node="{victim}"] button[data-action="fail"]').click()
+        wait_for(lambda: browser.find_element("css selector", f'.node[data-node="{victim}"]').get_attribute(
+            "data-ready") == "false", 60, f"{victim} shown as failed")
+        after = wait_for(lambda: (lambda s: s if not s[victim] and len(s["node2"]) == 4 else None)(
+            pods_by_node(browser)), 180, "the 4 pods on node2")
+        print(f"after `node fail {victim}`: {after}")
+        assert set(spread["node2"]) <= set(after["node2"])       # the survivors stayed where they were
+        assert browser.find_elements("css selector", '#events li[data-action="NodeNotReady"]')
+        screenshot(browser, "cluster-after-node-fail")
+        status, answer = request(url, f"/api/nodes/{victim}/fail", "POST", {})
+        assert status == 409 and "failed already" in answer["error"], answer
+    finally:
+        stop.set()
+        thread.join(30)

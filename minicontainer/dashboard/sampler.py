@@ -389,7 +389,8 @@ class Sampler:
             obj = ev.get("involvedObject") or {}
             event = {"time": k8s_time(ev.get("lastTimestamp")), "source": "cluster",
                      "action": ev.get("reason", ""), "name": f"{obj.get('kind', '')}/{obj.get('name', '')}",
-                     "id": "", "detail": {"message": ev.get("message", ""), "count": ev.get("count", 1)},
+                     "id": "", "detail": {"message": ev.get("message", ""),
+                                          **({"count": ev["count"]} if ev.get("count", 1) > 1 else {})},
                      "warning": ev.get("type") == "Warning"}
             new.append(event)
         new.sort(key=lambda e: e["time"])
@@ -399,14 +400,18 @@ class Sampler:
     # ── the cluster ──────────────────────────────────────────────────────────────────────
     def read_cluster(self) -> None:
         """Nodes as columns, each with the pods bound to it (re-read when the store changed)."""
-        stamp = (dir_stamp(self.root / "k8s" / "pods"), dir_stamp(self.root / "k8s" / "deployments"))
+        k8s = self.root / "k8s"
+        stamp = (dir_stamp(k8s / "pods"), dir_stamp(k8s / "deployments"), dir_stamp(k8s / "nodes"),
+                 file_stamp(self.root / "cluster" / "cluster.json"))
         if stamp == self.pods_stamp:
             return
         self.pods_stamp = stamp
         store = object_store(self.root)
         pods = store.list("Pod")
-        self.cluster = {"nodes": node_list(pods), "pods": [pod_row(p) for p in pods],
-                        "deployments": [deployment_row(d) for d in store.list("Deployment")]}
+        cluster = cluster_record(self.root)
+        self.cluster = {"nodes": node_list(store, pods, cluster), "pods": [pod_row(p) for p in pods],
+                        "deployments": [deployment_row(d) for d in store.list("Deployment")],
+                        "can_fail_nodes": cluster is not None}
 
 
 def object_store(root):
@@ -455,7 +460,36 @@ def deployment_row(d: dict) -> dict:
             "ready": status.get("readyReplicas", 0)}
 
 
-def node_list(pods: list[dict]) -> list[dict]:
-    """The nodes: this host (the one node of orchestration/) and every node a pod names."""
-    names = ["minicontainer"] + sorted({p["spec"].get("nodeName") for p in pods} - {None, "", "minicontainer"})
-    return [{"name": n, "ready": True} for n in names]
+def file_stamp(path: Path):
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def cluster_record(root) -> dict | None:
+    """cluster.json of `cluster create` (cluster/nodes.py), or None: no cluster here."""
+    from ..cluster.nodes import ClusterStore
+    return ClusterStore(root).load()
+
+
+def node_list(store, pods: list[dict], cluster: dict | None) -> list[dict]:
+    """The nodes as columns: the Node objects of a cluster (Ready from their condition, which
+    the heartbeats keep; a failed one is powered off), else this host — the one node of
+    orchestration/ — and any node a pod names."""
+    from ..cluster.lifecycle import is_ready
+    nodes = {o["metadata"]["name"]: o for o in store.list("Node")}
+    recorded = (cluster or {}).get("nodes") or {}
+    if not nodes and not recorded:
+        names = ["minicontainer"] + sorted({p["spec"].get("nodeName") for p in pods} - {None, "", "minicontainer"})
+        return [{"name": n, "ready": True, "status": "Ready"} for n in names]
+    out = []
+    for name in sorted(nodes.keys() | recorded.keys(), key=lambda n: (recorded.get(n, {}).get("index", 999), n)):
+        obj = nodes.get(name) or {"spec": {}, "status": {}}
+        ready, failed = bool(nodes.get(name)) and is_ready(obj), bool(recorded.get(name, {}).get("failed"))
+        status = "failed (power cut)" if failed else "Ready" if ready else "NotReady"
+        if obj["spec"].get("unschedulable"):
+            status += ", SchedulingDisabled"
+        out.append({"name": name, "ready": ready and not failed, "status": status, "failed": failed,
+                    "subnet": recorded.get(name, {}).get("subnet", "")})
+    return out

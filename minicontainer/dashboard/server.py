@@ -268,7 +268,17 @@ class Handler(BaseHTTPRequestHandler):
         return {"message": scale(f"deployment/{name}", int(replicas), self.server.root)}
 
     def fail_node(self, name: str, body: dict) -> dict:
-        raise RequestError(HTTPStatus.NOT_FOUND, f"no such node: {name} (this host runs no cluster of nodes)")
+        """`node fail NAME`: a power cut (cluster/nodes.py); the page then shows the failover."""
+        from ..cluster.nodes import fail_node
+        from .sampler import cluster_record
+        cluster = cluster_record(self.server.root)
+        if cluster is None:
+            raise RequestError(HTTPStatus.NOT_FOUND, f"no such node: {name} (no cluster here: "
+                               "`minicontainer cluster create --nodes 3`)")
+        if name not in cluster["nodes"]:
+            raise RequestError(HTTPStatus.NOT_FOUND, f"no such node: {name} (the nodes: {', '.join(cluster['nodes'])})")
+        n = fail_node(self.server.root, name)
+        return {"failed": name, "killed": n.get("killed", 0)}
 
     # ── answers ───────────────────────────────────────────────────────────────────────────
     def send_json(self, status: HTTPStatus, data) -> None:

@@ -94,6 +94,7 @@ function applyTick(msg) {
   $("#counts").textContent = `${running} running · ${msg.containers.length} in all`;
   const empty = $("#containers .empty");
   if (msg.containers.length && empty) empty.remove();
+  if (!msg.containers.length && !empty) $("#containers").append(el("p", { class: "empty", text: "No containers yet: minicontainer run -d busybox sleep 1000" }));
   if (msg.type === "tick") addEvents(msg.events || []);
   refreshSharedChips();
   renderCluster(msg.cluster || { nodes: [], pods: [] });
@@ -241,7 +242,8 @@ function refreshSharedChips() {
 function addEvents(events) {
   const list = $("#events");
   for (const e of events) {
-    const detail = Object.entries(e.detail || {}).map(([k, v]) => `${k}=${v}`).join(" ");
+    const { message, ...rest } = e.detail || {};
+    const detail = [message, ...Object.entries(rest).map(([k, v]) => `${k}=${v}`)].filter(Boolean).join(" ");
     list.prepend(el("li", { class: e.warning ? "warning" : "", "data-action": e.action, "data-name": e.name },
       el("span", { class: "when", text: clock(e.time) }), el("span", { class: "src", text: e.source }),
       el("b", { text: `${e.action} ` }), el("span", { text: `${e.name} ` }), el("span", { class: "sub", text: detail })));
@@ -274,28 +276,45 @@ function renderCluster(cluster) {
       nodes.append(col);
     }
     col.classList.toggle("notready", !n.ready);
-    $(".state", col).textContent = n.ready ? (n.status || "Ready") : (n.status || "NotReady");
+    col.dataset.ready = String(n.ready);
+    $(".state", col).textContent = n.status || (n.ready ? "Ready" : "NotReady");
+    const fail = $('button[data-action="fail"]', col);
+    if (fail) fail.disabled = !!n.failed;
     columns.set(n.name, col);
   }
   for (const col of nodes.querySelectorAll(".node")) if (!columns.has(col.dataset.node)) col.remove();
-  const pending = columns.get("") || null;
-  const keep = new Set();
+  const keep = new Set(cluster.pods.map((p) => `${p.namespace}/${p.name}`));
+  // A pod that is gone (evicted from a failed node, scaled down) stays a moment as a ghost;
+  // a new pod of the same owner (its ReplicaSet's replacement) then glides over from there.
+  for (const pod of nodes.querySelectorAll(".pod:not(.gone)")) {
+    if (keep.has(pod.dataset.name)) continue;
+    pod.classList.add("gone");
+    (ghosts[pod.dataset.owner] ||= []).push({ rect: before.get(pod.dataset.name), at: Date.now() });
+    setTimeout(() => pod.remove(), 4000);
+  }
   for (const p of cluster.pods) {
     const key = `${p.namespace}/${p.name}`;
-    keep.add(key);
-    let pod = nodes.querySelector(`.pod[data-name="${CSS.escape(key)}"]`);
-    if (!pod) pod = el("div", { class: "pod", "data-name": key, title: key });
+    let pod = nodes.querySelector(`.pod:not(.gone)[data-name="${CSS.escape(key)}"]`);
+    const isNew = !pod;
+    if (!pod) pod = el("div", { class: "pod", "data-name": key, "data-owner": p.owner, title: key });
     pod.textContent = p.name + (p.phase !== "Running" ? ` (${p.phase})` : "");
     pod.classList.toggle("ready", p.ready);
     pod.classList.toggle("deleting", p.deleting);
     pod.dataset.node = p.node;
     pod.dataset.phase = p.phase;
-    const col = columns.get(p.node) || pending || [...columns.values()][0];
+    const col = columns.get(p.node) || columns.get("") || [...columns.values()][0];
     if (col && pod.parentElement !== $(".pods", col)) $(".pods", col).append(pod);
     if (oldNode.has(key) && oldNode.get(key) !== p.node) flip(pod, before.get(key));
+    else if (isNew && p.owner) flip(pod, takeGhost(p.owner));
   }
-  for (const pod of nodes.querySelectorAll(".pod")) if (!keep.has(pod.dataset.name)) pod.remove();
   renderDeployments(cluster.deployments || []);
+}
+
+const ghosts = {};                         // owner → [{rect, at}] of pods that just went
+function takeGhost(owner) {
+  const list = (ghosts[owner] || []).filter((g) => Date.now() - g.at < 30000 && g.rect);
+  ghosts[owner] = list;
+  return list.length ? list.shift().rect : null;
 }
 
 // FLIP: the pod is already in its new column; start it where it was and let it glide over.
