@@ -66,6 +66,13 @@ class ContainerConfig:
     group_add: list[str] = field(default_factory=list)    # --group-add GID
     shm_size: str | None = None                           # --shm-size 64m: /dev/shm's size
     device: list[str] = field(default_factory=list)       # --device HOST[:CTR][:rwm]: mknod + devices cgroup
+    health_cmd: str | None = None                         # --health-cmd CMD (health.py: the monitor
+    health_interval: str | None = None                    # runs it with exec every interval; these
+    health_timeout: str | None = None                     # win over the image's HEALTHCHECK)
+    health_start_period: str | None = None
+    health_retries: str | None = None
+    no_healthcheck: bool = False                          # --no-healthcheck: not even the image's
+    healthcheck: dict | None = None                       # the image's HEALTHCHECK (apply_image_config)
 
     def validate(self) -> "ContainerConfig":
         if self.isolation not in ISOLATIONS:
@@ -96,6 +103,11 @@ class ContainerConfig:
         if self.cidfile is not None and os.path.exists(self.cidfile):
             raise ConfigError(f"the container ID file {self.cidfile} exists: another container may "
                               "use it; remove it or choose another --cidfile")
+        if self.no_healthcheck or self.healthcheck or any(getattr(self, f) is not None for f in
+                                                           ("health_cmd", "health_interval", "health_timeout",
+                                                            "health_start_period", "health_retries")):
+            from .health import settings
+            settings(self)                                # ConfigError on a bad value
         if self.cgroup_parent is not None and not re.fullmatch(
                 r"/?([A-Za-z0-9][A-Za-z0-9_.-]{0,127}/)*[A-Za-z0-9][A-Za-z0-9_.-]{0,127}/?", self.cgroup_parent):
             raise ConfigError(f"invalid --cgroup-parent {self.cgroup_parent!r}: use a group path such as "

@@ -110,7 +110,7 @@ def parse_time(value: str, now: float | None = None) -> float:
     if re.fullmatch(r"\d+(\.\d+)?", text):
         return float(text)
     if re.fullmatch(r"(\d+(\.\d+)?(ns|us|ms|s|m|h))+", text):
-        return now - sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
+        return now - parse_duration(text, "--since/--until")
     from datetime import datetime, timezone
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -120,6 +120,14 @@ def parse_time(value: str, now: float | None = None) -> float:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return when.timestamp()
+
+
+def parse_duration(value: str, flag: str) -> float:
+    """Go's durations, as Docker takes them: 30s, 1m30s, 500ms, 1.5h → seconds."""
+    text = value.strip()
+    if not re.fullmatch(r"(\d+(\.\d+)?(ns|us|ms|s|m|h))+", text):
+        raise ConfigError(f"invalid {flag} {value!r}: give a duration such as 30s, 1m30s or 500ms")
+    return sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
 
 
 def log_time(ts: str) -> float:

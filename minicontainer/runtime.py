@@ -165,6 +165,9 @@ def start(ctx: Context) -> None:
     ctx.record.status, ctx.record.started_at = "running", time.time()
     ctx.store.save(ctx.record)
     record_event(ctx.store, "start", ctx.record)
+    if ctx.config.health_cmd or ctx.config.healthcheck:      # a health check (health.py):
+        from .health import start_monitor                   # its monitor runs beside PID 1
+        start_monitor(ctx.store, ctx.record, ctx.config)
 
 
 def launch(ctx: Context) -> None:

@@ -96,6 +96,7 @@ class ContainerRecord:
     supervisor_pid: int = 0            # who waits for PID 1: the CLI (foreground) or supervisor.py (-d)
     supervisor_start: int = 0          # its start time, like pid_start
     restart_count: int = 0             # restarts done by the --restart policy
+    health: dict = field(default_factory=dict)    # health.py: Status, FailingStreak, Log (State.Health)
 
     @property
     def short_id(self) -> str:

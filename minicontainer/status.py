@@ -85,7 +85,9 @@ def status_text(rec: ContainerRecord, now: float | None = None) -> str:
     status = current_status(rec)
     code = "?" if rec.exit_code is None else rec.exit_code
     if status == "running":
-        return f"Up {human_duration(now - rec.started_at)}"
+        health = (rec.health or {}).get("Status")               # health.py
+        shown = {"starting": " (health: starting)"}.get(health, f" ({health})" if health else "")
+        return f"Up {human_duration(now - rec.started_at)}{shown}"
     if status == "paused":
         return f"Up {human_duration(now - rec.started_at)} (Paused)"
     if status == "restarting":

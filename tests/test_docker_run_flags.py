@@ -162,3 +162,91 @@ def test_cgroup_parent_relative_and_absolute(mc, named):
                           base / PARENT / "course"):
                 if group.is_dir():
                     group.rmdir()                   # …the parents stay, as Docker's do
+
+
+# ── health checks ─────────────────────────────────────────────────────────────────────────
+
+def health_of(mc, name) -> dict:
+    return json.loads(mc("inspect", name, check=True).stdout)[0]["State"].get("Health") or {}
+
+
+def ps_status(mc, name) -> str:
+    return mc("ps", "-a", "--filter", f"name=^{name}$", "--format", "{{.Status}}", check=True).stdout.strip()
+
+
+def test_health_cmd_starting_unhealthy_healthy_in_ps_and_inspect(mc, mc_root, named):
+    name = named("health")
+    start = time.time()
+    mc("run", "-d", "--net", "none", "--name", name, "--health-cmd", "cat /tmp/ok",
+       "--health-interval", "1s", "--health-retries", "2", "--health-timeout", "5s",
+       "busybox", "sleep", "300", check=True)
+    assert ps_status(mc, name).endswith("(health: starting)")
+    until(lambda: health_of(mc, name).get("Status") == "unhealthy", what="unhealthy")
+    health = health_of(mc, name)
+    assert health["FailingStreak"] >= 2 and health["Log"][-1]["ExitCode"] == 1
+    assert "No such file" in health["Log"][-1]["Output"]
+    assert ps_status(mc, name).endswith("(unhealthy)")
+    mc("exec", name, "sh", "-c", "echo fine > /tmp/ok", check=True)
+    until(lambda: health_of(mc, name).get("Status") == "healthy", what="healthy")
+    assert ps_status(mc, name).endswith("(healthy)") and health_of(mc, name)["FailingStreak"] == 0
+    assert health_of(mc, name)["Log"][-1]["Output"] == "fine\n" and len(health_of(mc, name)["Log"]) <= 5
+    events = mc("events", "--since", str(start), "--until", str(time.time() + 0.5), "--filter", f"container={name}", "--format", "{{.Action}}",
+                check=True).stdout.split("\n")
+    assert "health_status: unhealthy" in events and "health_status: healthy" in events
+    mc("rm", "-f", name, check=True)
+    until(lambda: not monitors(mc_root), what="the monitor to end with the container")
+
+
+def monitors(mc_root) -> list[int]:
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if b"minicontainer.health" in cmd and str(mc_root).encode() in cmd:
+            out.append(int(pid))
+    return out
+
+
+def test_healthcheck_from_the_image_timeout_and_no_healthcheck(mc, named, tmp_path):
+    (tmp_path / "Containerfile").write_text(
+        "FROM busybox\nHEALTHCHECK --interval=1s --timeout=1s --retries=1 CMD sleep 10\n")
+    mc("build", "-t", "health-img", str(tmp_path), check=True)
+    try:
+        slow, off, ok = named("h-img"), named("h-off"), named("h-over")
+        mc("run", "-d", "--net", "none", "--name", slow, "health-img", "sleep", "300", check=True)
+        mc("run", "-d", "--net", "none", "--name", off, "--no-healthcheck", "health-img", "sleep", "300",
+           check=True)
+        mc("run", "-d", "--net", "none", "--name", ok, "--health-cmd", "true", "health-img", "sleep", "300",
+           check=True)                                  # the flag wins; the image's interval stays
+        until(lambda: health_of(mc, slow).get("Status") == "unhealthy", what="the timeout to fail it")
+        assert health_of(mc, slow)["Log"][0]["Output"] == "Health check exceeded timeout (1s)"
+        until(lambda: health_of(mc, ok).get("Status") == "healthy", what="healthy")
+        assert health_of(mc, off) == {} and ps_status(mc, off).startswith("Up") and "(" not in ps_status(mc, off)
+    finally:
+        mc("rm", "-f", slow, off, ok)
+        mc("image", "rm", "health-img")
+
+
+def test_unhealthy_with_a_restart_policy_restarts(mc, named):
+    name = named("h-restart")
+    mc("run", "-d", "--net", "none", "--name", name, "--restart", "always", "--health-cmd", "false",
+       "--health-interval", "1s", "--health-retries", "1", "busybox", "sleep", "300", check=True)
+    until(lambda: json.loads(mc("inspect", name, check=True).stdout)[0]["RestartCount"] >= 1,
+          timeout=30, what="a restart after unhealthy")
+    mc("stop", "-t", "0", name, check=True)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--health-cmd", "true", "--health-interval", "often"], "invalid --health-interval"),
+    (["--health-cmd", "true", "--health-retries", "0"], "--health-retries"),
+    (["--health-cmd", "true", "--no-healthcheck"], "conflicts"),
+    (["--health-cmd", "true", "--health-timeout", "0s"], "above 0"),
+])
+def test_bad_health_options(mc, mc_root, args, words):
+    before = sorted(os.listdir(mc_root / "containers"))
+    p = mc("run", "--rm", "--net", "none", *args, "busybox", "true")
+    assert p.returncode == 125 and words in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert sorted(os.listdir(mc_root / "containers")) == before

@@ -80,6 +80,12 @@ RUN_OPTIONS = (
     (("--device",), "device", "list", "HOST[:CONTAINER][:PERMS]: a host device inside (PERMS of rwm)."),
     (("--cgroup-parent",), "cgroup_parent", "value", "The group to make the container's cgroup in "
                                                        "(/A/B from the root; A/B below minicontainer/)."),
+    (("--health-cmd",), "health_cmd", "value", "A command run inside to check health (exit 0: healthy)."),
+    (("--health-interval",), "health_interval", "value", "Time between checks, e.g. 30s (the default)."),
+    (("--health-timeout",), "health_timeout", "value", "A check running longer fails (default 30s)."),
+    (("--health-start-period",), "health_start_period", "value", "Failures before this do not count (default 0s)."),
+    (("--health-retries",), "health_retries", "value", "Failures in a row that make it unhealthy (default 3)."),
+    (("--no-healthcheck",), "no_healthcheck", "flag", "Disable the image's HEALTHCHECK."),
     (("--memory-reservation",), "memory_reservation", "value", "A soft memory limit, e.g. 32m."),
     (("--cpu-period",), "cpu_period", "value", "CFS period in microseconds (1000-1000000)."),
     (("--cpu-quota",), "cpu_quota", "value", "CFS quota in microseconds per period (-1: none)."),

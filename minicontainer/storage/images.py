@@ -449,6 +449,8 @@ def apply_image_config(config, image: Image) -> None:
     config.command = entrypoint + list(config.command or cmd or [])
     if hasattr(config, "labels"):
         config.labels = {**(defaults.get("labels") or {}), **config.labels}
+    if getattr(config, "healthcheck", False) is None and defaults.get("healthcheck"):
+        config.healthcheck = defaults["healthcheck"]    # HEALTHCHECK: health.py runs it
     if hasattr(config, "expose"):                       # EXPOSE: what -P publishes
         config.expose = list(dict.fromkeys([*(defaults.get("exposed") or []), *config.expose]))
     if getattr(config, "stop_signal", "") is None and defaults.get("stopsignal"):
