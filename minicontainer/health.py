@@ -16,8 +16,8 @@ A failure during the start period (--health-start-period) does not count: a slow
 given time to come up. The first check runs one interval after the start. A check that runs
 longer than --health-timeout is stopped and counts as a failure.
 
-Who runs the checks? A monitor, a small process of its own that runtime.start() launches
-next to the container (`python -m minicontainer.health ROOT ID PID START`), so neither the CLI
+Who runs the checks? A monitor (health_monitor.py), a process of its own that runtime.start()
+launches next to the container (`python -m minicontainer.health_monitor ROOT ID PID START`), so neither the CLI
 of a foreground `run` nor the detached container's supervisor (whose watch phase is kept
 tiny) carries it. Each check is `exec` — the same setns steps as `minicontainer exec`. The
 monitor waits on a pidfd of the container's PID 1 between checks, so it ends the moment the
@@ -28,13 +28,14 @@ With a restart policy, turning unhealthy kills PID 1, and the policy starts it a
 from __future__ import annotations
 
 import os
-import select
+import re
 import signal
 import sys
-import time
 
 from .errors import ConfigError
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 DEFAULTS = {"interval": 30.0, "timeout": 30.0, "start_period": 0.0, "retries": 3}   # Docker's
 KEEP_RESULTS = 5                 # State.Health.Log keeps the last five
 MAX_OUTPUT = 4096                # bytes of a check's output kept, as Docker
@@ -47,7 +48,6 @@ HEALTH_FLAGS = ("health_cmd", "health_interval", "health_timeout", "health_start
 def settings(config) -> dict | None:
     """The check the container gets: the image's HEALTHCHECK with each --health-* flag over it;
     None with --no-healthcheck, HEALTHCHECK NONE, or neither. ConfigError on a bad value."""
-    from .housekeeping import parse_duration
     image = getattr(config, "healthcheck", None) or {}
     if config.no_healthcheck:
         if any(getattr(config, f) is not None for f in HEALTH_FLAGS):
@@ -78,12 +78,20 @@ def settings(config) -> dict | None:
     return out
 
 
+def parse_duration(value: str, flag: str) -> float:
+    """Go's durations, as Docker takes them: 30s, 1m30s, 500ms, 1.5h → seconds."""
+    text = value.strip()
+    if not re.fullmatch(r"(\d+(\.\d+)?(ns|us|ms|s|m|h))+", text):
+        raise ConfigError(f"invalid {flag} {value!r}: give a duration such as 30s, 1m30s or 500ms")
+    return sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
+
+
 def command_of(test: list) -> list[str]:
     """["CMD-SHELL", "cmd"] → sh -c cmd (the image's shell form); ["CMD", prog, args…] → as is."""
     return ["/bin/sh", "-c", test[1]] if test[0] == "CMD-SHELL" else list(test[1:])
 
 
-# ── the monitor: started with the container ───────────────────────────────────────────────
+# ── the monitor: started with the container, judging each result ──────────────────────────
 
 def start_monitor(store, rec, config) -> None:
     """runtime.start: launch the monitor for a container that has a check (double fork and
@@ -93,7 +101,7 @@ def start_monitor(store, rec, config) -> None:
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (package_parent,
                                                                       os.environ.get("PYTHONPATH")))))
-    argv = [sys.executable, "-m", "minicontainer.health", str(store.root), rec.id, str(rec.pid),
+    argv = [sys.executable, "-m", "minicontainer.health_monitor", str(store.root), rec.id, str(rec.pid),
             str(rec.pid_start)]
     log = str(store.container_dir(rec.id) / "health.log")
     child = os.fork()
@@ -115,40 +123,6 @@ def start_monitor(store, rec, config) -> None:
     os.waitpid(child, 0)
 
 
-def monitor(root: str, cid: str, pid: int, start: int) -> None:
-    """Check every interval until PID 1 (pid, start) ends; keep the record's health current."""
-    from .state import StateStore, proc_start_time
-    from .supervisor import config_of
-    store = StateStore(root)
-    rec = store.load(cid)
-    try:
-        pidfd = os.pidfd_open(pid)
-    except OSError:
-        return
-    if rec is None or proc_start_time(pid) != start:
-        return
-    check = settings(config_of(rec))
-    from . import exec as preloaded                       # noqa: F401 — each check's fork has it
-    health = {"Status": "starting", "FailingStreak": 0, "Log": []}
-    store.update(cid, health=health)
-    began, poller = time.monotonic(), select.poll()
-    poller.register(pidfd, select.POLLIN)
-    while not poller.poll(check["interval"] * 1000):      # readable: PID 1 has exited
-        result = run_check(root, cid, command_of(check["test"]), check["timeout"])
-        if poller.poll(0):
-            break                                         # it ended during the check: no verdict
-        was = health["Status"]
-        health = judge(health, result, check, time.monotonic() - began < check["start_period"])
-        rec = store.update(cid, health=health)
-        if rec is None:
-            break                                         # removed
-        if health["Status"] != was:
-            from .events import record as record_event
-            record_event(store, f"health_status: {health['Status']}", rec)
-            if health["Status"] == "unhealthy":
-                restart_if_policy(rec)
-
-
 def judge(health: dict, result: dict, check: dict, in_start_period: bool) -> dict:
     """The new health after one result (Docker's rules; failures in the start period, before
     the first success, do not count)."""
@@ -161,67 +135,3 @@ def judge(health: dict, result: dict, check: dict, in_start_period: bool) -> dic
             status = "unhealthy"
     log = (health["Log"] + [result])[-KEEP_RESULTS:]
     return {"Status": status, "FailingStreak": streak, "Log": log}
-
-
-def restart_if_policy(rec) -> None:
-    """Unhealthy with --restart: end PID 1 (SIGKILL, exit 137) so the supervisor restarts it."""
-    from .config import parse_restart_policy
-    from .stop import signal_process
-    if parse_restart_policy(rec.config.get("restart", "no"))[0] != "no":
-        signal_process(rec.pid, rec.pid_start, signal.SIGKILL)
-
-
-def run_check(root: str, cid: str, command: list[str], timeout: float) -> dict:
-    """One check: `exec` of the command in a child whose stdout and stderr are a pipe; stopped
-    (SIGTERM, which exec passes on, then SIGKILL) after `timeout` seconds."""
-    from .inspection import rfc3339
-    began = time.time()
-    r, w = os.pipe()
-    child = os.fork()
-    if child == 0:
-        os.close(r)
-        os.dup2(w, 1), os.dup2(w, 2)
-        code = 255
-        try:
-            from .exec import exec_in_container
-            code = exec_in_container(cid, command, root=root)
-        except BaseException as e:              # the container stopped, the command is missing …
-            os.write(2, f"{e}\n".encode(errors="replace"))
-        finally:
-            os._exit(code)
-    os.close(w)
-    output, deadline, code = b"", time.monotonic() + timeout, None
-    with os.fdopen(r, "rb", buffering=0) as pipe:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([pipe], [], [], left)[0]:
-                code = stop_check(child)
-                break
-            data = pipe.read(65536)
-            if not data:
-                break
-            output = (output + data)[-MAX_OUTPUT:]
-    if code is None:
-        code = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
-        text = output.decode(errors="replace")
-    else:
-        text = f"Health check exceeded timeout ({timeout:g}s)"
-    return {"Start": rfc3339(began), "End": rfc3339(time.time()), "ExitCode": code, "Output": text}
-
-
-def stop_check(child: int) -> int:
-    """Timed out: SIGTERM (exec forwards it into the container), SIGKILL a second later."""
-    os.kill(child, signal.SIGTERM)
-    for _ in range(20):
-        done, _ = os.waitpid(child, os.WNOHANG)
-        if done:
-            return -1
-        time.sleep(0.05)
-    os.kill(child, signal.SIGKILL)
-    os.waitpid(child, 0)
-    return -1
-
-
-if __name__ == "__main__":
-    root_arg, cid_arg, pid_arg, start_arg = sys.argv[1:5]
-    monitor(root_arg, cid_arg, int(pid_arg), int(start_arg))

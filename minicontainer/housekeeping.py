@@ -98,8 +98,6 @@ def mem_total() -> int:
 
 # ── logs --since / --until ────────────────────────────────────────────────────────────────
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 
 def parse_time(value: str, now: float | None = None) -> float:
@@ -110,6 +108,7 @@ def parse_time(value: str, now: float | None = None) -> float:
     if re.fullmatch(r"\d+(\.\d+)?", text):
         return float(text)
     if re.fullmatch(r"(\d+(\.\d+)?(ns|us|ms|s|m|h))+", text):
+        from .health import parse_duration
         return now - parse_duration(text, "--since/--until")
     from datetime import datetime, timezone
     try:
@@ -120,14 +119,6 @@ def parse_time(value: str, now: float | None = None) -> float:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return when.timestamp()
-
-
-def parse_duration(value: str, flag: str) -> float:
-    """Go's durations, as Docker takes them: 30s, 1m30s, 500ms, 1.5h → seconds."""
-    text = value.strip()
-    if not re.fullmatch(r"(\d+(\.\d+)?(ns|us|ms|s|m|h))+", text):
-        raise ConfigError(f"invalid {flag} {value!r}: give a duration such as 30s, 1m30s or 500ms")
-    return sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
 
 
 def log_time(ts: str) -> float:

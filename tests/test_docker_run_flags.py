@@ -204,7 +204,7 @@ def monitors(mc_root) -> list[int]:
             cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
         except OSError:
             continue
-        if b"minicontainer.health" in cmd and str(mc_root).encode() in cmd:
+        if b"minicontainer.health_monitor" in cmd and str(mc_root).encode() in cmd:
             out.append(int(pid))
     return out
 
