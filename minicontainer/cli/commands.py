@@ -20,7 +20,25 @@ def run(ctx: typer.Context, image: str, command: Optional[List[str]], **options)
     from .run_verb import run_container
     if ctx.info_name == "create":
         options["create"] = True
+    if ctx.meta.get("explain") == "brief":
+        options["explain"] = "brief"
     raise SystemExit(run_container(root=root_of(ctx), image=image, command=command or [], **options))
+
+
+class RunCommand(typer.core.TyperCommand):
+    """click's flags take no value, so click would refuse `--explain=brief`, which the fast lane
+    accepts: take it off the options (those before IMAGE) and hand it to run() in ctx.meta."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        from .run_verb import OPTIONS
+        args, i = list(args), 0
+        while i < len(args) and args[i].startswith("-") and args[i] != "--":
+            if args[i] == "--explain=brief":
+                args[i], ctx.meta["explain"] = "--explain", "brief"
+            elif OPTIONS.get(args[i], ("", "flag"))[1] != "flag":
+                i += 1                                     # skip the option's value
+            i += 1
+        return super().parse_args(ctx, args)
 
 
 def run_signature() -> Signature:
@@ -44,9 +62,9 @@ def run_signature() -> Signature:
 
 run.__signature__ = run_signature()
 run.__annotations__ = {p.name: p.annotation for p in run.__signature__.parameters.values()}
-app.command(context_settings=RUN_CONTEXT)(run)
+app.command(context_settings=RUN_CONTEXT, cls=RunCommand)(run)
 # `create` takes run's options (one declaration): it makes the container and prints its ID.
-app.command("create", context_settings=RUN_CONTEXT,
+app.command("create", context_settings=RUN_CONTEXT, cls=RunCommand,
             help="Create a container without starting it; print its ID (`start` runs it).")(run)
 
 
