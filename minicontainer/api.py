@@ -655,7 +655,7 @@ def start_vm(name: str, *, wait_boot: bool = False, timeout: float = 120.0, root
 
 
 def stop_vm(name: str, *, timeout: float = 10.0, root=None):
-    """`vm stop`: the ACPI power button, then QMP quit after `timeout` seconds."""
+    """`vm stop`: Ctrl-Alt-Del on the guest's keyboard, then QMP quit after `timeout` seconds."""
     from .vm.machine import stop
     return stop(_vms(root), name, timeout=timeout)
 

@@ -52,7 +52,7 @@ def vm_start(ctx: typer.Context, name: str = typer.Argument(...),
 @vm_app.command("stop")
 def vm_stop(ctx: typer.Context, names: List[str] = typer.Argument(...),
             time_: float = typer.Option(10, "--time", "-t", help="Seconds to wait for the guest before quitting QEMU.")):
-    """Press the VM's power button; quit QEMU if the guest has not powered off after --time."""
+    """Press Ctrl-Alt-Del on the VM's keyboard (its init syncs and goes off); quit QEMU after --time."""
     from ..api import stop_vm
     for name in names:
         stop_vm(name, timeout=time_, root=root_of(ctx))

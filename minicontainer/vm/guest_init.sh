@@ -5,7 +5,9 @@
 # "tick N" a second on the console, the same number written to /var/lib/mc/counter and synced: the
 # guest writes to its disk all the time, which is what snapshots and migrations must get right),
 # then keeps a shell on the serial console for `minicontainer vm console`.
-# The kernel's power button (QMP system_powerdown, `vm stop`) reaches busybox acpid, which powers off.
+# `vm stop` presses Ctrl-Alt-Del (QMP send-key): with ctrl-alt-del set to 0 the kernel sends SIGINT to
+# PID 1 instead of rebooting at once, and the trap below syncs the disk, then reboots; QEMU runs
+# with -no-reboot, so the reboot ends it. (acpi=off: no ACPI power button, see minicontainer/vm/qemu.py.)
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 mount -t proc proc /proc
@@ -14,14 +16,13 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t tmpfs tmpfs /run
 mkdir -p /dev/pts /var/lib/mc && mount -t devpts devpts /dev/pts
 [ -s /etc/hostname ] && hostname -F /etc/hostname
+for word in $(cat /proc/cmdline); do          # the VM's name: mc.hostname=NAME (qemu.py)
+    case "$word" in mc.hostname=?*) hostname "${word#mc.hostname=}" ;; esac
+done
 echo "mc-vm: $(hostname) up, kernel $(uname -r), $(grep MemTotal /proc/meminfo | tr -s ' ')"
 
-# The power button: ACPI's "button" driver (loaded by the initramfs) reports it as an input event,
-# acpid runs /etc/acpi/PWRF/00000080 for it, which powers off.
-mkdir -p /etc/acpi/PWRF
-printf '#!/bin/sh\necho "mc-vm: power button: powering off"\nsync\npoweroff -f\n' >/etc/acpi/PWRF/00000080
-chmod 755 /etc/acpi/PWRF/00000080
-command -v acpid >/dev/null && acpid -c /etc/acpi -l /dev/null -p /run/acpid.pid
+echo 0 >/proc/sys/kernel/ctrl-alt-del
+trap 'echo "mc-vm: ctrl-alt-del: syncing, then off"; sync; reboot -f' INT
 
 counter() {
     i=$(cat /var/lib/mc/counter 2>/dev/null || echo 0)
@@ -34,7 +35,15 @@ counter() {
 }
 counter >/dev/console 2>&1 &
 
+console() {
+    while :; do
+        setsid sh -c 'exec sh -l </dev/ttyS0 >/dev/ttyS0 2>&1'
+        sleep 1
+    done
+}
+console &
+# PID 1 waits in `wait`, which a trapped signal interrupts (a foreground command would delay the trap).
 while :; do
-    setsid sh -c 'exec sh -l </dev/ttyS0 >/dev/ttyS0 2>&1'
+    wait
     sleep 1
 done
