@@ -14,6 +14,7 @@ is only a snapshot, and /proc/PID vanishes with its process.
     in_my_mount_namespace(pid)       does `pid` share this process's mount namespace?
     pid_namespace_members(pid)       the PIDs in `pid`'s PID namespace (`top` without a cgroup)
     describe_process(pid)            one row of `top`: UID, PID, PPID, NSPID, STAT, TIME, CMD
+    proc_start_time(pid), is_alive(pid, start)   is PID still the process we started?
 """
 from __future__ import annotations
 
@@ -22,6 +23,29 @@ import re
 import time
 
 OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
+
+
+def proc_start_time(pid: int) -> int:
+    """Field 22 of /proc/PID/stat: when the process started, in clock ticks after boot."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return 0
+    return int(stat[stat.rindex(b")") + 2:].split()[19])
+
+
+def is_alive(pid: int, start: int) -> bool:
+    """True if `pid` is still the process we started (same PID *and* same start time) and
+    has not exited (a zombie, state Z in /proc/PID/stat, waits only to be reaped)."""
+    if pid <= 0 or proc_start_time(pid) != start:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] != b"Z"
 
 
 def unescape(text: str) -> str:

@@ -55,7 +55,6 @@ from .kernel.namespaces import CLONE_NEWCGROUP, CLONE_NEWUSER, flag_names, setns
 from .kernel.netdev import set_link_up
 from .kernel.pivot_root import chroot_into, pivot_into
 from .kernel.syscalls import libc
-from .network import steps as net
 from .process import (ExecError, exec_command, exit_status, leave_terminal, reset_signals,
                       resolve_process_user, set_process_limits, set_workdir)
 from .records import record
@@ -63,7 +62,6 @@ from .security import apply as apply_security, close_fds, set_non_dumpable, veri
 from .spec import NAMESPACE_TYPES, Spec
 from .events import record as record_event
 from .state import ContainerRecord, StateStore, proc_start_time
-from .storage.overlay import OverlayDirs, create_overlay_dirs, remove_overlay_dirs
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2)
@@ -78,7 +76,7 @@ class Context:
     explain: Explainer
     record: ContainerRecord | None = None
     spec: Spec | None = None                   # what the kernel steps do (spec.py)
-    overlay: OverlayDirs | None = None         # run: the root is an overlay mounted by PID 1
+    overlay: object | None = None              # run: storage.overlay.OverlayDirs, mounted by PID 1
     cgroup: object | None = None               # cgroups.Cgroup
     policy: object | None = None               # security.Policy: capabilities, seccomp, masks
     network_mode: object | None = None         # network.NetworkMode: none/host/bridge/container
@@ -121,6 +119,8 @@ def run(ctx: Context) -> int:
 def prepare(ctx: Context) -> None:
     """Parent: find the image, record the container, create its overlay dirs and cgroup, and
     write down the spec every later step reads."""
+    from .network import steps as net       # (here, not above: the OCI path never loads them)
+    from .storage.overlay import create_overlay_dirs
     lower = find_image_rootfs(ctx)
     limits = parse_limits(ctx.config)                       # bad values fail before anything exists
     ctx.userns = plan_rootless(ctx.config, limits)          # not root: id maps; what cannot work refused
@@ -304,6 +304,8 @@ def teardown(ctx: Context) -> None:
         ctx.cgroup = None
     if ctx.record is None:
         return
+    from .network import steps as net
+    from .storage.overlay import remove_overlay_dirs
     net.detach_network(ctx)
     if ctx.record.status == "created":
         ctx.record.status = "exited"
@@ -412,7 +414,9 @@ def cgroup_name(ctx: Context) -> str:
 def parents_half_after_ns(ctx: Context, child: int) -> None:
     """The network (a veth into the child's new netns); with a user namespace also the cgroup:
     the child, root only inside, may no longer write the host's cgroup files."""
-    net.attach_network(ctx, child)
+    if ctx.network_mode is not None:
+        from .network import steps as net
+        net.attach_network(ctx, child)
     if parent_joins_cgroup(ctx):
         ctx.cgroup.add_process(child)
 
@@ -614,6 +618,7 @@ def run_create_hooks(ctx: Context, go_r: int, msg_w: int) -> None:
     own namespaces (the parent, HookAnswer) while we wait; then we run createContainer's here,
     in the container's namespaces (config.md "POSIX-platform Hooks"). Their paths are the host's:
     the old root is still mounted."""
+    from .oci import hooks  # noqa: F401  (now: after pivot_root, startContainer's could not)
     ctx.explain.step("let the runtime run its prestart and createRuntime hooks",
                      "(the runtime) echo $STATE_JSON | HOOK", "write(2) \"hooks\", then read(2)",
                      "the OCI runtime spec, config.md \"POSIX-platform Hooks\"",
@@ -634,7 +639,7 @@ def run_create_hooks(ctx: Context, go_r: int, msg_w: int) -> None:
 def run_hooks(ctx: Context, kind: str) -> None:
     """PID 1 runs the container's own hooks (createContainer, startContainer), state on stdin."""
     if ctx.spec.hooks.get(kind):
-        from .oci.hooks import run as run_oci_hooks
+        from .oci.hooks import run as run_oci_hooks     # (imported before pivot_root)
         run_oci_hooks(ctx.spec.hooks, kind, ctx.hook_state, explain=ctx.explain)
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .errors import ContainerError, ConfigError
 from .events import record as record_event
+from .procfs import is_alive, proc_start_time   # (here first; procfs is lighter: minicontainer-oci)
 from .records import asdict, field, fields, record
 
 DEFAULT_ROOT = "/var/lib/minicontainer"
@@ -101,29 +102,6 @@ class ContainerRecord:
     @property
     def short_id(self) -> str:
         return self.id[:12]
-
-
-def proc_start_time(pid: int) -> int:
-    """Field 22 of /proc/PID/stat: when the process started, in clock ticks after boot."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return 0
-    return int(stat[stat.rindex(b")") + 2:].split()[19])
-
-
-def is_alive(pid: int, start: int) -> bool:
-    """True if `pid` is still the process we started (same PID *and* same start time) and
-    has not exited (a zombie, state Z in /proc/PID/stat, waits only to be reaped)."""
-    if pid <= 0 or proc_start_time(pid) != start:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] != b"Z"
 
 
 _ADJECTIVES = ("agile brave calm clever eager fancy gentle happy jolly keen lively merry "

@@ -305,6 +305,19 @@ def test_hooks_run_in_their_namespaces_at_their_points(oci, bundle, rootfs, tmp_
     assert json.loads((out / "poststop.json").read_text())["id"] == "h1"
 
 
+def test_a_start_container_hook_alone(oci, bundle, rootfs, tmp_path):
+    """Only a startContainer hook: PID 1 still loads the hook runner before pivot_root (after
+    it, the host's Python library is out of reach)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    b = hooked_bundle(bundle, rootfs, out, ["cat", "/out/startContainer.json"])
+    config = json.loads((b / "config.json").read_text())
+    config["hooks"] = {"startContainer": config["hooks"]["startContainer"]}
+    (b / "config.json").write_text(json.dumps(config))
+    p = oci("run", "--bundle", str(b), "s1")
+    assert p.returncode == 0 and json.loads(p.stdout)["status"] == "created", p.stderr
+
+
 @pytest.mark.parametrize("kind", ["createRuntime", "createContainer", "startContainer", "poststart"])
 def test_a_failing_hook_fails_its_operation(oci, bundle, rootfs, tmp_path, kind):
     """runtime.md: a failing create hook fails create (nothing left); startContainer fails start
@@ -429,6 +442,29 @@ def test_systemd_cgroup_is_refused_clearly(oci):
     p = oci("--systemd-cgroup", "state", "x")
     one_line_exit_1(p)
     assert "--systemd-cgroup" in p.stderr and "cgroupfs" in p.stderr
+
+
+@pytest.mark.parametrize("argv", [
+    ["state", "c1"], ["--root", "/r", "state", "c1"], ["--root=/r", "--log", "l", "--log-format=json", "kill", "c1"],
+    ["kill", "--all", "c1", "9"], ["kill", "c1", "SIGKILL", "-a"], ["delete", "-f", "c1"], ["--debug", "start", "c1"],
+    ["create", "--bundle", "/b", "--pid-file=/p", "--console-socket", "/s", "--no-new-keyring", "c1"],
+    ["run", "-b", "/b", "-d", "--preserve-fds", "2", "c1"], ["--systemd-cgroup", "pause", "c1"],
+    ["--log-format", "xml", "state", "c1"], ["state"], ["state", "a", "b"], ["kill", "--bogus", "c1"],
+    ["--ro", "/r", "state", "c1"], ["create", "--preserve-fds", "x", "c1"], ["exec", "c1", "sh"], ["--version"],
+])
+def test_the_hand_parser_agrees_with_argparse_or_leaves_it_to_argparse(argv):
+    """cli.parse_fast (the verbs engines call most, without importing argparse) must give what
+    argparse gives, or None: then argparse parses (and words the error)."""
+    from minicontainer.oci.cli import parse_fast, parser
+    fast = parse_fast(argv)
+    try:
+        slow = vars(parser().parse_args(argv))
+    except SystemExit:
+        assert fast is None
+        return
+    assert fast is not None or argv[0] in ("--ro", "exec", "--version") or "x" in argv, argv
+    if fast is not None:
+        assert {k: v for k, v in vars(fast).items() if k in slow} == slow
 
 
 def test_features_and_version():

@@ -9,22 +9,22 @@ Any failure: one line on stderr (and, with --log-format json, a JSON line in --l
 containerd-shim and conmon look for it), exit status 1, and nothing left behind.
 argparse, not typer: runc's grammar has global options before the verb and `kill ID SIGNAL`
 positionals that typer would get in the way of; and this is the start-up path conmon and
-containerd-shim pay for every container (docs/performance.md).
+containerd-shim pay for every container (docs/performance.md). The verbs they call most
+(create, run, start, state, kill, delete, pause, resume) in their usual forms are parsed by
+hand (parse_fast): importing argparse alone costs more than answering `state`.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import time
+from types import SimpleNamespace
 
 from ..errors import MinicontainerError
 
-OCI_SPEC_VERSION = "1.0.2"
-
-
-def parser() -> argparse.ArgumentParser:
+def parser():
+    import argparse
     p = argparse.ArgumentParser(prog="minicontainer-oci", description="an OCI runtime with runc's "
                                 "command line, built on minicontainer's run sequence")
     p.add_argument("--root", default=os.environ.get("MINICONTAINER_OCI_ROOT") or "/run/minicontainer-oci",
@@ -91,12 +91,77 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+# What conmon, containerd-shim and the validation suite call, in the forms they call it: parsed by
+# hand (parse_fast) into the same names parser() gives. Per verb: flags, options with a value,
+# positionals ("?": optional).
+CREATE_FLAGS = {"--no-pivot": "no_pivot", "--no-new-keyring": "no_new_keyring"}
+CREATE_VALUES = {"-b": "bundle", "--bundle": "bundle", "--pid-file": "pid_file",
+                 "--console-socket": "console_socket", "--preserve-fds": "preserve_fds"}
+FAST_VERBS = {
+    "create": (CREATE_FLAGS, CREATE_VALUES, ("id",)),
+    "run": ({**CREATE_FLAGS, "-d": "detach", "--detach": "detach", "--keep": "keep"}, CREATE_VALUES, ("id",)),
+    "start": ({}, {}, ("id",)), "state": ({}, {}, ("id",)),
+    "pause": ({}, {}, ("id",)), "resume": ({}, {}, ("id",)),
+    "kill": ({"-a": "all", "--all": "all"}, {}, ("id", "signal?")),
+    "delete": ({"-f": "force", "--force": "force"}, {}, ("id",)),
+}
+GLOBAL_FLAGS = {"--debug": "debug", "--systemd-cgroup": "systemd_cgroup"}
+GLOBAL_VALUES = {"--root": "root", "--log": "log", "--log-format": "log_format", "--rootless": "rootless"}
+
+
+def parse_fast(argv: list[str]):
+    """runc's grammar for the FAST_VERBS without argparse (importing it and building the parser
+    costs more than answering `state`); None for anything else (help, an abbreviation, an
+    unknown option, a missing ID …): argparse then parses it and words its errors."""
+    args = SimpleNamespace(root=os.environ.get("MINICONTAINER_OCI_ROOT") or "/run/minicontainer-oci",
+                           log=None, log_format="text", debug=False, systemd_cgroup=False,
+                           rootless="auto", version=False, bundle=".", pid_file=None,
+                           console_socket=None, no_pivot=False, no_new_keyring=False, preserve_fds="0",
+                           detach=False, keep=False, signal="SIGTERM", all=False, force=False)
+    i = take_options(argv, 0, GLOBAL_FLAGS, GLOBAL_VALUES, args)
+    if i is None or i == len(argv) or argv[i] not in FAST_VERBS:
+        return None
+    args.verb = argv[i]
+    flags, values, positionals = FAST_VERBS[args.verb]
+    words: list[str] = []
+    while (i := take_options(argv, i + 1, flags, values, args)) is not None \
+            and i < len(argv):
+        words.append(argv[i])
+    required = [p for p in positionals if not p.endswith("?")]
+    if i is None or not len(required) <= len(words) <= len(positionals) \
+            or args.log_format not in ("text", "json") or not str(args.preserve_fds).isdigit():
+        return None
+    for name, word in zip(positionals, words):
+        setattr(args, name.rstrip("?"), word)
+    args.preserve_fds = int(args.preserve_fds)
+    return args
+
+
+def take_options(argv: list[str], i: int, flags: dict, values: dict, args):
+    """Consume options from argv[i]; the index of the first word that is not one, or None when
+    an option is unknown or lacks its value."""
+    while i < len(argv) and argv[i].startswith("-"):
+        name, eq, value = argv[i].partition("=")
+        if name in flags and not eq:
+            setattr(args, flags[name], True)
+        elif name in values and (eq or i + 1 < len(argv)):
+            if not eq:
+                i, value = i + 1, argv[i + 1]
+            setattr(args, values[name], value)
+        else:
+            return None
+        i += 1
+    return i
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_fast(argv) or parser().parse_args(argv)
     try:
         if args.version:
             from .. import __version__
-            print(f"minicontainer-oci version {__version__}\nspec: {OCI_SPEC_VERSION}")
+            from ..spec import OCI_VERSION
+            print(f"minicontainer-oci version {__version__}\nspec: {OCI_VERSION}")
             return 0
         if not args.verb:
             parser().print_help()
@@ -261,10 +326,10 @@ def do_list(args) -> None:
 def do_features(args) -> None:
     from ..kernel.capabilities import CAPABILITIES, last_cap
     from ..kernel.seccomp import ACTIONS, OPS
-    from ..spec import NAMESPACE_TYPES
+    from ..spec import NAMESPACE_TYPES, OCI_VERSION
     from ..rootfs import OPTION_FLAGS, PROPAGATION
     print(json.dumps({
-        "ociVersionMin": "1.0.0", "ociVersionMax": OCI_SPEC_VERSION,
+        "ociVersionMin": "1.0.0", "ociVersionMax": OCI_VERSION,
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart",
                   "poststop"],
         "mountOptions": sorted({*OPTION_FLAGS, *PROPAGATION}),
@@ -290,9 +355,10 @@ def do_spec(args) -> None:
 def default_config() -> dict:
     """`runc spec`'s example: sh in ./rootfs, Docker's capabilities, the usual mounts."""
     from ..security import DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS
+    from ..spec import OCI_VERSION
     caps = list(DEFAULT_CAPABILITIES)
     fs = ["nosuid", "noexec", "nodev"]
-    return {"ociVersion": OCI_SPEC_VERSION,
+    return {"ociVersion": OCI_VERSION,
             "process": {"terminal": True, "user": {"uid": 0, "gid": 0}, "args": ["sh"],
                         "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
                         "cwd": "/", "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},

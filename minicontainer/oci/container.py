@@ -22,14 +22,15 @@ from ..cgroups.limits import ALLOWED_DEVICES
 from ..errors import ConfigError, ContainerError
 from ..explain import Explainer
 from ..security import policy_from_spec
-from ..spec import NAMESPACE_TYPES, Namespace, Spec
+from ..spec import NAMESPACE_TYPES, OCI_VERSION, Namespace, Spec
 from ..state import proc_start_time
 from ..tty import Console
-from . import hooks
 from .config import load_bundle
 from .control import destroy, state_cgroup
 from .state import OciState
 
+# The hooks PID 1 waits for before pivot_root (startContainer needs the state JSON sent then)
+CREATE_HOOKS = ("prestart", "createRuntime", "createContainer", "startContainer")
 DEFAULT_CGROUP_PARENT = os.environ.get("MINICONTAINER_OCI_CGROUP_PARENT") or "minicontainer-oci"
 EXPLAIN_ENV = "MINICONTAINER_OCI_EXPLAIN"          # 1: narrate on stderr; a path: into that file
 EXPLAIN_ANNOTATION = "org.minicontainer.explain"    # the same, per container (podman --annotation)
@@ -54,10 +55,11 @@ def create(root: str, container_id: str, bundle: str = ".", pid_file: str | None
                           start_fifo=os.open(state.fifo, os.O_RDWR | os.O_CLOEXEC), no_pivot=no_pivot,
                           started_fifo=os.open(state.started_fifo, os.O_RDWR | os.O_CLOEXEC),
                           keep_fds=tuple(range(3 + preserve_fds)))
-    if any(spec.hooks.get(kind) for kind in hooks.CREATE_HOOKS):
+    if any(spec.hooks.get(kind) for kind in CREATE_HOOKS):
         ctx.hooks = lambda pid: run_runtime_hooks(spec, state, pid, ctx.explain)
     try:
-        state.data = {"bundle": os.path.abspath(bundle), "annotations": spec.annotations,
+        state.data = {"ociVersion": OCI_VERSION, "bundle": os.path.abspath(bundle),
+                      "annotations": spec.annotations,
                       "created": time.time(), "hooks": spec.hooks, "rootfs": spec.root_path,
                       "cgroup": {"parent": parent, "name": name, "devices": bool(limits.devices)},
                       "mounts_in_caller_ns": spec.namespace("mount") is None,
@@ -91,6 +93,7 @@ def run_runtime_hooks(spec: Spec, state: OciState, pid: int, explain: Explainer)
     state.save()                                            # `state ID` in a hook: created, PID
     oci_state = state.oci_state()                           # (the environment exists: step 2 is
                                                             # done, as crun and the test suite say)
+    from . import hooks
     explain.who = "minicontainer-oci"
     hooks.run(spec.hooks, "createRuntime", oci_state, also=("prestart",), explain=explain)
     return oci_state

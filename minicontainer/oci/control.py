@@ -8,9 +8,7 @@ from __future__ import annotations
 import os
 import signal
 
-from ..cgroups import open_cgroup
 from ..errors import ConfigError, ContainerError, MinicontainerError
-from . import hooks
 from .state import OciState
 
 
@@ -42,8 +40,8 @@ def start(root: str, container_id: str) -> None:
             raise ContainerError(f"container {container_id!r} did not start: "
                                  + (why.partition(" ")[2] if kind == "exec" else why))
     try:
-        hooks.run(state.data.get("hooks") or {}, "poststart",   # running: it has run execve (a
-                  {**state.oci_state(), "status": "running", "pid": state.pid})   # `true` may be gone)
+        run_hooks(state, "poststart",   # running: it has run execve (`true` may be gone already)
+                  {**state.oci_state(), "status": "running", "pid": state.pid})
     except ContainerError as e:             # runtime.md step 9: an error, and the container stops
         os.kill(state.pid, signal.SIGKILL)
         raise ContainerError(f"{e}; the container was killed") from None
@@ -81,7 +79,13 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
                              "(`kill ID KILL`) or use `delete --force`")
     before = state.oci_state()
     destroy(state.pid if state.alive() else 0, state_cgroup(state), state)
-    hooks.run(state.data.get("hooks") or {}, "poststop", before, warn_only=True)
+    run_hooks(state, "poststop", before, warn_only=True)
+
+
+def run_hooks(state: OciState, kind: str, oci_state: dict, warn_only: bool = False) -> None:
+    if (state.data.get("hooks") or {}).get(kind):          # (subprocess only when there are any)
+        from . import hooks
+        hooks.run(state.data["hooks"], kind, oci_state, warn_only=warn_only)
 
 
 def destroy(pid: int, cgroup, state: OciState) -> None:
@@ -138,6 +142,7 @@ def state_cgroup(state: OciState):
     info = state.data.get("cgroup") or {}
     if not info:
         return None
+    from ..cgroups import open_cgroup
     return open_cgroup(info["name"], parent=info["parent"], devices=info.get("devices", False))
 
 

@@ -24,10 +24,6 @@ import subprocess
 
 from ..errors import ContainerError
 
-# The hooks PID 1 must wait for before pivot_root (startContainer needs the state JSON it is sent then)
-CREATE_HOOKS = ("prestart", "createRuntime", "createContainer", "startContainer")
-
-
 def run(hooks: dict, kind: str, state: dict, also: tuple = (), warn_only: bool = False,
         explain=None) -> None:
     """Run the hooks of `also` (older names first, e.g. prestart) and `kind`, in order."""

@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-from pathlib import Path
 
 from ..errors import ConfigError, ContainerError
-from ..state import proc_start_time
-from ..spec import OCI_VERSION
+from ..procfs import is_alive
+
+# podman calls `state` (and kill, delete) many times per container: this module, like the verbs
+# that use it, imports only what reading a state directory needs (no pathlib, no spec).
 
 DEFAULT_ROOT = "/run/minicontainer-oci"
 VALID_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}$")
@@ -40,23 +40,17 @@ class OciState:
     """One container's directory; `load` for an existing one, `create` for a new one."""
 
     def __init__(self, root: str, container_id: str):
-        self.root, self.id = Path(root), check_id(container_id)
-        self.dir = self.root / container_id
+        self.root, self.id = str(root), check_id(container_id)
+        self.dir = os.path.join(self.root, container_id)
+        self.fifo = os.path.join(self.dir, "exec.fifo")
+        self.started_fifo = os.path.join(self.dir, "started.fifo")
         self.data: dict = {}
 
-    @property
-    def fifo(self) -> Path:
-        return self.dir / "exec.fifo"
-
-    @property
-    def started_fifo(self) -> Path:
-        return self.dir / "started.fifo"
-
     def create(self) -> "OciState":
-        """mkdir ID/ (atomic: a second create of the same ID fails here) and the fifo."""
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        """mkdir ID/ (atomic: a second create of the same ID fails here) and the fifos."""
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
         try:
-            self.dir.mkdir(mode=0o700)
+            os.mkdir(self.dir, 0o700)
         except FileExistsError:
             raise ContainerError(f"container {self.id!r} already exists: choose another ID, or "
                                  f"`delete` it first") from None
@@ -68,7 +62,8 @@ class OciState:
     def load(cls, root: str, container_id: str) -> "OciState":
         self = cls(root, container_id)
         try:
-            self.data = json.loads((self.dir / "state.json").read_text())
+            with open(os.path.join(self.dir, "state.json")) as f:
+                self.data = json.load(f)
         except FileNotFoundError:
             raise ContainerError(f"container {container_id!r} does not exist (under {root}): "
                                  "`list` shows the containers there") from None
@@ -78,11 +73,13 @@ class OciState:
         return self
 
     def save(self) -> None:
-        tmp = self.dir / "state.json.tmp"
-        tmp.write_text(json.dumps(self.data))
-        os.replace(tmp, self.dir / "state.json")
+        tmp = os.path.join(self.dir, "state.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(self.data, f)
+        os.replace(tmp, os.path.join(self.dir, "state.json"))
 
     def remove(self) -> None:
+        import shutil
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # ── observed ──────────────────────────────────────────────────────────────────────────
@@ -92,19 +89,12 @@ class OciState:
 
     def alive(self) -> bool:
         """PID 1 exists, is the process we started (start time), and is not a zombie."""
-        pid = self.pid
-        if not pid or proc_start_time(pid) != self.data.get("pid_start"):
-            return False
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-        except OSError:
-            return False
+        return is_alive(self.pid, self.data.get("pid_start"))
 
     def status(self) -> str:
         if not self.alive():
             return "stopped"
-        if self.fifo.exists():
+        if os.path.exists(self.fifo):
             return "created"
         if self.data.get("paused"):
             return "paused"
@@ -113,7 +103,7 @@ class OciState:
     def oci_state(self) -> dict:
         """The state JSON of runtime.md: what `state` prints and hooks read on stdin."""
         status = self.status()
-        return {"ociVersion": OCI_VERSION, "id": self.id, "status": status,
+        return {"ociVersion": self.data.get("ociVersion", ""), "id": self.id, "status": status,
                 "pid": self.pid if status != "stopped" else 0, "bundle": self.data.get("bundle", ""),
                 "annotations": self.data.get("annotations") or {}}
 
