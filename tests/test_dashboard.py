@@ -117,6 +117,7 @@ def browser(tmp_path_factory, request):
 
 
 def screenshot(browser, name: str) -> None:
+    browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
 
@@ -340,6 +341,12 @@ def test_after_a_node_fails_the_page_shows_its_pods_on_the_other_node(browser, c
         spread = wait_for(lambda: (lambda s: s if sum(map(len, s.values())) == 4 and all(s.values()) else None)(
             pods_by_node(browser)), 180, "4 ready pods on both nodes")
         print(f"before: {spread}")
+        # the pods' containers, as cards of their nodes: each app container shares its pod's
+        # network namespace with the pod's infra container (what makes a pod a pod)
+        wait_for(lambda: len(browser.find_elements("css selector", '.card[data-node][data-status="running"]')) >= 8,
+                 60, "the pods' containers as cards")
+        wait_for(lambda: len(browser.find_elements("css selector", '.card[data-node] .ns.shared[data-ns^="net:"]')) >= 8,
+                 30, "each pod's shared network namespace")
         screenshot(browser, "cluster-before")
         victim = "node1"
         browser.find_element("css selector", f'.node[data-node="{victim}"] button[data-action="fail"]').click()

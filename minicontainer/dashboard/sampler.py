@@ -32,6 +32,7 @@ import time
 from collections import deque
 from pathlib import Path
 
+from ..cgroups import open_cgroup
 from ..kernel.namespaces import namespace_ids
 from ..orchestration.store import ObjectStore, parse_rfc3339
 from ..procfs import describe_process
@@ -74,11 +75,26 @@ def keep_open(path) -> KeptFile | None:
         return None
 
 
+class Source:
+    """A state root whose containers are shown: the host's, and each node's of a cluster
+    (cluster/nodes.py: its own root, and its containers' cgroups under the node's group)."""
+
+    def __init__(self, root, node: str = "", cgroup_parent: str | None = None):
+        self.node, self.cgroup_parent = node, cgroup_parent
+        self.store = open_store(root)
+        self.events_offset = 0
+
+    def cgroup_of(self, rec):
+        if self.cgroup_parent is None or not rec.cgroup:
+            return container_cgroup(rec)
+        return open_cgroup(rec.cgroup, rec.cgroup_root, parent=self.cgroup_parent)
+
+
 class Watched:
     """One container as the sampler follows it (its record re-read when state.json changes)."""
 
-    def __init__(self, rec, stamp):
-        self.rec, self.stamp = rec, stamp
+    def __init__(self, rec, stamp, source: Source):
+        self.rec, self.stamp, self.source = rec, stamp, source
         self.cgroup = None                       # opened once per run (its PID identifies it)
         self.stat: KeptFile | None = None        # /proc/PID/stat of PID 1, while it runs
         self.counters: dict = {}                 # stats key → (KeptFile, key in the file, factor)
@@ -102,7 +118,7 @@ class Watched:
     def open_run(self) -> None:
         """At the start of a run (or when we first see it): its cgroup and the files to poll."""
         self.close_run()
-        self.cgroup = container_cgroup(self.rec)
+        self.cgroup = self.source.cgroup_of(self.rec)
         self.stat = keep_open(f"/proc/{self.rec.pid}/stat")
         if self.cgroup is not None:
             self.counters = {k: (f, key, factor) for k, (path, key, factor) in self.cgroup.counter_files().items()
@@ -140,13 +156,14 @@ class Sampler:
 
     def __init__(self, root=None, clock=time.time):
         self.root = state_root(root)
-        self.store = open_store(self.root)
+        self.sources = [Source(self.root)]
+        self.sources_stamp = None
         self.clock = clock
         self.watched: dict[str, Watched] = {}
         self.images: dict[str, list] = {}
         self.events: deque = deque(maxlen=EVENTS_KEPT)
         self.pending: list[dict] = []            # events the sampler itself saw (OOM kills)
-        self.events_offset = self.events_start()
+        self.sources[0].events_offset = self.events_start()
         self.k8s_seen: dict[str, tuple] = {}
         self.k8s_stamp = None
         self.cluster: dict = {"nodes": [], "pods": [], "deployments": []}
@@ -191,33 +208,60 @@ class Sampler:
                     "events": list(self.events), "host": self.host, "host_ns": self.host_ns}
 
     # ── records ───────────────────────────────────────────────────────────────────────────
+    def refresh_sources(self) -> None:
+        """The host's root, and each node's while a cluster exists (cluster.json changed)."""
+        stamp = file_stamp(self.root / "cluster" / "cluster.json")
+        if stamp == self.sources_stamp:
+            return
+        self.sources_stamp = stamp
+        from ..cluster.nodes import ClusterStore, node_parent
+        store = ClusterStore(self.root)
+        nodes = ((store.load() or {}).get("nodes") or {}).values()
+        known = {s.node: s for s in self.sources}
+        self.sources = [self.sources[0]]
+        for n in nodes:
+            nroot = store.node_root(n["name"])
+            if n["name"] in known:
+                self.sources.append(known[n["name"]])
+            elif nroot.is_dir():
+                source = Source(nroot, n["name"], f"{node_parent()}/{n['cgroup']}")
+                if not self.last:                # nodes there before the dashboard: from now on
+                    source.events_offset = file_size(nroot / "events.log")
+                self.sources.append(source)
+
     def refresh_records(self) -> list[Watched]:
-        """Every container of the store, oldest first; state.json re-read when it changed."""
-        try:
-            ids = [n for n in os.listdir(self.store.dir) if not n.startswith(".")]
-        except FileNotFoundError:
-            ids = []
+        """Every container of every source, oldest first; state.json re-read when it changed."""
+        self.refresh_sources()
         seen = {}
+        for source in self.sources:
+            for cid, w in self.records_of(source):
+                seen[cid] = w
+        for cid in self.watched.keys() - seen.keys():     # removed (`rm`): let go of its files
+            self.watched[cid].close_run()
+        self.watched = seen
+        return sorted(seen.values(), key=lambda w: w.rec.created)
+
+    def records_of(self, source: Source):
+        try:
+            ids = [n for n in os.listdir(source.store.dir) if not n.startswith(".")]
+        except FileNotFoundError:
+            return
         for cid in ids:
             try:
-                st = os.stat(f"{self.store.dir}/{cid}/state.json")
+                st = os.stat(f"{source.store.dir}/{cid}/state.json")
             except OSError:
                 continue
             stamp = (st.st_mtime_ns, st.st_size)
             w = self.watched.get(cid)
             if w is None or w.stamp != stamp:
-                rec = self.store.load(cid)
+                rec = source.store.load(cid)
                 if rec is None:
                     continue
                 if w is None:
-                    w = Watched(rec, stamp)
+                    w = Watched(rec, stamp, source)
                 else:
                     w.rec, w.stamp, w.reread = rec, stamp, True
-            seen[cid] = w
-        for cid in self.watched.keys() - seen.keys():     # removed (`rm`): let go of its files
-            self.watched[cid].close_run()
-        self.watched = seen
-        return sorted(seen.values(), key=lambda w: w.rec.created)
+            yield cid, w
 
     # ── one container ─────────────────────────────────────────────────────────────────────
     def sample(self, w: Watched, now: float) -> dict:
@@ -234,7 +278,7 @@ class Sampler:
             if w.run_key is not None or reread or not w.detail:     # it ended, or its exit was recorded
                 w.close_run()
                 w.run_key, w.cpu, w.procs = None, None, ()
-                w.detail, w.changed = self.describe(rec, running=False), True
+                w.detail, w.changed = self.describe(w, running=False), True
             return row
         if w.run_key != (rec.pid, rec.pid_start):
             w.run_key, w.cpu, w.pids = (rec.pid, rec.pid_start), None, None
@@ -243,7 +287,7 @@ class Sampler:
             reread = True
         if reread:
             w.read_limits()
-            w.detail, w.procs, w.pids, w.changed = self.describe(rec, running=True), (), None, True
+            w.detail, w.procs, w.pids, w.changed = self.describe(w, running=True), (), None, True
         if w.cgroup is not None:
             row.update(self.read_cgroup(w))
             if row["pids"] != w.pids or self.ticks % PROCS_EVERY == w.slot:   # who is there now
@@ -289,8 +333,9 @@ class Sampler:
                 {"pid": p["PID"], "nspid": p["NSPID"], "cmd": p["CMD"][:80]} for p in rows if p]}
             w.changed = True
 
-    def describe(self, rec, running: bool) -> dict:
+    def describe(self, w: Watched, running: bool) -> dict:
         """What stays the same while one run lasts: namespaces, layers, network, limits."""
+        rec = w.rec
         config = rec.config or {}
         net = rec.network or {}
         return {
@@ -300,7 +345,7 @@ class Sampler:
             "pod": config.get("pod") or "", "net_mode": str(config.get("net") or "bridge"),
             "namespaces": namespace_ids(rec.pid) if running else {},
             "layers": self.layers(rec.image),
-            "upper": str(self.store.container_dir(rec.id) / "upper"),
+            "upper": str(w.source.store.container_dir(rec.id) / "upper"), "node": w.source.node,
             "network": {k: net.get(k) for k in ("network", "bridge", "veth", "ifname", "ip", "prefixlen",
                                                 "gateway") if net.get(k) is not None},
             "exit_code": rec.exit_code, "oom_killed": rec.oom_killed, "processes": [],
@@ -349,17 +394,20 @@ class Sampler:
         return size
 
     def read_container_events(self) -> list[dict]:
-        try:
-            with open(self.root / "events.log", "rb") as f:
-                f.seek(self.events_offset)
-                data = f.read()
-        except FileNotFoundError:
-            return []
-        end = data.rfind(b"\n") + 1                   # a line half written waits for the next tick
-        self.events_offset += end
-        return [e for e in (self.add_container_event(line) for line in data[:end].split(b"\n")) if e]
+        new = []
+        for source in self.sources:
+            try:
+                with open(source.store.root / "events.log", "rb") as f:
+                    f.seek(source.events_offset)
+                    data = f.read()
+            except FileNotFoundError:
+                continue
+            end = data.rfind(b"\n") + 1               # a line half written waits for the next tick
+            source.events_offset += end
+            new += [e for e in (self.add_container_event(line, source.node) for line in data[:end].split(b"\n")) if e]
+        return new
 
-    def add_container_event(self, line: bytes) -> dict | None:
+    def add_container_event(self, line: bytes, node: str = "") -> dict | None:
         try:
             e = json.loads(line)
             attrs = e["Actor"]["Attributes"]
@@ -367,7 +415,7 @@ class Sampler:
             return None
         extra = {k: attrs[k] for k in ("exitCode", "signal", "oom") if k in attrs}
         event = {"time": e["timeNano"] / 1e9, "source": "container", "action": e["Action"],
-                 "name": attrs.get("name", e["id"][:12]), "id": e["id"], "detail": extra,
+                 "name": attrs.get("name", e["id"][:12]), "id": e["id"], "detail": extra, "node": node,
                  "warning": e["Action"] in ("oom", "kill") or extra.get("exitCode", "0") not in ("0",)}
         self.events.append(event)
         return event
@@ -465,6 +513,13 @@ def file_stamp(path: Path):
         return path.stat().st_mtime_ns
     except OSError:
         return None
+
+
+def file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def cluster_record(root) -> dict | None:

@@ -204,7 +204,8 @@ function nsChip(kind, inode) {
 }
 
 function renderFacts(card, d) {
-  $(".image", card).textContent = `${d.image || ""} · ${d.command || ""}${d.pod ? ` · pod ${d.pod}` : ""}`;
+  $(".image", card).textContent = `${d.image || ""} · ${d.command || ""}${d.pod ? ` · pod ${d.pod}` : ""}${d.node ? ` · on ${d.node}` : ""}`;
+  if (d.node) card.dataset.node = d.node;
   const facts = $(".facts", card);
   const rows = [];
   const ns = Object.entries(d.namespaces || {});
@@ -246,7 +247,8 @@ function addEvents(events) {
     const detail = [message, ...Object.entries(rest).map(([k, v]) => `${k}=${v}`)].filter(Boolean).join(" ");
     list.prepend(el("li", { class: e.warning ? "warning" : "", "data-action": e.action, "data-name": e.name },
       el("span", { class: "when", text: clock(e.time) }), el("span", { class: "src", text: e.source }),
-      el("b", { text: `${e.action} ` }), el("span", { text: `${e.name} ` }), el("span", { class: "sub", text: detail })));
+      el("b", { text: `${e.action} ` }), el("span", { text: `${e.name}${e.node ? ` @${e.node}` : ""} ` }),
+      el("span", { class: "sub", text: detail })));
   }
   while (list.children.length > 100) list.lastChild.remove();
 }
@@ -254,6 +256,8 @@ function addEvents(events) {
 // ── the cluster: nodes as columns; a pod that changes node moves there, visibly ─────────────
 function renderCluster(cluster) {
   const nodes = $("#nodes");
+  // With a cluster, its view comes first: the nodes are what the lecture is about then.
+  document.body.classList.toggle("has-cluster", (cluster.nodes || []).some((n) => n.name !== "minicontainer"));
   if (!cluster.pods.length && !(cluster.nodes || []).some((n) => n.name !== "minicontainer")) {
     if (!$(".empty", nodes)) nodes.replaceChildren(el("p", { class: "empty", text: "No pods: minicontainer apply -f deployment.yaml" }));
     renderDeployments(cluster.deployments || []);
