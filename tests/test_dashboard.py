@@ -360,6 +360,12 @@ def test_after_a_node_fails_the_page_shows_its_pods_on_the_other_node(browser, c
         screenshot(browser, "cluster-after-node-fail")
         status, answer = request(url, f"/api/nodes/{victim}/fail", "POST", {})
         assert status == 409 and "failed already" in answer["error"], answer
+        # the scale action, as the deployment's − button sends it
+        status, answer = request(url, "/api/deployments/sleepers/scale", "POST", {"replicas": 2})
+        assert status == 200 and "scaled" in answer["message"], answer
+        wait_for(lambda: len(pods_by_node(browser)["node2"]) == 2, 120, "2 pods after scaling down")
+        wait_for(lambda: "2/2 ready" in browser.find_element("css selector", '.deployment[data-name="sleepers"]').text,
+                 60, "the deployment's 2/2")
     finally:
         stop.set()
         thread.join(30)

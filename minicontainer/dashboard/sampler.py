@@ -111,7 +111,7 @@ class Watched:
         self.reread = False                      # state.json changed: describe it again
 
     def alive(self) -> bool:
-        """PID 1 of the run we follow is still there and not a zombie (state.is_alive, kept open)."""
+        """PID 1 of the run we follow is still there and not a zombie (procfs.is_alive, kept open)."""
         data = self.stat.read() if self.stat else None
         return bool(data) and data[data.rindex(b")") + 2:data.rindex(b")") + 3] != b"Z"
 
