@@ -51,18 +51,24 @@ def test_migrate_a_volume_between_pools_while_its_container_writes(mc, mc_root, 
     mc("volume", "pool", "create", dirpool, "--path", str(tmp_path / "pool"), check=True)
     image = json.loads(mc("volume", "pool", "ls", "--format", "json", check=True).stdout)
     image = next(p["Path"] for p in image if p["Name"] == img)
+    pod, member = f"pod-{tag}", f"member-{tag}"
     try:
         detached("-v", f"{vol}:/data", "busybox", "sh", "-c", WRITER, name=name)
         first = wait_for_counter(mc, name, 3)
+        # A second user, in a pod: both are paused together and both switch to the new pool.
+        mc("pod", "create", "--name", pod, check=True)
+        mc("run", "-d", "--pod", pod, "--name", member, "-v", f"{vol}:/data", "busybox", "sh", "-c",
+           "while true; do cat /data/sub/f >/dev/null; sleep 0.2; done", check=True)
         pid = json.loads(mc("inspect", name, check=True).stdout)[0]["State"]["Pid"]
         sums = mc("exec", name, "sh", "-c", SUMS, check=True).stdout
         host_data = json.loads(mc("volume", "inspect", vol, check=True).stdout)[0]["Mountpoint"]
 
         for pool, fstype in ((img, "ext4"), (dirpool, None), ("default", None)):
             out = mc("volume", "migrate", vol, "--to", pool, check=True).stdout
-            assert re.search(rf"to {pool}: .* {name} paused for [0-9.]+ ms", out), out
+            assert re.search(rf"to {pool}: .* {name}, {member} paused for [0-9.]+ ms", out), out
             print(out.strip())                                    # the pause, for the log
             assert mc("exec", name, "sh", "-c", SUMS, check=True).stdout == sums
+            assert mc("exec", member, "sh", "-c", SUMS, check=True).stdout == sums
             mounts = mc("exec", name, "grep", " /data ", "/proc/mounts", check=True).stdout
             assert "nodev" in mounts and (fstype is None or f" {fstype} " in mounts), mounts
             ls = mc("volume", "ls", check=True).stdout
@@ -78,8 +84,13 @@ def test_migrate_a_volume_between_pools_while_its_container_writes(mc, mc_root, 
         assert open(f"{host_data}/counter").read().split()[:len(first)] == [str(i) for i in first]
     finally:
         mc("rm", "-f", name)
+        mc("pod", "rm", "-f", pod)
         mc("volume", "rm", vol)
         mc("volume", "pool", "rm", img, dirpool)
+        from minicontainer.api import image_store
+        for image in image_store(mc_root).list():         # the pod's pause image (as test_pods)
+            if image.ref.startswith("minicontainer-pause"):
+                image_store(mc_root).remove(image.ref)
     assert not loop_devices_of(image), "the loop pool's loop device outlived its last mount"
 
 

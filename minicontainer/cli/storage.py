@@ -67,6 +67,8 @@ def volume_migrate(ctx: typer.Context, name: str = typer.Argument(..., help="The
     click.echo(f"moved volume {name} from pool {done['from']} to {done['to']}: {done['bytes']} bytes "
                f"({done['precopy_bytes']} copied while running, {done['final_bytes']} while paused) "
                f"in {done['seconds']:.2f} s; " + (f"{users} paused for {done['pause_ms']:.1f} ms"
+                                                  + (f" ({done['tries']} tries: a file was open)"
+                                                     if done["tries"] > 1 else "")
                                                   if users else "no running container used it"))
 
 

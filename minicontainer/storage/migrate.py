@@ -60,14 +60,15 @@ def migrate_volume(volumes, name: str, to_pool: str, users: list) -> dict:
             started = time.monotonic()
             try:
                 copied = copy_tree(src, dst)                      # 1. pre-copy, users run
-                paused, synced = switch(volumes, volume, target, users, src, dst, pools)
+                synced, tries, paused = switch(volumes, volume, target, users, src, dst, pools)
             except BaseException:
                 shutil.rmtree(dst, ignore_errors=True) if created else clear_dir(dst)
                 raise
             clear_dir(src) if source.name == "default" else shutil.rmtree(src, ignore_errors=True)
     return {"volume": name, "from": source.name, "to": target.name, "bytes": copied + synced,
             "precopy_bytes": copied, "final_bytes": synced, "containers": [u.name for u in users],
-            "pause_ms": round(paused * 1000, 1), "seconds": round(time.monotonic() - started, 3)}
+            "pause_ms": round(paused * 1000, 1), "tries": tries,
+            "seconds": round(time.monotonic() - started, 3)}
 
 
 def check_movable(volume, source, target) -> None:
@@ -78,15 +79,16 @@ def check_movable(volume, source, target) -> None:
         raise ConfigError(f"volume {volume.name} is in pool {target.name} already")
 
 
-def switch(volumes, volume, target, users: list, src, dst, pools) -> tuple[float, int]:
+def switch(volumes, volume, target, users: list, src, dst, pools):
     """Steps 2-5: pause the users, copy what changed, point each user's mount at DST, write the
-    record, let them go on. Returns (seconds paused, bytes copied while paused)."""
+    record, let them go on. Returns (bytes copied while paused, tries, seconds paused in all)."""
     from minicontainer.storage.copy import sync_tree
     from minicontainer.status import current_status
     # A container paused by its user stays paused: it is not frozen again nor thawed here.
     groups = [(u, frozen_group(u)) for u in users]
     ours = [g for u, g in groups if current_status(u) != "paused"]
-    for _attempt in range(TRIES):
+    paused = 0.0                            # over every try: each one stopped the users
+    for attempt in range(1, TRIES + 1):
         began = time.monotonic()
         for group in ours:
             group.freeze()
@@ -100,10 +102,12 @@ def switch(volumes, volume, target, users: list, src, dst, pools) -> tuple[float
                 data.pop("pool", None)
                 volumes.write_record(volume.name, {**data, **({"pool": target.name}
                                                               if target.name != "default" else {})})
-                return time.monotonic() - began, synced
         finally:
             for group in ours:
                 group.thaw()
+            paused += time.monotonic() - began
+        if not busy:
+            return synced, attempt, paused
         time.sleep(RETRY_PAUSE)
     raise ContainerError(f"cannot migrate volume {volume.name} now: {busy[0]} (a file held open "
                          "would keep using the old copy); close it, or stop the container, and retry")
