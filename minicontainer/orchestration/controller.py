@@ -15,7 +15,14 @@ otherwise. Each turn of the loop:
     sleep     in poll(2) on a pidfd of every container's PID 1 (pidfd_open(2)): a container
               that dies wakes the loop at once; so does SIGUSR1, which the CLI sends after
               changing the store; otherwise it wakes when the next probe, back-off or
-              autoscaler turn is due (at most 10 s apart; 0.2 s while pods start or stop)
+              autoscaler turn is due (at most 10 s apart), or at once when this turn
+              changed a pod's status (a Deployment may take its next rollout step)
+
+Starting or removing a container waits for forks, mounts and a supervisor, a few hundred
+ms. The loop never waits: when a pod's sync comes to such a step (kubelet.Deferred), the
+pod's whole sync runs in a worker — a fork of this process, one per pod, up to WORKERS at a
+time — and the worker's pidfd wakes the loop when it is done. So fifty replicas start side
+by side, each through the same run sequence (runtime.py) as `minicontainer run`.
 
 It keeps nothing that matters in memory: kill -9 it at any line and the next command starts
 a new one that carries on from the store.
@@ -34,7 +41,7 @@ from ..state import is_alive, proc_start_time, state_root
 from .store import ObjectStore
 
 IDLE_TICK = 10.0            # nothing due: container exits and the CLI wake us anyway
-BUSY_TICK = 0.2             # while pods are starting or stopping
+WORKERS = 8                 # pods synced side by side (each worker starts one pod's containers)
 
 
 # ── managing the process (the CLI's side) ──────────────────────────────────────────────────
@@ -181,19 +188,24 @@ class Controller:
         self.kubelet = Kubelet(self.store, float(self.settings.get("backoff", 10)))
         self.proxy = Proxy()
         self.pidfds: dict[tuple[int, int], int] = {}
+        self.gone: set[tuple[int, int]] = set()
         self.cpu_samples: dict[str, tuple[float, int]] = {}
         self.usage: dict[str, float] = {}
         self.last_hpa = 0.0
         self.stopping = False
         self.reload = False
-        self.busy = False
+        self.workers: dict[str, tuple[int, int]] = {}        # pod → (worker PID, its pidfd)
+        self.retry: dict[str, tuple[int, float]] = {}       # pod → (failed workers, next try)
+        self.kubelet.may_block = False
+        self.preloaded = False
 
     def reconcile(self) -> None:
         """One turn: every controller once. Errors of one object are logged, not fatal."""
         from . import controllers as c
         store = self.store
-        self.busy = False
         self.kubelet.next_due = float("inf")
+        self.kubelet.changed = False
+        self.reap_workers()
         from ..cluster.lifecycle import sync_nodes          # a cluster's nodes: heartbeats, failover
         self.kubelet.next_due = self.guard(sync_nodes, store) or self.kubelet.next_due
         for pvc in store.list("PersistentVolumeClaim"):
@@ -216,12 +228,9 @@ class Controller:
         c.sync_scheduling(store, [p for p in pods if not p["metadata"].get("deletionTimestamp")])
         records = {r.name: r for r in self.kubelet.containers.list()}
         for p in store.list("Pod"):
-            self.guard(self.kubelet.sync_pod, p, records)
-            if (p.get("status") or {}).get("phase") in (None, "Pending") or \
-                    p["metadata"].get("deletionTimestamp") or not c.ready(p):
-                self.busy = True
+            self.guard(self.sync_pod, p, records)
         self.remove_orphan_pods()
-        self.guard(self.sync_services)
+        self.guard(self.sync_services, records)
         hpas = store.list("HorizontalPodAutoscaler")
         period = float(self.settings.get("hpa_period", 3))
         if hpas:
@@ -234,6 +243,73 @@ class Controller:
                 self.guard(c.sync_hpa, store, hpa, lambda p: self.usage.get(p["metadata"]["name"]),
                            None if window is None else float(window))
 
+    # -- pods, side by side -------------------------------------------------------------------
+    def sync_pod(self, pod: dict, records: dict) -> None:
+        """The kubelet's sync of one pod, here; or, when it must wait for containers, in a
+        worker process (kubelet.Deferred) — unless one is at this pod already."""
+        from .kubelet import Deferred, runtime_name
+        key = runtime_name(pod)
+        if key in self.workers:
+            return                                          # its worker's exit wakes us
+        retry_at = self.retry.get(key, (0, 0.0))[1]
+        if time.time() < retry_at:
+            self.kubelet.next_due = min(self.kubelet.next_due, retry_at)
+            return
+        try:
+            self.kubelet.sync_pod(pod, records)
+        except Deferred:
+            if len(self.workers) < WORKERS:
+                self.start_worker(key, pod, records)
+            # else: a busy worker's exit wakes us, and this pod gets its turn then
+
+    def start_worker(self, key: str, pod: dict, records: dict) -> None:
+        """fork(2): the child has this process's modules and the turn's records already."""
+        if not self.preloaded:
+            self.preload()
+        sys.stdout.flush(), sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                signal.set_wakeup_fd(-1)
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGHUP):
+                    signal.signal(sig, signal.SIG_IGN)      # `controller stop` lets a start finish
+                self.kubelet.may_block = True
+                self.kubelet.sync_pod(pod, records)
+                code = 0
+            except BaseException as e:
+                print(f"{time.strftime('%H:%M:%S')} pod {key}: {type(e).__name__}: {e}", flush=True)
+                if os.environ.get("MINICONTAINER_DEBUG"):
+                    traceback.print_exc()
+            finally:
+                os._exit(code)
+        self.workers[key] = (pid, os.pidfd_open(pid))
+
+    def preload(self) -> None:
+        """Before the first worker: import the run sequence and build the pause image here,
+        once. Each worker, and each supervisor it forks, inherits both — otherwise every
+        container start would import the same modules again (about half its CPU time), and
+        the first workers would each compile pause.c."""
+        from .. import runtime, stop, supervisor  # noqa: F401  (imported for the forks)
+        from .pods import pause_image
+        self.preloaded = True
+        pause_image(self.kubelet.root)
+
+    def reap_workers(self) -> None:
+        """waitpid(2) the workers that are done; a failed one's pod waits before the next try
+        (1 s, doubling up to 30 s), so a broken pod does not fork in a tight loop."""
+        for key, (pid, fd) in list(self.workers.items()):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if not done:
+                continue
+            os.close(fd)
+            del self.workers[key]
+            if os.waitstatus_to_exitcode(status) == 0:
+                self.retry.pop(key, None)
+            else:
+                failures = self.retry.get(key, (0, 0.0))[0] + 1
+                self.retry[key] = (failures, time.time() + min(2 ** (failures - 1), 30))
+
     def guard(self, fn, *args):
         try:
             return fn(*args)
@@ -242,7 +318,7 @@ class Controller:
             if os.environ.get("MINICONTAINER_DEBUG"):
                 traceback.print_exc()
 
-    def sync_services(self) -> None:
+    def sync_services(self, records: dict) -> None:
         from . import services as s
         pods = self.store.list("Pod")
         programmed, subsets = [], []
@@ -258,7 +334,7 @@ class Controller:
         for ep in self.store.list("Endpoints"):
             if not any(x["metadata"]["name"] == ep["metadata"]["name"] for x in services):
                 self.store.delete("Endpoints", ep["metadata"]["name"], ep["metadata"]["namespace"])
-        self.write_hosts(pods, services)
+        self.write_hosts(pods, services, records)
 
     def bridge(self) -> str | None:
         from ..cluster.network import service_bridge
@@ -270,13 +346,15 @@ class Controller:
         except Exception:
             return None
 
-    def write_hosts(self, pods: list[dict], services: list[dict]) -> None:
-        """Every container of every pod gets the pod's hosts file (Services by name)."""
+    def write_hosts(self, pods: list[dict], services: list[dict], records: dict) -> None:
+        """Every container of every pod gets the pod's hosts file (Services by name).
+        records: the turn's container records (a container a worker starts later gets its
+        file in the turn that the worker's exit wakes)."""
         from .kubelet import runtime_name
         from .services import hosts_text
         from ..network.hosts import write_in_place
         by_pod = {}
-        for r in self.kubelet.containers.list():
+        for r in records.values():
             if r.config.get("pod"):
                 by_pod.setdefault(r.config["pod"], []).append(r)
         for p in pods:
@@ -328,9 +406,12 @@ class Controller:
             if key not in self.pidfds:
                 try:
                     self.pidfds[key] = os.pidfd_open(key[0])
-                except OSError:
-                    self.busy = True                        # gone already: look again soon
-        return list(self.pidfds.values())
+                except OSError:                             # gone already: one more turn sees
+                    if key not in self.gone:                # it gone (once: a record nobody
+                        self.kubelet.soon()                 # updates must not spin the loop)
+                    self.gone.add(key)
+        self.gone &= set(wanted)
+        return list(self.pidfds.values()) + [fd for _, fd in self.workers.values()]
 
     def run(self) -> None:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -350,8 +431,9 @@ class Controller:
             poller.register(wake_r, select.POLLIN)
             for fd in self.watch_containers():
                 poller.register(fd, select.POLLIN)
-            wait = BUSY_TICK if self.busy else \
-                min(IDLE_TICK, max(BUSY_TICK / 4, self.kubelet.next_due - time.time()))
+            if self.kubelet.changed:                        # a pod's status changed: the
+                self.kubelet.soon()                         # controllers above it look again
+            wait = min(IDLE_TICK, max(0.0, self.kubelet.next_due - time.time()))
             poller.poll(1000 * wait)
             try:
                 os.read(wake_r, 4096)

@@ -36,6 +36,12 @@ NODE = "minicontainer"
 RESET_AFTER = 60            # × the back-off base (10 s → 10 min), as Kubernetes
 
 
+class Deferred(Exception):
+    """sync_pod() reached a step that waits (starting or removing a container takes a few
+    hundred ms of forks and mounts) while the kubelet may not block: the controller runs this
+    pod's sync in a worker process of its own instead, so fifty pods start side by side."""
+
+
 def runtime_name(pod: dict) -> str:
     """The pods.py pod (and container-name prefix) of a Pod object."""
     ns = pod["metadata"].get("namespace", "default")
@@ -60,6 +66,17 @@ class Kubelet:
         self.notes_read: dict = {}                          # pod → its notes as last read or written
         self.next_due = float("inf")                        # the next probe or restart that is due
         self.notes_dir = store.dir / ".kubelet"
+        self.may_block = True                               # False: blocking steps raise Deferred
+        self.changed = False                                # a pod's status changed in this turn
+
+    def blocking_step(self) -> None:
+        """Called before each step that waits for containers (see Deferred)."""
+        if not self.may_block:
+            raise Deferred()
+
+    def soon(self, delay: float = 0.0) -> None:
+        """Ask for another turn after `delay` seconds (nothing else would wake the loop)."""
+        self.next_due = min(self.next_due, time.time() + delay)
 
     # -- what the kubelet remembers, per pod --------------------------------------------------
     def notes(self, pod: dict) -> dict:
@@ -103,6 +120,7 @@ class Kubelet:
         runtime = rt.PodStore(self.root).load(name)
         infra = records.get(rt.infra_name(name))
         if runtime is None or infra is None or not self.running(infra):
+            self.blocking_step()
             if notes.get("sandbox") and runtime is not None:    # the sandbox died: all again
                 self.event(pod, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
                 rt.remove_pod(name, force=True, root=self.root)
@@ -148,7 +166,8 @@ class Kubelet:
                 continue
             rec = records.get(container_name(pod, c))
             if rec is None:
-                self.start_container(pod, c, state)
+                if self.start_due(state):
+                    self.start_container(pod, c, state)
                 return False
             if self.running(rec):
                 return False
@@ -167,18 +186,21 @@ class Kubelet:
         state = notes["containers"].setdefault(c["name"], {"restarts": 0})
         rec = records.get(container_name(pod, c))
         if rec is None:
-            if not state.get("finished"):
+            if not state.get("finished") and self.start_due(state):
                 self.start_container(pod, c, state)
             return
         if self.running(rec):
             if "killing_since" in state:                    # a failed liveness probe: wait, then KILL
                 if time.time() - state["killing_since"] >= self.grace(pod):
                     self.signal(rec, "KILL")
+                else:
+                    self.next_due = min(self.next_due, state["killing_since"] + self.grace(pod))
                 return
             self.run_probes(pod, c, rec, state)
             return
         if rec.status in ("created", "restarting"):
-            return                                          # its supervisor is still at work
+            self.soon(0.2)                                  # its supervisor is still at work: no
+            return                                          # pidfd tells when it is done
         state["ready"] = False
         state.pop("killing_since", None)
         state["last_exit"] = {"exitCode": rec.exit_code, "startedAt": now_rfc3339(rec.started_at),
@@ -191,6 +213,13 @@ class Kubelet:
             state["finished"] = True
             return
         self.restart_after_backoff(pod, c, rec, state)
+
+    def start_due(self, state: dict) -> bool:
+        """False while a failed create waits for its retry (start_retry_delay)."""
+        if time.time() < state.get("retry_at", 0):
+            self.next_due = min(self.next_due, state["retry_at"])
+            return False
+        return True
 
     def restart_after_backoff(self, pod: dict, c: dict, rec, state: dict) -> None:
         """The first restart at once, then 10 s, 20 s, … 5 min (Kubernetes' CrashLoopBackOff)."""
@@ -210,6 +239,7 @@ class Kubelet:
             self.next_due = min(self.next_due, state["next_start"])
             return                                          # waiting: CrashLoopBackOff
         from ..stop import remove_container
+        self.blocking_step()
         remove_container(rec.id, force=True, root=self.root)
         self.records.pop(rec.name, None)
         state.pop("next_start", None)
@@ -221,6 +251,7 @@ class Kubelet:
         from ..container import Container
         from ..errors import MinicontainerError
         from .pods import join_pod
+        self.blocking_step()
         state.update(started=time.time(), probes={}, ready=False)
         try:
             options = join_pod(self.container_options(pod, c), self.root)
@@ -228,13 +259,24 @@ class Kubelet:
         except MinicontainerError as e:
             state["last_exit"] = {"exitCode": getattr(e, "exit_code", 125), "reason": "StartError",
                                   "message": str(e), "finishedAt": now_rfc3339()}
+            state["retry_at"] = time.time() + self.start_retry_delay(state)
             self.event(pod, "Failed", f"Error: {e}", "Warning")
             return
+        state.pop("retry_at", None)
+        state.pop("start_failures", None)
+        if not c.get("startupProbe") and not c.get("readinessProbe"):
+            state.update(ready=True, startup_done=True)     # ready as soon as PID 1 runs
         rec = self.containers.load(cid)
         if rec is not None:
             self.records[rec.name] = rec
         self.event(pod, "Created", f"Created container {c['name']}")
         self.event(pod, "Started", f"Started container {c['name']}")
+
+    def start_retry_delay(self, state: dict) -> float:
+        """A container that could not be created is tried again after the back-off (1×, 2×,
+        4× … the base, at most 30×), not in a tight loop."""
+        state["start_failures"] = state.get("start_failures", 0) + 1
+        return min(self.backoff_base * 2 ** (state["start_failures"] - 1), 30 * self.backoff_base)
 
     def container_options(self, pod: dict, c: dict) -> dict:
         """A container spec as api.Container's options (see the module docstring)."""
@@ -391,6 +433,7 @@ class Kubelet:
         comes back to it) — the loop never blocks on one container."""
         self.signal(rec, "TERM")
         state["killing_since"] = time.time()
+        self.next_due = min(self.next_due, state["killing_since"] + self.grace(pod))
 
     def signal(self, rec, sig: str) -> None:
         from ..errors import MinicontainerError
@@ -418,6 +461,7 @@ class Kubelet:
                 if "terminating" not in notes:              # this turn takes the pod out of its
                     notes["terminating"] = time.time()      # Services' endpoints; SIGTERM next
                     self.save_notes(pod, notes)             # turn, so no new connection finds it gone
+                    self.soon()
                     return
                 if not notes.get("term_sent"):
                     notes["term_sent"] = time.time()
@@ -426,10 +470,14 @@ class Kubelet:
                         self.event(pod, "Killing", f"Stopping container {c['name']}")
                     for r in alive:
                         self.signal(r, "TERM")
+                    self.next_due = min(self.next_due, notes["term_sent"] + self.grace(pod))
                 elif time.time() - notes["term_sent"] >= self.grace(pod):
                     for r in alive:
                         self.signal(r, "KILL")
-                return
+                else:                                       # their exits wake us (pidfds), the
+                    self.next_due = min(self.next_due, notes["term_sent"] + self.grace(pod))
+                return                                      # grace period's end does too
+            self.blocking_step()
             rt.remove_pod(name, force=True, root=self.root)
         shutil.rmtree(self.pod_dir(pod), ignore_errors=True)
         self.forget(pod)
@@ -463,6 +511,8 @@ class Kubelet:
                 prev = next((p for p in old.get("conditions", []) if p["type"] == cond["type"]), None)
                 cond["lastTransitionTime"] = prev["lastTransitionTime"] if prev and \
                     prev["status"] == cond["status"] else now_rfc3339()
+            if status != old:                          # the controllers above look again
+                self.changed = True
             obj["status"] = status
         self.store.update("Pod", pod["metadata"]["name"], change, pod["metadata"].get("namespace", "default"))
 
