@@ -37,12 +37,17 @@ The full answer is never a hint: it stays in solution/.
 
 `-k` picks tasks by the number `lab check` prints (`-k 4`, `-k 1,3`) or by a word of a title or
 check name (`-k answers`); an unknown one is an error that lists the choices.
+
+Stopped by SIGTERM (a grader's timeout, `kill`) or Ctrl-C, a check still cleans up: the
+signal becomes a KeyboardInterrupt, pytest ends the running check and runs the fixtures'
+teardowns (lab 10's removes its Deployment, pods and controller), and `lab check` exits 143.
 """
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -354,15 +359,27 @@ def check_lab(lab: Lab, workdir: Path, *, junit: str | None = None, lang: str = 
     os.environ[LANG_ENV] = lang
     if root:
         os.environ["MINICONTAINER_ROOT"] = str(root)
+    stopped = []
+
+    def stop(signum, frame):                # the first SIGTERM only: the teardowns then run
+        if not stopped:                     # to their end, a second one does not cut them off
+            stopped.append(signum)
+            raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         code = pytest.main(args, plugins=[reporter])
     finally:
+        signal.signal(signal.SIGTERM, previous)
         shutil.rmtree(basetemp, ignore_errors=True)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+    if stopped:
+        reporter.say("\n" + say_in(lang, "stopped (SIGTERM); what the checks had started is removed",
+                                   "abgebrochen (SIGTERM); was die Checks gestartet hatten, ist entfernt"))
+        return 128 + signal.SIGTERM
     for error in reporter.errors:
         reporter.say(f"  ✗ {error}")
     reporter.say("\n" + reporter.summary())

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -42,9 +43,22 @@ def skipped_here(number: str) -> set[str]:
 
 
 def run_cli(root: Path, *args, timeout: float = 600, wrap: list[str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*(wrap or []), sys.executable, "-m", "minicontainer", "--root", str(root), *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "LANG": "C.UTF-8"})
+    """The CLI as a subprocess. Past its timeout it gets SIGTERM first, as a grader would send,
+    so a lab check cleans up what it started (then SIGKILL, if it does not end in a minute)."""
+    proc = subprocess.Popen([*(wrap or []), sys.executable, "-m", "minicontainer", "--root", str(root),
+                             *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "LANG": "C.UTF-8"})
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        raise subprocess.TimeoutExpired(proc.args, timeout, out, err) from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 @pytest.fixture
@@ -334,3 +348,29 @@ def test_lab02_scripts_that_only_echo_fail(lab_root, tmp_path):
     proc = run_cli(lab_root, "lab", "check", "02", "--workdir", work, "-k", "1,2", wrap=IN_OWN_NETNS)
     assert proc.returncode == 1 and "0 of 2 tasks done." in proc.stdout, proc.stdout + proc.stderr
     assert "--net host" in proc.stdout and "no `unshare --uts` ran" in proc.stdout, proc.stdout
+
+
+@pytest.mark.root
+def test_a_lab_check_stopped_by_sigterm_removes_what_it_started(lab_root, tmp_path):
+    """A grader's timeout (SIGTERM) in the middle of lab 10's check: the check's teardown still
+    runs — no container, pod or controller of the lab is left, and the exit status says 143."""
+    from minicontainer.api import controller_status, list_containers, list_pods
+    work = make_workdir(LABS["10"], tmp_path, with_solution=True)
+    proc = subprocess.Popen([*IN_OWN_NETNS, sys.executable, "-m", "minicontainer", "--root", str(lab_root),
+                             "lab", "check", "10", "--workdir", str(work), "-k", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None and not any(
+                r.name.startswith("lab10-web-") and r.status == "running" for r in list_containers(lab_root)):
+            time.sleep(0.1)
+        assert proc.poll() is None, "the check ended before a replica ran: " + proc.communicate()[0]
+        proc.terminate()
+        out = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, out
+    assert [r.name for r in list_containers(lab_root)] == [], out
+    assert list_pods(lab_root) == [] and not controller_status(lab_root)["running"], out
