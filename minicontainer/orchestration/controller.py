@@ -346,13 +346,15 @@ class Controller:
         except Exception:
             return None
 
-    def write_hosts(self, pods: list[dict], services: list[dict], records: dict) -> None:
+    def write_hosts(self, pods: list[dict], services: list[dict], records: dict | None = None) -> None:
         """Every container of every pod gets the pod's hosts file (Services by name).
-        records: the turn's container records (a container a worker starts later gets its
-        file in the turn that the worker's exit wakes)."""
+        records: the turn's container records, if read already (a container a worker starts
+        later gets its file in the turn that the worker's exit wakes)."""
         from .kubelet import runtime_name
         from .services import hosts_text
         from ..network.hosts import write_in_place
+        if records is None:
+            records = {r.name: r for r in self.kubelet.containers.list()}
         by_pod = {}
         for r in records.values():
             if r.config.get("pod"):
