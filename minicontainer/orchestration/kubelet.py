@@ -171,6 +171,7 @@ class Kubelet:
                 return False
             if self.running(rec):
                 return False
+            rec = self.recorded_exit(rec, records)
             if rec.exit_code == 0:
                 state["done"] = True
                 continue
@@ -201,6 +202,7 @@ class Kubelet:
         if rec.status in ("created", "restarting"):
             self.soon(0.2)                                  # its supervisor is still at work: no
             return                                          # pidfd tells when it is done
+        rec = self.recorded_exit(rec, records)
         state["ready"] = False
         state.pop("killing_since", None)
         state["last_exit"] = {"exitCode": rec.exit_code, "startedAt": now_rfc3339(rec.started_at),
@@ -213,6 +215,22 @@ class Kubelet:
             state["finished"] = True
             return
         self.restart_after_backoff(pod, c, rec, state)
+
+    def recorded_exit(self, rec, records: dict):
+        """The record once its supervisor has written how PID 1 ended. The pidfd wakes us the
+        moment PID 1 exits, a few ms before that: waiting for it is a worker's job."""
+        from ..status import OWNER_TIMEOUT, owner_alive, wait_until
+        if rec.status not in ("running", "paused"):
+            return rec                                      # recorded already
+        self.blocking_step()
+
+        def recorded() -> bool:
+            now = self.containers.load(rec.id)
+            return now is None or now.status not in ("running", "paused") or not owner_alive(now)
+        wait_until(recorded, OWNER_TIMEOUT)
+        rec = self.containers.load(rec.id) or rec
+        records[rec.name] = rec
+        return rec
 
     def start_due(self, state: dict) -> bool:
         """False while a failed create waits for its retry (start_retry_delay)."""
