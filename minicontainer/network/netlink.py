@@ -27,7 +27,7 @@ from ..errors import NetworkError
 
 # message types (linux/rtnetlink.h) and flags (linux/netlink.h)
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR = 20
 RTM_NEWROUTE = 24
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
@@ -35,6 +35,7 @@ NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 # attribute types (linux/if_link.h, linux/if_addr.h, linux/rtnetlink.h, linux/veth.h)
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 10, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
+IFLA_PROTINFO, IFLA_BRPORT_MODE, NLA_F_NESTED = 12, 4, 0x8000     # a bridge port's settings
 VETH_INFO_PEER = 1
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_GATEWAY, RTA_OIF = 5, 4
@@ -158,6 +159,12 @@ class Netlink:
     def set_up(self, index: int, shell: str) -> None:
         """ip link set DEV up: RTM_NEWLINK on an existing index with IFF_UP."""
         self.request(RTM_NEWLINK, 0, ifinfo(index, up=True), shell)
+
+    def set_hairpin(self, index: int, shell: str) -> None:
+        """bridge link set dev DEV hairpin on: RTM_SETLINK for the AF_BRIDGE family, the port's
+        IFLA_PROTINFO (nested) with IFLA_BRPORT_MODE = 1 (a u8)."""
+        protinfo = attr(IFLA_PROTINFO | NLA_F_NESTED, [attr(IFLA_BRPORT_MODE, b"\x01")])
+        self.request(RTM_SETLINK, 0, IFINFOMSG.pack(socket.AF_BRIDGE, 0, index, 0, 0) + protinfo, shell)
 
     def delete_link(self, name: str) -> bool:
         """ip link del NAME; False if it was already gone (idempotent)."""

@@ -64,6 +64,21 @@ def configure_inside(netns_fd: int, pid: int, ip: str, prefixlen: int, gateway: 
         nl.add_default_route(gateway, eth0, steps[3][0])
 
 
+def set_hairpin(host_end: str, explain=None) -> None:
+    """Let the bridge send a frame back out of the port it came in on. A bridge never does
+    that by default — but a pod that calls its own Service's ClusterIP sends a packet whose
+    destination, after DNAT, is itself (with br_netfilter, the DNAT happens while the frame
+    is still being bridged). kubelet sets the same "hairpin mode" on a pod's veth."""
+    shell = f"bridge link set dev {host_end} hairpin on"
+    if explain:
+        explain(shell, "a pod may reach itself through its Service's address")
+    with Netlink() as nl:
+        index = nl.link_index(host_end)
+        if index is None:
+            raise NetworkError(f"{shell}: no link {host_end}")
+        nl.set_hairpin(index, shell)
+
+
 def delete_veth(nl: Netlink, host_end: str, explain=None) -> None:
     """ip link del HOST_END: removes both ends (no-op if the container's exit already did,
     and never deletes a link of that name that is not a veth: it is not ours)."""

@@ -10,6 +10,8 @@ server and its log shipper — and talk over localhost. Built from what one cont
                             run -d --name web-infra --cgroup-parent pod-ID minicontainer-pause /pause
                                                                        the infra container: its PID 1
                                                                        holds the namespaces (pause.c)
+                            bridge link set dev VETH hairpin on        so the pod reaches itself
+                                                                       through a Service (veth.py)
     run --pod web IMG       run --net container:web-infra             joins the infra's netns,
                                                                        and its uts and ipc (by path)
                                 --cgroup-parent pod-ID                 its group inside the pod's
@@ -162,6 +164,10 @@ def start_infra(store: PodStore, pod: dict) -> None:
                       name=infra_name(pod["name"]), net=pod["net"], publish=pod["publish"],
                       hostname=pod["hostname"], cgroup_parent=pod["cgroup"])
     pod["infra"] = infra.start()
+    veth = (infra.record.network or {}).get("veth") if infra.record else None
+    if veth:                                # on a bridge: the pod may call itself via a Service
+        from ..network.veth import set_hairpin
+        set_hairpin(veth)
     with store.locked():
         store.save(pod)
 
