@@ -366,6 +366,11 @@ def describe(kind: str, name: str, root=None) -> str:
             if last:
                 lines += ["    Last State:     Terminated", f"      Reason:       {last.get('reason')}",
                           f"      Exit Code:    {last.get('exitCode')}"]
+            for section in ("limits", "requests"):          # as kubectl: what the cgroups got
+                values = ((c.get("resources") or {}).get(section) or {})
+                if values:
+                    lines.append(f"    {section.capitalize() + ':':16}")
+                    lines += [f"      {k}:{' ' * max(1, 14 - len(k))}{v}" for k, v in values.items()]
             lines += [f"    Ready:          {cs.get('ready', False)}",
                       f"    Restart Count:  {cs.get('restartCount', 0)}"]
             for probe in ("livenessProbe", "readinessProbe", "startupProbe"):

@@ -16,6 +16,7 @@ after 10 min of running. `controller start --backoff S` makes the 10 s shorter (
 Mapping of container fields onto `minicontainer run` (all through api.Container — the one run
 sequence): image, command + args, env (+ valueFrom ConfigMap/Secret), workingDir,
 resources.limits.memory → -m, limits.cpu → --cpus, requests.cpu → --cpu-shares,
+requests.memory → --memory-reservation (kubelet's cgroup v2 MemoryQoS sets memory.min),
 securityContext → -u UID:GID, --read-only, --cap-add/--cap-drop, no-new-privileges,
 volumeMounts → -v (emptyDir, hostPath, PVC → a named volume, configMap/secret → files).
 """
@@ -313,6 +314,8 @@ class Kubelet:
             cg["cpus"] = str(cpu_millis(limits["cpu"]) / 1000)
         if "cpu" in requests:                               # as kubelet: shares = millicores × 1024 / 1000
             cg["cpu_shares"] = str(max(2, cpu_millis(requests["cpu"]) * 1024 // 1000))
+        if "memory" in requests:                            # a soft limit: memory.soft_limit_in_bytes
+            cg["memory_reservation"] = str(memory_bytes(requests["memory"]))    # (v1), memory.low (v2)
         options["limits"] = cg
         sc = c.get("securityContext") or {}
         if "runAsUser" in sc or "runAsGroup" in sc:
