@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 import urllib.request
@@ -111,6 +112,11 @@ def test_example_applies_and_serves_through_the_service(kube):
     name = running(kube, "web", 3)[0]["metadata"]["name"]
     got = kube("exec", f"pod/{name}", "--", "wget", "-qO-", "http://web/").stdout
     assert got.startswith("hello from web-")
+    # hairpin: round robin over 3 endpoints, so 6 requests from one replica reach it too
+    got = kube("exec", f"pod/{name}", "--", "sh", "-c",
+               "for i in 1 2 3 4 5 6; do timeout 5 wget -qO- http://web/ || echo failed; done").stdout
+    assert "failed" not in got and len(set(got.split("\n")) - {""}) == 3, got
+    assert f"hello from {name}" in got, got
     assert kube("exec", f"pod/{name}", "--", "cat", "/etc/web/motd").stdout == "served by minicontainer\n"
 
 
@@ -480,6 +486,71 @@ spec:
     mem = inside("cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes").stdout.strip() or \
         inside("cat", "/sys/fs/cgroup/memory.max").stdout.strip()
     assert mem == str(48 << 20), mem
+    soft = inside("cat", "/sys/fs/cgroup/memory/memory.soft_limit_in_bytes").stdout.strip() or \
+        inside("cat", "/sys/fs/cgroup/memory.low").stdout.strip()
+    assert soft == str(16 << 20), soft                                       # requests.memory
+    described = kube("describe", "pod", "fields").stdout
+    assert re.search(r"Limits:\s+cpu:\s+500m\s+memory:\s+48Mi\s+Requests:\s+cpu:\s+250m\s+memory:\s+16Mi",
+                     described), described
     shares = inside("cat", "/sys/fs/cgroup/cpu/cpu.shares").stdout.strip()
     assert shares in ("256", ""), shares                                     # 250m × 1024 / 1000
+    kube("delete", "-f", "-", input=manifest)
+
+
+def read_until(proc, wanted, timeout: float) -> str:
+    """What a streaming CLI (get -w, logs -f) printed until wanted(text) holds or time is up."""
+    import selectors
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    text, deadline = "", time.time() + timeout
+    while not wanted(text) and time.time() < deadline:
+        if sel.select(timeout=max(0.0, deadline - time.time())):
+            chunk = os.read(proc.stdout.fileno(), 65536).decode()
+            if not chunk:
+                break
+            text += chunk
+    return text
+
+
+def test_get_watch_logs_follow_and_rollout_restart(kube):
+    """`get pods -w` prints a row for each pod that appears or changes, `logs pod/NAME -f` keeps
+    printing a replica's output, and `rollout restart` replaces every replica."""
+    import subprocess
+    import sys
+    manifest = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ticker}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: ticker}}
+  template:
+    metadata: {labels: {app: ticker}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: tick
+        image: busybox
+        command: ["sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"]
+"""
+    kube("apply", "-f", "-", input=manifest)
+    before = {p["metadata"]["name"] for p in wait_for(lambda: running(kube, "ticker", 2), 60)}
+    cli = [sys.executable, "-m", "minicontainer", "--root", kube.root]
+    follow = subprocess.Popen([*cli, "logs", f"pod/{sorted(before)[0]}", "-f"], stdout=subprocess.PIPE)
+    watch = subprocess.Popen([*cli, "get", "pods", "-w"], stdout=subprocess.PIPE)
+    try:
+        ticks = read_until(follow, lambda t: len(re.findall(r"^tick \d+$", t, re.M)) >= 8, 30)
+        numbers = [int(n) for n in re.findall(r"^tick (\d+)$", ticks, re.M)]
+        assert len(numbers) >= 8 and numbers == sorted(numbers), ticks          # it keeps following
+        assert "restarted" in kube("rollout", "restart", "deployment/ticker").stdout
+        after = wait_for(lambda: {p["metadata"]["name"] for p in running(kube, "ticker", 2)} - before
+                         if not before & {p["metadata"]["name"] for p in pods(kube, {"app": "ticker"})}
+                         else None, 60, show=lambda: state(kube))
+        assert len(after) == 2
+        seen = read_until(watch, lambda t: all(re.search(rf"^{n} .*Running", t, re.M) for n in after), 20)
+        assert all(re.search(rf"^{n} .*Running", seen, re.M) for n in after), seen
+        assert all(n in seen for n in before), seen                              # the old ones' rows
+    finally:
+        for proc in (follow, watch):
+            proc.terminate()
+            proc.wait(10)
     kube("delete", "-f", "-", input=manifest)
