@@ -47,7 +47,6 @@ import threading
 import time
 
 from . import rootfs
-from .config import ContainerConfig
 from .errors import ImageError, MinicontainerError, StartError
 from .explain import Explainer
 from .kernel.mount import MS_BIND, MS_NODEV, MS_RDONLY, MS_REMOUNT, mount
@@ -60,8 +59,7 @@ from .process import (ExecError, exec_command, exit_status, leave_terminal, rese
 from .records import record
 from .security import apply as apply_security, close_fds, set_non_dumpable, verify_workdir
 from .spec import NAMESPACE_TYPES, Spec
-from .events import record as record_event
-from .state import ContainerRecord, StateStore, proc_start_time
+from .procfs import proc_start_time
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2)
@@ -71,10 +69,10 @@ PR_SET_CHILD_SUBREAPER = 36
 @record
 class Context:
     """Everything the steps share: the spec, the options, the record, and what has been created."""
-    config: ContainerConfig | None
-    store: StateStore | None
+    config: object | None                      # run: config.ContainerConfig; OCI: None
+    store: object | None                       # run: state.StateStore (and events go there)
     explain: Explainer
-    record: ContainerRecord | None = None
+    record: object | None = None               # run: state.ContainerRecord
     spec: Spec | None = None                   # what the kernel steps do (spec.py)
     overlay: object | None = None              # run: storage.overlay.OverlayDirs, mounted by PID 1
     cgroup: object | None = None               # cgroups.Cgroup
@@ -164,6 +162,7 @@ def start(ctx: Context) -> None:
     ctx.record.pid, ctx.record.pid_start = ctx.pid, proc_start_time(ctx.pid)
     ctx.record.status, ctx.record.started_at = "running", time.time()
     ctx.store.save(ctx.record)
+    from .events import record as record_event
     record_event(ctx.store, "start", ctx.record)
     if ctx.config.health_cmd or ctx.config.healthcheck:      # a health check (health.py):
         from .health import start_monitor                   # its monitor runs beside PID 1
@@ -277,6 +276,7 @@ def become_command(ctx: Context, msg_w: int) -> None:
 
 def wait(ctx: Context) -> int:
     """Parent: wait for PID 1, passing on the signals the user sends us."""
+    from .events import record as record_event
     if ctx.console is not None:
         ctx.console.relay(ctx.pid)          # -t: your terminal ⇄ the pty until PID 1 ends
     _, status = os.waitpid(ctx.pid, 0)
@@ -353,12 +353,12 @@ def find_init(ctx: Context):
     return find_init_binary(ctx.store.root)
 
 
-def parse_limits(config: ContainerConfig):
+def parse_limits(config):
     from .cgroups import parse_limits as parse
     return parse(**config.limits)
 
 
-def resolve_security(config: ContainerConfig):
+def resolve_security(config):
     from .security import resolve
     policy = resolve(cap_add=config.cap_add, cap_drop=config.cap_drop,
                      privileged=config.privileged, security_opt=config.security_opt)
@@ -371,7 +371,7 @@ def resolve_security(config: ContainerConfig):
     return policy
 
 
-def plan_rootless(config: ContainerConfig, limits):
+def plan_rootless(config, limits):
     """Not started as root: rootless mode (userns.py). None for root."""
     if os.geteuid() == 0:
         return None
@@ -848,6 +848,6 @@ def owner_fields() -> dict:
     return {"supervisor_pid": os.getpid(), "supervisor_start": proc_start_time(os.getpid())}
 
 
-def config_summary(config: ContainerConfig) -> dict:
+def config_summary(config) -> dict:
     from .records import asdict
     return {k: v for k, v in asdict(config).items() if v not in (None, [], {}, False)}

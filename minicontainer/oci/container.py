@@ -23,7 +23,7 @@ from ..errors import ConfigError, ContainerError
 from ..explain import Explainer
 from ..security import policy_from_spec
 from ..spec import NAMESPACE_TYPES, OCI_VERSION, Namespace, Spec
-from ..state import proc_start_time
+from ..procfs import proc_start_time
 from ..tty import Console
 from .config import load_bundle
 from .control import destroy, state_cgroup
