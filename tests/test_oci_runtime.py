@@ -84,6 +84,15 @@ def bundle(tmp_path, rootfs):
     return make
 
 
+def assert_stops(oci, container_id: str) -> None:
+    """`state` says stopped within 5 s (PID 1 was killed or exited)."""
+    for _ in range(100):
+        if json.loads(oci("state", container_id).stdout)["status"] == "stopped":
+            return
+        time.sleep(0.05)
+    assert json.loads(oci("state", container_id).stdout)["status"] == "stopped"
+
+
 def one_line_exit_1(p) -> None:
     assert p.returncode == 1, p
     assert p.stderr.count("\n") == 1 and p.stderr.startswith("minicontainer-oci: "), p.stderr
@@ -111,11 +120,7 @@ def test_create_start_state_kill_delete(oci, bundle, tmp_path):
     assert oci("ps", "--format", "json", "c1", check=True).stdout.strip() == f"[{state['pid']}]"
     one_line_exit_1(oci("delete", "c1"))                        # running: needs --force
     oci("kill", "c1", "KILL", check=True)
-    for _ in range(100):
-        if json.loads(oci("state", "c1").stdout)["status"] == "stopped":
-            break
-        time.sleep(0.05)
-    assert json.loads(oci("state", "c1").stdout)["status"] == "stopped"
+    assert_stops(oci, "c1")
     oci("delete", "c1", check=True)
     one_line_exit_1(oci("state", "c1"))
     assert not (oci.root / "c1").exists()
@@ -336,11 +341,7 @@ def test_a_failing_hook_fails_its_operation(oci, bundle, rootfs, tmp_path, kind)
     one_line_exit_1(p)
     assert f"{kind} hook" in p.stderr and "failed with exit status 1" in p.stderr, p.stderr
     assert (out / "ran").exists() == (kind == "poststart")
-    for _ in range(100):
-        if json.loads(oci("state", "f1").stdout)["status"] == "stopped":
-            break
-        time.sleep(0.05)
-    assert json.loads(oci("state", "f1").stdout)["status"] == "stopped"
+    assert_stops(oci, "f1")
     oci("delete", "f1", check=True)
     nothing_left(oci)
 

@@ -23,6 +23,7 @@ from types import SimpleNamespace
 
 from ..errors import MinicontainerError
 
+
 def parser():
     import argparse
     p = argparse.ArgumentParser(prog="minicontainer-oci", description="an OCI runtime with runc's "
