@@ -107,7 +107,8 @@ def test_a_container_started_on_a_loop_pool_sees_only_its_own_volume(mc, tmp_pat
                  "-c", "ls -A /data; cat /a/f; grep ' /a ' /proc/mounts; touch /a/x", ).stdout
         assert out.splitlines()[0] == "in-a" and " ext4 ro," in out, out     # b is empty, a is a only
         used = json.loads(mc("volume", "pool", "ls", "--format", "json", check=True).stdout)
-        assert any(p["Name"] == pool and p["Driver"] == "loop" for p in used)
+        image = next(p["Path"] for p in used if p["Name"] == pool and p["Driver"] == "loop")
+        assert not loop_devices_of(image), "a loop device outlived the containers"
     finally:
         mc("volume", "rm", a, b)
         mc("volume", "pool", "rm", pool)
