@@ -248,7 +248,7 @@ def test_bad_requests_get_4xx_and_change_nothing(readonly_url, actions_url, mc, 
     assert mc("inspect", "--format", "{{.State.Status}}", name).stdout.strip() == "running"
 
 
-def test_any_other_address_needs_the_printed_token(mc_root):
+def test_any_other_address_needs_the_printed_token(browser, mc_root):
     url, stop, thread = serve_in_thread(mc_root, bind="0.0.0.0")    # in the test's own netns
     try:
         assert "?token=" in url
@@ -259,6 +259,8 @@ def test_any_other_address_needs_the_printed_token(mc_root):
         assert request(local + "?token=wrong", "/")[0] == 403
         status, state = request(f"{local}?token={token}", "/api/state")
         assert status == 200 and state["type"] == "full" and state["actions"] is False
+        open_page(browser, f"{local}?token={token}")              # its script and stream get it too
+        assert browser.find_element("id", "mode").text == "read-only"
     finally:
         stop.set()
         thread.join(30)

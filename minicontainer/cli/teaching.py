@@ -127,4 +127,6 @@ def dashboard(ctx: typer.Context,
         click.echo(f"minicontainer dashboard: {url}  [{mode}; Ctrl-C stops]")
         if "token=" in url:
             click.echo("The token in that URL is needed on this address: share it only with whom may look.")
+        if "://0.0.0.0:" in url or "://[::]:" in url:
+            click.echo("From other machines: this machine's address in place of 0.0.0.0 (`ip -br addr`).")
     serve_dashboard(root_of(ctx), port=port, bind=bind, allow_actions=allow_actions, ready=ready)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import re
 import secrets
 import socket
 import threading
@@ -136,6 +137,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise RequestError(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} is not used here: GET to look, POST to act")
             self.send_json(HTTPStatus.OK, self.act(parts, self.read_body()))
         except RequestError as e:
+            self.close_connection = True             # a body left unread must not become a request
             self.send_json(e.status, {"error": str(e)})
         except (BrokenPipeError, ConnectionResetError):
             pass
@@ -180,6 +182,8 @@ class Handler(BaseHTTPRequestHandler):
         if name.startswith(".") or "/" in name or not path.is_file():
             raise RequestError(HTTPStatus.NOT_FOUND, f"no such file: {name}")
         body = path.read_bytes()
+        if name == "index.html" and self.server.token:      # the page's own files need it too
+            body = re.sub(rb'"(static/[^"?]+)"', rb'"\1?token=' + self.server.token.encode() + b'"', body)
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", CONTENT_TYPES.get(path.suffix, "application/octet-stream"))
         self.send_header("Content-Length", str(len(body)))
