@@ -94,7 +94,7 @@ def test_migrate_a_volume_between_pools_while_its_container_writes(mc, mc_root, 
     assert not loop_devices_of(image), "the loop pool's loop device outlived its last mount"
 
 
-def test_a_container_started_on_a_loop_pool_sees_only_its_own_volume(mc, tmp_path):
+def test_a_container_started_on_a_loop_pool_sees_only_its_own_volume(mc, mc_root):
     tag = secrets.token_hex(3)
     pool, a, b = f"img-{tag}", f"a-{tag}", f"b-{tag}"
     mc("volume", "pool", "create", pool, "--size", "8m", check=True)
@@ -109,6 +109,9 @@ def test_a_container_started_on_a_loop_pool_sees_only_its_own_volume(mc, tmp_pat
         used = json.loads(mc("volume", "pool", "ls", "--format", "json", check=True).stdout)
         image = next(p["Path"] for p in used if p["Name"] == pool and p["Driver"] == "loop")
         assert not loop_devices_of(image), "a loop device outlived the containers"
+        from minicontainer.storage.volumes import volume_store
+        store = volume_store(mc_root)
+        assert store.data_size(store.get(a)) == len("in-a\n")             # system df looks inside
     finally:
         mc("volume", "rm", a, b)
         mc("volume", "pool", "rm", pool)

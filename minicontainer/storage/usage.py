@@ -39,9 +39,10 @@ def disk_usage(root: Path) -> list[dict]:
     running_ids = {r.id for r in running}
     containers_free = sum(size for cid, size in uppers.items() if cid not in running_ids)
 
-    volumes = VolumeStore(root / "volumes").list()
+    store = VolumeStore(root / "volumes")
+    volumes = store.list()
     named = {name for r in records for name in volume_names(r.config)}
-    vsizes = {v.name: tree_size(v.mountpoint) for v in volumes}
+    vsizes = {v.name: store.data_size(v) for v in volumes}
     volumes_free = sum(size for name, size in vsizes.items() if name not in named)
 
     return [

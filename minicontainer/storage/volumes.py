@@ -268,6 +268,21 @@ class VolumeStore:
         mountpoint = pool.data_dir(pool.path, name)
         return Volume(name, mountpoint, data.get("created", ""), data.get("size"), pool.name)
 
+    def data_size(self, volume: Volume) -> int:
+        """Bytes of files in VOLUME wherever they live (`system df`): a directory, a loop pool's
+        image or a disk of its own (both read through a private mount, disk.opened)."""
+        from minicontainer.storage.copy import tree_size
+        if volume.pool_image is not None:
+            from minicontainer.storage.pools import pool_root
+            pools = self.pools()
+            with pool_root(pools.get(volume.pool), pools) as root:
+                return tree_size(root / volume.name)
+        if volume.size:
+            from minicontainer.storage.disk import opened
+            with opened(volume.disk, volume.mountpoint) as data:
+                return tree_size(data)
+        return tree_size(volume.mountpoint)
+
     def list(self) -> list[Volume]:
         if not self.root.is_dir():
             return []
