@@ -208,9 +208,10 @@ def test_kill_button_with_allow_actions(browser, actions_url, detached):
     open_page(browser, actions_url)
     assert browser.find_element("id", "mode").text == "actions enabled"
     name = f"dash-kill-{os.getpid()}"
-    detached("busybox", "sleep", "1000", name=name)
-    wait_for(lambda: card(browser, name) is not None and card(browser, name).get_attribute("data-status") == "running",
-             60, "the card")
+    detached("--health-cmd", "true", "--health-interval", "1s", "busybox", "sleep", "1000", name=name)
+    wait_for(lambda: card(browser, name) is not None and card(browser, name).get_attribute("data-health") == "healthy",
+             60, "the card, healthy")
+    assert card(browser, name).find_element("css selector", ".status").text == "running (healthy)"
     card(browser, name).find_element("css selector", 'button[data-action="kill"]').click()
     wait_for(lambda: card(browser, name).get_attribute("data-status") == "exited", 60, "the kill")
     wait_for(lambda: browser.find_elements("css selector", f'#events li[data-action="die"][data-name="{name}"]'),

@@ -353,6 +353,7 @@ class Sampler:
             "network": {k: net.get(k) for k in ("network", "bridge", "veth", "ifname", "ip", "prefixlen",
                                                 "gateway") if net.get(k) is not None},
             "exit_code": rec.exit_code, "oom_killed": rec.oom_killed, "processes": [],
+            "health": (rec.health or {}).get("Status", ""),   # --health-cmd (health.py)
         }
 
     def layers(self, ref: str) -> list[dict]:

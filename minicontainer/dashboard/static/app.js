@@ -112,7 +112,9 @@ function renderCard(row, detailsChanged) {
   card.dataset.status = row.status;
   card.classList.toggle("oom", !!d.oom_killed && row.status !== "running");
   $(".status", card).textContent = d.oom_killed && row.status !== "running" ? "OOM killed"
-    : row.status === "exited" && d.exit_code != null ? `exited (${d.exit_code})` : row.status;
+    : row.status === "exited" && d.exit_code != null ? `exited (${d.exit_code})`
+    : d.health && row.status === "running" ? `running (${d.health})` : row.status;
+  card.dataset.health = d.health || "";
   updateGauges(card, row);
   drawChart($("svg.chart", card), state.history[row.id] || [], row.memory_limit);
   if (detailsChanged) renderFacts(card, d);
