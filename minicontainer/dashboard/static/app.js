@@ -13,7 +13,8 @@ const HISTORY = 60;                        // samples in a chart (the server kee
 const state = {
   details: {},            // id → namespaces, processes, layers, network … (sampler.describe)
   history: {},            // id → [[time, memory, cpu %, pids], …]
-  rows: {},               // id → this second's gauges
+  cards: new Map(),       // id → its card (made once)
+  sharedText: null,       // the last "shared" as JSON: chips are refreshed when it changes
   shared: {},             // "net:4026532281" → [names]
   hostNs: {},             // the host's namespaces: type → inode
   actions: false,
@@ -65,6 +66,8 @@ function applyFull(msg) {
   $("#mode").textContent = state.actions ? "actions enabled" : "read-only";
   $("#mode").classList.toggle("actions", state.actions);
   $("#containers").replaceChildren();
+  state.cards.clear();
+  state.sharedText = null;
   $("#events").replaceChildren();
   renderHost(msg.host || {});
   addEvents(msg.events || []);
@@ -73,11 +76,13 @@ function applyFull(msg) {
 
 function applyTick(msg) {
   Object.assign(state.details, msg.details || {});
+  const shared = JSON.stringify(msg.shared || {});
+  const sharedChanged = shared !== state.sharedText;
   state.shared = msg.shared || {};
+  state.sharedText = shared;
   const seen = new Set();
   for (const row of msg.containers) {
     seen.add(row.id);
-    state.rows[row.id] = row;
     if (msg.type === "tick" && row.memory !== undefined) {
       const h = state.history[row.id] || (state.history[row.id] = []);
       h.push([msg.time, row.memory, row.cpu, row.pids]);
@@ -85,9 +90,9 @@ function applyTick(msg) {
     }
     renderCard(row, msg.details && row.id in msg.details);
   }
-  for (const card of [...document.querySelectorAll("#containers .card")]) {
-    if (!seen.has(card.dataset.id)) {                 // removed (`rm`): its card goes too
-      card.remove(); delete state.history[card.dataset.id]; delete state.details[card.dataset.id];
+  for (const [id, card] of state.cards) {
+    if (!seen.has(id)) {                              // removed (`rm`): its card goes too
+      card.remove(); state.cards.delete(id); delete state.history[id]; delete state.details[id];
     }
   }
   const running = msg.containers.filter((r) => r.status === "running").length;
@@ -96,15 +101,16 @@ function applyTick(msg) {
   if (msg.containers.length && empty) empty.remove();
   if (!msg.containers.length && !empty) $("#containers").append(el("p", { class: "empty", text: "No containers yet: minicontainer run -d busybox sleep 1000" }));
   if (msg.type === "tick") addEvents(msg.events || []);
-  refreshSharedChips();
+  if (sharedChanged) refreshSharedChips();
   renderCluster(msg.cluster || { nodes: [], pods: [] });
 }
 
 // ── a container's card ──────────────────────────────────────────────────────────────────────
 function renderCard(row, detailsChanged) {
-  let card = document.querySelector(`#containers .card[data-id="${row.id}"]`);
+  let card = state.cards.get(row.id);
   if (!card) {
     card = makeCard(row);
+    state.cards.set(row.id, card);
     $("#containers").append(card);
     detailsChanged = true;
   }
