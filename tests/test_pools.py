@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import re
 import secrets
 import time
@@ -148,7 +149,14 @@ def test_bad_pool_input_gets_one_line_and_changes_nothing(mc, mc_root, detached,
         assert json.loads(mc("volume", "inspect", vol, check=True).stdout)[0]["Pool"] == "default"
         assert sorted(p.split("/")[-1] for p in glob.glob(f"{data}/*")) == ["big", "held"]
         mc("rm", "-f", held, check=True)
+        from minicontainer.storage.pools import PoolStore, pool_root
+        pools = PoolStore(mc_root)
+        with pool_root(pools.get(f"roomy-{tag}"), pools) as root:    # what an interrupted migrate leaves
+            (root / vol).mkdir()
+            (root / vol / "stale").write_text("x")
         mc("volume", "migrate", vol, "--to", f"roomy-{tag}", check=True)
+        with pool_root(pools.get(f"roomy-{tag}"), pools) as root:
+            assert sorted(os.listdir(root / vol)) == ["big", "held"]
         one_line_125(p := mc("volume", "pool", "rm", f"roomy-{tag}"))
         assert vol in p.stderr
     finally:

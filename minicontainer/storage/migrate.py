@@ -50,8 +50,12 @@ def migrate_volume(volumes, name: str, to_pool: str, users: list) -> dict:
             dst_root = stack.enter_context(pool_root(target, pools))
             src, dst = source.data_dir(src_root, name), target.data_dir(dst_root, name)
             if os.path.lexists(dst) and (not dst.is_dir() or any(dst.iterdir())):
-                raise ContainerError(f"pool {target.name} already holds a {name} ({dst}): remove it "
-                                     "first, or migrate to another pool")
+                if target.driver == "dir" and target.name != "default":
+                    raise ContainerError(f"pool {target.name} already holds a {name} ({dst}): remove "
+                                         "it first, or migrate to another pool")
+                # Volume names are unique, so in a pool of ours (default, loop) this can only be
+                # what an interrupted migration left: it goes.
+                shutil.rmtree(dst) if target.name != "default" else clear_dir(dst)
             need, free = tree_size(src), free_bytes(dst_root)
             if need + HEADROOM > free:
                 raise ContainerError(f"pool {target.name} is too small for volume {name}: it needs "
