@@ -183,6 +183,22 @@ def test_memory_gauge_rises_until_the_oom_kill_shows_as_an_event(browser, readon
     screenshot(browser, "oom-killed")
 
 
+def test_an_oom_kill_inside_a_running_container_is_an_event(readonly_url, detached):
+    """The OOM killer picks `tail`, not PID 1 (sh goes on): no exit record says so, but the
+    oom_kill counter of the container's memory cgroup rises, and the dashboard reports it."""
+    name = f"dash-inner-oom-{os.getpid()}"
+    cid = detached("-m", "32m", "busybox", "sh", "-c",
+                   "head -c 100m /dev/zero | tail; exec sleep 1000", name=name)
+
+    def kernel_event():
+        return [e for e in request(readonly_url, "/api/state")[1]["events"]
+                if e["id"] == cid and e["action"] == "oom_kill"]
+    (event,) = wait_for(kernel_event, 60, "the oom_kill event")
+    assert event["source"] == "kernel" and event["detail"]["oom_kill"] >= 1
+    state = request(readonly_url, "/api/state")[1]
+    assert [c["status"] for c in state["containers"] if c["id"] == cid] == ["running"]
+
+
 def test_a_shared_network_namespace_is_highlighted(browser, readonly_url, detached):
     """`--net container:A`: both cards show the same net inode, marked as shared."""
     open_page(browser, readonly_url)
