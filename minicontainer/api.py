@@ -493,9 +493,12 @@ def container_ports(ref: str, private: str | None = None, root=None) -> list[str
     return ports(ref, private, root)
 
 
-def attach_container(ref: str, emit, *, sig_proxy: bool = True, root=None) -> int:
+def attach_container(ref: str, emit, *, sig_proxy: bool = True, stdin: bool = True,
+                     streams=("stdout", "stderr"), from_start: bool = False, root=None) -> int:
+    """`attach` (and `run -a` / `run --sig-proxy=false`): output, stdin, signals (create.py)."""
     from .create import attach_container as attach
-    return attach(ref, emit, sig_proxy=sig_proxy, root=root)
+    return attach(ref, emit, sig_proxy=sig_proxy, stdin=stdin, streams=streams,
+                  from_start=from_start, root=root)
 
 
 def copy_files(src: str, dest: str, *, archive: bool = False, follow: bool = False, root=None) -> None:

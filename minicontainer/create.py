@@ -261,39 +261,119 @@ def container_ports(ref: str, private: str | None = None, root=None) -> list[str
 
 # ── attach ────────────────────────────────────────────────────────────────────────────────
 
-def attach_container(ref: str, emit, *, sig_proxy: bool = True, root=None) -> int:
-    """`attach`: a detached container's output from now on — emit(ts, stream, text) — until
-    it stops; returns its exit status. With sig_proxy, Ctrl-C (SIGINT) and SIGTERM sent to
-    us go to its PID 1, as Docker's attach does. (Its stdin stays the supervisor's: attach
-    with a keyboard through `start -a -i` of a stopped container, or `exec -it`.)"""
+def attach_container(ref: str, emit, *, sig_proxy: bool = True, stdin: bool = True,
+                     streams=("stdout", "stderr"), from_start: bool = False, root=None) -> int:
+    """`attach`: a detached container's output from now on (from_start: all of it, as `run -a`
+    shows it) — emit(ts, stream, text) for each of `streams` — until it stops; returns its exit
+    status. With sig_proxy, Ctrl-C (SIGINT) and SIGTERM sent to us go to its PID 1, as
+    Docker's attach does. With stdin, and a container started with -i, what we read is
+    written to its stdin (input_of); on a terminal, Ctrl-P Ctrl-Q detaches (Docker's keys)."""
     from .logs import LogReader
     from .status import current_status, settled
     from .stop import wait_container
     from .supervisor import LOG_FILE
     store = _store(root)
     rec = store.find(ref)
-    if current_status(rec) not in RUNNING:
+    if current_status(rec) not in RUNNING and not from_start:   # (run -a: it may be done already)
         raise ContainerError(f"container {rec.name} is not running: start it with "
                              f"`minicontainer start -a {rec.name}`")
     reader = LogReader(store.container_dir(rec.id) / LOG_FILE)
-    reader.read_new(partial=True)                       # what was before: that is `logs`
+    if not from_start:
+        reader.read_new(partial=True)                   # what was before: that is `logs`
+    feeder = InputFeeder(store, rec) if stdin and rec.config.get("interactive") and \
+        current_status(rec) in RUNNING else None
     saved = proxy_signals(store, rec) if sig_proxy else {}
     try:
         while True:
             over = settled(store, rec)
             for entry in reader.read_new(partial=True):
-                emit(*entry)
-            if over:
+                if entry[1] in streams:
+                    emit(*entry)
+            if over or (feeder and feeder.detached):
                 break
             time.sleep(0.05)
     finally:
         reader.close()
+        if feeder:
+            feeder.close()
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+    if feeder and feeder.detached:
+        return 0
     try:
         return wait_container(rec.id, root=root)
     except MinicontainerError:
-        return 0 if store.load(rec.id) is None else 125
+        if store.load(rec.id) is not None:
+            return 125
+        from .events import last_exit_code                  # --rm: removed, its `die` remains
+        code = last_exit_code(store.root, rec.id)
+        return 0 if code is None else code
+
+
+def input_of(rec) -> int:
+    """A descriptor that writes to a detached container's stdin. Its supervisor's watch phase
+    holds it — the pipe's write end (-i) or the terminal's master side (-t) — and names it in
+    its argv (supervisor.exec_phase: watch ROOT ID PID OUT ERR STDIN STREAK); pidfd_getfd(2)
+    copies that descriptor into this process (root: ptrace access to the supervisor)."""
+    from .kernel.syscalls import libc, syscall_number
+    from .status import owner_alive
+    try:
+        args = open(f"/proc/{rec.supervisor_pid}/cmdline", "rb").read().decode().split("\0")
+        i = args.index("watch")
+        if args[i + 2] != rec.id or not owner_alive(rec):
+            raise ValueError
+        fd = int(args[i + 4] if rec.config.get("tty") else args[i + 6])
+        pidfd = os.pidfd_open(rec.supervisor_pid)
+    except (OSError, ValueError, IndexError):
+        raise ContainerError(f"cannot attach to the stdin of {rec.name}: its supervisor is not "
+                             "watching it (started in the foreground, or restarting)") from None
+    try:
+        copy = libc.syscall(syscall_number("pidfd_getfd"), pidfd, fd, 0)
+    finally:
+        os.close(pidfd)
+    if copy < 0 or fd < 0:
+        raise ContainerError(f"cannot attach to the stdin of {rec.name}: pidfd_getfd(2) failed")
+    return copy
+
+
+class InputFeeder:
+    """Copies our stdin to the container's in a thread; our terminal in raw mode for a -t one
+    (its pty echoes and edits). Ctrl-P Ctrl-Q on a terminal detaches; EOF just stops copying
+    (the container's stdin stays open, as after Docker's attach)."""
+
+    DETACH = b"\x10\x11"
+
+    def __init__(self, store: StateStore, rec: ContainerRecord):
+        import threading
+        self.target, self.detached, self.saved = input_of(rec), False, None
+        if rec.config.get("tty") and os.isatty(0):
+            from .tty import make_raw
+            self.saved = make_raw(0)
+        threading.Thread(target=self.copy, daemon=True).start()
+
+    def copy(self) -> None:
+        last = b""
+        while True:
+            try:
+                data = os.read(0, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            if os.isatty(0) and self.DETACH in last[-1:] + data:
+                self.detached = True
+                return
+            last = data
+            try:
+                os.write(self.target, data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        if self.saved is not None:
+            import termios
+            termios.tcsetattr(0, termios.TCSADRAIN, self.saved)
+        os.close(self.target)
 
 
 def proxy_signals(store: StateStore, rec: ContainerRecord) -> dict:

@@ -100,6 +100,22 @@ def follow_events(state_dir, emit, *, since: float | None = None, until: float |
         time.sleep(poll)
 
 
+def last_exit_code(state_dir, cid: str) -> int | None:
+    """The exitCode of the container's last `die` event: what `run -a --rm` still knows once
+    the supervisor has removed the container (its record and exit file with it)."""
+    code = None
+    try:
+        with open(os.path.join(state_dir, EVENTS_FILE), "rb") as f:
+            for line in f:
+                if cid.encode() in line and b'"die"' in line:
+                    event = json.loads(line)
+                    if event.get("id") == cid and event.get("Action") == "die":
+                        code = int(event["Actor"]["Attributes"].get("exitCode", 0))
+    except (OSError, ValueError, KeyError):
+        return code
+    return code
+
+
 def format_event(event: dict) -> str:
     """Docker's line: TIME container ACTION ID (key=value, …)."""
     ns = event["timeNano"]

@@ -250,3 +250,75 @@ def test_bad_health_options(mc, mc_root, args, words):
     assert p.returncode == 125 and words in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
     assert sorted(os.listdir(mc_root / "containers")) == before
+
+
+# ── -a/--attach, --sig-proxy, attach with stdin ───────────────────────────────────────────
+
+def test_run_attach_chooses_the_streams_and_keeps_the_exit_status(mc):
+    script = "echo out; echo err >&2; exit 3"
+    p = mc("run", "--rm", "--net", "none", "-a", "STDOUT", "busybox", "sh", "-c", script)
+    assert (p.returncode, p.stdout, p.stderr) == (3, "out\n", "")
+    p = mc("run", "--rm", "--net", "none", "-a", "stderr", "busybox", "sh", "-c", script)
+    assert (p.returncode, p.stdout, p.stderr) == (3, "", "err\n")
+    p = mc("run", "--rm", "--net", "none", "-i", "-a", "stdin", "-a", "stdout", "busybox", "sh", "-c",
+           "read line; echo got $line", input="hello\n")
+    assert (p.returncode, p.stdout) == (0, "got hello\n")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["-a", "stdxyz"], "invalid --attach"),
+    (["-d", "-a", "stdout"], "conflicting options"),
+    (["-a", "stdin"], "needs -i"),
+    (["--sig-proxy=maybe"], "invalid --sig-proxy"),
+    (["-i", "--sig-proxy=false"], "not supported"),
+])
+def test_bad_attach_options(mc, mc_root, args, words):
+    before = sorted(os.listdir(mc_root / "containers"))
+    p = mc("run", "--rm", "--net", "none", *args, "busybox", "true")
+    assert p.returncode == 125 and words in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert sorted(os.listdir(mc_root / "containers")) == before
+
+
+def cli(mc_root, *args, **popen):
+    return subprocess.Popen([sys.executable, "-m", "minicontainer", "--root", str(mc_root), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+TRAP = "trap 'echo got INT; exit 9' INT; echo up; while :; do sleep 0.1; done"
+
+
+def test_sig_proxy_true_passes_ctrl_c_on_and_false_leaves_it_running(mc, mc_root, named):
+    proxied, kept = named("sp-on"), named("sp-off")
+    proc = cli(mc_root, "run", "--net", "none", "--name", proxied, "busybox", "sh", "-c", TRAP)
+    assert proc.stdout.readline() == "up\n"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) == 9 and proc.stdout.read() == "got INT\n"
+    proc = cli(mc_root, "run", "--net", "none", "--name", kept, "--sig-proxy=false", "busybox", "sh", "-c", TRAP)
+    assert proc.stdout.readline() == "up\n"
+    proc.send_signal(signal.SIGINT)                       # ends the CLI, not the container
+    assert proc.wait(timeout=20) == 130 and "got INT" not in proc.stdout.read()
+    assert json.loads(mc("inspect", kept, check=True).stdout)[0]["State"]["Running"]
+    mc("kill", "-s", "INT", kept, check=True)
+    assert mc("wait", kept, check=True).stdout.strip() == "9"
+    assert "got INT" in mc("logs", kept, check=True).stdout
+
+
+def test_attach_feeds_stdin_to_a_detached_container(mc, mc_root, named):
+    pipe, tty = named("att-i"), named("att-t")
+    mc("run", "-d", "-i", "--net", "none", "--name", pipe, "busybox", "sh", "-c",
+       "while read l; do echo got $l; [ $l = bye ] && exit 5; done", check=True)
+    proc = cli(mc_root, "attach", pipe, stdin=subprocess.PIPE)
+    proc.stdin.write("hello\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline() == "got hello\n"
+    proc.stdin.write("bye\n")
+    proc.stdin.close()
+    assert proc.wait(timeout=20) == 5 and proc.stdout.read() == "got bye\n"
+    mc("run", "-d", "-it", "--net", "none", "--name", tty, "busybox", "sh", check=True)
+    proc = cli(mc_root, "attach", tty, stdin=subprocess.PIPE)
+    proc.stdin.write("echo $((6*7)); exit 4\n")
+    proc.stdin.close()
+    assert proc.wait(timeout=20) == 4 and "42" in proc.stdout.read()   # the pty echoes, then answers
+    p = mc("attach", "--no-stdin", pipe)
+    assert p.returncode == 125 and "not running" in p.stderr

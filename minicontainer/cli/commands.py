@@ -184,15 +184,14 @@ def port(ctx: typer.Context, container: str = typer.Argument(..., help="Name or 
 @app.command()
 def attach(ctx: typer.Context, container: str = typer.Argument(..., help="Name or ID of a running container."),
            sig_proxy: bool = typer.Option(True, "--sig-proxy/--no-sig-proxy",
-                                          help="Pass Ctrl-C (SIGINT) and SIGTERM on to its PID 1.")):
-    """Follow a detached container's output from now until it stops; exit with its status."""
+                                          help="Pass Ctrl-C (SIGINT) and SIGTERM on to its PID 1."),
+           no_stdin: bool = typer.Option(False, "--no-stdin", help="Do not attach stdin.")):
+    """Follow a detached container's output from now until it stops, and feed it your stdin
+    (if it was started with -i; Ctrl-P Ctrl-Q detaches); exit with its status."""
     from ..api import attach_container
-
-    def emit(_ts: str, stream: str, text: bytes) -> None:
-        out = sys.stderr.buffer if stream == "stderr" else sys.stdout.buffer
-        out.write(text)
-        out.flush()
-    raise SystemExit(attach_container(container, emit, sig_proxy=sig_proxy, root=root_of(ctx)))
+    from .run_verb import emit
+    raise SystemExit(attach_container(container, emit, sig_proxy=sig_proxy, stdin=not no_stdin,
+                                      root=root_of(ctx)))
 
 
 @app.command()

@@ -34,6 +34,9 @@ RUN_OPTIONS = (
     (("--interactive", "-i"), "interactive", "flag", "Keep stdin attached."),
     (("--tty", "-t"), "tty", "flag", "Allocate a pseudo-terminal."),
     (("--detach", "-d"), "detach", "flag", "Run in the background; print the ID."),
+    (("--attach", "-a"), "attach", "list", "Attach only STDIN, STDOUT or STDERR (default: the output)."),
+    (("--sig-proxy",), "sig_proxy", "value", "true (default): signals to the CLI go to the container; "
+                                              "--sig-proxy=false: Ctrl-C leaves it running."),
     (("--init",), "init", "flag", "Run a tiny init as PID 1 (reaps, forwards signals)."),
     (("--restart",), "restart", "value", "no, on-failure[:N], always or unless-stopped (with -d)."),
     (("--isolation",), "isolation", "value", "pivot_root (default) or chroot (escapable; for labs)."),
@@ -90,7 +93,8 @@ RUN_OPTIONS = (
     (("--cpu-period",), "cpu_period", "value", "CFS period in microseconds (1000-1000000)."),
     (("--cpu-quota",), "cpu_quota", "value", "CFS quota in microseconds per period (-1: none)."),
 )
-DEFAULTS = {"restart": "no", "isolation": "pivot_root", "net": "bridge", "pull": "missing"}
+DEFAULTS = {"restart": "no", "isolation": "pivot_root", "net": "bridge", "pull": "missing",
+            "sig_proxy": "true"}
 OPTIONS = {opt: (param, kind) for opts, param, kind, _ in RUN_OPTIONS for opt in opts}
 LIMITS = ("memory", "memory_swap", "pids_limit", "cpus", "cpu_shares", "cpuset_cpus",
           "memory_reservation", "cpu_period", "cpu_quota")
@@ -175,11 +179,13 @@ def run_container(*, root, image: str, command, rm: bool, tty: bool, interactive
     """The verb itself, for both parsers: build the Container, run it, return its status.
     create=True (`minicontainer create`, the same options): only make it, print its ID."""
     from ..api import Container
+    streams, sig_proxy = attach_options(options.pop("attach", None) or [], options.pop("sig_proxy", "true"),
+                                        detach, interactive, create)
     limits = {k: options.pop(k) for k in LIMITS}
     limits = {k: v for k, v in limits.items() if v is not None}
     if tty and interactive and not detach and not create and not sys.stdin.isatty():
         fail("the input device is not a TTY: drop -t, or run from a terminal")
-    if not interactive and not create:
+    if not interactive and not create and streams is None:
         stdin_from_devnull()
     container = Container(image, command, root=root, remove=rm, tty=tty,
                           interactive=interactive, detach=detach, limits=limits,
@@ -190,7 +196,57 @@ def run_container(*, root, image: str, command, rm: bool, tty: bool, interactive
     if detach:
         print(container.start())
         return 0
+    if streams is not None or not sig_proxy:       # -a, --sig-proxy=false: as Docker's client,
+        return run_attached(container, streams, sig_proxy, interactive)    # over a detached one
     return container.run()
+
+
+STREAMS = ("stdin", "stdout", "stderr")
+
+
+def attach_options(attach: list, sig_proxy: str, detach: bool, interactive: bool, create: bool):
+    """-a STREAM… and --sig-proxy → (the streams to attach, or None: all, in the foreground;
+    whether to pass signals on). Checked before anything exists."""
+    value = str(sig_proxy).lower()
+    if value not in ("true", "false", "1", "0"):
+        fail(f"invalid --sig-proxy {sig_proxy!r}: use --sig-proxy=true or --sig-proxy=false")
+    streams = [s.lower() for s in attach]
+    if create and (streams or value in ("false", "0")):
+        fail("-a and --sig-proxy are for run: attach a created container with `start -a`")
+    if any(s not in STREAMS for s in streams):
+        fail(f"invalid --attach {' '.join(attach)!r}: use STDIN, STDOUT or STDERR")
+    if streams and detach:
+        fail("conflicting options: -a and -d (a detached container is attached with `attach`)")
+    if "stdin" in streams and not interactive:
+        fail("-a stdin needs -i: stdin is kept open only with -i")
+    if interactive and value in ("false", "0"):
+        fail("-i with --sig-proxy=false is not supported: your stdin's end would not close the "
+             "container's; use `run -d -i` and `attach`")
+    return (streams or None), value in ("true", "1")
+
+
+def run_attached(container, streams, sig_proxy: bool, interactive: bool) -> int:
+    """Start the container detached (under its supervisor) and attach to it as `attach` does,
+    from its first line: only the chosen streams (-a), stdin with -i, signals passed on only
+    with --sig-proxy — with --sig-proxy=false, Ctrl-C ends this command and the container
+    keeps running, as with Docker's client."""
+    from ..api import attach_container
+    container.config.detach = True
+    interactive_stdin = interactive and (streams is None or "stdin" in streams)
+    cid = container.start()
+    shown = tuple(s for s in ("stdout", "stderr") if streams is None or s in streams)
+    try:
+        return attach_container(cid, emit, sig_proxy=sig_proxy, stdin=interactive_stdin,
+                                streams=shown, from_start=True, root=container.store.root)
+    except KeyboardInterrupt:
+        return 130
+
+
+def emit(_ts: str, stream: str, text: bytes) -> None:
+    """Write one log entry where `attach` and `run -a` show it: stdout or stderr."""
+    out = sys.stderr.buffer if stream == "stderr" else sys.stdout.buffer
+    out.write(text)
+    out.flush()
 
 
 def stdin_from_devnull() -> None:

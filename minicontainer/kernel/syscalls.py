@@ -16,9 +16,9 @@ libc = ctypes.CDLL(None, use_errno=True)
 # Syscall numbers for calls glibc has no wrapper for (pivot_root) — per architecture.
 SYSCALL_NUMBERS = {
     "x86_64": {"pivot_root": 155, "bpf": 321, "close_range": 436, "openat2": 437, "open_tree": 428,
-               "move_mount": 429},
+               "move_mount": 429, "pidfd_getfd": 438},
     "aarch64": {"pivot_root": 41, "bpf": 280, "close_range": 436, "openat2": 437, "open_tree": 428,
-                "move_mount": 429},
+                "move_mount": 429, "pidfd_getfd": 438},
 }
 
 
