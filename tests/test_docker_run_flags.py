@@ -41,6 +41,11 @@ def named(mc):
         mc("rm", "-f", name)
 
 
+def containers(mc_root) -> list[str]:
+    where = mc_root / "containers"
+    return sorted(n for n in os.listdir(where) if not n.startswith(".")) if where.is_dir() else []
+
+
 def run_sh(mc, *args, script: str, check=True):
     return mc("run", "--rm", "--net", "none", *args, "busybox", "sh", "-c", script, check=check)
 
@@ -75,11 +80,11 @@ def test_mount_bind_volume_tmpfs(mc, tmp_path):
     ("type=volume,source=v,target=relative", "must be absolute"),
 ])
 def test_bad_mount_is_one_line_and_leaves_nothing(mc, mc_root, spec, words):
-    before = sorted(os.listdir(mc_root / "containers"))
+    before = containers(mc_root)
     p = mc("run", "--rm", "--net", "none", "--mount", spec, "busybox", "true")
     assert p.returncode == 125 and words in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
-    assert sorted(os.listdir(mc_root / "containers")) == before
+    assert containers(mc_root) == before
     assert "v" not in mc("volume", "ls", "-q").stdout.split()
 
 
@@ -124,11 +129,11 @@ def test_device_is_made_and_the_devices_cgroup_enforces_its_perms(mc, mc_root):
     (["--cgroup-parent", "../up"], "invalid --cgroup-parent"),
 ])
 def test_bad_device_and_cgroup_parent(mc, mc_root, args, words):
-    before = sorted(os.listdir(mc_root / "containers"))
+    before = containers(mc_root)
     p = mc("run", "--rm", "--net", "none", *args, "busybox", "true")
     assert p.returncode == 125 and words in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
-    assert sorted(os.listdir(mc_root / "containers")) == before
+    assert containers(mc_root) == before
 
 
 # ── --cgroup-parent ───────────────────────────────────────────────────────────────────────
@@ -245,11 +250,11 @@ def test_unhealthy_with_a_restart_policy_restarts(mc, named):
     (["--health-cmd", "true", "--health-timeout", "0s"], "above 0"),
 ])
 def test_bad_health_options(mc, mc_root, args, words):
-    before = sorted(os.listdir(mc_root / "containers"))
+    before = containers(mc_root)
     p = mc("run", "--rm", "--net", "none", *args, "busybox", "true")
     assert p.returncode == 125 and words in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
-    assert sorted(os.listdir(mc_root / "containers")) == before
+    assert containers(mc_root) == before
 
 
 # ── -a/--attach, --sig-proxy, attach with stdin ───────────────────────────────────────────
@@ -273,11 +278,11 @@ def test_run_attach_chooses_the_streams_and_keeps_the_exit_status(mc):
     (["-i", "--sig-proxy=false"], "not supported"),
 ])
 def test_bad_attach_options(mc, mc_root, args, words):
-    before = sorted(os.listdir(mc_root / "containers"))
+    before = containers(mc_root)
     p = mc("run", "--rm", "--net", "none", *args, "busybox", "true")
     assert p.returncode == 125 and words in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
-    assert sorted(os.listdir(mc_root / "containers")) == before
+    assert containers(mc_root) == before
 
 
 def cli(mc_root, *args, **popen):
