@@ -41,7 +41,7 @@ def migrate_volume(volumes, name: str, to_pool: str, users: list) -> dict:
     from minicontainer.storage.copy import copy_tree, tree_size
     from minicontainer.storage.pools import free_bytes, pool_root
     pools = volumes.pools()
-    with volumes._locked():                 # a container starting now waits, then sees the new pool
+    with volumes.locked():                 # a container starting now waits, then sees the new pool
         volume = volumes.get(name)
         source, target = pools.get(volume.pool), pools.get(to_pool)
         check_movable(volume, source, target)
@@ -55,20 +55,19 @@ def migrate_volume(volumes, name: str, to_pool: str, users: list) -> dict:
                                          "it first, or migrate to another pool")
                 # Volume names are unique, so in a pool of ours (default, loop) this can only be
                 # what an interrupted migration left: it goes.
-                shutil.rmtree(dst) if target.name != "default" else clear_dir(dst)
+                remove_data(target, dst)
             need, free = tree_size(src), free_bytes(dst_root)
             if need + HEADROOM > free:
                 raise ContainerError(f"pool {target.name} is too small for volume {name}: it needs "
                                      f"{need + HEADROOM} bytes, {free} are free")
-            created = not dst.exists()
             started = time.monotonic()
             try:
                 copied = copy_tree(src, dst)                      # 1. pre-copy, users run
                 synced, tries, paused = switch(volumes, volume, target, users, src, dst, pools)
             except BaseException:
-                shutil.rmtree(dst, ignore_errors=True) if created else clear_dir(dst)
+                remove_data(target, dst)
                 raise
-            clear_dir(src) if source.name == "default" else shutil.rmtree(src, ignore_errors=True)
+            remove_data(source, src)
     return {"volume": name, "from": source.name, "to": target.name, "bytes": copied + synced,
             "precopy_bytes": copied, "final_bytes": synced, "containers": [u.name for u in users],
             "pause_ms": round(paused * 1000, 1), "tries": tries,
@@ -100,8 +99,7 @@ def switch(volumes, volume, target, users: list, src, dst, pools):
             busy = [why for u, _ in groups for why in open_on_volume(u, volume_target(u, volume.name))]
             if not busy:
                 synced = sync_tree(src, dst)                  # 3. the changes since the pre-copy
-                for user, _ in groups:
-                    attach(user, volume_target(user, volume.name), dst, target, pools)
+                switch_mounts([u for u, _ in groups], volume, dst, target, src, pools)
                 data = volumes.read_record(volume.name)
                 data.pop("pool", None)
                 volumes.write_record(volume.name, {**data, **({"pool": target.name}
@@ -115,6 +113,21 @@ def switch(volumes, volume, target, users: list, src, dst, pools):
         time.sleep(RETRY_PAUSE)
     raise ContainerError(f"cannot migrate volume {volume.name} now: {busy[0]} (a file held open "
                          "would keep using the old copy); close it, or stop the container, and retry")
+
+
+def switch_mounts(users: list, volume, dst, target, src, pools) -> None:
+    """Step 4 for each user; if one fails, those already switched go back to SRC (still there,
+    nothing was written meanwhile: they are frozen), so the migration fails with nothing changed."""
+    done = []
+    try:
+        for user in users:
+            attach(user, volume_target(user, volume.name), dst, target, pools)
+            done.append(user)
+    except BaseException:
+        source = pools.get(volume.pool)
+        for user in done:
+            attach(user, volume_target(user, volume.name), src, source, pools)
+        raise
 
 
 def frozen_group(user):
@@ -234,6 +247,15 @@ def read_only_in(user, target: str) -> bool:
     from minicontainer.storage.volumes import parse_volume
     return any(m.read_only for m in map(parse_volume, user.config.get("volumes") or [])
                if m.target == target)
+
+
+def remove_data(pool, path) -> None:
+    """A volume's data directory goes; in the default pool only its contents (the directory,
+    <root>/volumes/NAME/_data, is also the placeholder of a volume living in another pool)."""
+    if pool.name != "default":
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.isdir(path):
+        clear_dir(path)
 
 
 def clear_dir(path) -> None:

@@ -226,7 +226,7 @@ class VolumeStore:
         if size and target.name != "default":
             raise ConfigError(f"--opt size=N gives a volume a disk of its own: it cannot also live in "
                               f"pool {target.name} (a loop pool is already size-limited)")
-        with self._locked():
+        with self.locked():
             path = self.root / name
             if not (path / "volume.json").is_file():
                 (path / "_data").mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -295,7 +295,7 @@ class VolumeStore:
         if users:
             raise ContainerError(f"cannot remove volume {name}: used by container(s) "
                                  f"{', '.join(users)} — remove them first with `minicontainer rm`")
-        with self._locked():
+        with self.locked():
             if volume.pool != "default":             # its data in the pool first: the record names it
                 from minicontainer.storage.pools import pool_root
                 pools = self.pools()
@@ -307,7 +307,8 @@ class VolumeStore:
         return volume
 
     @contextmanager
-    def _locked(self):
+    def locked(self):
+        """flock(2) on <volumes>/.lock: create, remove and migrate (which holds it throughout)."""
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         with open(self.root / ".lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
