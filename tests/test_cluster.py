@@ -25,11 +25,18 @@ spec:
   template:
     metadata: {labels: {app: web}}
     spec:
+      terminationGracePeriodSeconds: 1     # httpd as PID 1 ignores SIGTERM: KILL after 1 s
       containers:
       - name: httpd
         image: busybox
-        command: ["sh", "-c", "mkdir -p /www; echo $HOSTNAME > /www/index.html; exec httpd -f -p 80 -h /www"]
+        # index.html: who answers; starts: its writable layer (one line per start: a cold
+        # migration carries it); data/visits: the PVC on cluster storage (every pod appends)
+        command: ["sh", "-c", "mkdir -p /www; hostname > /www/index.html; echo start >> /www/starts;
+                  hostname >> /data/visits; ln -sfn /data /www/data; exec httpd -f -p 80 -h /www"]
+        resources: {requests: {cpu: 50m}}
         readinessProbe: {httpGet: {path: /, port: 80}, periodSeconds: 1}
+        volumeMounts: [{name: data, mountPath: /data}]
+      volumes: [{name: data, persistentVolumeClaim: {claimName: data}}]
 ---
 apiVersion: v1
 kind: Service
@@ -37,7 +44,63 @@ metadata: {name: web}
 spec:
   selector: {app: web}
   ports: [{port: 80}]
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec:
+  accessModes: [ReadWriteMany]
+  resources: {requests: {storage: 10Mi}}
 """
+HOG = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: hog}
+spec:
+  nodeSelector: {kubernetes.io/hostname: %s}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: sleep, image: busybox, command: [sleep, "3600"], resources: {requests: {cpu: %dm}}}
+"""
+
+
+class RequestLoop:
+    """GET http://VIP/ again and again from the test's netns while something happens:
+    how many requests failed (a 1 s timeout each), and whether the last ones all worked."""
+
+    def __init__(self, url: str):
+        import threading
+        self.url, self.ok, self.failed, self.last = url, 0, 0, []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def loop(self):
+        while not self.stop.is_set():
+            try:
+                urllib.request.urlopen(self.url, timeout=1).read()
+                self.ok += 1
+                self.last = (self.last + [True])[-10:]
+            except OSError:
+                self.failed += 1
+                self.last = (self.last + [False])[-10:]
+            time.sleep(0.05)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(1)                               # a few more after the change
+        self.stop.set()
+        self.thread.join()
+
+    @property
+    def total(self) -> int:
+        return self.ok + self.failed
+
+
+def get(url: str) -> str:
+    return urllib.request.urlopen(url, timeout=5).read().decode()
 
 
 def wait_for(condition, timeout: float, step: float = 0.2):
@@ -115,37 +178,126 @@ def test_each_node_is_a_host_of_its_own(cluster):
     assert "Ready    True" in text and "cluster/nodes/node2" in text and "-cluster/" in text
 
 
+def vip(run) -> str:
+    svc = json.loads(run("get", "svc", "web", "-o", "json").stdout)
+    return (svc.get("items") or [svc])[0]["spec"]["clusterIP"]
+
+
+def pod(run, name: str) -> dict:
+    return next(p for p in pods(run) if p["metadata"]["name"] == name)
+
+
 def test_six_replicas_spread_two_two_two_and_the_service_answers(cluster):
     cluster("apply", "-f", "-", input=WEB)
     assert wait_for(lambda: sum(spread(cluster).values()) == 6, 120), cluster("get", "pods", "-o", "wide").stdout
     assert spread(cluster) == {"node1": 2, "node2": 2, "node3": 2}
     ns = nodes(cluster)
+    import ipaddress
     for p in pods(cluster):                         # each pod's address is in its node's subnet
-        import ipaddress
         assert ipaddress.ip_address(p["status"]["podIP"]) in ipaddress.ip_network(ns[p["spec"]["nodeName"]]["subnet"])
-    svc = json.loads(cluster("get", "svc", "web", "-o", "json").stdout)
-    vip = (svc.get("items") or [svc])[0]["spec"]["clusterIP"]
-    answers = {urllib.request.urlopen(f"http://{vip}/", timeout=5).read().decode().strip() for _ in range(12)}
+    answers = {get(f"http://{vip(cluster)}/").strip() for _ in range(12)}
     assert len(answers) >= 3                        # round robin over pods on every node
-    name = pods(cluster)[0]["metadata"]["name"]
-    text = cluster("describe", "pod", name).stdout
+    text = cluster("describe", "pod", pods(cluster)[0]["metadata"]["name"]).stdout
     assert "Scheduling:" in text and "chosen, score" in text
 
 
+def test_node_fail_moves_its_pods_and_the_service_keeps_answering(cluster):
+    lost = [p["metadata"]["name"] for p in pods(cluster) if p["spec"]["nodeName"] == "node2"]
+    with RequestLoop(f"http://{vip(cluster)}/") as loop:
+        t0 = time.time()
+        out = cluster("node", "fail", "node2").stdout
+        moved = wait_for(lambda: spread(cluster) == {"node1": 3, "node3": 3} and
+                         not any(p["spec"]["nodeName"] == "node2" for p in pods(cluster)), 90)
+        elapsed = time.time() - t0
+    print(f"\nfailover: node fail → 6 pods Ready on node1+node3 in {elapsed:.1f}s "
+          f"(node timeout 5s); requests through the Service: {loop.failed} of {loop.total} failed")
+    assert "processes killed" in out
+    assert moved, cluster("get", "pods", "-o", "wide").stdout
+    assert loop.failed <= loop.total // 2 and all(loop.last), (loop.failed, loop.total, loop.last)
+    assert nodes(cluster)["node2"]["status"] == "NotReady"
+    assert "NodeNotReady" in cluster("node", "describe", "node2").stdout
+    visits = get(f"http://{vip(cluster)}/data/visits").split()
+    assert set(lost) <= set(visits)                 # what the lost pods wrote is still there
+
+
+def test_recover_comes_back_empty_and_rebalance_evens_the_spread(cluster):
+    out = cluster("node", "recover", "node2").stdout
+    assert "recovered" in out and nodes(cluster)["node2"]["status"] == "Ready"
+    assert spread(cluster) == {"node1": 3, "node3": 3}      # empty: its old pods live elsewhere
+    with RequestLoop(f"http://{vip(cluster)}/") as loop:
+        out = cluster("cluster", "rebalance").stdout
+    print(f"\nrebalance: {out.strip()}; requests: {loop.failed} of {loop.total} failed")
+    assert spread(cluster) == {"node1": 2, "node2": 2, "node3": 2}
+    assert "balanced" in out and out.count("moving pod") == 2
+
+
+def test_drain_moves_every_pod_without_a_failed_request(cluster):
+    with RequestLoop(f"http://{vip(cluster)}/") as loop:
+        out = cluster("node", "drain", "node3").stdout
+    print(f"\ndrain: requests {loop.failed} of {loop.total} failed")
+    assert "drained" in out and loop.failed == 0 and loop.ok > 0
+    assert spread(cluster) == {"node1": 3, "node2": 3}     # node3 is cordoned: not counted
+    assert nodes(cluster)["node3"]["status"] == "Ready,SchedulingDisabled"
+    cluster("node", "uncordon", "node3")
+
+
+def test_migrate_keeps_the_writable_layer_the_volume_and_the_name(cluster):
+    name = next(p["metadata"]["name"] for p in pods(cluster) if p["spec"]["nodeName"] == "node1")
+    before = pod(cluster, name)
+    assert get(f"http://{before['status']['podIP']}/starts").split() == ["start"]
+    out = cluster("migrate", f"pod/{name}", "--to", "node3").stdout
+    after = pod(cluster, name)
+    print("\n" + out.strip())
+    assert after["spec"]["nodeName"] == "node3" and after["metadata"]["uid"] == before["metadata"]["uid"]
+    assert "downtime" in out
+    ip = after["status"]["podIP"]
+    assert get(f"http://{ip}/").strip() == name                  # same name (hostname)
+    assert get(f"http://{ip}/starts").split() == ["start", "start"]   # its layer came along
+    assert name in get(f"http://{ip}/data/visits").split()       # and its volume
+
+
 def test_bad_input_is_one_line_and_changes_nothing(cluster):
-    before = nodes(cluster)
-    for args in (("node", "describe", "node9"), ("node", "fail", "node9"), ("node", "cordon", "nodeX")):
+    before = {k: v["status"] for k, v in nodes(cluster).items()}
+    placement = {p["metadata"]["name"]: p["spec"]["nodeName"] for p in pods(cluster)}
+    name = next(iter(placement))
+    cluster("node", "cordon", "node2")
+    hog_node, free = next((n, r["cpu_millis"] - r["cpu_requests"]) for n, r in nodes(cluster).items()
+                          if n != "node2")
+    cluster("apply", "-f", "-", input=HOG % (hog_node, free - 10))     # leaves hog_node 10m of CPU
+    assert wait_for(lambda: any(p["metadata"]["name"] == "hog" and p["spec"].get("nodeName")
+                                for p in pods(cluster)), 30)
+    cases = {("node", "describe", "node9"): "no such node: node9",
+             ("node", "fail", "node9"): "no such node: node9",
+             ("node", "cordon", "nodeX"): "no such node: nodeX",
+             ("migrate", f"pod/{name}", "--to", "node9"): "no such node: node9",
+             ("migrate", "pod/nosuch", "--to", "node1"): 'pod "nosuch" not found',
+             ("migrate", f"pod/{name}", "--to", "node2"): "node2: cordoned",
+             ("migrate", "pod/" + next(n for n, at in placement.items() if at != hog_node),
+              "--to", hog_node): "Insufficient cpu",
+             ("cluster", "create"): "exists already",
+             ("cluster", "rebalance", "--threshold", "0"): "--threshold 0"}
+    for args, words in cases.items():
         proc = cluster(*args, check=False)
-        assert proc.returncode == 125 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-        assert "no such node: node" in proc.stderr
-    proc = cluster("cluster", "create", check=False)
-    assert proc.returncode == 125 and "exists already" in proc.stderr
-    assert {k: v["status"] for k, v in nodes(cluster).items()} == {k: v["status"] for k, v in before.items()}
+        assert proc.returncode == 125 and len(proc.stderr.strip().splitlines()) == 1, (args, proc.stderr)
+        assert words in proc.stderr, (args, proc.stderr)
+    cluster("node", "uncordon", "node2")
+    cluster("delete", "pod", "hog")
+    assert {k: v["status"] for k, v in nodes(cluster).items()} == before
+    assert {p["metadata"]["name"]: p["spec"]["nodeName"] for p in pods(cluster)
+            if p["metadata"]["name"] != "hog"} == placement
+
+
+def test_failing_the_last_ready_node_is_refused(cluster):
+    cluster("delete", "-f", "-", input=WEB, check=False)
+    assert wait_for(lambda: not pods(cluster), 60)
+    cluster("node", "fail", "node1")
+    cluster("node", "fail", "node2")
+    proc = cluster("node", "fail", "node3", check=False)
+    assert proc.returncode == 125 and "last Ready node" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert nodes(cluster)["node3"]["agent_pid"]
 
 
 def test_cluster_rm_leaves_nothing(cluster):
-    cluster("delete", "deployment", "web", check=False)
-    cluster("delete", "service", "web", check=False)
     ns = nodes(cluster)
     cluster("controller", "stop")
     cluster("cluster", "rm")

@@ -1,5 +1,5 @@
-"""Cluster verbs: cluster create|rm, node ls|describe|add|rm|cordon|uncordon|drain|fail|recover
-(docs/cluster.md). Each one parses, calls minicontainer.api (cluster/ underneath), and prints."""
+"""Cluster verbs: cluster create|rm|rebalance, node ls|describe|add|rm|cordon|uncordon|drain|
+fail|recover, migrate pod/NAME --to NODE (docs/cluster.md). Each one parses, calls minicontainer.api (cluster/ underneath), and prints."""
 from __future__ import annotations
 
 import json
@@ -41,6 +41,26 @@ def cluster_rm(ctx: typer.Context):
     for name in remove_cluster(root_of(ctx)):
         click.echo(f"node/{name} removed")
     click.echo("cluster removed")
+
+
+@cluster_app.command("rebalance")
+def cluster_rebalance(ctx: typer.Context,
+                      threshold: int = typer.Option(1, "--threshold", help="Pods a node may have more than another."),
+                      auto: Optional[bool] = typer.Option(None, "--auto/--no-auto",
+                                                          help="Let the control plane rebalance by itself from now on."),
+                      timeout: float = typer.Option(120, "--timeout")):
+    """DRS by hand: move pods off the busiest node, one at a time, until the spread is even."""
+    from ..api import rebalance
+    rebalance(root_of(ctx), threshold=threshold, auto=auto, timeout=timeout, emit=click.echo)
+
+
+@app.command("migrate")
+def migrate(ctx: typer.Context, ref: str = typer.Argument(..., help="pod/NAME"),
+            to: str = typer.Option(..., "--to", help="The node to move it to."),
+            timeout: float = typer.Option(60, "--timeout")):
+    """Cold-migrate a pod to another node: its writable layer, volumes and name go with it."""
+    from ..api import migrate_pod
+    migrate_pod(root_of(ctx), ref, to, timeout=timeout, emit=click.echo)
 
 
 @node_app.command("ls")

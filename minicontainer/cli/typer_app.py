@@ -40,7 +40,7 @@ VERB_FILES = {"network": ("network",), "lab": ("teaching",), "demo": ("teaching"
               "pod": ("orchestration",), "apply": ("orchestration",), "get": ("orchestration",),
               "describe": ("orchestration",), "delete": ("orchestration",), "scale": ("orchestration",),
               "rollout": ("orchestration",), "controller": ("orchestration",), "vm": ("vm",),
-              "cluster": ("cluster",), "node": ("cluster",)}
+              "cluster": ("cluster",), "node": ("cluster",), "migrate": ("cluster",)}
 COMMANDS_VERBS = {"run", "create", "ps", "rm", "logs", "inspect", "stop", "kill", "wait", "pause",
                   "unpause", "top", "exec", "gc", "stats", "start", "restart", "rename", "port",
                   "attach", "cp", "build", "container", "events"}

@@ -26,6 +26,7 @@ import time
 
 from ..orchestration.controller import Controller
 from ..orchestration.store import ObjectStore
+from .migrate import MIGRATE_TO, migrate_out
 
 
 class Agent(Controller):
@@ -43,6 +44,9 @@ class Agent(Controller):
         records = {r.name: r for r in self.kubelet.containers.list()}
         pods = [p for p in self.store.list("Pod") if p["spec"].get("nodeName") == self.node]
         for p in pods:
+            if (p["metadata"].get("annotations") or {}).get(MIGRATE_TO):
+                self.guard(migrate_out, self, p, records)    # cold migration: leaving this node
+                continue
             self.guard(self.kubelet.sync_pod, p, records)
             if (p.get("status") or {}).get("phase") in (None, "Pending") or \
                     p["metadata"].get("deletionTimestamp") or not ready(p):

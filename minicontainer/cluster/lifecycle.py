@@ -14,16 +14,21 @@ why Kubernetes moved heartbeats from Node objects to Leases too. The controller'
           tolerationSeconds); their ReplicaSets make new ones, the scheduler puts them on
           the Ready nodes, whose agents start them: that is failover
     fresh again → Ready=True, the taint removed (a recovered node is empty: it takes new pods)
+
+Rebalancing (DRS): next_move() picks a pod on the busiest node when the spread is wider than
+the threshold and nothing else is moving; move() evicts it gracefully and the scheduler's
+least-allocated score puts its replacement on the emptiest node. `cluster rebalance` loops over
+it (migrate.py); with `--auto` sync_nodes() makes one move per turn by itself.
 """
 from __future__ import annotations
 
 import datetime
 import json
 import os
-import signal
 import time
 
 from ..orchestration.store import ObjectStore, now_rfc3339
+from .members import cluster_nodes, is_ready
 
 LEASE_NS = "kube-node-lease"
 UNREACHABLE = "node.kubernetes.io/unreachable"
@@ -61,30 +66,6 @@ def forget_node(root, name: str) -> None:
             evict(store, pod, f"node {name} was removed")
 
 
-def cluster_nodes(store: ObjectStore) -> list:
-    """The Node objects as the scheduler's Nodes ([] without a cluster: this machine is the node)."""
-    from ..orchestration.scheduler import Node, cpu_millis, memory_bytes
-    out = []
-    for o in store.list("Node"):
-        alloc = o["status"]["allocatable"]
-        out.append(Node(name=o["metadata"]["name"], cpu_millis=cpu_millis(alloc["cpu"]),
-                        memory=memory_bytes(alloc["memory"]), ready=is_ready(o),
-                        unschedulable=bool(o["spec"].get("unschedulable")),
-                        labels=tuple(sorted((o["metadata"].get("labels") or {}).items())),
-                        taints=tuple((t["key"], t.get("value", ""), t["effect"])
-                                     for t in o["spec"].get("taints") or [])))
-    return out
-
-
-def is_ready(node: dict) -> bool:
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions", []))
-
-
-def node_ready(root, name: str) -> bool:
-    node = ObjectStore(root).get("Node", name)
-    return bool(node) and is_ready(node)
-
-
 # ── heartbeats (the agent's side) ─────────────────────────────────────────────────────────
 
 def renew_lease(store: ObjectStore, node: str, duration: float) -> None:
@@ -111,10 +92,7 @@ def renewed_at(store: ObjectStore, node: str) -> float | None:
 # ── the node lifecycle controller (the control plane's side) ───────────────────────────────
 
 def node_timeout(store: ObjectStore) -> float:
-    try:
-        return float(json.loads((store.root / "cluster" / "cluster.json").read_text())["node_timeout"])
-    except (OSError, ValueError, KeyError):
-        return 5.0
+    return float(cluster_settings(store).get("node_timeout", 5.0))
 
 
 def sync_nodes(store: ObjectStore) -> float | None:
@@ -143,6 +121,7 @@ def sync_nodes(store: ObjectStore) -> float | None:
         bound = pod["spec"].get("nodeName")
         if bound and bound != "minicontainer" and bound not in names:
             evict(store, pod, f"node {bound} does not exist")
+    auto_rebalance(store, cluster_settings(store).get("rebalance") or {})
     return due
 
 
@@ -181,16 +160,53 @@ def evict(store: ObjectStore, pod: dict, why: str) -> None:
     (store.dir / ".kubelet" / f"{pod['metadata']['name']}.json").unlink(missing_ok=True)
 
 
-def wake_agents(store: ObjectStore) -> None:
-    """SIGUSR1 to every agent: a pod was bound (the API server's watch, in Kubernetes)."""
-    base = store.root / "cluster" / "nodes"
-    if not base.is_dir():
+# ── rebalancing ───────────────────────────────────────────────────────────────────────────
+
+def spread(objects: ObjectStore) -> dict:
+    """Active pods per Ready, schedulable node."""
+    from ..orchestration.controllers import active
+    counts = {n.name: 0 for n in cluster_nodes(objects) if n.ready and not n.unschedulable}
+    for p in objects.list("Pod"):
+        if active(p) and p["spec"].get("nodeName") in counts:
+            counts[p["spec"]["nodeName"]] += 1
+    return counts
+
+
+def next_move(objects: ObjectStore, threshold: int) -> dict | None:
+    """The pod to move now, or None: balanced, or something is still moving or not ready."""
+    from ..orchestration.controllers import active, ready
+    counts = spread(objects)
+    if len(counts) < 2:
+        return None
+    pods = objects.list("Pod")
+    if any(not ready(p) or p["metadata"].get("deletionTimestamp") for p in pods
+           if p["spec"].get("nodeName") in counts or not p["spec"].get("nodeName")):
+        return None                                         # maxUnavailable 1: one at a time
+    busiest = max(counts, key=lambda n: (counts[n], n))
+    if counts[busiest] - min(counts.values()) <= threshold:
+        return None
+    movable = [p for p in pods if p["spec"].get("nodeName") == busiest and active(p)
+               and p["metadata"].get("ownerReferences")]
+    return sorted(movable, key=lambda p: p["metadata"]["name"])[0] if movable else None
+
+
+def move(objects: ObjectStore, pod: dict, why: str) -> None:
+    from ..orchestration.controllers import request_deletion
+    request_deletion(objects, pod)
+    objects.record_event(pod, "Rebalanced", why, source="minicontainer-rebalancer")
+
+
+def auto_rebalance(objects: ObjectStore, settings: dict) -> None:
+    """The control plane's turn (lifecycle.sync_nodes): one move when needed and settled."""
+    if not settings.get("auto"):
         return
-    from ..state import is_alive
-    for info_path in base.glob("*/agent.json"):
-        try:
-            info = json.loads(info_path.read_text())
-            if is_alive(info["pid"], info["start"]):
-                os.kill(info["pid"], signal.SIGUSR1)
-        except (OSError, ValueError, KeyError):
-            pass
+    pod = next_move(objects, int(settings.get("threshold", 1)))
+    if pod is not None:
+        move(objects, pod, f"Moved off {pod['spec']['nodeName']}, the busiest node (automatic rebalance)")
+
+
+def cluster_settings(objects: ObjectStore) -> dict:
+    try:
+        return json.loads((objects.root / "cluster" / "cluster.json").read_text())
+    except (OSError, ValueError):
+        return {}

@@ -76,7 +76,7 @@ def plumb_node(n: dict, peers: list[dict]) -> None:
     if proc.returncode != 0:
         raise NetworkError(f"ip netns add {n['netns']}: {proc.stderr.strip()}")
     try:
-        ip_batch([f"link add {n['veth']} type veth peer name eth0 netns {n['netns']}",
+        ip_batch([f"link add {n['veth']} type veth peer name eth0 address {node_mac(n)} netns {n['netns']}",
                   f"link set {n['veth']} master {n['underlay']} up",
                   f"route replace {n['subnet']} via {n['ip']}"])
         ip_batch(["link set lo up", f"addr add {n['ip']}/{UNDERLAY.prefixlen} dev eth0",
@@ -87,6 +87,13 @@ def plumb_node(n: dict, peers: list[dict]) -> None:
     except BaseException:
         unplumb_node(n, peers)
         raise
+
+
+def node_mac(n: dict) -> str:
+    """eth0's MAC, the same after every recover: the host and the other nodes cache "10.250.0.N
+    is at MAC m" (ip neigh) — a new random MAC would leave them sending into the void for
+    seconds after a node comes back."""
+    return f"02:4d:43:{n['netns'][2:4]}:{n['netns'][4:6]}:{n['index']:02x}"
 
 
 def unplumb_node(n: dict, peers: list[dict]) -> None:

@@ -7,7 +7,7 @@
 size and names) before anything is made, so `cluster rm` can always undo it. Each node:
 
     <root>/cluster/nodes/NAME/            its own state root (containers, pods, networks);
-        images, bin → <root>/…            the images are the host's (a registry every node
+        images, layers, bin → <root>/…    the images are the host's (a registry every node
         volumes     → <root>/volumes      pulls from); volumes are "cluster storage": every
                                           node sees the same directory, like the lecture's SAN
     cgroup  …/minicontainer-cluster/ID-NAME     memory.limit_in_bytes, cpu quota = allocatable
@@ -34,6 +34,7 @@ from . import network as net
 
 NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?")
 NODE_TIMEOUT = 5.0
+IMAGE_PREFIX = "minicontainer-migrated"      # images carrying cold-migrated pods' layers (migrate.py)
 
 
 class ClusterError(ContainerError):
@@ -157,6 +158,7 @@ def remove_cluster(root=None) -> list[str]:
         removed.append(name)
     net.remove_underlay(record["id"])
     remove_cgroup_tree(node_parent())
+    remove_migrated_images(store.root)
     shutil.rmtree(store.dir, ignore_errors=True)
     wake_controller(store.root)
     return removed
@@ -199,7 +201,7 @@ def boot_node(store: ClusterStore, record: dict, n: dict) -> None:
     from ..cgroups.limits import Limits
     nroot = store.node_root(n["name"])
     nroot.mkdir(parents=True, exist_ok=True)
-    for shared in ("images", "bin", "volumes"):
+    for shared in ("images", "layers", "bin", "volumes"):
         (store.root / shared).mkdir(parents=True, exist_ok=True)
         link = nroot / shared
         if not link.is_symlink():
@@ -234,7 +236,7 @@ def start_agent(store: ClusterStore, n: dict) -> dict:
 
 
 def wait_ready(store: ClusterStore, names: list[str], timeout: float = 15) -> None:
-    from .lifecycle import node_ready
+    from .members import node_ready
     deadline = time.time() + timeout
     while not all(node_ready(store.root, m) for m in names):
         if time.time() > deadline:
@@ -266,8 +268,9 @@ def remove_node(root=None, name: str = "", *, force: bool = False) -> dict:
 
 
 def check_not_last(record: dict, store: ClusterStore, name: str, verb: str) -> None:
-    from .lifecycle import node_ready
-    others = [m for m in record["nodes"] if m != name and node_ready(store.root, m)]
+    from .members import node_ready
+    others = [m for m, n in record["nodes"].items() if m != name and not n.get("failed")
+              and node_ready(store.root, m)]
     if not others:
         raise ClusterError(f"cannot {verb} {name}: it is the last Ready node, and its pods would "
                            "have nowhere to go (add one first: `minicontainer node add`)")
@@ -450,7 +453,7 @@ def list_nodes(root=None) -> list[dict]:
     from ..orchestration.scheduler import requests_of
     from ..orchestration.store import ObjectStore, parse_rfc3339
     from ..status import human_duration
-    from .lifecycle import is_ready
+    from .members import is_ready
     store = ClusterStore(root)
     record = store.must_load()
     objects = ObjectStore(store.root)
@@ -519,3 +522,14 @@ def describe_node(root=None, name: str = "") -> str:
         lines.append("Events:")
         lines += [f"  {e['type']:<8} {e['reason']:<14} {e['message']}" for e in events[-10:]]
     return "\n".join(lines)
+
+
+def remove_migrated_images(root) -> None:
+    from ..storage.images import image_store
+    images = image_store(root)
+    for image in images.list():
+        if image.ref.startswith(IMAGE_PREFIX + "/"):
+            try:
+                images.remove(image.ref)
+            except Exception:
+                pass

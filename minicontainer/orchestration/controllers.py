@@ -242,7 +242,7 @@ def sync_scheduling(store: ObjectStore, pods: list[dict]) -> None:
     unbound = [p for p in pods if not p["spec"].get("nodeName") and active(p)]
     if not unbound:
         return
-    from ..cluster.lifecycle import cluster_nodes, wake_agents
+    from ..cluster.members import cluster_nodes, wake_agents
     bound = [p for p in pods if p["spec"].get("nodeName") and active(p)]
     for b in schedule(unbound, cluster_nodes(store) or [this_node()], bound):
         pod = next(p for p in unbound if p["metadata"]["name"] == b.pod)

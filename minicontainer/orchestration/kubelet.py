@@ -34,6 +34,7 @@ from .scheduler import cpu_millis, memory_bytes
 from .store import ObjectStore, now_rfc3339, parse_rfc3339
 
 NODE = "minicontainer"
+ENDPOINTS_WAIT = 5.0        # s at most, before SIGTERM, for a deleted pod to leave its Services
 RESET_AFTER = 60            # × the back-off base (10 s → 10 min), as Kubernetes
 
 
@@ -274,7 +275,8 @@ class Kubelet:
         state.update(started=time.time(), probes={}, ready=False)
         try:
             options = join_pod(self.container_options(pod, c), self.root)
-            cid = Container(c["image"], options.pop("command"), root=self.root, **options).start()
+            image = state.get("image") or c["image"]        # a cold-migrated pod: its carried layer
+            cid = Container(image, options.pop("command"), root=self.root, **options).start()
         except MinicontainerError as e:
             state["last_exit"] = {"exitCode": getattr(e, "exit_code", 125), "reason": "StartError",
                                   "message": str(e), "finishedAt": now_rfc3339()}
@@ -485,6 +487,9 @@ class Kubelet:
                     self.soon()
                     return
                 if not notes.get("term_sent"):
+                    if self.in_endpoints(pod) and time.time() - notes["terminating"] < ENDPOINTS_WAIT:
+                        self.next_due = min(self.next_due, time.time() + 0.2)
+                        return                              # a Service still sends it connections
                     notes["term_sent"] = time.time()
                     self.save_notes(pod, notes)
                     for c in pod["spec"]["containers"]:
@@ -503,6 +508,14 @@ class Kubelet:
         shutil.rmtree(self.pod_dir(pod), ignore_errors=True)
         self.forget(pod)
         self.store.delete("Pod", pod["metadata"]["name"], pod["metadata"].get("namespace", "default"))
+
+    def in_endpoints(self, pod: dict) -> bool:
+        """Does an Endpoints object still list the pod as ready? (It is written after the
+        Service's rules, services.py: once the pod is gone from it, no new connection comes.)"""
+        name = pod["metadata"]["name"]
+        return any(a.get("targetRef", {}).get("name") == name
+                   for ep in self.store.list("Endpoints", pod["metadata"].get("namespace", "default"))
+                   for subset in ep.get("subsets") or [] for a in subset.get("addresses") or [])
 
     # -- status ---------------------------------------------------------------------------
     def write_status(self, pod: dict, notes: dict, records: dict) -> None:

@@ -1,0 +1,52 @@
+"""What the control plane and the scheduler read about the nodes (Node objects), and how
+they tell the agents to look (a signal) — small, so orchestration/ can import it.
+
+    cluster_nodes(store)    Node objects → the scheduler's Nodes ([] without a cluster)
+    wake_agents(store)      SIGUSR1 to every agent: a pod was bound or is migrating
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+from ..orchestration.store import ObjectStore
+
+
+def cluster_nodes(store: ObjectStore) -> list:
+    """The Node objects as the scheduler's Nodes ([] without a cluster: this machine is the node)."""
+    from ..orchestration.scheduler import Node, cpu_millis, memory_bytes
+    out = []
+    for o in store.list("Node"):
+        alloc = o["status"]["allocatable"]
+        out.append(Node(name=o["metadata"]["name"], cpu_millis=cpu_millis(alloc["cpu"]),
+                        memory=memory_bytes(alloc["memory"]), ready=is_ready(o),
+                        unschedulable=bool(o["spec"].get("unschedulable")),
+                        labels=tuple(sorted((o["metadata"].get("labels") or {}).items())),
+                        taints=tuple((t["key"], t.get("value", ""), t["effect"])
+                                     for t in o["spec"].get("taints") or [])))
+    return out
+
+
+def is_ready(node: dict) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions", []))
+
+
+def node_ready(root, name: str) -> bool:
+    node = ObjectStore(root).get("Node", name)
+    return bool(node) and is_ready(node)
+
+
+def wake_agents(store: ObjectStore) -> None:
+    """SIGUSR1 to every agent: a pod was bound (the API server's watch, in Kubernetes)."""
+    base = store.root / "cluster" / "nodes"
+    if not base.is_dir():
+        return
+    from ..state import is_alive
+    for info_path in base.glob("*/agent.json"):
+        try:
+            info = json.loads(info_path.read_text())
+            if is_alive(info["pid"], info["start"]):
+                os.kill(info["pid"], signal.SIGUSR1)
+        except (OSError, ValueError, KeyError):
+            pass
