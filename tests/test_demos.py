@@ -26,6 +26,8 @@ EVIDENCE = {
     "live-migration": ["the counter across the migration", "downtime", "after the restore"],
     "self-healing": ["3 Running after", "Running again after", "ScalingReplicaSet"],
     "autoscale": ["SuccessfulRescale", "above target", "below target"],
+    "failover": ["NotReady after", "requests through the Service", "balanced"],
+    "migrate": ["downtime", "migrated node1 → node2"],
 }
 
 

@@ -14,6 +14,8 @@ for Enter between steps (--auto: straight through, as the test suite runs them).
     live-migration     a running VM moves to another QEMU process; its counter goes on
     self-healing       kill -9 a replica, delete a pod, scale: the controller repairs each
     autoscale          a CPU load makes the HPA scale a Deployment 1 → 3 → 1
+    failover           3 nodes, node fail node2: NotReady, its pods start on the others
+    migrate            a pod cold-migrates to another node: layer, volume and name kept
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ DEMOS = {
     "live-migration": "live_migration",
     "self-healing": "self_healing",
     "autoscale": "autoscale",
+    "failover": "failover",
+    "migrate": "migrate",
 }
 
 
