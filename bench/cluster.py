@@ -24,9 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -79,21 +77,6 @@ def ready_on(store) -> dict:
     return out
 
 
-class Loop(threading.Thread):
-    def __init__(self, url):
-        super().__init__(daemon=True)
-        self.url, self.ok, self.failed, self.done = url, 0, 0, False
-
-    def run(self):
-        while not self.done:
-            try:
-                urllib.request.urlopen(self.url, timeout=1).read()
-                self.ok += 1
-            except OSError:
-                self.failed += 1
-            time.sleep(0.05)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--creates", type=int, default=3)
@@ -127,7 +110,8 @@ def main() -> None:
         while sum(ready_on(store).values()) < 6:
             time.sleep(0.05)
         vip = store.get("Service", "web")["spec"]["clusterIP"]
-        loop = Loop(f"http://{vip}/")
+        from minicontainer.demos.failover import Requests
+        loop = Requests(f"http://{vip}/")
         loop.start()
         time.sleep(1)
         from minicontainer.cluster.nodes import fail_node

@@ -259,7 +259,7 @@ def test_migrate_keeps_the_writable_layer_the_volume_and_the_name(cluster):
 def test_bad_input_is_one_line_and_changes_nothing(cluster):
     before = {k: v["status"] for k, v in nodes(cluster).items()}
     placement = {p["metadata"]["name"]: p["spec"]["nodeName"] for p in pods(cluster)}
-    name = next(iter(placement))
+    name = next(n for n, at in placement.items() if at != "node2")
     cluster("node", "cordon", "node2")
     hog_node, free = next((n, r["cpu_millis"] - r["cpu_requests"]) for n, r in nodes(cluster).items()
                           if n != "node2")

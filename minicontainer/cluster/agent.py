@@ -11,8 +11,8 @@ It starts where the node lives, before anything else is imported that could open
 
 Then it is the controller's loop (orchestration/controller.py) with one node's work per turn:
 sync each Pod bound to NAME through orchestration/kubelet.py — the same code, and so the same
-run sequence, as a single machine's pods — write their /etc/hosts, remove the runtime pods
-whose object is gone. A thread renews the node's Lease every second (lifecycle.py), so a
+run sequence, as a single machine's pods, started side by side in the controller's forked
+workers — write their /etc/hosts, remove the runtime pods whose object is gone. A thread renews the node's Lease every second (lifecycle.py), so a
 slow pod start never looks like a dead node. SIGTERM ends it; its pods keep running (as a
 kubelet's do). `node fail` sends SIGKILL instead, to it and to every process of the node.
 """
@@ -36,23 +36,21 @@ class Agent(Controller):
         self.node = node["name"]
         self.kubelet = Kubelet(self.store, float(self.settings.get("backoff", 10)), root=node_root,
                                node=self.node, host_ip=node["ip"])
+        self.kubelet.may_block = False                      # pods start side by side, in workers
 
     def reconcile(self) -> None:
-        from ..orchestration.controllers import ready
-        self.busy = False
         self.kubelet.next_due = time.time() + 1.0           # look at the store at least every second
+        self.kubelet.changed = False
+        self.reap_workers()
         records = {r.name: r for r in self.kubelet.containers.list()}
         pods = [p for p in self.store.list("Pod") if p["spec"].get("nodeName") == self.node]
         for p in pods:
             if (p["metadata"].get("annotations") or {}).get(MIGRATE_TO):
                 self.guard(migrate_out, self, p, records)    # cold migration: leaving this node
                 continue
-            self.guard(self.kubelet.sync_pod, p, records)
-            if (p.get("status") or {}).get("phase") in (None, "Pending") or \
-                    p["metadata"].get("deletionTimestamp") or not ready(p):
-                self.busy = True
+            self.guard(self.sync_pod, p, records)           # the controller's: a worker per start
         self.remove_orphan_pods()
-        self.guard(self.write_hosts, pods, self.store.list("Service"))
+        self.guard(self.write_hosts, pods, self.store.list("Service"), records)
 
 
 def heartbeat(store: ObjectStore, node: str, stop: threading.Event) -> None:

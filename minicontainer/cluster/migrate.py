@@ -131,11 +131,11 @@ def migrate_out(agent, pod: dict, records: dict) -> None:
                     c["status"] = "False"
             p["metadata"]["annotations"]["migration.minicontainer.io/draining-since"] = str(time.time())
         objects.update("Pod", name, unready)
-        agent.busy = True
+        kubelet.soon(0.2)
         return
     since = float(ann.get("migration.minicontainer.io/draining-since", 0))
     if kubelet.in_endpoints(pod) and time.time() - since < 5:
-        agent.busy = True
+        kubelet.soon(0.2)
         return                                              # Services still send it connections
     from ..stop import stop_container
     members = [records[container_name(pod, c)] for c in pod["spec"]["containers"]

@@ -488,7 +488,7 @@ class Kubelet:
                     return
                 if not notes.get("term_sent"):
                     if self.in_endpoints(pod) and time.time() - notes["terminating"] < ENDPOINTS_WAIT:
-                        self.next_due = min(self.next_due, time.time() + 0.2)
+                        self.soon(0.2)
                         return                              # a Service still sends it connections
                     notes["term_sent"] = time.time()
                     self.save_notes(pod, notes)
