@@ -157,7 +157,11 @@ def remove_cluster(root=None) -> list[str]:
         remove_node(root, name, force=True)
         removed.append(name)
     net.remove_underlay(record["id"])
-    remove_cgroup_tree(node_parent())
+    for top in cgroup_tops(node_parent()):      # the shared parent, once no root's node is in it
+        try:
+            top.rmdir()
+        except OSError:
+            pass
     remove_migrated_images(store.root)
     shutil.rmtree(store.dir, ignore_errors=True)
     wake_controller(store.root)
