@@ -102,6 +102,31 @@ def test_podman_networks(podman):
     assert p.returncode == 0 and "inet 10." in p.stdout, p.stderr
 
 
+def test_podman_hooks_dir_runs_each_hook_where_the_spec_says(podman, tmp_path):
+    """podman --hooks-dir writes the hooks into config.json; minicontainer-oci runs prestart and
+    createRuntime in the runtime's mount namespace, createContainer in the container's (the
+    one its command sees), poststart after start (podman runs poststop itself)."""
+    log = tmp_path / "hooks.log"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f'#!/bin/sh\necho "$1 $(readlink /proc/self/ns/mnt)" >> {log}\n')
+    hook.chmod(0o755)
+    hooks_dir = tmp_path / "hooks.d"
+    hooks_dir.mkdir()
+    stages = ("prestart", "createRuntime", "createContainer", "poststart")
+    for stage in stages:
+        (hooks_dir / f"{stage}.json").write_text(
+            f'{{"version": "1.0.0", "hook": {{"path": "{hook}", "args": ["hook.sh", "{stage}"]}}, '
+            f'"when": {{"always": true}}, "stages": ["{stage}"]}}')
+    p = subprocess.run([podman.base[0], "--hooks-dir", str(hooks_dir), *podman.base[1:], "run", "--rm",
+                        *ULIMITS, "--network", "none", "localhost/busybox", "readlink", "/proc/self/ns/mnt"],
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    container_mnt, runtime_mnt = p.stdout.strip(), os.readlink("/proc/self/ns/mnt")
+    seen = dict(line.split() for line in log.read_text().splitlines())
+    assert seen == {"prestart": runtime_mnt, "createRuntime": runtime_mnt,
+                    "createContainer": container_mnt, "poststart": runtime_mnt}, seen
+
+
 def test_podman_interactive_terminal(podman):
     """-it: conmon hands minicontainer-oci a console socket; the shell gets a pty we drive."""
     out = drive_pty([*podman.base, "run", "--rm", "-it", *ULIMITS, "--network", "none", "localhost/busybox", "sh"],
