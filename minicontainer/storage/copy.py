@@ -42,29 +42,23 @@ def keep_all(_name: str) -> bool:
 def copy_tree(src: str | os.PathLike, dst: str | os.PathLike, *,
               keep_xattr: XattrFilter = keep_all) -> int:
     """Copy the tree SRC into the new or empty directory DST; returns the bytes of file data."""
-    src, dst = str(src), str(dst)
     os.makedirs(dst, mode=0o700, exist_ok=True)
-    copier = _Copier(src, dst, keep_xattr)
-    src_fd = _open(os.open, "open", src, "", src, _DIR)
-    dst_fd = _open(os.open, "open", dst, "", dst, _DIR)
-    try:
-        copier.copy_dir(src_fd, dst_fd, "")
-        copier.copy_metadata(src_fd, dst_fd, os.fstat(src_fd), "", fd_based=True)
-    finally:
-        os.close(src_fd), os.close(dst_fd)
-    return copier.bytes
+    return _walk_both(_Copier(str(src), str(dst), keep_xattr), "copy_dir")
 
 
 def sync_tree(src: str | os.PathLike, dst: str | os.PathLike) -> int:
     """Make DST, an earlier copy_tree of SRC, equal to SRC again (`rsync -a --delete`): entries
     whose type, size, mtime, mode or owner differ are copied anew, names gone from SRC are
     removed from DST. Returns the bytes copied. The quick check is rsync's: size and mtime."""
-    src, dst = str(src), str(dst)
-    copier = _Copier(src, dst, keep_all)
-    src_fd = _open(os.open, "open", src, "", src, _DIR)
-    dst_fd = _open(os.open, "open", dst, "", dst, _DIR)
+    return _walk_both(_Copier(str(src), str(dst), keep_all), "sync_dir")
+
+
+def _walk_both(copier: "_Copier", method: str) -> int:
+    """copier.METHOD over the two top directories, then their own metadata; the bytes copied."""
+    src_fd = _open(os.open, "open", copier.src, "", copier.src, _DIR)
+    dst_fd = _open(os.open, "open", copier.dst, "", copier.dst, _DIR)
     try:
-        copier.sync_dir(src_fd, dst_fd, "")
+        getattr(copier, method)(src_fd, dst_fd, "")
         copier.copy_metadata(src_fd, dst_fd, os.fstat(src_fd), "", fd_based=True)
     finally:
         os.close(src_fd), os.close(dst_fd)
