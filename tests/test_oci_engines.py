@@ -48,8 +48,10 @@ def podman(tmp_path_factory, busybox_tar):
             "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", OCI]
 
     def run(*args, timeout=120, **kw):
+        # conmon writes a file `oom` into its working directory when the kernel OOM-kills the
+        # container: there, not into the checkout.
         return subprocess.run([*base, *args], capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL, **kw)
+                              stdin=subprocess.DEVNULL, cwd=top, **kw)
     run.base = base
     p = run("import", str(busybox_tar), "localhost/busybox")
     assert p.returncode == 0, p.stderr
@@ -119,7 +121,7 @@ def test_podman_hooks_dir_runs_each_hook_where_the_spec_says(podman, tmp_path):
             f'"when": {{"always": true}}, "stages": ["{stage}"]}}')
     p = subprocess.run([podman.base[0], "--hooks-dir", str(hooks_dir), *podman.base[1:], "run", "--rm",
                         *ULIMITS, "--network", "none", "localhost/busybox", "readlink", "/proc/self/ns/mnt"],
-                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     container_mnt, runtime_mnt = p.stdout.strip(), os.readlink("/proc/self/ns/mnt")
     seen = dict(line.split() for line in log.read_text().splitlines())
