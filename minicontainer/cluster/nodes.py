@@ -130,10 +130,11 @@ def create_cluster(root=None, *, nodes: int = 3, cpus: float = 1.0, memory: str 
         net.create_underlay(record["id"])
         from ..orchestration.pods import pause_image
         pause_image(store.root)                 # built once here, not by N agents at once
-        for _ in range(nodes):
-            add_node(root, cpus=size[0], memory=str(size[1]), from_verb=False)
+        booted = [add_node(root, cpus=size[0], memory=str(size[1]), from_verb=False) for _ in range(nodes)]
         from ..orchestration.controller import ensure_controller
-        ensure_controller(store.root)           # the control plane: heartbeats → Ready
+        ensure_controller(store.root)           # the control plane (heartbeats → Ready), while
+        for n in booted:                        # the agents start, side by side
+            wait_agent(store, n, n["agent_pid"])
         wait_ready(store, list(store.load()["nodes"]))
     except BaseException:
         remove_cluster(root)
@@ -188,17 +189,17 @@ def add_node(root=None, name: str | None = None, *, cpus: float = 1.0, memory: s
         record["nodes"][name] = n
         store.save(record)
     try:
-        boot_node(store, record, n)
+        pid = boot_node(store, record, n, wait=from_verb)
         if from_verb:
             wake_controller(store.root)
             wait_ready(store, [name])
     except BaseException:
         remove_node(root, name, force=True)
         raise
-    return n
+    return dict(n, agent_pid=pid)
 
 
-def boot_node(store: ClusterStore, record: dict, n: dict) -> None:
+def boot_node(store: ClusterStore, record: dict, n: dict, wait: bool = True) -> int:
     """Power on: an empty state root, the cgroup with its allocatable, the network, the
     Node object, the agent (which starts heartbeating)."""
     from ..cgroups import create_cgroup
@@ -218,15 +219,23 @@ def boot_node(store: ClusterStore, record: dict, n: dict) -> None:
     net.plumb_node(n, peers)
     from .lifecycle import write_node_object
     write_node_object(store.root, n)
-    start_agent(store, n)
+    return start_agent(store, n, wait)
 
 
-def start_agent(store: ClusterStore, n: dict) -> dict:
+def start_agent(store: ClusterStore, n: dict, wait: bool = True) -> int:
+    """Spawn the node's agent (in its cgroup parent; it joins the netns itself) → its pid;
+    `wait`: until it runs (cluster create spawns all first, then waits: they start side by side)."""
     from ..orchestration.controller import daemonize
-    nroot = store.node_root(n["name"])
     env = dict(os.environ, MINICONTAINER_CGROUP_PARENT=f"{node_parent()}/{n['cgroup']}")
     pid = daemonize(["-m", "minicontainer.cluster.agent", "--root", str(store.root), "--node", n["name"]],
-                    nroot / "agent.log", env)
+                    store.node_root(n["name"]) / "agent.log", env)
+    if wait:
+        wait_agent(store, n, pid)
+    return pid
+
+
+def wait_agent(store: ClusterStore, n: dict, pid: int) -> dict:
+    nroot = store.node_root(n["name"])
     deadline = time.time() + 15
     while time.time() < deadline:
         info = store.agent_info(n["name"])
@@ -245,7 +254,8 @@ def wait_ready(store: ClusterStore, names: list[str], timeout: float = 15) -> No
     while not all(node_ready(store.root, m) for m in names):
         if time.time() > deadline:
             raise ClusterError(f"nodes not Ready after {timeout:g}s: see their agent.log in {store.dir}/nodes")
-        time.sleep(0.05)
+        wake_controller(store.root)             # look at the new Leases now, not at its next turn
+        time.sleep(0.1)
 
 
 def remove_node(root=None, name: str = "", *, force: bool = False) -> dict:
