@@ -144,6 +144,37 @@ def test_image_diff(app_image, image_fs, run_script):
         msg("missing: {}; not expected: {} ", "fehlt: {}; nicht erwartet: {} ").format(*lists) + f"({result.describe()})"
 
 
+def test_containerfile(app_image, work, mc, image_fs):
+    """greet/Containerfile builds lab04-greet on lab04-app: its own greet.conf in one layer, greet as the entry point
+    de: greet/Containerfile baut lab04-greet auf lab04-app: ein eigenes greet.conf in einer Schicht, greet als Einstiegspunkt
+
+    Hint: docs/docker-compat.md, "build": which instruction copies a file from the build context into the image, and which one says what `run` starts without a command?
+    Hint 2: `COPY greet.conf /etc/greet.conf` and `ENTRYPOINT ["/usr/local/bin/greet"]` after FROM lab04-app.
+    Hinweis: docs/docker-compat.md, „build“: welche Anweisung kopiert eine Datei aus dem Build-Kontext ins Image, und welche sagt, was `run` ohne Befehl startet?
+    Hinweis 2: `COPY greet.conf /etc/greet.conf` und `ENTRYPOINT ["/usr/local/bin/greet"]` nach FROM lab04-app.
+    """
+    if not (work / "greet" / "Containerfile").is_file():
+        pytest.fail(msg("greet/Containerfile is missing", "greet/Containerfile fehlt"), pytrace=False)
+    built = mc("build", "-t", "lab04-greet", work / "greet", timeout=120)
+    try:
+        assert built.returncode == 0, msg("the build fails: ", "der Build schlägt fehl: ") + built.stderr.strip()[-300:]
+        base, image = image_fs(IMAGE), image_fs("lab04-greet")
+        assert image.file("/usr/bin/hello"), msg("lab04-greet is not built on lab04-app: FROM lab04-app",
+                                                 "lab04-greet baut nicht auf lab04-app auf: FROM lab04-app")
+        added = [layer for layer in image.layers if layer not in base.layers]
+        conf = [layer for layer in added if (layer / "etc" / "greet.conf").is_file()]
+        assert conf, msg("no layer of lab04-greet holds its own /etc/greet.conf: COPY it",
+                         "keine Schicht von lab04-greet enthält ein eigenes /etc/greet.conf: mit COPY kopieren")
+        ran = mc("run", "--rm", "--net", "none", "lab04-greet")
+        expected = (work / "greet" / "greet.conf").read_text().partition("=")[2].strip().strip('"')
+        shown = repr(ran.stdout.strip() or ran.stderr.strip())
+        assert ran.stdout.strip() == expected, \
+            msg(f"`minicontainer run --rm lab04-greet` should print {expected!r}, got {shown}: is greet the ENTRYPOINT?",
+                f"`minicontainer run --rm lab04-greet` sollte {expected!r} ausgeben, erhalten {shown}: ist greet der ENTRYPOINT?")
+    finally:
+        mc("image", "rm", "lab04-greet")
+
+
 def test_questions(answers):
     """The questions in README.md, answered in answers.toml
     de: Die Fragen aus README.de.md, beantwortet in answers.toml

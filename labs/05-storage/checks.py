@@ -125,6 +125,38 @@ def test_bind_mount_read_only(run_script, work, mc_calls):
                                                      "site/new existiert: der Container hat ins Host-Verzeichnis geschrieben")
 
 
+def test_image_layers(work, mc, busybox, image_fs):
+    """layers/Containerfile builds lab05-layers: one layer adds /big, the next hides it with a whiteout
+    de: layers/Containerfile baut lab05-layers: eine Schicht legt /big an, die nächste verdeckt es mit einem Whiteout
+
+    Hint: docs/docker-compat.md, "build": every RUN is a layer of its own; what does overlayfs keep in the upper layer when a file of a lower one is deleted?
+    Hint 2: two RUN lines after FROM busybox: `RUN dd if=/dev/zero of=/big bs=1k count=512`, then `RUN rm /big`.
+    Hinweis: docs/docker-compat.md, „build“: jedes RUN ist eine eigene Schicht; was legt overlayfs in der oberen Schicht ab, wenn eine Datei einer unteren gelöscht wird?
+    Hinweis 2: zwei RUN-Zeilen nach FROM busybox: `RUN dd if=/dev/zero of=/big bs=1k count=512`, dann `RUN rm /big`.
+    """
+    import stat
+    if not (work / "layers" / "Containerfile").is_file():
+        pytest.fail(msg("layers/Containerfile is missing", "layers/Containerfile fehlt"), pytrace=False)
+    built = mc("build", "-t", "lab05-layers", work / "layers", timeout=120)
+    try:
+        assert built.returncode == 0, msg("the build fails: ", "der Build schlägt fehl: ") + built.stderr.strip()[-300:]
+        layers = image_fs("lab05-layers").layers[len(image_fs("busybox").layers):]
+        sizes = [(layer / "big").stat().st_size for layer in layers if (layer / "big").is_file()]
+        assert sizes == [512 * 1024], msg(f"no layer holds a /big of 512 KiB (found: {sizes})",
+                                          f"keine Schicht enthält ein /big mit 512 KiB (gefunden: {sizes})")
+        holder = next(i for i, layer in enumerate(layers) if (layer / "big").is_file())
+        hidden = [layer for layer in layers[holder + 1:] if (layer / "big").exists()
+                  and stat.S_ISCHR((layer / "big").lstat().st_mode) and (layer / "big").lstat().st_rdev == 0]
+        assert hidden, msg("no later layer hides /big: the file must be removed in a step of its own (a whiteout, "
+                           "character device 0/0)", "keine spätere Schicht verdeckt /big: die Datei muss in einem "
+                           "eigenen Schritt gelöscht werden (ein Whiteout, Zeichengerät 0/0)")
+        seen = mc("run", "--rm", "--net", "none", "lab05-layers", "ls", "/big")
+        assert seen.returncode != 0, msg("a container of lab05-layers still sees /big",
+                                         "ein Container von lab05-layers sieht /big noch")
+    finally:
+        mc("image", "rm", "lab05-layers")
+
+
 def test_questions(answers):
     """The questions in README.md, answered in answers.toml
     de: Die Fragen aus README.de.md, beantwortet in answers.toml
