@@ -8,7 +8,7 @@ of this process, so other load on the machine matters little):
     create    StateStore.create: a new record and its name
     find      StateStore.find(NAME): what every verb does first
     plan      NetworkStore.plan: an address leased, the hosts file written
-    hosts     rewrite_hosts_files: what every attach and release does
+    hosts     rewrite_hosts_files: what every attach and release does (with the leases' read)
 
     sudo bench/scaling_steps.py -n 1000 --step 250                 # this tree
     sudo PYTHONPATH=/work/main bench/scaling_steps.py -n 1000      # another checkout, to compare
@@ -60,7 +60,9 @@ def main() -> None:
         if hasattr(net, "rewrite_hosts_files"):         # before network/'s split (an older checkout)
             return net.rewrite_hosts_files()
         from minicontainer.network.hosts import rewrite_hosts_files
-        return rewrite_hosts_files(net.leases(), net.name)
+        if not hasattr(net, "hosts_path"):              # before the network's one hosts file
+            return rewrite_hosts_files(net.leases(), net.name)
+        return rewrite_hosts_files(net.leases(), net.name, net.hosts_path)
 
     def one_more(tag: str):
         nonlocal made

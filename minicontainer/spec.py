@@ -224,7 +224,9 @@ def run_mounts(ctx) -> list:
                                                      "mode=0620"] + ([] if tty_gid_unmapped(ctx) else ["gid=5"])),
               Mount("/dev/shm", "tmpfs", "shm", KERNEL_FS + ["mode=1777", "size=65536k"]),
               Mount("/dev/mqueue", "mqueue", "mqueue", KERNEL_FS)]
-    mounts += [Mount(f"/etc/{name}", "bind", str(cdir / name), ["bind"]) for name in NET_FILES]
+    mounts += [Mount(f"/etc/{name}", "bind", str(cdir / name), ["bind"]
+                     + (["ro"] if (cdir / name).is_symlink() else [])) # a network's shared hosts
+               for name in NET_FILES]                                    # file (network/hosts.py)
     for m in ctx.mounts or ():
         if m.kind == "tmpfs":
             words = [w for w in m.options.split(",") if w]

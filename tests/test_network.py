@@ -255,18 +255,20 @@ def store(tmp_path, host_netns, firewall):
 
 class FakeContainer:
     """A busybox shell in new network and mount namespaces — what the runtime's setup child is
-    when attach() is called. `hosts` is bind-mounted onto /etc/hosts, as the runtime does."""
+    when attach() is called. `hosts` is bind-mounted onto /etc/hosts once plan() has made it
+    (a link to the network's shared file), as the runtime does (bind_hosts)."""
 
-    def __init__(self, tmp_path: Path, cid: str, command: str = "read go", hosts_file: bool = True):
+    def __init__(self, tmp_path: Path, cid: str, command: str = "read go"):
         self.cid = cid
         self.hosts = tmp_path / f"hosts-{cid[:8]}"
-        self.hosts.write_text("")
-        bind = f"mount --bind {self.hosts} /etc/hosts; " if hosts_file else ""
-        script = f"{bind}echo ready; {command}"
+        script = f"echo ready; {command}"
         self.proc = subprocess.Popen(["unshare", "--net", "--mount", BUSYBOX, "sh", "-c", script],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout.readline().strip() == "ready"   # unshare has happened
         self.pid = self.proc.pid
+
+    def bind_hosts(self):
+        sh("nsenter", "-t", str(self.pid), "-m", "mount", "--bind", str(self.hosts), "/etc/hosts")
 
     def run(self, *argv, check=True):
         """Run a command inside its network and mount namespaces (nsenter)."""
@@ -302,6 +304,7 @@ def run_in(store: NetworkStore, c: FakeContainer, name: str, ports=(), network: 
     """What the runtime does: plan (record saved) → attach to the waiting child."""
     net = store.get(network)
     record = net.plan(c.cid, name=name, hostname=name, ports=list(ports), hosts_path=c.hosts)
+    c.bind_hosts()
     return net.attach(record, c.pid, explain=explain)
 
 

@@ -139,6 +139,13 @@ def test_bridge_is_the_default_and_containers_ping_each_other_by_name(mc, mc_roo
     assert mc("exec", "net-b", "ping", "-c1", "-W3", "net-a", check=True).returncode == 0
     hosts = mc("exec", "net-a", "cat", "/etc/hosts", check=True).stdout     # a started first: kept current
     assert f"{a}\tnet-a" in hosts and f"{b}\tnet-b" in hosts
+    # one hosts file for the network (a start writes one file, not N), bound read-only:
+    # a container cannot rewrite its neighbours' names
+    ids = [mc("inspect", "--format", "{{.Id}}", n, check=True).stdout.strip() for n in ("net-a", "net-b")]
+    assert {os.path.realpath(mc_root / "containers" / i / "hosts") for i in ids} \
+        == {str(mc_root / "networks" / "bridge" / "hosts")}
+    p = mc("exec", "net-a", "sh", "-c", "echo 6.6.6.6 net-b >> /etc/hosts")
+    assert p.returncode != 0 and "Read-only" in p.stderr, p.stderr
     inside = mc("exec", "net-a", "ip", "-o", "-4", "addr", "show", "eth0", check=True).stdout
     assert f"inet {a}/16" in inside
     assert "default via 10.201.0.1 dev eth0" in mc("exec", "net-a", "ip", "route", check=True).stdout

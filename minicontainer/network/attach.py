@@ -45,6 +45,11 @@ class Network:
     def leases_path(self) -> Path:
         return self.store.leases_path(self.name)
 
+    @property
+    def hosts_path(self) -> Path:
+        """The network's one hosts file, that its containers' /etc/hosts link to (hosts.py)."""
+        return self.store.hosts_path(self.name)
+
     def leases(self) -> dict:
         return ipam.read_json(self.leases_path, {})
 
@@ -69,7 +74,8 @@ class Network:
             leases = self.leases()
             if container_id in leases:                      # planned already: same answer
                 return leases[container_id]
-            everyone = [ipam.read_json(self.store.leases_path(n), {}) for n in self.store.names()]
+            everyone = [leases if n == self.name else ipam.read_json(self.store.leases_path(n), {})
+                        for n in self.store.names()]
             check_ports_unpublished(ports, everyone)
             taken = {(p["host_port"], p.get("proto", "tcp")) for leases_of in everyone
                      for lease in leases_of.values() for p in lease.get("ports", [])}
@@ -77,20 +83,21 @@ class Network:
             for port in ports:
                 check_port_free(port)
             ip = allocator.allocate(ipaddress.IPv4Network(self.subnet), self.leases_path, container_id,
-                                    {lease["ip"] for lease in leases.values()})
+                                    {lease["ip"] for lease in leases.values()}, known=leases)
+            shared = not extra_hosts                        # --add-host: a file of its own
             record = {"network": self.name, "container": container_id, "ip": ip,
                       "prefixlen": self.prefixlen, "gateway": self.gateway,
                       "bridge": self.bridge, "veth": host_ifname(container_id), "ifname": "eth0",
                       "names": [n for n in dict.fromkeys([name, hostname, *aliases]) if n],
                       "ports": [p.to_dict() for p in ports],
                       "hosts_path": str(hosts_path) if hosts_path else None,
+                      "hosts_shared": shared,                        # a link to the network's
                       "extra_hosts": list(extra_hosts),              # --add-host, kept on rewrites
                       "firewall": self.data.get("firewall")}
             leases[container_id] = record
             if hosts_path:                                  # first, so a bad path leases nothing
                 try:
-                    hosts.write_in_place(hosts_path, hosts.network_hosts_text(leases, self.name)
-                                         + hosts.extra_hosts_text(extra_hosts))
+                    hosts.write_planned(leases, self.name, record, self.hosts_path)
                 except OSError as e:
                     raise NetworkError(f"cannot write the hosts file {hosts_path}: "
                                        f"{e.strerror}") from None
@@ -113,7 +120,8 @@ class Network:
             raise NetworkError(f"process {pid} is in the host's network namespace: "
                                "it must unshare(CLONE_NEWNET) before attach()")
         with self.store.lock():
-            if record["container"] not in self.leases():
+            leases = self.leases()                          # read once: nobody changes it meanwhile
+            if record["container"] not in leases:
                 raise NetworkError(f"container {record['container'][:12]} has no lease on "
                                    f"network {self.name!r}: call plan() first")
             netns_fd = open_netns(pid)
@@ -128,14 +136,13 @@ class Network:
                 ports = [PortMapping.from_dict(p) for p in record.get("ports", [])]
                 if ports:
                     publish_ports(self.firewall(), self.bridge, self.subnet, record["ip"], ports,
-                                  self.leases(), explain)
+                                  leases, explain)
                 enable_forwarding(self.bridge, explain)      # two reads when already set
-                leases = self.leases()
                 record.update(attached=True, firewall=self.data.get("firewall"))
                 leases[record["container"]].update(attached=True, netns=record["netns"],
                                                    firewall=record["firewall"])
                 self.save_leases(leases)
-                hosts.rewrite_hosts_files(leases, self.name)
+                hosts.rewrite_hosts_files(leases, self.name, self.hosts_path)
             except BaseException:
                 with contextlib.suppress(NetworkError):     # keep the first error, not cleanup's
                     self.release(record)
@@ -214,7 +221,7 @@ class Network:
                 del leases[record["container"]]
                 self.save_leases(leases)
                 allocator.give_back(record["ip"], self.leases_path, record["container"])
-            hosts.rewrite_hosts_files(leases, self.name)
+            hosts.rewrite_hosts_files(leases, self.name, self.hosts_path)
 
     # ── the network itself ───────────────────────────────────────────────────────────────
 

@@ -8,10 +8,17 @@ all it takes for `ping web` to work — no DNS server needed. It must be *kept c
 when a container starts or stops, the hosts file of every container on that network is
 rewritten.
 
-That is why each container's hosts file lives on the host (<root>/containers/<id>/hosts)
-and is bind-mounted onto /etc/hosts: the host can update it at any time. It is rewritten
-in place (same inode): a bind mount pins the inode, so a renamed-over file would never be
-seen inside. (Docker user-defined networks run a DNS server at 127.0.0.11 instead.)
+That is why the hosts file lives on the host and is bind-mounted onto /etc/hosts: the host
+can update it at any time. It is rewritten in place (same inode): a bind mount pins the
+inode, so a renamed-over file would never be seen inside. (Docker's user-defined networks
+run a DNS server at 127.0.0.11 instead.)
+
+One file per network, not one per container: <root>/networks/NAME/hosts, and each
+container's <root>/containers/<id>/hosts is a symbolic link to it. A start or a stop then
+writes one file, not every container's — with a thousand containers that was a thousand
+files of a thousand lines each, at every start and every stop. The shared file is bound
+read-only (spec.run_mounts): a container must not rewrite its neighbours' names. Only a
+container with --add-host keeps a file of its own, rewritten with the others.
 """
 from __future__ import annotations
 
@@ -117,10 +124,27 @@ def network_hosts_text(leases: dict, network: str) -> str:
     return hosts_text(hosts_entries(leases), network)
 
 
-def rewrite_hosts_files(leases: dict, network: str) -> None:
-    """Every container on the network gets the current list (in place, see above)."""
+def write_planned(leases: dict, network: str, lease: dict, shared: Path) -> None:
+    """A new container's hosts file: a symbolic link to its network's one file, brought up to
+    date — the bind mount onto /etc/hosts resolves the link, so every container of the
+    network sees that one inode. With --add-host, a file of its own."""
+    text, path = network_hosts_text(leases, network), Path(lease["hosts_path"])
+    if path.is_symlink():
+        path.unlink()                               # never write through an old link
+    if lease.get("hosts_shared"):
+        write_in_place(shared, text)
+        path.symlink_to(shared)
+    else:
+        write_in_place(path, text + extra_hosts_text(lease.get("extra_hosts", [])))
+
+
+def rewrite_hosts_files(leases: dict, network: str, shared: Path) -> None:
+    """Bring the network's hosts file up to date (in place, see above): one write, whatever
+    the number of containers — and the own file of each container with --add-host."""
     text = network_hosts_text(leases, network)
+    if shared.parent.is_dir():
+        write_in_place(shared, text)
     for lease in leases.values():
         path = lease.get("hosts_path")
-        if path and Path(path).parent.is_dir():
+        if path and not lease.get("hosts_shared") and Path(path).parent.is_dir():
             write_in_place(path, text + extra_hosts_text(lease.get("extra_hosts", [])))

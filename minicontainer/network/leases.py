@@ -95,9 +95,10 @@ class BridgeAllocator:
         else:                                   # nothing to remember: leave no file behind
             self.path.unlink(missing_ok=True)
 
-    def held(self) -> dict[str, dict]:
-        """The entries whose owner still lists them (address → {leases, container})."""
-        alive, files = {}, {}
+    def held(self, files: dict | None = None) -> dict[str, dict]:
+        """The entries whose owner still lists them (address → {leases, container}). `files`:
+        lease files the caller has read already (path → content), not read again."""
+        alive, files = {}, dict(files or {})
         for ip, owner in self.data["leases"].items():
             if owner["leases"] not in files:
                 try:
@@ -111,10 +112,11 @@ class BridgeAllocator:
         return alive
 
     def allocate(self, net: ipaddress.IPv4Network, leases_path: Path, container_id: str,
-                 also_taken: set[str] = frozenset()) -> str:
+                 also_taken: set[str] = frozenset(), known: dict | None = None) -> str:
         """The lowest free address of `net` that has rested REUSE_DELAY (else the one given back
-        longest ago); recorded for (leases_path, container_id) before the caller writes its lease."""
-        self.data["leases"] = held = self.held()
+        longest ago); recorded for (leases_path, container_id) before the caller writes its lease.
+        `known`: the content of leases_path, if the caller has read it (under its lock)."""
+        self.data["leases"] = held = self.held(None if known is None else {str(leases_path): known})
         taken = set(held) | set(also_taken)
         now = time.time()
         resting = {ip: t for ip, t in self.data["released"].items()

@@ -61,6 +61,9 @@ class NetworkStore:
     def leases_path(self, name: str) -> Path:
         return self.root / name / "leases.json"
 
+    def hosts_path(self, name: str) -> Path:
+        return self.root / name / "hosts"
+
     def names(self) -> list[str]:
         if not self.root.is_dir():
             return []
@@ -129,6 +132,7 @@ class NetworkStore:
             net.teardown(explain)
             self.definition_path(name).unlink(missing_ok=True)
             self.leases_path(name).unlink(missing_ok=True)
+            self.hosts_path(name).unlink(missing_ok=True)
             self.definition_path(name).parent.rmdir()
 
     def check_removable(self, name: str) -> "Network":
