@@ -48,17 +48,48 @@ def test_run_detached_prints_the_id_and_returns(mc, mc_root, detached):
     assert rec.id == cid and rec.status == "running"
     from minicontainer.state import is_alive
     assert is_alive(rec.pid, rec.pid_start)
-    # the supervisor: a separate process, the parent of PID 1, small (-I -S, built-ins only)
+    # the supervisor: a separate process, the parent of PID 1, small (the C watcher, watch.c)
     assert is_alive(rec.supervisor_pid, rec.supervisor_start)
     assert int(open(f"/proc/{rec.pid}/stat").read().rsplit(")", 1)[1].split()[1]) == rec.supervisor_pid
-    # It says "ok" before it execs into its watch phase: read its command line once that is done
-    # (during the execve, /proc/PID/cmdline reads empty).
+    cmdline = watch_phase(rec.supervisor_pid, "minicontainer-watch-")
+    assert cmdline[1:4] == [str(mc_root), cid, str(rec.pid)], cmdline
+    assert pss_kb(rec.supervisor_pid) < 1024          # conmon's size, not an interpreter's (~2.6 MB)
+
+
+def watch_phase(pid: int, word: str) -> list[str]:
+    """The supervisor's command line once it is in its watch phase: it says "ok" before it
+    execs into it (during the execve, /proc/PID/cmdline reads empty)."""
     for _ in range(100):
-        cmdline = open(f"/proc/{rec.supervisor_pid}/cmdline").read().split("\0")
-        if "watch" in cmdline:
+        cmdline = open(f"/proc/{pid}/cmdline").read().split("\0")
+        if any(word in arg for arg in cmdline):
             break
         time.sleep(0.05)
-    assert cmdline[1:4] == ["-I", "-S", "-c"] and "watch" in cmdline
+    return cmdline
+
+
+def pss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+
+
+def test_watch_in_python_without_gcc(mc_root, monkeypatch):
+    """No gcc to build watch.c: the watch phase runs in the bare interpreter (-I -S) and
+    does the same — the log, the exit status."""
+    from minicontainer import supervisor
+    from minicontainer.api import Container, read_logs, remove_container, wait_container
+    monkeypatch.setattr(supervisor, "watch_binary", lambda root: None)
+    cid = Container("busybox", ["sh", "-c", "echo out; echo err >&2; read x; exit 3"], root=mc_root,
+                    net="none", name="py-watch", detach=True, interactive=True).start()
+    try:
+        rec = record(mc_root, "py-watch")
+        cmdline = watch_phase(rec.supervisor_pid, "watch")
+        assert cmdline[1:4] == ["-I", "-S", "-c"] and "watch" in cmdline
+        logged = lambda: sorted(text for _, _, text in read_logs("py-watch", root=mc_root))  # noqa: E731
+        until(lambda: logged() == [b"err\n", b"out\n"], what="both lines logged")
+        os.kill(rec.pid, signal.SIGKILL)
+        assert wait_container(cid, root=mc_root) == 137
+    finally:
+        remove_container("py-watch", force=True, root=mc_root)
 
 
 def test_run_detached_error_is_one_line_and_leaves_nothing(mc, mc_root):
@@ -483,7 +514,8 @@ def test_supervisor_closes_the_streams_it_finished(mc_root, detached):
         except OSError:
             return False
         again = record(mc_root, "fd-leak")
-        if "watch" in phase and again.status == "running" and again.restart_count == rec.restart_count:
+        in_watch = "watch" in phase or os.path.basename(phase[0]).startswith("minicontainer-watch-")
+        if in_watch and again.status == "running" and again.restart_count == rec.restart_count:
             counts.setdefault(rec.restart_count, Counter())[count] += 1
         return rec.restart_count >= 4
     until(sample, timeout=30, what="four restarts")
