@@ -66,6 +66,7 @@ LAZY = {
     "remove_node": "cluster.nodes", "list_nodes": "cluster.nodes", "describe_node": "cluster.nodes",
     "cordon_node": "cluster.nodes", "drain_node": "cluster.nodes", "fail_node": "cluster.nodes",
     "recover_node": "cluster.nodes", "migrate_pod": "cluster.migrate", "rebalance": "cluster.migrate",
+    "pod_node": "cluster.members",
 }
 
 __all__ = ["Container", "ContainerRecord", "state_root", "find_container", "asdict", "exec_in_container",

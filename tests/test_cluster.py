@@ -197,8 +197,11 @@ def test_six_replicas_spread_two_two_two_and_the_service_answers(cluster):
         assert ipaddress.ip_address(p["status"]["podIP"]) in ipaddress.ip_network(ns[p["spec"]["nodeName"]]["subnet"])
     answers = {get(f"http://{vip(cluster)}/").strip() for _ in range(12)}
     assert len(answers) >= 3                        # round robin over pods on every node
-    text = cluster("describe", "pod", pods(cluster)[0]["metadata"]["name"]).stdout
+    name = pods(cluster)[0]["metadata"]["name"]
+    text = cluster("describe", "pod", name).stdout
     assert "Scheduling:" in text and "chosen, score" in text
+    inside = cluster("exec", f"pod/{name}", "--", "sh", "-c", "hostname; cat /proc/self/cgroup").stdout
+    assert inside.split()[0] == name and ":memory:/\n" in inside    # in its container's cgroup, on its node
 
 
 def test_node_fail_moves_its_pods_and_the_service_keeps_answering(cluster):

@@ -213,18 +213,21 @@ def logs(ctx: typer.Context, container: str = typer.Argument(..., help="Name or 
          since: Optional[str] = typer.Option(None, "--since", help="Only after this time (2025-01-31T12:00:00Z, a Unix time, or 10m ago)."),
          until: Optional[str] = typer.Option(None, "--until", help="Only before this time (same forms).")):
     """Show a detached container's output (stdout and stderr, each to its own)."""
-    from ..api import container_logs, follow_container_logs, pod_container_ref
+    from ..api import container_logs, follow_container_logs, pod_container_ref, pod_node
+    root = root_of(ctx)
     if "/" in container:                                    # kubectl's pod/NAME, deployment/NAME
-        container = pod_container_ref(container, pod_container, root_of(ctx))
+        node = pod_node(container, root)                    # a cluster pod: on its node's root
+        container = pod_container_ref(container, pod_container, root)
+        root = node["root"] if node else root
 
     def emit(ts: str, stream: str, text: bytes) -> None:
         out = sys.stderr.buffer if stream == "stderr" else sys.stdout.buffer
         out.write((ts.encode() + b" " if timestamps else b"") + text)
         out.flush()
     if follow:
-        follow_container_logs(container, emit, tail=tail, since=since, until=until, root=root_of(ctx))
+        follow_container_logs(container, emit, tail=tail, since=since, until=until, root=root)
     else:
-        for entry in container_logs(container, tail=tail, since=since, until=until, root=root_of(ctx)):
+        for entry in container_logs(container, tail=tail, since=since, until=until, root=root):
             emit(*entry)
 
 
@@ -306,10 +309,19 @@ def exec_(ctx: typer.Context,
           explain: bool = typer.Option(False, "--explain", help="Narrate every step."),
           pod_container: Optional[str] = typer.Option(None, "--container", "-c", help="pod/NAME: which container.")):
     """Run a command in a running container (its namespaces, cgroup, root and security)."""
-    from ..api import exec_in_container, pod_container_ref
+    from ..api import exec_in_container, pod_container_ref, pod_node
     if "/" in container:                                    # kubectl's pod/NAME -- CMD
+        node = pod_node(container, root_of(ctx))
         container = pod_container_ref(container, pod_container, root_of(ctx))
         command = command[1:] if command[:1] == ["--"] else command
+        if node:                                            # a cluster pod: again, as its node would
+            import os
+            flags = ["-i"] * interactive + ["-t"] * tty + [f"--env={e}" for e in env] + \
+                ([f"--workdir={workdir}"] if workdir else []) + ([f"--user={user}"] if user else []) + \
+                ["--explain"] * explain                     # (its cgroup parent is the node's)
+            os.execvpe(sys.executable, [sys.executable, "-m", "minicontainer", "--root", node["root"], "exec",
+                                        *flags, container, *command],
+                       dict(os.environ, MINICONTAINER_CGROUP_PARENT=node["cgroup_parent"]))
     from .run_verb import stdin_from_devnull
     if tty and interactive and not sys.stdin.isatty():
         fail("the input device is not a TTY: drop -t, or run from a terminal")

@@ -3,6 +3,8 @@ they tell the agents to look (a signal) — small, so orchestration/ can import 
 
     cluster_nodes(store)    Node objects → the scheduler's Nodes ([] without a cluster)
     wake_agents(store)      SIGUSR1 to every agent: a pod was bound or is migrating
+    pod_node(ref, root)     where pod/NAME's containers live: its node's state root and cgroup
+                            parent (logs and exec look there), or None on this machine
 """
 from __future__ import annotations
 
@@ -50,3 +52,25 @@ def wake_agents(store: ObjectStore) -> None:
                 os.kill(info["pid"], signal.SIGUSR1)
         except (OSError, ValueError, KeyError):
             pass
+
+
+def node_parent() -> str:
+    """The cgroup every node's group sits in: beside minicontainer's own (MINICONTAINER_CGROUP_PARENT)."""
+    from ..cgroups.base import PARENT
+    return f"{PARENT}-cluster"
+
+
+def pod_node(ref: str, root=None) -> dict | None:
+    """pod/NAME bound to a cluster node → {name, root, cgroup_parent}; None otherwise."""
+    kind, sep, name = ref.partition("/")
+    if not sep or kind not in ("pod", "pods", "po"):
+        return None
+    store = ObjectStore(root)
+    pod = store.get("Pod", name)
+    node = pod["spec"].get("nodeName") if pod else None
+    try:
+        record = json.loads((store.root / "cluster" / "cluster.json").read_text())["nodes"][node]
+    except (OSError, ValueError, KeyError):
+        return None
+    return {"name": node, "root": str(store.root / "cluster" / "nodes" / node),
+            "cgroup_parent": f"{node_parent()}/{record['cgroup']}"}

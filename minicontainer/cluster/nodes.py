@@ -31,6 +31,7 @@ from pathlib import Path
 from ..errors import ConfigError, ContainerError
 from ..state import dir_lock, is_alive, proc_start_time, state_root
 from . import network as net
+from .members import node_parent
 
 NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?")
 NODE_TIMEOUT = 5.0
@@ -39,12 +40,6 @@ IMAGE_PREFIX = "minicontainer-migrated"      # images carrying cold-migrated pod
 
 class ClusterError(ContainerError):
     """A cluster verb that cannot be done; nothing was changed."""
-
-
-def node_parent() -> str:
-    """The cgroup every node's group sits in: beside minicontainer's own (MINICONTAINER_CGROUP_PARENT)."""
-    from ..cgroups.base import PARENT
-    return f"{PARENT}-cluster"
 
 
 class ClusterStore:
