@@ -63,3 +63,28 @@ def test_the_chosen_node_and_the_others_are_explained():
         pod("x", cpu="500m")["spec"], nodeName="node1"))])[0]
     assert b.node == "node2"
     assert b.details[0].startswith("node2: chosen, score") and b.details[-1].startswith("node1: fits, score")
+
+
+def test_rebalance_moves_one_pod_off_the_busiest_node_at_a_time(tmp_path):
+    """lifecycle.next_move/auto_rebalance (`cluster rebalance [--auto]`) on a store of its own."""
+    from minicontainer.cluster.lifecycle import auto_rebalance, next_move, write_node_object
+    from minicontainer.orchestration.store import ObjectStore
+    store = ObjectStore(tmp_path)
+    for i in (1, 2, 3):
+        write_node_object(tmp_path, {"name": f"node{i}", "cpus": 1.0, "memory": 1 << 30,
+                                     "subnet": f"10.244.{i}.0/24", "ip": f"10.250.0.{i}"})
+        store.update("Node", f"node{i}", lambda o: o["status"].__setitem__(
+            "conditions", [{"type": "Ready", "status": "True"}]))
+    ready = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+    for i, node in enumerate(["node1"] * 3 + ["node2"] * 3):
+        store.create({"apiVersion": "v1", "kind": "Pod", "status": ready,
+                      "metadata": {"name": f"p{i}", "ownerReferences": [{"uid": "rs"}]},
+                      "spec": {"nodeName": node, "containers": []}})
+    assert next_move(store, threshold=3) is None                  # 3/3/0 is within 3
+    assert next_move(store, threshold=1)["spec"]["nodeName"] == "node2"   # the busiest (ties: name)
+    auto_rebalance(store, {"auto": False})
+    assert not any(p["metadata"].get("deletionTimestamp") for p in store.list("Pod"))
+    auto_rebalance(store, {"auto": True, "threshold": 1})
+    moving = [p["metadata"]["name"] for p in store.list("Pod") if p["metadata"].get("deletionTimestamp")]
+    assert moving == ["p3"]
+    assert next_move(store, threshold=1) is None                  # one at a time: p3 is still going
