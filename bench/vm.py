@@ -33,14 +33,15 @@ def first_tick(root: str, name: str, offset: int, timeout: float = 300.0) -> Non
 
 def qemu_schedstat(pid: int) -> tuple[float, float, float]:
     """(seconds QEMU's threads ran on a CPU, seconds they waited in the run queue for one, the
-    longest such wait of one thread), from /proc/PID/task/*/schedstat: on a busy machine the wait
-    tells how much of a boot was queueing rather than booting."""
-    ran = waited = longest = 0
+    wait of the thread that ran most: the one running the guest), from /proc/PID/task/*/schedstat:
+    on a busy machine the wait tells how much of a boot was queueing rather than booting."""
+    tasks = []
     for task in os.listdir(f"/proc/{pid}/task"):
         with open(f"/proc/{pid}/task/{task}/schedstat") as f:
             fields = f.read().split()
-        ran, waited, longest = ran + int(fields[0]), waited + int(fields[1]), max(longest, int(fields[1]))
-    return ran / 1e9, waited / 1e9, longest / 1e9
+        tasks.append((int(fields[0]), int(fields[1])))
+    guest = max(tasks)
+    return sum(t[0] for t in tasks) / 1e9, sum(t[1] for t in tasks) / 1e9, guest[1] / 1e9
 
 
 def create_and_boot(root: str, name: str, figures: dict) -> None:
@@ -51,12 +52,12 @@ def create_and_boot(root: str, name: str, figures: dict) -> None:
     first_tick(root, name, 0)
     figures["create + boot (s)"].append(time.monotonic() - started)
     wall = time.monotonic() - started
-    ran, waited, longest = qemu_schedstat(api.inspect_vm(name, root=root)["pid"])
+    ran, waited, guest_waited = qemu_schedstat(api.inspect_vm(name, root=root)["pid"])
     figures["boot: QEMU on a CPU (s)"].append(ran)
     figures["boot: QEMU queued (s)"].append(waited)
-    # An estimate for an idle machine: the wall clock minus the queueing of QEMU's busiest thread
-    # (the one running the guest). It still counts the CLI's own queueing: on the safe side.
-    figures["create + boot, unqueued (s)"].append(wall - longest)
+    # An estimate for an idle machine: the wall clock minus the queueing of the thread running the
+    # guest (the one that ran most). It still counts the CLI's own queueing: on the safe side.
+    figures["create + boot, unqueued (s)"].append(wall - guest_waited)
 
 
 def measure_vm(root: str, runs: int, boots: int) -> dict[str, list[float]]:
