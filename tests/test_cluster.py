@@ -183,6 +183,11 @@ def vip(run) -> str:
     return (svc.get("items") or [svc])[0]["spec"]["clusterIP"]
 
 
+def endpoints(run) -> int:
+    shown = json.loads(run("get", "endpoints", "web", "-o", "json").stdout)
+    return sum(len(s.get("addresses") or []) for s in (shown.get("items") or [shown])[0].get("subsets") or [])
+
+
 def pod(run, name: str) -> dict:
     return next(p for p in pods(run) if p["metadata"]["name"] == name)
 
@@ -195,6 +200,7 @@ def test_six_replicas_spread_two_two_two_and_the_service_answers(cluster):
     import ipaddress
     for p in pods(cluster):                         # each pod's address is in its node's subnet
         assert ipaddress.ip_address(p["status"]["podIP"]) in ipaddress.ip_network(ns[p["spec"]["nodeName"]]["subnet"])
+    assert wait_for(lambda: endpoints(cluster) == 6, 30)          # Ready first, then in the Service
     answers = {get(f"http://{vip(cluster)}/").strip() for _ in range(12)}
     assert len(answers) >= 3                        # round robin over pods on every node
     name = pods(cluster)[0]["metadata"]["name"]

@@ -83,6 +83,10 @@ def migrate_pod(root=None, ref: str = "", to: str = "", *, timeout: float = 60, 
         raise ClusterError(f"pod {name} is not running on a node (pending, terminating or migrating)")
     check_target(objects, record, pod, to)
     source, t0 = pod["spec"]["nodeName"], time.time()
+    from .members import node_ready
+    if record["nodes"].get(source, {}).get("failed") or not node_ready(store.root, source):
+        raise ClusterError(f"cannot migrate {name}: its node {source} is not Ready (its agent must stop "
+                           "the pod; after the node timeout the pod is rescheduled anyway)")
 
     def mark(p):
         p["metadata"].setdefault("annotations", {}).update({MIGRATE_TO: to, PHASE: "leaving"})
@@ -97,6 +101,11 @@ def migrate_pod(root=None, ref: str = "", to: str = "", *, timeout: float = 60, 
             break
         time.sleep(0.05)
     else:
+        def unmark(p):                                      # not begun: the source keeps it
+            if p["metadata"]["annotations"].get(MIGRATE_TO):
+                for key in (MIGRATE_TO, PHASE, "migration.minicontainer.io/draining-since"):
+                    p["metadata"]["annotations"].pop(key, None)
+        objects.update("Pod", name, unmark)
         raise ClusterError(f"migrate {name}: not Running on {to} after {timeout:g}s (see `describe pod {name}`)")
     up = time.time()
     stopped = float(ann[STOPPED_AT])
