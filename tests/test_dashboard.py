@@ -35,10 +35,18 @@ HOG = "mkfifo /f; (while :; do head -c 4194304 /dev/zero; sleep 0.5; done) > /f 
 
 
 def wait_for(condition, timeout: float = 60, what: str = "condition"):
-    """Poll until condition() is truthy; its value. Generous: CI is a loaded 2-core machine."""
+    """Poll until condition() is truthy; its value. Generous: CI is a loaded 2-core machine.
+    An element the page replaced between two WebDriver calls counts as "not yet"."""
+    try:
+        from selenium.common.exceptions import StaleElementReferenceException as Stale
+    except ImportError:
+        Stale = ()
     deadline = time.monotonic() + timeout
     while True:
-        value = condition()
+        try:
+            value = condition()
+        except Stale:
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:
@@ -344,11 +352,12 @@ def cluster_root(tmp_path_factory, busybox_tar):
 
 
 def pods_by_node(browser) -> dict[str, list[str]]:
-    out = {}
-    for col in browser.find_elements("css selector", "#nodes .node"):
-        out[col.get_attribute("data-node")] = sorted(
-            p.get_attribute("data-name") for p in col.find_elements("css selector", ".pod.ready:not(.gone)"))
-    return out
+    """node → its ready pods, read in one script (pods come and go between two WebDriver calls)."""
+    return browser.execute_script("""
+        const out = {};
+        for (const col of document.querySelectorAll("#nodes .node"))
+          out[col.dataset.node] = [...col.querySelectorAll(".pod.ready:not(.gone)")].map((p) => p.dataset.name).sort();
+        return out;""")
 
 
 def test_after_a_node_fails_the_page_shows_its_pods_on_the_other_node(browser, cluster_root):

@@ -322,11 +322,12 @@ function renderCluster(cluster) {
   renderDeployments(cluster.deployments || []);
 }
 
-const ghosts = {};                         // owner → [{rect, at}] of pods that just went
-function takeGhost(owner) {
+const ghosts = {};                         // owner → [{rect, at}] of pods that just went (30 s)
+setInterval(() => { for (const owner of Object.keys(ghosts)) takeGhost(owner, false); }, 30000);
+function takeGhost(owner, take = true) {
   const list = (ghosts[owner] || []).filter((g) => Date.now() - g.at < 30000 && g.rect);
-  ghosts[owner] = list;
-  return list.length ? list.shift().rect : null;
+  if (list.length) ghosts[owner] = list; else delete ghosts[owner];
+  return take && list.length ? list.shift().rect : null;
 }
 
 // FLIP: the pod is already in its new column; start it where it was and let it glide over.
