@@ -360,7 +360,7 @@ def pods_by_node(browser) -> dict[str, list[str]]:
         return out;""")
 
 
-def test_after_a_node_fails_the_page_shows_its_pods_on_the_other_node(browser, cluster_root):
+def test_pods_move_on_the_page_after_migrate_and_node_fail(browser, cluster_root):
     url, stop, thread = serve_in_thread(cluster_root.root, allow_actions=True)
     try:
         open_page(browser, url)
@@ -376,6 +376,12 @@ def test_after_a_node_fails_the_page_shows_its_pods_on_the_other_node(browser, c
         wait_for(lambda: len(browser.find_elements("css selector", '.card[data-node] .ns.shared[data-ns^="net:"]')) >= 8,
                  30, "each pod's shared network namespace")
         screenshot(browser, "cluster-before")
+        # `migrate` (cold): the same pod, by name, leaves node1's column for node2's
+        moving = spread["node1"][0]
+        cluster_root("migrate", f"pod/{moving.split('/')[1]}", "--to", "node2")
+        spread = wait_for(lambda: (lambda s: s if moving in s["node2"] and len(s["node1"]) == 1 else None)(
+            pods_by_node(browser)), 120, f"{moving} on node2")
+        print(f"after `migrate pod/{moving.split('/')[1]} --to node2`: {spread}")
         victim = "node1"
         browser.find_element("css selector", f'.node[data-node="{victim}"] button[data-action="fail"]').click()
         wait_for(lambda: browser.find_element("css selector", f'.node[data-node="{victim}"]').get_attribute(
