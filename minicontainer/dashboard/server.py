@@ -266,6 +266,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def scale(self, name: str, body: dict) -> dict:
         replicas = number(body, "replicas", None, 0, 100)
+        if replicas != int(replicas):
+            raise RequestError(HTTPStatus.BAD_REQUEST, f"replicas must be a whole number, not {replicas!r}")
         if object_store(self.server.root).get("Deployment", name) is None:
             raise RequestError(HTTPStatus.NOT_FOUND, f"no such deployment: {name}")
         from ..orchestration.kubectl import scale          # (imports the manifest schemas: late)
