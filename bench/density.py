@@ -8,8 +8,10 @@ namespace on the default bridge and overlay; measures as N grows:
   * `ps` (the listing of N records);
   * host memory per container: MemAvailable before/after ÷ N, and the supervisors' PSS
     (/proc/PID/smaps_rollup) — kernel objects are the difference;
-then `rm -f` of every container one by one (timed), and the residue: mounts, cgroups,
-veths, leases, records.
+then `rm -f` of every container — the first --single-rm one CLI call each, the rest
+--batch per call (`rm -f $(ps -aq)`) — timed, and the residue: mounts, cgroups, veths,
+leases, records. Each checkpoint also notes the load average (figures under load are
+pessimistic).
 
     sudo bench/density.py -n 1000 --step 100 --json /var/tmp/density.json [--plot density.png]
 
@@ -110,6 +112,8 @@ def main() -> None:
     ap.add_argument("--step", type=int, default=50)
     ap.add_argument("--json")
     ap.add_argument("--plot")
+    ap.add_argument("--single-rm", type=int, default=20, help="how many are removed one CLI call each")
+    ap.add_argument("--batch", type=int, default=100, help="the rest: this many per `rm -f` call")
     args = ap.parse_args()
     work, root = workspace("density")
     out = {"n": args.n, "checkpoints": [], "rm_ms": []}
@@ -121,7 +125,8 @@ def main() -> None:
                 ps_time, ps = cli(root, "ps")
                 recent = starts[-args.step:] or [0.0]
                 sups = [r for r in json.loads(cli(root, "ps", "--format", "json")[1].stdout)][-20:]
-                point = {"n": i, "run_d_ms": 1000 * statistics.median(recent),
+                point = {"n": i, "load1": float(open("/proc/loadavg").read().split()[0]),
+                         "run_d_ms": 1000 * statistics.median(recent),
                          "run_rm_ms": 1000 * statistics.median(probes), "ps_ms": 1000 * ps_time,
                          "mem_per_container_kb": (base_mem - mem_available()) / max(i, 1) / 1024,
                          "supervisor_pss_kb": statistics.mean([pss(r["supervisor_pid"]) for r in sups] or [0]) / 1024}
@@ -135,14 +140,23 @@ def main() -> None:
             starts.append(took)
             names.append(name)
         t_all = time.perf_counter()
-        for name in names:
+        singles, rest = names[:args.single_rm], names[args.single_rm:]
+        for name in singles:                       # one `rm -f NAME` per container (a CLI each)
             took, _ = cli(root, "rm", "-f", name)
             out["rm_ms"].append(1000 * took)
+        for i in range(0, len(rest), args.batch):  # `rm -f $(ps -aq)`: the CLI's start amortised
+            batch = rest[i:i + args.batch]
+            took, _ = cli(root, "rm", "-f", *batch)
+            out.setdefault("rm_batch_ms_per_container", []).append(1000 * took / len(batch))
         out["rm_all_s"] = time.perf_counter() - t_all
-        out["rm_median_ms"] = statistics.median(out["rm_ms"]) if names else 0
+        out["rm_median_ms"] = statistics.median(out["rm_ms"]) if out["rm_ms"] else 0
+        out["rm_batch_median_ms"] = statistics.median(out.get("rm_batch_ms_per_container") or [0])
         names = []
         out["residue"] = residue(root)
-        print(f"rm -f: median {out['rm_median_ms']:.0f} ms, total {out['rm_all_s']:.1f} s; residue {out['residue']}")
+        out["loadavg"] = open("/proc/loadavg").read().split()[:3]
+        print(f"rm -f NAME: median {out['rm_median_ms']:.0f} ms per call ({len(singles)} calls); "
+              f"rm -f of {args.batch} at a time: median {out['rm_batch_median_ms']:.1f} ms per container; "
+              f"total {out['rm_all_s']:.1f} s; residue {out['residue']}; load {out['loadavg']}")
     finally:
         if names:
             cli(root, "rm", "-f", *names, check=False)
