@@ -554,3 +554,23 @@ spec:
             proc.terminate()
             proc.wait(10)
     kube("delete", "-f", "-", input=manifest)
+
+
+def test_share_process_namespace(kube):
+    """shareProcessNamespace: true — one PID namespace for the pod, the pause process its PID 1,
+    each container seeing the other's processes; without it, each has its own."""
+    manifest = """apiVersion: v1
+kind: Pod
+metadata: {name: shared, labels: {app: shared}}
+spec:
+  shareProcessNamespace: true
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: a, image: busybox, command: ["sleep", "1001"]}
+  - {name: b, image: busybox, command: ["sleep", "1002"]}
+"""
+    kube("apply", "-f", "-", input=manifest)
+    wait_for(lambda: running(kube, "shared", 1), 60, show=lambda: state(kube))
+    seen = kube("exec", "pod/shared", "-c", "b", "--", "ps", "-o", "pid,args").stdout
+    assert re.search(r"^\s*1\s+/pause", seen, re.M) and "sleep 1001" in seen and "sleep 1002" in seen, seen
+    kube("delete", "-f", "-", input=manifest)

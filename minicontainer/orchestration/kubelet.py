@@ -18,6 +18,7 @@ sequence): image, command + args, env (+ valueFrom ConfigMap/Secret), workingDir
 resources.limits.memory → -m, limits.cpu → --cpus, requests.cpu → --cpu-shares,
 requests.memory → --memory-reservation (kubelet's cgroup v2 MemoryQoS sets memory.min),
 securityContext → -u UID:GID, --read-only, --cap-add/--cap-drop, no-new-privileges,
+shareProcessNamespace → --pid container:INFRA (the pause process is the pod's PID 1),
 volumeMounts → -v (emptyDir, hostPath, PVC → a named volume, configMap/secret → files).
 """
 from __future__ import annotations
@@ -307,6 +308,9 @@ class Kubelet:
         options = {"command": command, "name": container_name(pod, c), "pod": runtime_name(pod),
                    "env": self.environment(pod, c), "workdir": c.get("workingDir"),
                    "volumes": self.volume_options(pod, c)}
+        if pod["spec"].get("shareProcessNamespace"):       # one PID namespace, the pause is its
+            from .pods import infra_name                    # PID 1 (and reaps for all): --pid
+            options["pid"] = f"container:{infra_name(runtime_name(pod))}"    # container:INFRA
         limits = (c.get("resources") or {}).get("limits") or {}
         requests = (c.get("resources") or {}).get("requests") or {}
         cg = {}

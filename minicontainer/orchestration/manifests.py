@@ -47,7 +47,7 @@ CONTAINER = {
 TERM = {"labelSelector": {"matchLabels": ANY}, "topologyKey": ANY}   # pod (anti-)affinity
 POD_SPEC = {
     "containers": [CONTAINER], "initContainers": [CONTAINER], "restartPolicy": ANY,
-    "terminationGracePeriodSeconds": ANY, "nodeName": ANY, "nodeSelector": ANY,
+    "terminationGracePeriodSeconds": ANY, "nodeName": ANY, "nodeSelector": ANY, "shareProcessNamespace": ANY,
     "tolerations": [{"key": ANY, "operator": ANY, "value": ANY, "effect": ANY}],
     "affinity": {"podAntiAffinity": {
         "requiredDuringSchedulingIgnoredDuringExecution": [TERM],
