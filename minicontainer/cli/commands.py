@@ -312,6 +312,8 @@ def exec_(ctx: typer.Context,
     from ..api import exec_in_container, pod_container_ref, pod_node
     if "/" in container:                                    # kubectl's pod/NAME -- CMD
         node = pod_node(container, root_of(ctx))
+        if command[:1] in (["-c"], ["--container"]) and len(command) > 1:
+            pod_container, command = command[1], command[2:]    # kubectl's order: pod/NAME -c C -- CMD
         container = pod_container_ref(container, pod_container, root_of(ctx))
         command = command[1:] if command[:1] == ["--"] else command
         if node:                                            # a cluster pod: again, as its node would
