@@ -16,6 +16,7 @@ store is still whole.
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import time
@@ -189,8 +190,19 @@ class ObjectStore:
         self.trim_events(obj)
 
     def events_for(self, kind: str, name: str, namespace: str = "default") -> list[dict]:
-        evs = [e for e in self.list("Event", namespace)
-               if e["involvedObject"]["kind"] == kind and e["involvedObject"]["name"] == name]
+        """An object's events, oldest first. An event's file is named after its object
+        (record_event), so only those files are read — not every event of the namespace,
+        which made each new event cost O(all events) while fifty pods started."""
+        folder = self.dir / PLURALS["Event"] / namespace
+        pattern = glob.escape(f"{kind}.{name}.".lower()) + "*.json"
+        evs = []
+        for f in folder.glob(pattern) if folder.is_dir() else ():
+            try:
+                e = json.loads(f.read_text())
+            except (OSError, ValueError):
+                continue                                # removed meanwhile
+            if e["involvedObject"]["kind"] == kind and e["involvedObject"]["name"] == name:
+                evs.append(e)
         return sorted(evs, key=lambda e: e["metadata"].get("lastSeen", 0))
 
     def trim_events(self, obj: dict) -> None:
