@@ -177,10 +177,11 @@ def test_every_check_fails_on_the_starter(number, lab_root, tmp_path):
 # How long `lab check NN` may take with the solution (issue 20: lab 10 in 15 s, the others in 10 s;
 # lab 12 migrates a QEMU VM under TCG). On a machine busier than its CPUs the budget grows with
 # the load average, so a shared CI machine measures the checker, not its neighbours.
-# Lab 10, rewritten on `apply` and the controller, waits for replicas, a kill -9 heal and a
-# scale-down: it does not meet issue 20's 15 s yet (about 30 s here, quiet), so its bound is wider
-# until the controller starts pods in parallel (docs/orchestration.md).
-SECONDS = {"10": 60, "11": 120, "12": 120}     # 11: a cluster, six replicas, a failover, a migration
+# Lab 10 waits for replicas, a kill -9 heal, a scale up and down and a teardown through the
+# controller. Its pods now start side by side and its checks share one Deployment; measured
+# only under load (75 s at load 14-16 on 2 CPUs, ~20 CPU-seconds), so issue 20's 15 s is not
+# shown to be met yet and its bound stays wider (docs/orchestration.md).
+SECONDS = {"10": 30, "11": 120, "12": 120}     # 11: a cluster, six replicas, a failover, a migration
 
 
 def time_budget(number: str) -> float:
