@@ -15,7 +15,7 @@ otherwise. Each turn of the loop:
     sleep     in poll(2) on a pidfd of every container's PID 1 (pidfd_open(2)): a container
               that dies wakes the loop at once; so does SIGUSR1, which the CLI sends after
               changing the store; otherwise it wakes when the next probe, back-off or
-              autoscaler turn is due (at most 10 s apart), or at once when this turn
+              autoscaler turn is due (at most 30 s apart), or at once when this turn
               changed a pod's status (a Deployment may take its next rollout step)
 
 Starting or removing a container waits for forks, mounts and a supervisor, a few hundred
@@ -40,7 +40,8 @@ import traceback
 from ..state import is_alive, proc_start_time, state_root
 from .store import ObjectStore
 
-IDLE_TICK = 10.0            # nothing due: container exits and the CLI wake us anyway
+IDLE_TICK = 30.0            # nothing due: container exits and the CLI wake us anyway (a
+                            # resync against missed events, as the kubelet's 1 min syncFrequency)
 WORKERS = 8                 # pods synced side by side (each worker starts one pod's containers)
 
 
@@ -189,6 +190,7 @@ class Controller:
         self.proxy = Proxy()
         self.pidfds: dict[tuple[int, int], int] = {}
         self.gone: set[tuple[int, int]] = set()
+        self.turn_records: dict | None = None
         self.cpu_samples: dict[str, tuple[float, int]] = {}
         self.usage: dict[str, float] = {}
         self.last_hpa = 0.0
@@ -226,7 +228,7 @@ class Controller:
             if owners and not any(r["uid"] in sets for r in owners) and c.active(p):
                 c.request_deletion(store, p)
         c.sync_scheduling(store, [p for p in pods if not p["metadata"].get("deletionTimestamp")])
-        records = {r.name: r for r in self.kubelet.containers.list()}
+        records = self.turn_records = {r.name: r for r in self.kubelet.containers.list()}
         for p in store.list("Pod"):
             self.guard(self.sync_pod, p, records)
         self.remove_orphan_pods()
@@ -396,9 +398,13 @@ class Controller:
 
     # -- waiting ----------------------------------------------------------------------------
     def watch_containers(self) -> list[int]:
-        """A pidfd per running container's PID 1: readable the moment it exits."""
+        """A pidfd per running container's PID 1: readable the moment it exits. The turn's
+        records, when it read them (a container a worker starts meanwhile is watched from the
+        turn that the worker's exit wakes)."""
         wanted = {}
-        for r in self.kubelet.containers.list():
+        records = self.turn_records.values() if self.turn_records is not None else self.kubelet.containers.list()
+        self.turn_records = None
+        for r in records:
             if r.status == "running" and r.config.get("pod"):
                 wanted[(r.pid, r.pid_start)] = r
         for key in list(self.pidfds):
