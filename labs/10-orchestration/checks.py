@@ -29,27 +29,9 @@ def cluster(mc):
     mc("pod", "rm", "-f", "lab10-pod")
 
 
-@pytest.fixture(autouse=True)
-def remove_leftover_containers(state_root, mc):
-    """(labs/conftest.py's, without the controller's replicas: the next check uses them, and
-    `cluster` removes them through the controller at the end.)"""
-    containers = state_root / "containers"
-
-    def ids() -> set[str]:
-        found = set()
-        for record in containers.glob("*/state.json") if containers.is_dir() else ():
-            try:
-                name = json.loads(record.read_text()).get("name", "")
-            except (OSError, ValueError):
-                continue
-            if not name.startswith(("lab10-web-", "lab10-pod")):
-                found.add(record.parent.name)
-        return found
-    before = ids()
-    yield
-    left = sorted(ids() - before)
-    if left:
-        mc("rm", "-f", *left)
+# The controller's replicas are not leftovers (labs/conftest.py): the next check uses them, and
+# `cluster` removes them through the controller after the last one.
+KEEP_CONTAINERS = ("lab10-web-",)
 
 
 def pods(mc) -> list[dict]:
