@@ -8,8 +8,8 @@ What it measures, on a fresh state root with the busybox image:
     per pod, each through the one run sequence)                          target ≤ 10 s for 50
   * kill -9 of one replica's PID 1 → that pod Running and ready again (median of --kills)
                                                                          target ≤ 1 s
-  * the idle controller with the N pods running: its CPU over 10 s (from /proc/PID/stat) and
-    its PSS (/proc/PID/smaps_rollup)                                     targets < 1 % and ≤ 30 MB
+  * the idle controller with the N pods running: its CPU over 40 s (more than one 30 s resync;
+    /proc/PID/stat) and its PSS (/proc/PID/smaps_rollup)                targets < 1 % and ≤ 30 MB
 There is no real Kubernetes on this machine to compare with (and `podman kube play` has no
 controller that would replace a killed pod), so the figures stand against the issue's targets.
 The script re-executes itself in a private mount and network namespace: the bridge, the
@@ -91,6 +91,9 @@ def main() -> None:
         image_store(root).import_archive(tar, "busybox")
         store = ObjectStore(root)
         mc(root, "controller", "start")
+        results["loadavg_before"] = open("/proc/loadavg").read().split()[:3]
+        print(f"load average before: {' '.join(results['loadavg_before'])} "
+              f"({os.cpu_count()} CPUs; figures under load are pessimistic)")
 
         start = time.monotonic()
         mc(root, "apply", "-f", "-", input=MANIFEST.format(n=args.n))
@@ -102,11 +105,11 @@ def main() -> None:
         time.sleep(2)
         info = controller_status(root)
         cpu0, t0 = proc_cpu(info["pid"]), time.monotonic()
-        time.sleep(10)
+        time.sleep(40)
         info = controller_status(root)
         results["idle_cpu_percent"] = 100 * (proc_cpu(info["pid"]) - cpu0) / (time.monotonic() - t0)
         results["idle_pss_mb"] = info.get("pss_kb", 0) / 1024
-        print(f"idle controller with {args.n} pods: {results['idle_cpu_percent']:.2f} % of one CPU "
+        print(f"idle controller with {args.n} pods: {results['idle_cpu_percent']:.2f} % of one CPU over 40 s "
               f"(target < 1 %), PSS {results['idle_pss_mb']:.1f} MB (target ≤ 30 MB)")
 
         times = []
@@ -128,6 +131,8 @@ def main() -> None:
         results["kill_replaced_median_s"] = statistics.median(times)
         print(f"kill -9 of a replica's PID 1 → Running again: median {results['kill_replaced_median_s']:.2f} s "
               f"over {len(times)} (min {min(times):.2f}, max {max(times):.2f}; target ≤ 1 s)")
+        results["loadavg_after"] = open("/proc/loadavg").read().split()[:3]
+        print(f"load average after: {' '.join(results['loadavg_after'])}")
     finally:
         subprocess.run([sys.executable, "-m", "minicontainer", "--root", root, "delete", "deployment",
                         "bench"], capture_output=True)
