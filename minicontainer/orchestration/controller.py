@@ -365,6 +365,8 @@ class Controller:
             text = hosts_text(p, services)
             for r in by_pod.get(runtime_name(p), []):
                 path = self.kubelet.containers.container_dir(r.id) / "hosts"
+                if path.is_symlink():                       # the network's shared file (hosts.py):
+                    continue                                # never a pod's text for everyone
                 try:
                     if path.read_text() != text:
                         write_in_place(path, text)
