@@ -124,6 +124,20 @@ def mc(mc_root):
 
 
 @pytest.fixture
+def named(mc):
+    """named("x") → a unique container name, removed (rm -f) after the test."""
+    names = []
+
+    def make(stem):
+        name = f"{stem}-{os.getpid()}-{len(names)}"
+        names.append(name)
+        return name
+    yield make
+    for name in names:
+        mc("rm", "-f", name)
+
+
+@pytest.fixture
 def detached(mc):
     """detached(*run_args) → the ID of a `run -d` container; removed (rm -f) after the test."""
     started = []

@@ -69,6 +69,11 @@ SAME = [
     ["run", "--ulimit", "nofile=10:20", "--sysctl", "net.ipv4.ip_forward=1", "--pid", "host", "--ipc", "host",
      "--uts", "host", "--oom-score-adj", "5", "--group-add", "10", "--shm-size", "1m", "busybox"],
     ["run", "--memory-reservation", "32m", "--cpu-period", "50000", "--cpu-quota", "25000", "busybox"],
+    ["run", "-P", "--expose", "80", "--publish-all", "-p", "80", "--mount", "type=tmpfs,target=/t", "--device",
+     "/dev/fuse:/dev/f:r", "--cgroup-parent", "/g", "busybox"],
+    ["run", "-a", "stdout", "--attach=STDERR", "--sig-proxy=false", "--health-cmd", "true", "--health-interval",
+     "1s", "--health-timeout", "2s", "--health-start-period", "3s", "--health-retries", "4", "busybox"],
+    ["run", "-Pit", "--no-healthcheck", "-astdin", "busybox"],
 ]
 
 

@@ -27,20 +27,6 @@ def until(condition, timeout=20.0, what="condition"):
         time.sleep(0.1)
 
 
-@pytest.fixture
-def named(mc):
-    """named("x") → a unique container name, removed (rm -f) after the test."""
-    names = []
-
-    def make(stem):
-        name = f"{stem}-{os.getpid()}-{len(names)}"
-        names.append(name)
-        return name
-    yield make
-    for name in names:
-        mc("rm", "-f", name)
-
-
 def containers(mc_root) -> list[str]:
     where = mc_root / "containers"
     return sorted(n for n in os.listdir(where) if not n.startswith(".")) if where.is_dir() else []

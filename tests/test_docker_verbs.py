@@ -31,20 +31,6 @@ def status(mc, name):
     return mc("inspect", "--format", "{{.State.Status}}", name, check=True).stdout.strip()
 
 
-@pytest.fixture
-def named(mc):
-    """named("x") → a unique container name, removed (rm -f) after the test."""
-    names = []
-
-    def make(stem):
-        name = f"{stem}-{os.getpid()}-{len(names)}"
-        names.append(name)
-        return name
-    yield make
-    for name in names:
-        mc("rm", "-f", name)
-
-
 # ── create, start, restart ────────────────────────────────────────────────────────────────
 
 def test_create_then_start_runs_it_detached(mc, mc_root, named):
