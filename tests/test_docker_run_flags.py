@@ -107,6 +107,20 @@ def test_device_is_made_and_the_devices_cgroup_enforces_its_perms(mc, mc_root):
     assert not left.is_dir() or not [d for d in left.iterdir() if d.is_dir()]
 
 
+def test_device_rules_decide_for_any_node(mc, tmp_path):
+    """A node of a made-up number (char 240:7, no driver): what the rules allow reaches the
+    kernel's lookup (ENXIO), what they refuse stops at the cgroup (EPERM) — so this runs on
+    every kernel, v1's devices controller here and v2's eBPF program in the VM stage."""
+    import stat
+    node = tmp_path / "mc-dev"
+    os.mknod(node, 0o600 | stat.S_IFCHR, os.makedev(240, 7))
+    out = run_sh(mc, "--device", f"{node}:/dev/exp:r",
+                 script="ls -l /dev/exp; (exec 3</dev/exp) 2>&1; (exec 4>/dev/exp) 2>&1; true").stdout
+    listing, read, write = out.splitlines()[:3]
+    assert listing.startswith("crw-------") and "240,   7" in listing
+    assert "No such device" in read and "Operation not permitted" in write, out
+
+
 @pytest.mark.parametrize("args, words", [
     (["--device", "/dev/nosuch-mc"], "No such file"),
     (["--device", "/tmp"], "not a character or block device"),
