@@ -313,20 +313,27 @@ def attach_container(ref: str, emit, *, sig_proxy: bool = True, stdin: bool = Tr
 def input_of(rec) -> int:
     """A descriptor that writes to a detached container's stdin. Its supervisor's watch phase
     holds it — the pipe's write end (-i) or the terminal's master side (-t) — and names it in
-    its argv (supervisor.exec_phase: watch ROOT ID PID OUT ERR STDIN STREAK); pidfd_getfd(2)
+    its argv (supervisor.exec_phase: … ROOT ID PID OUT ERR STDIN STREAK …); pidfd_getfd(2)
     copies that descriptor into this process (root: ptrace access to the supervisor)."""
     from .kernel.syscalls import libc, syscall_number
     from .status import owner_alive
-    try:
-        args = open(f"/proc/{rec.supervisor_pid}/cmdline", "rb").read().decode().split("\0")
-        i = args.index("watch")
-        if args[i + 2] != rec.id or not owner_alive(rec):
-            raise ValueError
-        fd = int(args[i + 4] if rec.config.get("tty") else args[i + 6])
-        pidfd = os.pidfd_open(rec.supervisor_pid)
-    except (OSError, ValueError, IndexError):
-        raise ContainerError(f"cannot attach to the stdin of {rec.name}: its supervisor is not "
-                             "watching it (started in the foreground, or restarting)") from None
+    deadline = time.monotonic() + 10           # `run -d` returns just before the watch phase's execve
+    while True:
+        try:
+            args = open(f"/proc/{rec.supervisor_pid}/cmdline", "rb").read().decode().split("\0")
+            j = args.index(rec.id)                      # … ROOT ID PID OUT ERR STDIN STREAK …
+            watching = (j >= 2 and args[j - 2] == "watch") or \
+                os.path.basename(args[0]).startswith("minicontainer-watch")      # (watch.c)
+            if not watching or not owner_alive(rec):
+                raise ValueError
+            fd = int(args[j + 2] if rec.config.get("tty") else args[j + 4])
+            pidfd = os.pidfd_open(rec.supervisor_pid)
+            break
+        except (OSError, ValueError, IndexError):
+            if time.monotonic() > deadline or not owner_alive(rec):
+                raise ContainerError(f"cannot attach to the stdin of {rec.name}: its supervisor is not "
+                                     "watching it (started in the foreground, or restarting)") from None
+            time.sleep(0.02)
     try:
         copy = libc.syscall(syscall_number("pidfd_getfd"), pidfd, fd, 0)
     finally:

@@ -240,6 +240,13 @@ def run_attached(container, streams, sig_proxy: bool, interactive: bool) -> int:
                                 streams=shown, from_start=True, root=container.store.root)
     except KeyboardInterrupt:
         return 130
+    except Exception:                           # not attached: it must not run on unseen
+        from ..api import remove_container
+        try:
+            remove_container(cid, force=True, root=container.store.root)
+        except Exception:
+            pass
+        raise
 
 
 def emit(_ts: str, stream: str, text: bytes) -> None:
