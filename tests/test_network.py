@@ -43,13 +43,14 @@ root = pytest.mark.root
     ("127.0.0.1:8081:81/udp", PortMapping(8081, 81, "udp", "127.0.0.1")),
     ("0.0.0.0:53:53/UDP", PortMapping(53, 53, "udp", "")),
     ("65535:1/tcp", PortMapping(65535, 1, "tcp", "")),
+    ("80", PortMapping(0, 80, "tcp", "")),                     # host port 0: the kernel picks one
+    ("127.0.0.1::80/udp", PortMapping(0, 80, "udp", "127.0.0.1")),
 ])
 def test_parse_publish_accepts(spec, expected):
     assert parse_publish([spec]) == [expected]
 
 
 @pytest.mark.parametrize("spec, words", [
-    ("80", "both HOST_PORT and CTR_PORT"),
     ("8080:80/sctp", "unknown protocol"),
     ("0:80", "not a port number"),
     ("8080:70000", "not a port number"),
