@@ -32,6 +32,15 @@ def containers(mc_root) -> list[str]:
     return sorted(n for n in os.listdir(where) if not n.startswith(".")) if where.is_dir() else []
 
 
+def assert_refused(mc, mc_root, args, words) -> None:
+    """Issue 15's rule for bad input: one line naming it, exit 125, no container left."""
+    before = containers(mc_root)
+    p = mc("run", "--rm", "--net", "none", *args, "busybox", "true")
+    assert p.returncode == 125 and words in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert containers(mc_root) == before
+
+
 def run_sh(mc, *args, script: str, check=True):
     return mc("run", "--rm", "--net", "none", *args, "busybox", "sh", "-c", script, check=check)
 
@@ -66,11 +75,7 @@ def test_mount_bind_volume_tmpfs(mc, tmp_path):
     ("type=volume,source=v,target=relative", "must be absolute"),
 ])
 def test_bad_mount_is_one_line_and_leaves_nothing(mc, mc_root, spec, words):
-    before = containers(mc_root)
-    p = mc("run", "--rm", "--net", "none", "--mount", spec, "busybox", "true")
-    assert p.returncode == 125 and words in p.stderr, p.stderr
-    assert len(p.stderr.strip().splitlines()) == 1
-    assert containers(mc_root) == before
+    assert_refused(mc, mc_root, ["--mount", spec], words)
     assert "v" not in mc("volume", "ls", "-q").stdout.split()
 
 
@@ -129,11 +134,7 @@ def test_device_rules_decide_for_any_node(mc, tmp_path):
     (["--cgroup-parent", "../up"], "invalid --cgroup-parent"),
 ])
 def test_bad_device_and_cgroup_parent(mc, mc_root, args, words):
-    before = containers(mc_root)
-    p = mc("run", "--rm", "--net", "none", *args, "busybox", "true")
-    assert p.returncode == 125 and words in p.stderr, p.stderr
-    assert len(p.stderr.strip().splitlines()) == 1
-    assert containers(mc_root) == before
+    assert_refused(mc, mc_root, args, words)
 
 
 # ── --cgroup-parent ───────────────────────────────────────────────────────────────────────
@@ -250,11 +251,7 @@ def test_unhealthy_with_a_restart_policy_restarts(mc, named):
     (["--health-cmd", "true", "--health-timeout", "0s"], "above 0"),
 ])
 def test_bad_health_options(mc, mc_root, args, words):
-    before = containers(mc_root)
-    p = mc("run", "--rm", "--net", "none", *args, "busybox", "true")
-    assert p.returncode == 125 and words in p.stderr, p.stderr
-    assert len(p.stderr.strip().splitlines()) == 1
-    assert containers(mc_root) == before
+    assert_refused(mc, mc_root, args, words)
 
 
 # ── -a/--attach, --sig-proxy, attach with stdin ───────────────────────────────────────────
@@ -278,11 +275,7 @@ def test_run_attach_chooses_the_streams_and_keeps_the_exit_status(mc):
     (["-i", "--sig-proxy=false"], "not supported"),
 ])
 def test_bad_attach_options(mc, mc_root, args, words):
-    before = containers(mc_root)
-    p = mc("run", "--rm", "--net", "none", *args, "busybox", "true")
-    assert p.returncode == 125 and words in p.stderr, p.stderr
-    assert len(p.stderr.strip().splitlines()) == 1
-    assert containers(mc_root) == before
+    assert_refused(mc, mc_root, args, words)
 
 
 def cli(mc_root, *args, **popen):
