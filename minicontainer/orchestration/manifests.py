@@ -125,7 +125,8 @@ def check_documents(docs, image_exists) -> list[dict]:
     for source, number, doc in docs:
         label = f"{source}: document {number}"
         if isinstance(doc, dict):
-            label += f" ({doc.get('kind', '?')} {(doc.get('metadata') or {}).get('name', '?')})"
+            meta = doc.get("metadata")              # any JSON value until the schema has spoken
+            label += f" ({doc.get('kind', '?')} {meta.get('name', '?') if isinstance(meta, dict) else '?'})"
         found = check_document(doc, image_exists)
         problems += [f"{label}: {p}" for p in found]
     if problems:
@@ -172,16 +173,18 @@ _VALIDATORS: dict = {}
 def schema_validator(api_version: str, kind: str):
     import re
     import jsonschema
-    from kubernetes_validate.utils import latest_version, schema_contents
+    from kubernetes_validate.utils import VersionNotSupportedError, latest_version, schema_contents
     from referencing import Registry, Resource
     version = latest_version()
     folder = f"kubernetes-json-schema/v{version}-local-strict"
     group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    if not re.fullmatch(r"[A-Za-z0-9]+", kind) or not re.fullmatch(r"[a-z0-9-]+", group):
+        return None                         # no such schema file; and never a path elsewhere
     key = (group, kind)
     if key not in _VALIDATORS:
         try:
             schema = schema_contents(f"{folder}/{kind.lower()}-{group}.json", version)
-        except (FileNotFoundError, OSError):
+        except (FileNotFoundError, OSError, VersionNotSupportedError):   # (a file it lacks)
             return None
         definitions = schema_contents(f"{folder}/_definitions.json", version)
         registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
