@@ -577,6 +577,8 @@ class Extractor:
             raise TooBig(f"its files hold more than {_human(limits.max_bytes)}", "MAX_BYTES")
 
     def extract(self, m: tarfile.TarInfo) -> None:
+        if "\0" in m.name or "\0" in m.linkname:        # no system call takes such a path
+            raise Corrupt(f"entry {m.name!r} has a NUL byte in its name or link target")
         name = clean_name(m.name)
         if self.whiteout(name, name.rpartition("/")[2]):
             return
@@ -742,7 +744,7 @@ class Extractor:
         try:
             parent_fd = self._dirs.get(parent, create=False)
             st = os.stat(leaf, dir_fd=parent_fd, follow_symlinks=False) if leaf else None
-        except (_PathError, FileNotFoundError):
+        except (_PathError, OSError):       # missing, or a name too long to have been unpacked
             st = None
         if st is None:
             raise Unsafe(f"hardlink {name!r} points to {raw!r}, which is not a file "
