@@ -184,9 +184,14 @@ def test_every_check_fails_on_the_starter(number, lab_root, tmp_path):
 SECONDS = {"10": 30, "11": 120, "12": 120}     # 11: a cluster, six replicas, a failover, a migration
 
 
+# The cgroup-v2 stage runs lab 08 inside a QEMU guest under TCG, which emulates every instruction:
+# there the bound is a safety net for a hang, not issue 20's figure (measured on the host).
+TCG_GUEST = 6 if "mc_job=" in Path("/proc/cmdline").read_text() else 1
+
+
 def time_budget(number: str) -> float:
     load = os.getloadavg()[0] / (os.cpu_count() or 1)
-    return SECONDS.get(number, 10) * max(1.0, load)
+    return SECONDS.get(number, 10) * max(1.0, load) * TCG_GUEST
 
 
 @pytest.mark.root
@@ -205,7 +210,8 @@ def test_every_check_passes_with_the_solution(number, lab_root, tmp_path):
                        wrap=IN_OWN_NETNS, timeout=budget)
     except subprocess.TimeoutExpired as e:
         shown = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else e.stdout or ""
-        pytest.fail(f"lab check {number} took longer than {budget:.0f} s ({SECONDS.get(number, 10)} s × load):\n{shown}")
+        pytest.fail(f"lab check {number} took longer than {budget:.0f} s ({SECONDS.get(number, 10)} s × load"
+                    f"{' × 6 under TCG' if TCG_GUEST > 1 else ''}):\n{shown}")
     outcomes = junit_outcomes(junit)
     skipped = skipped_here(number)
     failing = [name for name, outcome in outcomes.items()
