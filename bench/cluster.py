@@ -29,6 +29,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+from orchestration import mc, reexec_private  # noqa: E402  (the same private netns and CLI call)
 
 WEB = """apiVersion: apps/v1
 kind: Deployment
@@ -53,19 +55,6 @@ spec:
   selector: {app: web}
   ports: [{port: 80}]
 """
-
-
-def reexec_private() -> None:
-    if os.environ.get("MC_BENCH_CLUSTER_NS"):
-        return
-    os.environ["MC_BENCH_CLUSTER_NS"] = "1"
-    os.execvp("unshare", ["unshare", "-mn", "--propagation", "private", "sh", "-c",
-                          'ip link set lo up && exec "$0" "$@"', sys.executable, *sys.argv])
-
-
-def mc(root: str, *args, input=None) -> str:
-    return subprocess.run([sys.executable, "-m", "minicontainer", "--root", root, *args], input=input,
-                          capture_output=True, text=True, check=True).stdout
 
 
 def ready_on(store) -> dict:
