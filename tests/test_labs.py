@@ -178,9 +178,8 @@ def test_every_check_fails_on_the_starter(number, lab_root, tmp_path):
 # lab 12 migrates a QEMU VM under TCG). On a machine busier than its CPUs the budget grows with
 # the load average, so a shared CI machine measures the checker, not its neighbours.
 # Lab 10 waits for replicas, a kill -9 heal, a scale up and down and a teardown through the
-# controller. Its pods now start side by side and its checks share one Deployment; measured
-# only under load (75 s at load 14-16 on 2 CPUs, ~20 CPU-seconds), so issue 20's 15 s is not
-# shown to be met yet and its bound stays wider (docs/orchestration.md).
+# controller: 11.5 s quiet (issue 20's 15 s met), 75 s at load 14-16 on 2 CPUs, so its bound
+# stays wider — a hang guard with room for a slower CI machine (docs/orchestration.md).
 SECONDS = {"10": 30, "11": 120, "12": 120}     # 11: a cluster, six replicas, a failover, a migration
 
 
