@@ -16,6 +16,8 @@ import threading
 import time
 import urllib.request
 
+from .self_healing import pods
+
 TITLE = "Failover: a node loses power, its pods start on the others"
 SUMMARY = "3 nodes, 6 replicas, node fail node2: NotReady, pods moved, requests counted"
 
@@ -45,10 +47,9 @@ spec:
 
 
 def ready_per_node(demo, app: str) -> dict:
-    items = json.loads(demo.mc("get", "pods", "-o", "json", show=False).stdout or '{"items": []}')["items"]
     out = {}
-    for p in items:
-        if p["metadata"].get("labels", {}).get("app") == app and not p["metadata"].get("deletionTimestamp") and \
+    for p in pods(demo, app):
+        if not p["metadata"].get("deletionTimestamp") and \
                 any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", [])):
             out[p["spec"]["nodeName"]] = out.get(p["spec"]["nodeName"], 0) + 1
     return out
