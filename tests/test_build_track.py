@@ -5,7 +5,10 @@ N+1 with that level's "not written yet" message — no level needs a later one.
 
 Both runs are real: the level tests start minirun as root, which makes namespaces, mounts,
 cgroups and (inside `unshare --net`) a veth pair. pytest runs them in a subprocess with its own
---basetemp, and its JUnit XML says which test passed.
+--basetemp, and its JUnit XML says which test passed. That subprocess runs in a mount namespace of
+its own in which / is rshared, as on a student's machine booted with systemd: in this suite's
+private mount namespace (tests/conftest.py) a make_mounts_private() that does nothing would pass.
+And a few typical mistakes fail with a message that says what the test saw.
 """
 from __future__ import annotations
 
@@ -26,11 +29,17 @@ LEVELS = sorted(p.stem for p in (BUILD / "tests").glob("test_level*.py"))
 
 pytestmark = pytest.mark.root
 
+# A throwaway mount namespace whose mounts are shared again, like the host's under systemd (never
+# the host's own: this suite already runs in a private one). What a wrong level 3 lets through
+# propagates only into it.
+AS_ON_A_HOST = ["unshare", "--mount", "--propagation", "unchanged",
+                "sh", "-c", 'mount --make-rshared / && exec "$@"', "sh"]
+
 
 def run_levels(implementation: Path, tmp: Path, levels: list[str] = LEVELS) -> dict[str, dict[str, str]]:
     """level file → {test name: passed|skipped|failed: MESSAGE} for one minirun.py."""
     junit = tmp / "junit.xml"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    proc = subprocess.run([*AS_ON_A_HOST, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            *(str(BUILD / "tests" / f"{level}.py") for level in levels),
                            f"--junitxml={junit}", f"--basetemp={tmp / 'base'}"],
                           capture_output=True, text=True, timeout=600, cwd=REPO,
@@ -52,12 +61,14 @@ def level_of(function: ast.FunctionDef) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def minirun_up_to(n: int, path: Path) -> Path:
-    """The skeleton with the solution's bodies of exactly the functions of levels 1..n."""
+def minirun_up_to(n: int, path: Path, written: dict[str, str] | None = None) -> Path:
+    """The skeleton with the solution's bodies of exactly the functions of levels 1..n — or, for
+    a function named in `written`, the source given there (a student's attempt)."""
     skeleton_text = (BUILD / "minirun.py").read_text()
     solution_text = (BUILD / "solutions" / "minirun.py").read_text()
     solved = {f.name: ast.get_source_segment(solution_text, f) for f in ast.parse(solution_text).body
               if isinstance(f, ast.FunctionDef)}
+    solved.update(written or {})
     lines = skeleton_text.splitlines(keepends=True)
     todo = [f for f in ast.parse(skeleton_text).body if isinstance(f, ast.FunctionDef) and level_of(f)]
     for function in sorted(todo, key=lambda f: f.lineno, reverse=True):   # bottom-up: line numbers hold
@@ -124,11 +135,61 @@ def test_levels_are_independent(n, tmp_path):
     assert following and not wrong, f"with levels 1..{n} written, {LEVELS[n]} should fail naming level {n + 1}: {wrong}"
 
 
+# Mistakes students make, and what the failing test must say (not a bare Python error, not a
+# claim that the function did not run): level → (function source, {test: words its message holds}).
+MISTAKES = {
+    "no chdir after chroot": ("test_level2_chroot", """
+def enter_chroot(rootfs: str) -> None:
+    os.chroot(rootfs)
+""", {"test_working_directory_is_inside": "where does the process stand after chroot?"}),
+    "rprivate without MS_REC": ("test_level3_mounts", """
+def make_mounts_private() -> None:
+    mount(None, "/", None, MS_PRIVATE)
+""", {test: "/ is private, but" for test in ("test_proc_is_mounted_inside", "test_mounts_are_private")}),
+    "make_mounts_private does nothing": ("test_level3_mounts", """
+def make_mounts_private() -> None:
+    pass
+""", {test: "/ is still a shared mount after make_mounts_private()"
+      for test in ("test_proc_is_mounted_inside", "test_mounts_are_private")}),
+}
+
+
+@pytest.mark.parametrize("mistake", MISTAKES)
+def test_a_mistake_fails_saying_what_was_seen(mistake, tmp_path):
+    level, source, expected = MISTAKES[mistake]
+    name = ast.parse(source).body[0].name
+    implementation = minirun_up_to(int(level[len("test_level")]), tmp_path / "minirun.py",
+                                   written={name: source.strip()})
+    results = run_levels(implementation, tmp_path, [level])[level]
+    for test, words in expected.items():
+        outcome = results.get(test, "did not run")
+        assert outcome.startswith("failed") and words in outcome, \
+            f"{mistake}: {level}::{test} should fail saying {words!r}; it {outcome}"
+
+
 def test_every_todo_belongs_to_a_level():
     tree = ast.parse((BUILD / "minirun.py").read_text())
     todo = [f for f in tree.body if isinstance(f, ast.FunctionDef) and "NotImplementedError" in ast.unparse(f)]
     assert sorted({level_of(f) for f in todo}) == list(range(1, len(LEVELS) + 1)), \
         [(f.name, level_of(f)) for f in todo]
+
+
+def test_todos_do_not_spell_out_the_code():
+    """A TODO asks questions and points to man pages: no line of the solution's code is in it
+    (compared without spaces and with one kind of quotes)."""
+    squeeze = lambda text: re.sub(r"\s+", "", text.replace('"', "'"))
+    skeleton_text = (BUILD / "minirun.py").read_text()
+    solution = {f.name: f for f in ast.parse((BUILD / "solutions" / "minirun.py").read_text()).body
+                if isinstance(f, ast.FunctionDef)}
+    spelled = []
+    for function in ast.parse(skeleton_text).body:
+        if isinstance(function, ast.FunctionDef) and level_of(function):
+            todo = squeeze(ast.get_source_segment(skeleton_text, function))
+            solved = solution[function.name]
+            code = ast.unparse(solved.body[1:] if ast.get_docstring(solved) else solved.body).splitlines()
+            spelled += [f"{function.name}: {line.strip()}" for line in code
+                        if len(squeeze(line)) >= 10 and squeeze(line) in todo]
+    assert not spelled, f"the skeleton's TODOs give away the solution's code: {spelled}"
 
 
 def test_skeleton_is_the_solution_with_todos():

@@ -2,8 +2,10 @@
 """minirun — a container runtime you build yourself, level by level (labs/build/README.md).
 
 THIS IS THE SKELETON: every function marked TODO raises NotImplementedError until you write it.
-Work on a copy of your own, level by level, and after each level run its tests (README.md):
-    MINIRUN=~/minirun.py .venv/bin/python -m pytest labs/build/tests/test_level1_fork_exec.py
+Work on a copy of your own (this file is tracked, others start from it too), level by level, and
+after each level run its tests with a temporary directory of your own (README.md):
+    cp labs/build/minirun.py ~/minirun-$ME.py; export MINIRUN=~/minirun-$ME.py
+    .venv/bin/python -m pytest --basetemp /tmp/minirun-$ME labs/build/tests/test_level1_fork_exec.py
 
     python minirun.py [OPTIONS] -- COMMAND [ARGS...]        (as root)
 
@@ -180,9 +182,10 @@ def enter_pivot_root(rootfs: str) -> None:
     """Make rootfs the root mount and unmount the old root: no path leads back to the host."""
     # TODO: pivot_root(2) swaps the root mount, and its ERRORS section lists its conditions: which
     #   one does a plain directory like rootfs not meet, and how does a bind mount of rootfs onto
-    #   itself meet it (which flags, so that mounts below come along)? The NOTES explain
-    #   pivot_root(".", "."): where is the old root afterwards, and how do you unmount it while
-    #   it is still busy (umount2(2))? Where must the process stand at the end?
+    #   itself meet it (which flags, so that mounts below come along)? The NOTES describe a call
+    #   that passes the same directory twice, so no directory for the old root is needed: where
+    #   is the old root afterwards, and how do you unmount it while it is still busy
+    #   (umount2(2))? Where must the process stand at the end?
     raise NotImplementedError("level 4: enter_pivot_root() is not written yet")
 
 

@@ -9,8 +9,9 @@
 
 Run one level on your copy:   MINIRUN=~/minirun.py python -m pytest labs/build/tests/test_level1_fork_exec.py
 Run them all:                 MINIRUN=~/minirun.py python -m pytest labs/build/tests
-On a shared machine add --basetemp /tmp/minirun-YOURNAME (pytest's default directory is shared
-by everyone who runs it as root, and it deletes old runs there).
+On a shared machine add --basetemp /tmp/minirun-YOURNAME: pytest's default directory as root,
+/tmp/pytest-of-root, holds everyone's runs and keeps only the last three. Under sudo without
+--basetemp the tests take /tmp/minirun-$SUDO_USER.
 """
 from __future__ import annotations
 
@@ -42,6 +43,14 @@ int main(int argc, char **argv) {           /* chroot down, climb up with .., ch
 """
 
 
+@pytest.hookimpl(tryfirst=True)                    # before pytest's tmp_path factory reads it
+def pytest_configure(config):
+    """Under sudo every student's runs would land in root's /tmp/pytest-of-root, mixed up and
+    cleaned up by each other's: a directory per student instead, unless --basetemp is given."""
+    if config.option.basetemp is None and os.environ.get("SUDO_USER"):
+        config.option.basetemp = f"/tmp/minirun-{os.environ['SUDO_USER']}"
+
+
 def pytest_collection_modifyitems(config, items):
     if os.geteuid() != 0:
         skip = pytest.mark.skip(reason="the levels need root: run pytest with sudo")
@@ -54,7 +63,8 @@ def chosen_minirun() -> Path:
 
 
 def pytest_report_header(config):
-    return f"minirun under test: {chosen_minirun()} (set MINIRUN=path/to/your/minirun.py)"
+    return [f"minirun under test: {chosen_minirun()} (set MINIRUN=path/to/your/minirun.py)",
+            f"temporary files under: {config.option.basetemp or 'pytest default'} (set --basetemp DIR)"]
 
 
 @pytest.fixture(scope="session")
@@ -103,11 +113,16 @@ def rootfs(tmp_path_factory) -> Path:
     for name in ("proc", "tmp", "etc", "sys", "dev"):
         (root / name).mkdir()
     (root / "etc" / "marker").write_text("I am the rootfs\n")
-    if shutil.which("gcc"):
-        (root / "escape.c").write_text(ESCAPE_C)
+    (root / "escape.c").write_text(ESCAPE_C)
+    try:
         subprocess.run(["gcc", "-static", "-O2", "-o", str(root / "bin" / "escape"), str(root / "escape.c")],
-                       check=True, capture_output=True)
-        (root / "escape.c").unlink()
+                       check=True, capture_output=True, text=True)
+    except FileNotFoundError:
+        pass                                  # no gcc: the escape tests skip, saying so
+    except subprocess.CalledProcessError as e:
+        pytest.fail(f"gcc -static could not build the escape program (is libc6-dev installed?): "
+                    f"{e.stderr.strip()[-300:]}", pytrace=False)
+    (root / "escape.c").unlink()
     return root
 
 
