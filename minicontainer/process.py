@@ -16,6 +16,7 @@ import resource
 import signal
 import struct
 
+from .elf import read_pt_interp
 from .errors import ConfigError
 
 EXIT_CANNOT_EXECUTE = 126
@@ -190,27 +191,6 @@ def missing_interpreter(program: str) -> str | None:
         return (f"its {what} {interpreter} is not in the image: it is a symlink to "
                 f"{os.readlink(interpreter)}, which is missing")
     return f"its {what} {interpreter} is not in the image"
-
-
-def read_pt_interp(f) -> str | None:
-    """The PT_INTERP entry of an open ELF file, or None (not ELF, or static). Only this one
-    field: rootfs-builder/elf.py reads all of them, but runs on the host, not here in PID 1."""
-    ident = f.read(16)
-    if ident[:4] != b"\x7fELF" or ident[4] not in (1, 2) or ident[5] not in (1, 2):
-        return None
-    wide, order = ident[4] == 2, "<" if ident[5] == 1 else ">"
-    ehdr = order + ("HHIQQQIHHH" if wide else "HHIIIIIHHH")      # e_type … e_phnum
-    header = struct.unpack(ehdr, f.read(struct.calcsize(ehdr)))
-    phoff, phentsize, phnum = header[4], header[8], header[9]
-    phdr = order + ("IIQQQQ" if wide else "IIIII")   # Elf64_Phdr: type, flags, offset, …, filesz
-    for i in range(phnum):                            # Elf32_Phdr: type, offset, …, filesz
-        f.seek(phoff + i * phentsize)
-        fields = struct.unpack(phdr, f.read(struct.calcsize(phdr)))
-        p_type, p_offset, p_filesz = fields[0], fields[2 if wide else 1], fields[-1]
-        if p_type == 3:                               # PT_INTERP: "/lib64/ld-linux-x86-64.so.2\0"
-            f.seek(p_offset)
-            return f.read(p_filesz).split(b"\0", 1)[0].decode(errors="replace")
-    return None
 
 
 def exit_status(wait_status: int) -> int:

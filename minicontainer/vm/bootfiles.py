@@ -28,6 +28,7 @@ import tempfile
 import zlib
 from pathlib import Path
 
+from ..elf import is_static as is_static_elf  # noqa: F401  (tests/vm/build_boot_files.py checks busybox)
 from ..errors import VmError
 
 HERE = Path(__file__).resolve().parent
@@ -218,13 +219,6 @@ def order_modules(wanted: list[str], available: dict[str, Path], builtin: set[st
     for name in wanted:
         visit(name)
     return ordered
-
-
-def is_static_elf(data: bytes) -> bool:
-    """True when no program header is PT_INTERP (3), i.e. the binary needs no dynamic loader."""
-    phoff, = struct.unpack_from("<Q", data, 0x20)
-    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
-    return all(struct.unpack_from("<I", data, phoff + i * phentsize)[0] != 3 for i in range(phnum))
 
 
 class CpioWriter:
