@@ -24,14 +24,15 @@ def test_veth(work, env, written):
     """
     script = written("veth.sh")
     proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                           f"bash {script}; echo status=$?; ip netns list | wc -l"],
+                           f"bash {script}; echo status=$?; ip netns list | cut -d' ' -f1 | grep -cxE 'red|blue'"],
                           cwd=work, env=env, capture_output=True, text=True, timeout=60)
     out = proc.stdout
     last = (proc.stderr.strip().splitlines() or out.strip().splitlines() or [msg("no output", "keine Ausgabe")])[-1]
     assert "status=0" in out and "0% packet loss" in out, msg(f"red cannot ping blue: {last}",
                                                               f"red erreicht blue nicht per ping: {last}")
-    assert out.strip().splitlines()[-1] == "0", msg("veth.sh left network namespaces behind (ip netns list)",
-                                                    "veth.sh hat Netzwerk-Namespaces zurückgelassen (ip netns list)")
+    # only red and blue: on a shared machine (or beside the cluster tests) other namespaces come and go
+    assert out.strip().splitlines()[-1] == "0", msg("veth.sh left red or blue behind (ip netns list)",
+                                                    "veth.sh hat red oder blue zurückgelassen (ip netns list)")
 
 
 def test_inspect(run_script, mc, busybox):
@@ -99,7 +100,7 @@ def test_nat(run_script, busybox):
 
 def test_names(run_script, busybox):
     """names.sh pings a container by its name from another container
-    de: names.sh pingt einen Container mit seinem Namen aus einem anderen Container
+    de: names.sh pingt einen Container über seinen Namen von einem anderen Container aus
 
     Hint: a container's /etc/hosts lists the other containers of its network by name: ping the server's name from a second container.
     Hint 2: minicontainer run --rm busybox ping -c 1 -W 2 lab06-server
@@ -108,7 +109,7 @@ def test_names(run_script, busybox):
     """
     result = run_script("names.sh", timeout=60)
     assert "PING lab06-server" in result.stdout and "0% packet loss" in result.stdout, \
-        msg("no answer to a ping of lab06-server by name ", "keine Antwort auf ein ping an lab06-server mit Namen ") \
+        msg("no answer to a ping of lab06-server by name ", "keine Antwort auf ein ping an lab06-server über seinen Namen ") \
         + f"({result.describe()})"
 
 

@@ -39,7 +39,7 @@ def test_capabilities(run_script, mc, busybox):
     if got.get("privileged") != truth["privileged"]:
         wrong.append(msg(f"(--privileged gives every capability the host itself still has: its bounding set, "
                          f"CapBnd {truth['privileged']} in the host's /proc/self/status)",
-                         f"(--privileged gibt jede Capability, die der Host selbst noch hat: seine Bounding-Menge, "
+                         f"(--privileged gibt jede Capability, die der Host selbst noch hat: sein Bounding-Set, "
                          f"CapBnd {truth['privileged']} in /proc/self/status des Hosts)"))
     assert not wrong, "\n".join(wrong) + f"\n({result.describe()})"
 
@@ -82,7 +82,7 @@ def test_seccomp(run_script, busybox):
 
 def test_no_new_privs(run_script, busybox):
     """nnp.sh: a setuid-root program gives student no root with no_new_privs, root without it
-    de: nnp.sh: ein setuid-root-Programm macht student mit no_new_privs nicht zu root, ohne no_new_privs schon
+    de: nnp.sh: ein setuid-root-Programm macht student nur ohne no_new_privs zu root
 
     Hint: no_new_privs is on by default; docs/security.md names the --security-opt that switches it off for one container.
     Hint 2: add a second run with --security-opt no-new-privileges=false; print "nnp off: $(…)".

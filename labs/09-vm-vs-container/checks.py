@@ -46,7 +46,7 @@ def test_vm(run_script, vm_boot):
 
     Hint: qemu-system-x86_64(1), "Linux/Multiboot boot": -kernel, -initrd, -m and -append. The files are in $BOOT (ls it); the guest's init finds its job through mc_job= on the kernel command line.
     Hint 2: KERNEL=$BOOT/vmlinux INITRD=$BOOT/initramfs.cpio MEMORY=512 APPEND="console=ttyS0 panic=-1 quiet mc_job=$RUN/job.sh"
-    Hinweis: qemu-system-x86_64(1), „Linux/Multiboot boot“: -kernel, -initrd, -m und -append. Die Dateien liegen in $BOOT (ls); das init des Gasts findet seinen Auftrag über mc_job= auf der Kernel-Kommandozeile.
+    Hinweis: qemu-system-x86_64(1), „Linux/Multiboot boot“: -kernel, -initrd, -m und -append. Die Dateien liegen in $BOOT (ls); das init des Gastes findet seinen Auftrag über mc_job= auf der Kernel-Kommandozeile.
     Hinweis 2: KERNEL=$BOOT/vmlinux INITRD=$BOOT/initramfs.cpio MEMORY=512 APPEND="console=ttyS0 panic=-1 quiet mc_job=$RUN/job.sh"
     """
     result = run_script("vm.sh", timeout=330, extra_env={"MC_VM_BOOT": str(vm_boot)})

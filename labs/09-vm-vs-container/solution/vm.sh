@@ -21,6 +21,7 @@ KERNEL=$BOOT/vmlinux              # the kernel image, loaded straight into guest
 INITRD=$BOOT/initramfs.cpio       # the initial RAM file system: busybox, a few modules, /init
 MEMORY=512                        # MiB of RAM the guest gets (and the host reserves for it)
 APPEND="console=ttyS0 panic=-1 quiet mc_job=$RUN/job.sh"   # kernel messages to the serial port; our job
+#   (quiet lets only kernel errors through to $RUN/console.log: drop it once to watch the boot, README step 1)
 
 start=$(date +%s.%N)
 timeout 300 qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot \

@@ -21,6 +21,7 @@ KERNEL=TODO       # the kernel image:             $BOOT/vmlinux
 INITRD=TODO       # the initial RAM file system:  $BOOT/initramfs.cpio
 MEMORY=TODO       # MiB of RAM for the guest:     512
 APPEND="TODO"     # the kernel's command line:    console=ttyS0 panic=-1 quiet mc_job=$RUN/job.sh
+#   (quiet lets only kernel errors through to $RUN/console.log: drop it once to watch the boot, README step 1)
 
 start=$(date +%s.%N)
 timeout 300 qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot \
