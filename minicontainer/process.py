@@ -108,12 +108,10 @@ def set_process_limits(process, explain) -> None:
 
 def find_executable(name: str, path: str) -> str:
     """The file execvpe would run, or an ExecError (127) now: `create` fails as runc's does."""
-    candidates = [name] if "/" in name else [os.path.join(d or ".", name) for d in path.split(":")]
-    for candidate in candidates:
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    raise ExecError(EXIT_NOT_FOUND, f"exec {name}: executable file not found in $PATH"
-                    if "/" not in name else f"exec {name}: no such file or directory")
+    found = search_path(name, path)
+    if found is None:
+        raise not_found(name)
+    return found
 
 
 def set_workdir(path: str) -> None:
@@ -150,24 +148,30 @@ def exec_command(argv: list[str], env: dict[str, str]) -> None:
         os.execvpe(argv[0], argv, env)
     except OSError as e:
         if e.errno == errno.ENOENT:
-            program = argv[0] if "/" in argv[0] else search_path(argv[0], env.get("PATH", os.defpath))
+            program = search_path(argv[0], env.get("PATH", os.defpath))
             why = program and missing_interpreter(program)
             if why:                                     # the file is there, its loader is not
                 raise ExecError(EXIT_NOT_FOUND, f"exec {argv[0]}: {why}") from None
-            raise ExecError(EXIT_NOT_FOUND, f"exec {argv[0]}: executable file not found in $PATH"
-                            if "/" not in argv[0] else f"exec {argv[0]}: no such file or directory") from None
+            raise not_found(argv[0]) from None
         raise ExecError(EXIT_CANNOT_EXECUTE,
                         f"exec {argv[0]}: {os.strerror(e.errno).lower()} "
                         f"({errno.errorcode.get(e.errno, e.errno)})") from None
 
 
 def search_path(name: str, path: str) -> str | None:
-    """The file execvpe would have run: the first executable `name` in a directory of PATH."""
-    for directory in path.split(":"):
-        candidate = os.path.join(directory or ".", name)
+    """The file execvpe would run: `name` itself when it holds a "/", else the first executable
+    `name` in a directory of PATH; None when there is none."""
+    candidates = [name] if "/" in name else [os.path.join(d or ".", name) for d in path.split(":")]
+    for candidate in candidates:
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     return None
+
+
+def not_found(name: str) -> ExecError:
+    """Docker's and runc's words for a command that is not there (by name, or by path)."""
+    return ExecError(EXIT_NOT_FOUND, f"exec {name}: executable file not found in $PATH"
+                     if "/" not in name else f"exec {name}: no such file or directory")
 
 
 def missing_interpreter(program: str) -> str | None:
