@@ -6,8 +6,10 @@ set -euo pipefail
 
 # `ps | grep sleep` counts every line with "sleep" in it: the three sleeps, but also the
 # container's shell (its command line `sh -c '… sleep 30 …'` holds the word), and the pipeline's
-# own ps, grep and wc — busybox sh runs them as forked copies of itself, without execve, so ps
-# shows them with the shell's command line ("{grep} sh -c …"). 7, or 6 when wc has not started.
+# own ps, grep and wc — busybox sh forks them as copies of itself, and until one has called
+# execve, ps shows it with the shell's command line ("{ps} sh -c …"); grep's own command line,
+# `grep sleep`, holds the word anyway. Mostly 7; 6 or 5 when ps reads /proc before the
+# pipeline's other members have started (a race: the count is not even stable).
 # ps -o comm prints only the program names; grep -x matches whole lines: the three sleeps.
 # (When the container's PID 1 exits, the kernel kills the sleeps: no need to wait 30 s.)
 minicontainer run --rm lab04-app sh -c '
