@@ -23,14 +23,16 @@ def test_veth(work, env, written):
     Hinweis 2: ip link add veth-red type veth peer name veth-blue; ip link set veth-red netns red; ip -n red addr add …; ip -n red link set … up.
     """
     script = written("veth.sh")
+    # A private /run/netns: the names red and blue are this run's alone (ip netns add writes a
+    # file there, and the directory is the host's), beside another student or the cluster tests.
     proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                           "mkdir -p /run/netns && mount -t tmpfs tmpfs /run/netns && "
                            f"bash {script}; echo status=$?; ip netns list | cut -d' ' -f1 | grep -cxE 'red|blue'"],
                           cwd=work, env=env, capture_output=True, text=True, timeout=60)
     out = proc.stdout
     last = (proc.stderr.strip().splitlines() or out.strip().splitlines() or [msg("no output", "keine Ausgabe")])[-1]
     assert "status=0" in out and "0% packet loss" in out, msg(f"red cannot ping blue: {last}",
                                                               f"red erreicht blue nicht per ping: {last}")
-    # only red and blue: on a shared machine (or beside the cluster tests) other namespaces come and go
     assert out.strip().splitlines()[-1] == "0", msg("veth.sh left red or blue behind (ip netns list)",
                                                     "veth.sh hat red oder blue zurückgelassen (ip netns list)")
 
