@@ -96,12 +96,13 @@ def create(config, store: StateStore) -> ContainerRecord:
     """`create`: check every option as run's prepare() would, then write the record only.
     Nothing exists in the kernel until `start`."""
     from . import runtime
+    from .cgroups import parse_limits
     from .network import steps as net
     from .storage.images import ImageStore, apply_image_config
     image = ImageStore(store.root / "images").get(config.image)       # ImageError: no such image
     config.image = image.ref
     apply_image_config(config, image)
-    runtime.parse_limits(config)
+    parse_limits(**config.limits)
     net.check_network_options(config)
     runtime.resolve_security(config)
     from .state import write_cidfile

@@ -39,6 +39,7 @@ succeeded); each child also reports the step it is at, so a child that dies is n
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -46,19 +47,21 @@ import socket
 import threading
 import time
 
-from . import rootfs
-from .errors import ImageError, MinicontainerError, StartError
+from . import cgroups, rootfs
+from .errors import ImageError, MinicontainerError, StartError, SyscallError
 from .explain import Explainer
 from .kernel.mount import MS_BIND, MS_NODEV, MS_RDONLY, MS_REMOUNT, mount
-from .kernel.namespaces import CLONE_NEWCGROUP, CLONE_NEWUSER, flag_names, setns, unshare
+from .kernel.namespaces import (CLONE_NEWCGROUP, CLONE_NEWUSER, NAMESPACES, flag_names, setns,
+                                unshare)
 from .kernel.netdev import set_link_up
 from .kernel.pivot_root import chroot_into, pivot_into
 from .kernel.syscalls import libc
-from .process import (ExecError, exec_command, exit_status, leave_terminal, reset_signals,
-                      resolve_process_user, set_process_limits, set_workdir)
-from .records import record
-from .security import apply as apply_security, close_fds, set_non_dumpable, verify_workdir
-from .spec import NAMESPACE_TYPES, Spec
+from .process import (ExecError, exec_command, exit_status, find_executable, leave_terminal,
+                      reset_signals, resolve_process_user, set_process_limits, set_workdir)
+from .records import asdict, record
+from .security import (apply as apply_security, close_fds, resolve as resolve_policy,
+                       set_non_dumpable, verify_workdir)
+from .spec import NAMESPACE_TYPES, Spec, from_run
 from .procfs import proc_start_time
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
@@ -102,6 +105,11 @@ class Context:
 
 
 # ── the sequence ──────────────────────────────────────────────────────────────────────────
+# run → prepare → start → launch → setup_child → container_init (build_root, become_command)
+# → wait → teardown, top to bottom; the steps they call follow below, in the same order.
+# run's own modules (image store, overlay, network, events) are imported inside prepare, start,
+# wait and teardown, not above: `minicontainer-oci create` runs launch() alone and must not pay
+# for them, and every module a start loads costs time (docs/performance.md).
 
 def run(ctx: Context) -> int:
     """prepare → start → wait → teardown; returns the container's exit status."""
@@ -115,37 +123,44 @@ def run(ctx: Context) -> int:
 
 
 def prepare(ctx: Context) -> None:
-    """Parent: find the image, record the container, create its overlay dirs and cgroup, and
-    write down the spec every later step reads."""
-    from .network import steps as net       # (here, not above: the OCI path never loads them)
-    from .storage.overlay import create_overlay_dirs
-    lower = find_image_rootfs(ctx)
-    limits = parse_limits(ctx.config)                       # bad values fail before anything exists
-    ctx.userns = plan_rootless(ctx.config, limits)          # not root: id maps; what cannot work refused
-    ctx.policy = resolve_security(ctx.config)               # …and the seccomp filter is compiled here
-    net_mode, ports = net.check_network_options(ctx.config)
-    ctx.init_binary = find_init(ctx)                        # --init: built once with gcc
+    """Parent: check every option, then record the container and create what it needs — each
+    thing recorded before it exists, so teardown (or gc, after a crash) finds it — and write
+    down the spec every later step reads."""
+    from .init import find_init_binary
+    from .network import steps as net
+    from .state import write_cidfile
+    from .storage import layers, overlay
+    config = ctx.config
+    lower = find_image_rootfs(ctx)                          # its defaults fill in command, env, user
+    limits = cgroups.parse_limits(**config.limits)          # bad values fail before anything exists
+    ctx.userns = plan_rootless(config, limits)              # not root: id maps; what cannot work refused
+    ctx.policy = resolve_security(config)                   # …and the seccomp filter is compiled here
+    net_mode, ports = net.check_network_options(config)
+    ctx.init_binary = find_init_binary(ctx.store.root) if config.init else None   # built once (gcc)
     new = ctx.record is None                                # (a restart reuses its record)
     ctx.record = ctx.record or ctx.store.create(
-        ctx.config.image, ctx.config.command or ["/bin/sh"], ctx.config.name,
-        auto_remove=ctx.config.remove, config=config_summary(ctx.config), **owner_fields())
+        config.image, config.command or ["/bin/sh"], config.name,
+        auto_remove=config.remove, config=config_summary(config), **owner_fields())
+    cdir = ctx.store.container_dir(ctx.record.id)           # $C in the narration
     try:
-        if new and ctx.config.cidfile:                      # --cidfile: the ID, once it exists
-            from .state import write_cidfile
-            write_cidfile(ctx.config.cidfile, ctx.record.id)
-        ctx.record.hostname = ctx.config.hostname or ctx.record.short_id
+        if new and config.cidfile:                          # --cidfile: the ID, once it exists
+            write_cidfile(config.cidfile, ctx.record.id)
+        ctx.record.hostname = config.hostname or ctx.record.short_id
         ctx.explain.define("ID", ctx.record.id)             # later steps print $ID, not 64 hex digits
-        ctx.explain.define("C", str(ctx.store.container_dir(ctx.record.id)))   # …and $C/upper
-        ctx.mounts = resolve_mounts(ctx)                     # named volumes exist from here on
-        ctx.overlay = create_overlay_dirs(ctx.store.container_dir(ctx.record.id),
-                                          container_lowerdir(ctx, lower), ctx.config.storage_size)
+        ctx.explain.define("C", str(cdir))                  # …and $C/upper
+        if config.volumes or config.tmpfs or config.mount:  # named volumes exist from here on
+            from .storage.volumes import resolve_mounts
+            ctx.mounts = resolve_mounts(ctx)
+        lowerdir = layers.lowerdir_option(layers.make_init_layer(cdir, lower))   # + mount points
+        ctx.overlay = overlay.create_overlay_dirs(cdir, lowerdir, config.storage_size)
         where = ctx.userns.cgroup_root if ctx.userns else ""      # rootless: a delegated group, or None
         ctx.record.cgroup = "" if where is None else cgroup_name(ctx)  # recorded before it exists
         ctx.record.cgroup_root = str(where or "")                  # "": in /sys/fs/cgroup
         ctx.store.save(ctx.record)
         ctx.cgroup = create_cgroup(ctx, limits)
         net.plan_network(ctx, net_mode, ports)               # an address leased, hosts file written
-        ctx.spec = spec_for_run(ctx, limits)                 # from here on: only the spec counts
+        ctx.no_pivot = config.isolation == "chroot"
+        ctx.spec = from_run(ctx, limits)                     # from here on: only the spec counts
     except BaseException:
         teardown(ctx)
         raise
@@ -158,12 +173,12 @@ def start(ctx: Context) -> None:
     except StartError as e:
         ctx.record.status, ctx.record.exit_code = "exited", e.exit_code
         raise
+    from . import events
     ctx.signals.deliver()                                   # any signal that came during start-up
     ctx.record.pid, ctx.record.pid_start = ctx.pid, proc_start_time(ctx.pid)
     ctx.record.status, ctx.record.started_at = "running", time.time()
     ctx.store.save(ctx.record)
-    from .events import record as record_event
-    record_event(ctx.store, "start", ctx.record)
+    events.record(ctx.store, "start", ctx.record)
     if ctx.config.health_cmd or ctx.config.healthcheck:      # a health check (health.py):
         from .health import start_monitor                   # its monitor runs beside PID 1
         start_monitor(ctx.store, ctx.record, ctx.config)
@@ -276,7 +291,7 @@ def become_command(ctx: Context, msg_w: int) -> None:
 
 def wait(ctx: Context) -> int:
     """Parent: wait for PID 1, passing on the signals the user sends us."""
-    from .events import record as record_event
+    from . import events
     if ctx.console is not None:
         ctx.console.relay(ctx.pid)          # -t: your terminal ⇄ the pty until PID 1 ends
     _, status = os.waitpid(ctx.pid, 0)
@@ -284,10 +299,10 @@ def wait(ctx: Context) -> int:
     ctx.record.status, ctx.record.exit_code, ctx.record.finished_at = "exited", code, time.time()
     if ctx.cgroup is not None and code == 137 and ctx.cgroup.oom_killed():
         ctx.record.oom_killed = True
-        record_event(ctx.store, "oom", ctx.record)
+        events.record(ctx.store, "oom", ctx.record)
         os.write(2, f"minicontainer: {ctx.record.name} was killed by the kernel's OOM killer: "
                     "it used more memory than its --memory limit (exit 137)\n".encode())
-    record_event(ctx.store, "die", ctx.record, exitCode=code)
+    events.record(ctx.store, "die", ctx.record, exitCode=code)
     return code
 
 
@@ -333,35 +348,10 @@ def find_image_rootfs(ctx: Context):
     return image.lower_dirs
 
 
-def container_lowerdir(ctx: Context, lower_dirs) -> str:
-    """lowerdir=INIT:TOP:…:BOTTOM — the init layer holds the mount points the image lacks."""
-    from .storage.layers import lowerdir_option, make_init_layer
-    return lowerdir_option(make_init_layer(ctx.store.container_dir(ctx.record.id), lower_dirs))
-
-
-def resolve_mounts(ctx: Context) -> list:
-    if not (ctx.config.volumes or ctx.config.tmpfs or ctx.config.mount):
-        return []
-    from .storage.volumes import resolve_mounts as resolve
-    return resolve(ctx)
-
-
-def find_init(ctx: Context):
-    if not ctx.config.init:
-        return None
-    from .init import find_init_binary
-    return find_init_binary(ctx.store.root)
-
-
-def parse_limits(config):
-    from .cgroups import parse_limits as parse
-    return parse(**config.limits)
-
-
 def resolve_security(config):
-    from .security import resolve
-    policy = resolve(cap_add=config.cap_add, cap_drop=config.cap_drop,
-                     privileged=config.privileged, security_opt=config.security_opt)
+    """--cap-add/--cap-drop, --privileged, --security-opt → security.Policy; its warnings said."""
+    policy = resolve_policy(cap_add=config.cap_add, cap_drop=config.cap_drop,
+                            privileged=config.privileged, security_opt=config.security_opt)
     warnings = list(policy.warnings)
     if config.isolation == "chroot":            # said by the library, so labs and scripts see it too
         warnings.append("--isolation chroot can be escaped by a root process (see labs/01-chroot); "
@@ -380,7 +370,7 @@ def plan_rootless(config, limits):
 
 
 def create_cgroup(ctx: Context, limits):
-    from .cgroups import create_cgroup as create
+    """The container's cgroup, its limits written (--device: the devices cgroup's rules too)."""
     where = {}
     if ctx.userns is not None:              # rootless: only in a group delegated to the user
         if ctx.userns.cgroup_root is None:
@@ -392,7 +382,7 @@ def create_cgroup(ctx: Context, limits):
     if ctx.config.device:                    # --device: the devices cgroup decides (runopts.py)
         from .runopts import with_device_rules
         limits = with_device_rules(limits, ctx.config.device)
-    cgroup = create(ctx.record.cgroup, limits, explain=ctx.explain.callback(),
+    cgroup = cgroups.create_cgroup(ctx.record.cgroup, limits, explain=ctx.explain.callback(),
                     devices=bool(limits.devices), **where)
     for warning in cgroup.warnings:                          # e.g. no swap accounting: skipped, as Docker does
         os.write(2, f"minicontainer: warning: {warning}\n".encode())
@@ -407,8 +397,7 @@ def cgroup_name(ctx: Context) -> str:
         return ctx.record.id
     if "/" not in parent:
         return f"{parent}/{ctx.record.id}"
-    from .cgroups.base import PARENT
-    return f"{parent if parent.startswith('/') else '/' + PARENT + '/' + parent}/{ctx.record.id}"
+    return f"{parent if parent.startswith('/') else '/' + cgroups.PARENT + '/' + parent}/{ctx.record.id}"
 
 
 def parents_half_after_ns(ctx: Context, child: int) -> None:
@@ -480,7 +469,6 @@ def create_user_namespace(ctx: Context, go_r: int, msg_w: int) -> None:
 
 def become_namespace_root() -> None:
     """setresgid/setresuid(0): root of the new user namespace (it holds every capability there)."""
-    from .errors import SyscallError
     for call, change in (("setresgid", os.setresgid), ("setresuid", os.setresuid)):
         try:
             change(0, 0, 0)
@@ -530,7 +518,6 @@ def create_namespaces(ctx: Context) -> None:
 
 
 def namespace_options(flags: int) -> str:
-    from .kernel.namespaces import NAMESPACES
     return " ".join(opt for _, (flag, opt, _) in NAMESPACES.items() if flags & flag)
 
 
@@ -555,8 +542,6 @@ def set_hostname(ctx: Context) -> None:
                          f"setdomainname(\"{domain}\")", "setdomainname(2)", "also per UTS namespace")
         raw = domain.encode()
         if libc.setdomainname(raw, len(raw)) != 0:
-            from .errors import SyscallError
-            import ctypes
             raise SyscallError("setdomainname", (domain,), ctypes.get_errno())
 
 
@@ -601,7 +586,6 @@ def write_sysctl(ctx: Context) -> None:
             with open(path, "w") as f:
                 f.write(str(value))
         except OSError as e:
-            from .errors import SyscallError
             raise SyscallError("write", (path, str(value)), e.errno or 0,
                                f"sysctl {key} cannot be set in this container") from None
 
@@ -648,7 +632,6 @@ def wait_for_start(ctx: Context, msg_w: int, env: dict) -> None:
     (opened read-write by `create` before fork: a read then waits for a byte, and the host's
     path is out of reach after pivot_root). The command is looked up first, so a missing one
     fails `create`, as with runc."""
-    from .process import find_executable
     find_executable(ctx.spec.process.args[0], env.get("PATH", ""))
     ctx.explain.step("wait for `start`", "cat $STATE/exec.fifo", "read(exec.fifo)", "fifo(7)",
                      "created: everything is set up; the command runs when `start` says so")
@@ -664,12 +647,6 @@ def wait_for_start(ctx: Context, msg_w: int, env: dict) -> None:
     if ctx.hook_state is not None:
         ctx.hook_state["status"] = "created"
         run_hooks(ctx, "startContainer")    # in the container, as its user, before execve
-
-
-def spec_for_run(ctx: Context, limits):
-    from .spec import from_run
-    ctx.no_pivot = ctx.config.isolation == "chroot"
-    return from_run(ctx, limits)
 
 
 # ── plumbing ──────────────────────────────────────────────────────────────────────────────
@@ -707,8 +684,10 @@ def report_line(fd: int, text: str) -> None:
 
 
 class Report:
-    """What the children say on the message pipe, one line each: "userns", "ns", "at STEP",
-    "pid N", "err WHY", "exec STATUS WHY" (execve failed), "ready" (OCI create)."""
+    """The parent's reader of the message pipe. The children say, one line each: "userns", "ns",
+    "at STEP", "pid N", "err WHY", "exec STATUS WHY" (execve failed), "hooks", "ready" (OCI
+    create). A failure becomes one StartError carrying the exit status (125, or 126/127 when
+    execve failed); a child that died without a word is named with the step it was at."""
 
     def __init__(self, messages, child: int):
         self.messages, self.child, self.step, self.said = messages, child, "", {}
@@ -725,13 +704,26 @@ class Report:
         line = self.next_line()
         if line.startswith(kind):
             return
-        os.waitpid(self.child, 0)
-        self.fail(line, f"the setup child exited before it sent {kind.decode()!r}")
+        _, status = os.waitpid(self.child, 0)
+        self.fail(line, self.died(status, f"it sent {kind.decode()!r}"))
 
     def fail(self, line: bytes, why: str, status: int = 125) -> None:
         if line.startswith(b"err "):
             raise StartError(line[4:].decode(errors="replace"), status)
-        raise StartError(why + (f", at the step {self.step!r}" if self.step else ""), status)
+        raise StartError(why, status)
+
+    def died(self, wait_status: int, before: str) -> str:
+        """Why the setup child's silence is an error: how it ended, and at which step."""
+        code = os.waitstatus_to_exitcode(wait_status)
+        if code >= 0:
+            how = f"exited with status {code}"
+        else:
+            try:
+                how = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"was killed by signal {-code}"
+        where = f"at the step {self.step!r}" if self.step else "before its first step"
+        return f"the setup child {how} {where}, before {before}"
 
     def read_to_end(self, detach: bool = False, hooks=None) -> int:
         """After "go": read until EOF (PID 1 ran execve, or died); the PID of PID 1. "hooks"
@@ -744,7 +736,7 @@ class Report:
                 hooks(int(self.said.get(b"pid", 0)))
                 continue
             self.said.setdefault(kind, rest)
-        os.waitpid(self.child, 0)                           # the setup child is done
+        _, child_status = os.waitpid(self.child, 0)         # the setup child is done
         pid = int(self.said.get(b"pid", 0))
         error = self.said.get(b"err")
         if error is None and b"exec" in self.said and detach:   # execve failed: in the foreground
@@ -754,7 +746,7 @@ class Report:
         if error is not None or not pid:
             self.reap(pid)
             self.fail(b"err " + error if error else b"",
-                      "the container's setup exited without starting the container")
+                      self.died(child_status, "it started the container"))
         return pid
 
     @staticmethod
@@ -849,5 +841,5 @@ def owner_fields() -> dict:
 
 
 def config_summary(config) -> dict:
-    from .records import asdict
+    """The options given (none of the defaults): what `inspect` shows and `start` runs again."""
     return {k: v for k, v in asdict(config).items() if v not in (None, [], {}, False)}

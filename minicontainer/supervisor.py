@@ -89,7 +89,7 @@ def parse_entry(line: bytes):
 def start_detached(container) -> str:
     """`run -d`: fork a supervisor for `container` (an api.Container), wait until it reports
     that PID 1 runs (→ the ID) or why it could not start (→ MinicontainerError, nothing left)."""
-    from minicontainer.errors import MinicontainerError
+    from minicontainer.errors import MinicontainerError, StartError
     report_r, report_w = os.pipe()
     sys.stdout.flush(), sys.stderr.flush()          # nothing buffered may be written twice
     middle = os.fork()
@@ -112,9 +112,7 @@ def start_detached(container) -> str:
         raise MinicontainerError("the supervisor exited before the container started "
                                  "(run `minicontainer gc` to clean up)")
     code, _, message = errors[0]
-    error = MinicontainerError(message)
-    error.exit_code = int(code)                     # 125, or 127/126 if execve failed (as Docker)
-    raise error
+    raise StartError(message, int(code))            # 125, or 127/126 if execve failed (as Docker)
 
 
 def read_report(report_r: int) -> str:

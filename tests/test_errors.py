@@ -99,3 +99,22 @@ def test_a_failed_cgroup_join_is_reported_and_cleaned_up(mc_root, monkeypatch):
     with pytest.raises(MinicontainerError, match="simulated"):
         Container("busybox", ["true"], root=mc_root, remove=True).run()
     assert snapshot(mc_root) == before
+
+
+def test_a_setup_child_killed_without_a_word_is_named_with_its_step(mc_root, monkeypatch):
+    """A setup child that dies without reporting an error (the OOM killer, a SIGKILL) is named
+    with how it ended and the step it was at (runtime.Report), as one StartError carrying 125;
+    nothing is left."""
+    import signal
+    from minicontainer import Container
+    from minicontainer.cgroups.base import Cgroup
+    from minicontainer.errors import StartError
+
+    monkeypatch.setattr(Cgroup, "join", lambda self: os.kill(os.getpid(), signal.SIGKILL))
+    before = snapshot(mc_root)
+    with pytest.raises(StartError) as e:
+        Container("busybox", ["true"], root=mc_root, remove=True).run()
+    assert str(e.value) == ("the setup child was killed by SIGKILL at the step 'join the cgroup', "
+                            "before it started the container")
+    assert e.value.exit_code == 125
+    assert snapshot(mc_root) == before

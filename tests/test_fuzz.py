@@ -203,12 +203,13 @@ def test_run_option_values(fuzz_root, values, lists, limits, detach, remove):
     """Every check `run` makes before anything exists: the options (ContainerConfig), the
     limits, the network, the security policy. Refused or not, nothing is registered."""
     from minicontainer import api, runtime
+    from minicontainer.cgroups import parse_limits
     from minicontainer.network.steps import check_network_options
 
     def checks():
         c = api.Container("busybox", ["true"], root=fuzz_root, detach=detach, remove=remove,
                           limits=limits, **values, **lists)
-        runtime.parse_limits(c.config)
+        parse_limits(**c.config.limits)
         check_network_options(c.config)
         runtime.resolve_security(c.config)
     one_line(checks)
