@@ -151,6 +151,11 @@ def make_mounts_private() -> None:
     pass
 """, {test: "/ is still a shared mount after make_mounts_private()"
       for test in ("test_proc_is_mounted_inside", "test_mounts_are_private")}),
+    "pivot_root of a plain directory": ("test_level4_pivot_root", """
+def enter_pivot_root(rootfs: str) -> None:
+    os.chdir(rootfs)
+    pivot_root(".", ".")
+""", {"test_root_is_the_rootfs": "pivot_root: EBUSY"}),   # ERRORS in pivot_root(2): "on the current root mount"
 }
 
 

@@ -48,10 +48,11 @@ SYS_pivot_root = 155                       # x86_64; see /usr/include/asm/unistd
 
 
 def check(result: int, what: str) -> None:
-    """Turn a C-style -1 into an OSError that names the call."""
+    """Turn a C-style -1 into an OSError that names the call and the errno (look it up in the
+    ERRORS section of the call's man page)."""
     if result != 0:
         err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
+        raise OSError(err, f"{what}: {errno.errorcode.get(err, err)} ({os.strerror(err)})")
 
 
 def unshare(flags: int) -> None:
@@ -260,10 +261,12 @@ def join_cgroup(paths: dict[str, Path], pid: int) -> None:
 
 def remove_cgroup(paths: dict[str, Path]) -> None:
     """Remove the group(s) — and first whatever the command left running in them."""
-    # TODO: rmdir(2) of a group fails (EBUSY) while a process is still in it. Read the group's
-    #   list of processes, kill(2) each one with SIGKILL, wait a moment, read it again — until it is
-    #   empty, but not forever; then remove the directory. A process may exit between your reading
-    #   and your kill: which exception is that, and why is it fine?
+    # TODO: rmdir(2) of a group fails (EBUSY) while a process is still in it, and the command may
+    #   have left background processes behind. cgroups(7): which file of a group lists its
+    #   processes? How do you end them for sure (signal(7): which signal cannot be caught?), and
+    #   how do you know they are gone before you remove the directory — without waiting forever?
+    #   A process may exit between your reading and your kill: which exception is that, and why
+    #   is it fine?
     raise NotImplementedError("level 6: remove_cgroup() is not written yet")
 
 
@@ -285,11 +288,12 @@ def host_address(cidr: str) -> str:
 def connect_host_side(cfg: Config, child_pid: int) -> None:
     """Parent, once the child has its new network namespace: create a veth pair, move one end into
     the child's namespace, give the host's end its address and bring it up."""
-    # TODO: veth(4): a pair of interfaces, like a cable with two ends. With the ip() helper
-    #   (ip-link(8), ip-address(8)): create the pair — host end cfg.veth + "h", container end
-    #   cfg.veth + "c" (configure_container_side looks for that name); move the container end into
-    #   the network namespace of child_pid (ip-link(8) can move a link to a PID's namespace); give
-    #   the host end its address (host_address() is above); switch it on.
+    # TODO: veth(4): a pair of interfaces, like a cable with two ends; name the host's end
+    #   cfg.veth + "h" and the container's cfg.veth + "c" (configure_container_side looks for it).
+    #   With the ip() helper: which ip-link(8) command creates such a pair, and which one hands an
+    #   interface to another network namespace — how does it name the namespace of child_pid?
+    #   What does the host's end still need before a packet can cross (ip-address(8), and
+    #   host_address() above)?
     raise NotImplementedError("level 7: connect_host_side() is not written yet")
 
 

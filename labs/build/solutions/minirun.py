@@ -42,10 +42,11 @@ SYS_pivot_root = 155                       # x86_64; see /usr/include/asm/unistd
 
 
 def check(result: int, what: str) -> None:
-    """Turn a C-style -1 into an OSError that names the call."""
+    """Turn a C-style -1 into an OSError that names the call and the errno (look it up in the
+    ERRORS section of the call's man page)."""
     if result != 0:
         err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
+        raise OSError(err, f"{what}: {errno.errorcode.get(err, err)} ({os.strerror(err)})")
 
 
 def unshare(flags: int) -> None:
