@@ -80,3 +80,16 @@ def test_a_missing_script_interpreter_is_named(mc, loaderless):
 def test_a_program_that_is_not_there_is_still_not_found(mc, loaderless):
     p = mc("run", "--rm", "--net", "none", "no-loader", "no-such-program")
     assert (p.returncode, p.stderr) == (127, "minicontainer: exec no-such-program: executable file not found in $PATH\n")
+
+
+@pytest.mark.root
+def test_exec_into_a_running_container_names_the_loader_too(mc, loaderless):
+    """`exec` ends in the same exec_command as `run`: the same message, by name and by path."""
+    assert mc("run", "-d", "--name", "loaderless-exec", "--net", "none", "no-loader", "sleep", "60").returncode == 0
+    try:
+        for command in ("dyntrue", "/bin/dyntrue"):
+            p = mc("exec", "loaderless-exec", command)
+            assert (p.returncode, p.stderr) == (127, f"minicontainer: exec {command}: its ELF interpreter "
+                                                     f"{loaderless} is not in the image\n")
+    finally:
+        mc("rm", "-f", "loaderless-exec")
