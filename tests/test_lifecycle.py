@@ -283,6 +283,30 @@ def test_rm(mc, mc_root):
     assert "no such container" in mc("rm", "rm1").stderr
 
 
+def test_rm_f_of_several(mc, mc_root):
+    """rm -f A B C: a paused one and a restarting one go too, a name that does not exist is
+    reported in its line (exit 1), and the others are still removed — records, cgroups,
+    supervisors, leases."""
+    names = ["rmb1", "rmb2", "rmb3"]
+    for name in names[:2]:
+        mc("run", "-d", "--name", name, "busybox", "sleep", "30", check=True)
+    mc("run", "-d", "--name", "rmb3", "--restart", "always", "busybox", "sh", "-c", "exit 3", check=True)
+    mc("pause", "rmb2", check=True)
+    recs = [record(mc_root, n) for n in names]
+    p = mc("rm", "-f", "rmb1", "no-such-one", "rmb2", "rmb3")
+    assert p.returncode == 1, p.stderr
+    assert p.stdout.split() == ["rmb1", "rmb2", "rmb3"]
+    assert p.stderr.count("\n") == 1 and "no such container: no-such-one" in p.stderr
+    from minicontainer.cgroups import open_cgroup
+    from minicontainer.state import is_alive
+    for rec in recs:
+        assert not (mc_root / "containers" / rec.id).exists()
+        assert open_cgroup(rec.id) is None
+        until(lambda: not is_alive(rec.supervisor_pid, rec.supervisor_start), 10, "the supervisor gone")
+        assert not is_alive(rec.pid, rec.pid_start)
+        assert rec.id not in (mc_root / "networks" / "bridge" / "leases.json").read_text()
+
+
 # ── pause, unpause, top ───────────────────────────────────────────────────────────────────
 
 def test_pause_unpause(mc, mc_root, detached):
