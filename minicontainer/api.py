@@ -639,10 +639,13 @@ def _vms(root):
     return VmStore(root)
 
 
-def create_vm(name: str, *, memory_mb: int = 256, disk: str = "1G", image: str = "busybox", root=None):
-    """`vm create`: a qcow2 disk built from a rootfs-builder image; returns the VmRecord."""
+def create_vm(name: str, *, memory_mb: int = 256, disk: str = "1G", image: str = "busybox", node: str = "",
+              restart_on_failure: bool = False, root=None):
+    """`vm create`: a qcow2 disk built from a rootfs-builder image; returns the VmRecord. `node`: a
+    cluster node to run on; `restart_on_failure`: booted again on a survivor when it fails."""
     from .vm.machine import create
-    return create(_vms(root), name, memory_mb=memory_mb, disk=disk, image=image)
+    return create(_vms(root), name, memory_mb=memory_mb, disk=disk, image=image, node=node,
+                  restart_on_failure=restart_on_failure)
 
 
 def start_vm(name: str, *, wait_boot: bool = False, timeout: float = 120.0, root=None):
@@ -685,6 +688,7 @@ def list_vms(root=None) -> list[dict]:
     from .vm.machine import list_vms as records
     return [{"name": r.name, "status": r.status, "pid": r.pid if r.running else None,
              "accel": r.accel if r.running else "", "memory_mb": r.memory_mb, "image": r.image,
+             "node": r.node, "restart_on_failure": r.restart_on_failure,
              "chain": describe_chain(Path(r.disk))} for r in records(_vms(root))]
 
 

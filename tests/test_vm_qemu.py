@@ -164,9 +164,7 @@ def test_live_migration_keeps_the_counter_going(guest):
     back = guest.ok("vm", "migrate", VM, "--to", "localhost")
     ticks = guest.wait_ticks(len(guest.ticks(before)) + 3, before)
     assert_counts_on(ticks)
-    downtime = int(re.search(r"downtime\s+(\d+) ms", out).group(1))
-    total = int(re.search(r"total time\s+(\d+) ms", out).group(1))
-    guest.figures.update(downtime_ms=downtime, migration_total_ms=total)
+    assert re.search(r"downtime\s+(\d+) ms", out) and re.search(r"total time\s+(\d+) ms", out), out
     print(f"\nvm: live migration: {out.strip()}\nvm: and back: {back.strip()}\nvm: counter across both: {ticks}")
     assert not Path(f"/proc/{old_pid}").exists() or b"qemu" not in Path(f"/proc/{old_pid}/cmdline").read_bytes()
     assert not Path(f"/proc/{moved.pid}").exists() or b"qemu" not in Path(f"/proc/{moved.pid}/cmdline").read_bytes()
@@ -223,35 +221,6 @@ def test_qemu_missing_is_one_error(guest, monkeypatch):
     with pytest.raises(VmError, match="qemu-system-none-such is not installed"):
         api.create_vm("noqemu", root=guest.root)
     assert not (guest.root / "vms" / "noqemu").exists()
-
-
-def test_vm_versus_container_side_by_side(guest, mc_root):
-    """Measured in this run: start, idle memory, snapshot, migration downtime."""
-    cli = guest.cli
-    started = time.monotonic()
-    name = f"vmvs-{os.getpid()}"
-    proc = cli("run", "-d", "--net", "none", "--name", name, "busybox", "sleep", "600")
-    assert proc.returncode == 0, proc.stderr
-    try:
-        container_start = time.monotonic() - started
-        from minicontainer.api import container_stats
-        container_mem = container_stats([name], root=mc_root)[0]["memory_usage"]
-        started = time.monotonic()
-        snap = cli("snapshot", "create", name, "s1")
-        container_snapshot = time.monotonic() - started
-    finally:
-        cli("rm", "-f", name)
-    rss_kb = int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{guest.record().pid}/status").read_text()).group(1))
-    f = guest.figures
-    rows = [("", "VM (QEMU, busybox, 256 MiB)", "container (busybox)"),
-            ("start", f"{f['create_boot_s']:.1f} s (create + boot to first tick)", f"{container_start:.2f} s (run -d)"),
-            ("idle memory", f"{rss_kb / 1024:.0f} MiB (QEMU RSS)", f"{container_mem / 2**20:.1f} MiB (cgroup)"),
-            ("snapshot", f"{f.get('savevm_s', float('nan')):.2f} s (RAM + CPU + disk)",
-             f"{container_snapshot:.2f} s (files only)" if snap.returncode == 0 else f"failed: {snap.stderr.strip()}"),
-            ("migration", f"live, downtime {f.get('downtime_ms', '?')} ms of {f.get('migration_total_ms', '?')} ms",
-             "cold only (CRIU does not work on this kernel); needs the cluster (issue 14): not measured")]
-    width = max(len(r[1]) for r in rows)
-    print("\n" + "\n".join(f"{r[0]:<12} {r[1]:<{width}}   {r[2]}" for r in rows))
 
 
 def test_memory_change_refuses_restore_then_rm_leaves_nothing(guest, tmp_path):

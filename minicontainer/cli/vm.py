@@ -1,9 +1,9 @@
 """VM verbs: QEMU virtual machines beside the containers (minicontainer/vm/, docs/vms.md).
 
-    minicontainer vm create NAME [--memory M] [--disk SIZE] [--image busybox|debian]
+    minicontainer vm create NAME [--memory M] [--disk SIZE] [--image busybox|debian] [--node N [--restart-on-failure]]
     minicontainer vm start|stop|kill|rm|inspect|console NAME · vm ls · vm update NAME --memory M
     minicontainer vm snapshot create|ls|restore|rm NAME [TAG] [--external]
-    minicontainer vm migrate NAME --to HOST · vm storage-migrate NAME --to PATH
+    minicontainer vm migrate NAME --to NODE|localhost|netns · vm storage-migrate NAME --to PATH
 
 Thin like every verb: each one calls a minicontainer.api function and prints.
 """
@@ -33,10 +33,14 @@ def _table(rows) -> None:
 def vm_create(ctx: typer.Context, name: str = typer.Argument(..., help="The VM's name."),
               memory: int = typer.Option(256, "--memory", "-m", help="RAM in MiB."),
               disk: str = typer.Option("1G", "--disk", help="Virtual disk size (qcow2, allocated as written)."),
-              image: str = typer.Option("busybox", "--image", help="Userland: busybox or debian (rootfs-builder).")):
+              image: str = typer.Option("busybox", "--image", help="Userland: busybox or debian (rootfs-builder)."),
+              node: str = typer.Option("", "--node", help="A cluster node to run on (`node ls`)."),
+              restart_on_failure: bool = typer.Option(False, "--restart-on-failure",
+                                                      help="HA: when its node fails, boot it again on another node.")):
     """Create a VM: a qcow2 disk with the image's files; it boots the project's Debian kernel."""
     from ..api import create_vm
-    rec = create_vm(name, memory_mb=memory, disk=disk, image=image, root=root_of(ctx))
+    rec = create_vm(name, memory_mb=memory, disk=disk, image=image, node=node,
+                    restart_on_failure=restart_on_failure, root=root_of(ctx))
     click.echo(rec.name)
 
 
@@ -94,9 +98,9 @@ def vm_ls(ctx: typer.Context, format: str = typer.Option("table", "--format", he
     if format == "json":
         click.echo(json.dumps(vms, indent=1))
         return
-    _table([("NAME", "STATE", "PID", "ACCEL", "MEMORY", "DISK CHAIN")]
+    _table([("NAME", "STATE", "PID", "ACCEL", "MEMORY", "NODE", "DISK CHAIN")]
            + [(v["name"], v["status"], str(v["pid"] or "-"), v["accel"] or "-", f"{v['memory_mb']} MiB",
-               v["chain"]) for v in vms])
+               (v["node"] + " (HA)" * v["restart_on_failure"]) or "-", v["chain"]) for v in vms])
 
 
 @vm_app.command("inspect")
@@ -115,8 +119,9 @@ def vm_console(ctx: typer.Context, name: str = typer.Argument(...)):
 
 @vm_app.command("migrate")
 def vm_migrate(ctx: typer.Context, name: str = typer.Argument(...),
-               to: str = typer.Option(..., "--to", help="Target host. Without a cluster: localhost (a unix socket), "
-                                                        "or netns (a QEMU in a new network namespace, TCP over a veth pair)."),
+               to: str = typer.Option(..., "--to", help="Target host: a cluster node (TCP across the cluster network), "
+                                                        "localhost (a unix socket), or netns (a QEMU in a new network "
+                                                        "namespace, TCP over a veth pair)."),
                downtime_limit: int = typer.Option(300, "--downtime-limit", help="Milliseconds QEMU may stop the guest.")):
     """Live migration to a QEMU started with -incoming; prints QEMU's figures."""
     from ..api import migrate_vm

@@ -10,6 +10,8 @@
     migration.py   live migration to a QEMU started with -incoming, and storage migration
                    (drive-mirror, block-job-complete)
     bootfiles.py   the guest kernel and initramfs (shared with the cgroup-v2 test stage)
+    nodes.py       a VM on a cluster node: QEMU in the node's network namespace, migration across
+                   the cluster network, HA restart on a survivor when the node fails
 
 The CLI reaches all of this through minicontainer.api (vm_* functions). docs/vms.md teaches it.
 Nothing is imported here: `minicontainer run` never pays for QEMU.

@@ -48,6 +48,10 @@ class VmRecord:
     runs: int = 0
     created: float = 0.0
     started: float = 0.0
+    node: str = ""                              # the cluster node its QEMU runs on (vm/nodes.py)
+    restart_on_failure: bool = False            # HA: a cold boot on a survivor when the node fails
+    want_running: bool = False                  # started and not stopped on purpose (what HA restores)
+    events: list = field(default_factory=list)  # HA restarts: {time, reason, message}
 
     @property
     def running(self) -> bool:
@@ -103,12 +107,19 @@ class VmStore:
 
 
 def create(store: VmStore, name: str, *, memory_mb: int = 256, disk: str = "1G",
-           image: str = "busybox") -> VmRecord:
-    """Build the disk (qcow2 from the image) and write the record; the VM is not started."""
+           image: str = "busybox", node: str = "", restart_on_failure: bool = False) -> VmRecord:
+    """Build the disk (qcow2 from the image) and write the record; the VM is not started.
+    `node`: a cluster node to run on; `restart_on_failure`: HA (vm/nodes.py)."""
     if not NAME_RE.fullmatch(name):
         raise VmError(f"invalid VM name {name!r}: up to 32 letters, digits, '_', '.', '-'")
     if not 16 <= memory_mb <= 65536:
         raise VmError(f"invalid --memory {memory_mb}: give MiB between 16 and 65536")
+    if restart_on_failure and not node:
+        raise VmError("--restart-on-failure restarts a VM on another cluster node: give --node NAME too "
+                      "(`minicontainer node ls`)")
+    if node:
+        from .nodes import check_node
+        check_node(store.dir.parent, node, "--node")
     size = parse_size(disk, what="--disk")
     boot_files()                                # fail before building anything without a kernel
     qemu.find_qemu()
@@ -122,7 +133,8 @@ def create(store: VmStore, name: str, *, memory_mb: int = 256, disk: str = "1G",
         base = vm_dir / "disk.qcow2"
         build_disk(image, size, base)
         rec = VmRecord(name=name, image=image, memory_mb=memory_mb, disk_size=size, disk=str(base),
-                       chain=[str(base)], created=time.time())
+                       chain=[str(base)], created=time.time(), node=node,
+                       restart_on_failure=restart_on_failure)
         store.save(rec)
         return rec
     except BaseException:
@@ -139,9 +151,10 @@ def new_run_dir(store: VmStore, rec: VmRecord) -> Path:
 
 
 def spawn(store: VmStore, rec: VmRecord, *, incoming: str = "",
-          new_netns: bool = False) -> tuple[int, Path, accel.Choice]:
-    """Start one QEMU for this record (a migration target when `incoming` is set), in a network
-    namespace of its own with `new_netns` (unshare --net: it lives as long as QEMU does)."""
+          prefix: list[str] = ()) -> tuple[int, Path, accel.Choice]:
+    """Start one QEMU for this record (a migration target when `incoming` is set), through
+    `prefix`: `unshare --net` (a network namespace of its own, living as long as QEMU does) or
+    `nsenter --net=…` (a cluster node's, vm/nodes.py)."""
     kernel, initramfs = boot_files()
     choice = accel.choose()
     run_dir = new_run_dir(store, rec)
@@ -149,7 +162,7 @@ def spawn(store: VmStore, rec: VmRecord, *, incoming: str = "",
                         kernel=kernel, initramfs=initramfs, disk=Path(rec.disk), run_dir=run_dir,
                         console_log=store.vm_dir(rec.name) / "console.log", incoming=incoming)
     try:
-        pid = qemu.launch(["unshare", "--net", *args] if new_netns else args, run_dir)
+        pid = qemu.launch([*prefix, *args], run_dir)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
@@ -160,12 +173,22 @@ def start(store: VmStore, name: str) -> VmRecord:
     with store.locked(name) as rec:
         if rec.running:
             raise VmError(f"VM {name} is running already (PID {rec.pid})")
-        forget_run(rec)
-        pid, run_dir, choice = spawn(store, rec)
-        rec.pid, rec.pid_start, rec.run_dir = pid, proc_start_time(pid), str(run_dir)
-        rec.accel, rec.accel_reason, rec.started = choice.accel, choice.reason, time.time()
-        store.save(rec)
-        return rec
+        return boot(store, rec)
+
+
+def boot(store: VmStore, rec: VmRecord) -> VmRecord:
+    """Start QEMU for a locked, stopped record: here, or in its cluster node's network namespace."""
+    prefix: list[str] = []
+    if rec.node:
+        from .nodes import check_node, in_node
+        prefix = in_node(check_node(store.dir.parent, rec.node, f"VM {rec.name}'s node"))
+    forget_run(rec)
+    pid, run_dir, choice = spawn(store, rec, prefix=prefix)
+    rec.pid, rec.pid_start, rec.run_dir = pid, proc_start_time(pid), str(run_dir)
+    rec.accel, rec.accel_reason, rec.started = choice.accel, choice.reason, time.time()
+    rec.want_running = True
+    store.save(rec)
+    return rec
 
 
 def forget_run(rec: VmRecord) -> None:
@@ -197,6 +220,7 @@ def stop(store: VmStore, name: str, *, timeout: float = 10.0) -> VmRecord:
             qemu.wait_gone(rec.pid, 10) or qemu.kill(rec.pid)
             qemu.wait_gone(rec.pid, 5)
         forget_run(rec)
+        rec.want_running = False                # stopped on purpose: HA leaves it off
         store.save(rec)
         return rec
 
@@ -208,6 +232,7 @@ def kill(store: VmStore, name: str) -> VmRecord:
             qemu.kill(rec.pid)
             qemu.wait_gone(rec.pid, 10)
         forget_run(rec)
+        rec.want_running = False
         store.save(rec)
         return rec
 

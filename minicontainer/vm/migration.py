@@ -13,9 +13,11 @@ What it is:
   storage         drive-mirror copies the disk to a new file while the guest writes; once in sync
   migration       ("ready"), every write goes to both; block-job-complete switches the guest onto
                   the copy. `qemu-img compare` proves the copy byte-identical.
-Without a cluster (issue 14) the only host is this machine: the stream goes over a unix socket
-between two QEMU processes here (--to localhost), or, as a stand-in for a second host, to a QEMU in
-a network namespace of its own, over TCP across a veth pair (--to netns).
+On a cluster (docs/cluster.md) the target QEMU starts in the target node's network namespace and
+the stream goes over TCP to that node's underlay address (--to NODE). Without one the only host is
+this machine: the stream goes over a unix socket between two QEMU processes here (--to localhost),
+or, as a stand-in for a second host, to a QEMU in a network namespace of its own, over TCP across a
+veth pair (--to netns).
 See: QMP migrate, migrate-incoming, query-migrate, drive-mirror, block-job-complete;
 QEMU's docs/devel/migration.rst; docs/vms.md.
 Shell equivalent: qemu-system-x86_64 ... -incoming unix:/tmp/m.sock; (qemu) migrate unix:/tmp/m.sock;
@@ -34,6 +36,7 @@ from ..state import proc_start_time
 from . import qemu
 from .disks import backing_chain, check_target, compare
 from .machine import VmStore, require_running, spawn
+from .nodes import check_node, cluster_nodes, in_node
 from .qmp import Monitor
 from .snapshots import top_node
 
@@ -47,15 +50,18 @@ def migrate(store: VmStore, name: str, host: str, *, downtime_limit_ms: int = 30
             timeout: float = 300.0) -> dict:
     """Live-migrate VM `name` to a new QEMU on `host`; returns QEMU's own figures.
     localhost: over a unix socket; netns: the target QEMU runs in a network namespace of its own
-    and the stream crosses a veth pair over TCP, as it would cross the network between two hosts."""
-    if host not in LOCAL_HOSTS + (NETNS_HOST,):
-        raise VmError(f"host {host!r} is not running: without a cluster (issue 14) a VM migrates between "
-                      f"two QEMU processes on this machine: use --to localhost (or --to netns)")
+    and the stream crosses a veth pair over TCP, as it would cross the network between two hosts;
+    a cluster node: the target QEMU runs in that node's network namespace and the stream goes over
+    TCP to the node's address on the underlay — the cluster network (vm/nodes.py)."""
+    node = target_node(store, name, host)
     with store.locked(name) as rec:
         require_running(rec)
         source_pid, source_socket, source_dir = rec.pid, rec.qmp_socket, Path(rec.run_dir)
-        pid, run_dir, _choice = spawn(store, rec, incoming="defer", new_netns=host == NETNS_HOST)
+        prefix = ["unshare", "--net"] if host == NETNS_HOST else in_node(node) if node else []
+        pid, run_dir, _choice = spawn(store, rec, incoming="defer", prefix=prefix)
         uri, link = f"unix:{run_dir}/migrate.sock", ""
+        if node:
+            uri = f"tcp:{node['ip']}:{MIGRATION_PORT}"
         try:
             if host == NETNS_HOST:
                 link = connect_namespaces(source_pid, pid)
@@ -82,9 +88,28 @@ def migrate(store: VmStore, name: str, host: str, *, downtime_limit_ms: int = 30
             raise
         qemu.wait_gone(source_pid, 10) or qemu.kill(source_pid)
         shutil.rmtree(source_dir, ignore_errors=True)
+        source_node, rec.node = rec.node, host if node else ""   # localhost, netns: off the cluster
         rec.pid, rec.pid_start, rec.run_dir = pid, proc_start_time(pid), str(run_dir)
         store.save(rec)
-        return {**figures(info, host, source_pid, pid), "stream": uri + (f" over veth {link}" if link else "")}
+        how = f" over veth {link}" if link else \
+            f" from {source_node or 'this host'} to {host} across the cluster network" if node else ""
+        return {**figures(info, host, source_pid, pid), "stream": uri + how}
+
+
+def target_node(store: VmStore, name: str, host: str) -> dict | None:
+    """None for this machine (localhost, netns); else the cluster node `host`, Ready, and not
+    the one the VM is on already."""
+    if host in LOCAL_HOSTS + (NETNS_HOST,):
+        return None
+    root = store.dir.parent
+    if host not in cluster_nodes(root):
+        raise VmError(f"host {host!r} is not running: not a node of a cluster here (nodes: "
+                      f"{', '.join(cluster_nodes(root)) or 'none'}); without one a VM migrates between two "
+                      "QEMU processes on this machine: use --to localhost (or --to netns)")
+    node = check_node(root, host, "--to")
+    if store.load(name).node == host:
+        raise VmError(f"VM {name} runs on {host} already: pick another node (`minicontainer node ls`)")
+    return node
 
 
 def resume(source: Monitor) -> None:
