@@ -210,7 +210,7 @@ class Controller:
         self.reap_workers()
         from ..cluster.lifecycle import sync_nodes          # a cluster's nodes: heartbeats, failover
         self.kubelet.next_due = self.guard(sync_nodes, store) or self.kubelet.next_due
-        from ..vm.nodes import restart_failed_vms           # HA: VMs of a node that is NotReady
+        from ..vm.ha import restart_failed_vms              # HA: VMs of a node that is NotReady
         self.guard(restart_failed_vms, store.root)
         for pvc in store.list("PersistentVolumeClaim"):
             self.guard(c.sync_claim, store, pvc)

@@ -10,8 +10,9 @@
     migration.py   live migration to a QEMU started with -incoming, and storage migration
                    (drive-mirror, block-job-complete)
     bootfiles.py   the guest kernel and initramfs (shared with the cgroup-v2 test stage)
-    nodes.py       a VM on a cluster node: QEMU in the node's network namespace, migration across
-                   the cluster network, HA restart on a survivor when the node fails
+    nodes.py       a VM on a cluster node: QEMU in the node's network namespace (migration.py
+                   sends the RAM across the cluster network to another node's)
+    ha.py          HA: the control plane cold-boots a failed node's VMs on a survivor
 
 The CLI reaches all of this through minicontainer.api (vm_* functions). docs/vms.md teaches it.
 Nothing is imported here: `minicontainer run` never pays for QEMU.

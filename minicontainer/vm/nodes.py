@@ -8,9 +8,7 @@ QEMU started inside that namespace, so:
   - `vm migrate NAME --to NODE` sends the RAM over TCP from one node's address to the other's,
     across the underlay bridge: the cluster network (migration.py);
   - with `--restart-on-failure`, the control plane restarts it on a Ready node once its node is
-    NotReady (restart_failed_vms, one step of each controller turn). That is vSphere HA's, or
-    KubeVirt's RunStrategy Always: a *cold boot* from the disk, not a resume — the RAM and the
-    CPU state died with the node; only the disk, on storage every node reaches, survives.
+    NotReady (ha.py, one step of each controller turn; pick_node() here chooses the node).
 The VM's files (<root>/vms/NAME: disk, overlays, console log) are the cluster's shared storage,
 like the nodes' `volumes` link to <root>/volumes: every node opens the same qcow2 file.
 See: nsenter(1) --net; docs/vms.md (HA); cluster/lifecycle.py (heartbeats → NotReady).
@@ -18,7 +16,7 @@ Shell equivalent: nsenter --net=/run/netns/mcXXXX-node2 qemu-system-x86_64 … -
 """
 from __future__ import annotations
 
-import time
+import json
 from pathlib import Path
 
 from ..errors import VmError
@@ -27,10 +25,13 @@ NETNS_DIR = Path("/run/netns")
 
 
 def cluster_nodes(root: Path) -> dict:
-    """The cluster's nodes (name → its record: netns, ip, memory…); {} without a cluster."""
-    from ..cluster.nodes import ClusterStore
-    record = ClusterStore(root).load()
-    return record["nodes"] if record else {}
+    """The cluster's nodes (name → its record: netns, ip, memory…); {} without a cluster.
+    (Read from cluster.json directly, as cluster/members.py does: cluster/nodes.py imports the
+    control plane, which imports the HA step, vm/ha.py.)"""
+    try:
+        return json.loads((Path(root) / "cluster" / "cluster.json").read_text())["nodes"]
+    except (OSError, ValueError, KeyError):
+        return {}
 
 
 def ready(root: Path, node: str) -> bool:
@@ -76,37 +77,3 @@ def pick_node(root: Path, vms: list, rec, avoid: str) -> str | None:
     if not fits:
         return None
     return min(fits, key=lambda n: (len(here.get(n.name, [])), n.name)).name
-
-
-def restart_failed_vms(root) -> list[str]:
-    """The control plane's HA step (each controller turn, after the nodes' heartbeats were read):
-    every VM with restart_on_failure that should run, whose QEMU is gone and whose node is not
-    Ready (failed, or removed) is started on another node: a cold boot from its disk."""
-    root = Path(root)
-    if not (root / "vms").is_dir() or not (root / "cluster" / "cluster.json").exists():
-        return []                                          # cheap: most turns have no VMs
-    from .machine import VmStore, boot
-    store = VmStore(root)
-    restarted = []
-    for name in store.names():
-        rec = store.load(name)
-        if not (rec.restart_on_failure and rec.want_running and rec.node) or rec.running \
-                or ready(root, rec.node):
-            continue                # healthy, stopped on purpose, or its node is still Ready
-        with store.locked(name) as rec:
-            if rec.running or not rec.want_running or ready(root, rec.node):
-                continue
-            target = pick_node(root, [store.load(n) for n in store.names()], rec, avoid=rec.node)
-            if target is None:
-                print(f"{time.strftime('%H:%M:%S')} vm {name}: node {rec.node} is down and no node "
-                      "can take it (not Ready, cordoned or short of memory)", flush=True)
-                continue
-            failed = rec.node
-            rec.events.append({"time": time.time(), "reason": "RestartedOnFailure",
-                               "message": f"node {failed} is not Ready: cold boot on {target}"})
-            rec.node = target
-            boot(store, rec)
-            print(f"{time.strftime('%H:%M:%S')} vm {name}: node {failed} is not Ready, "
-                  f"restarted on {target} (QEMU PID {rec.pid})", flush=True)
-            restarted.append(name)
-    return restarted
