@@ -5,7 +5,7 @@ PY      := .venv/bin/python
 MC      := .venv/bin/minicontainer
 IMAGE   := busybox
 
-.PHONY: setup setup-test image demo test test-vm bench clean
+.PHONY: setup setup-test image demo test test-vm vm-shell bench clean
 setup:
 	@scripts/setup.sh
 
@@ -31,6 +31,12 @@ test: setup-test
 # Only the cgroup-v2 stage: a QEMU VM runs tests/test_cgroups.py, test_limits.py, … on pure v2.
 test-vm: setup-test
 	@$(PY) -m pytest -ra tests/test_vm_cgroup2.py $(PYTEST_ARGS)
+
+# A root shell in that VM, in this checkout (Debian's modular kernel: lab 08's modprobe task);
+# `exit` powers it off. With CMD='…' it runs that one command there instead (in bash, as written:
+# make does not expand its $) and prints its output.
+vm-shell:
+	@$(PY) tests/vm/vmrunner.py $(if $(CMD),--sh '$(subst ','\'',$(value CMD))',--shell)
 
 bench: image
 	@bench/run.sh

@@ -308,7 +308,8 @@ def check_modules(report: Report) -> None:
                "this kernel loads modules: do all of lab 08 here, modprobe and modprobe -r included"
                if loaded is not None else
                "modprobe has nothing to do on this kernel: do lab 08's modprobe task in the QEMU VM, whose "
-               "kernel loads modules (labs/08-modules/README.md, \"Two paths\")", required=False)
+               "kernel loads modules: `make vm-shell` in the checkout boots it with a root shell "
+               "(labs/08-modules/README.md, \"Two paths\")", required=False)
     if loaded is not None:
         tools = [t for t in ("lsmod", "modinfo", "modprobe") if shutil.which(t)]
         ok = len(tools) == 3

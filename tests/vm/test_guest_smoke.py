@@ -1,4 +1,5 @@
-"""Smoke test of the cgroup-v2 VM stage: the guest really is a pure cgroup v2 machine whose limits bite.
+"""Smoke test of the cgroup-v2 VM stage: the guest really is a pure cgroup v2 machine whose limits bite,
+and its kernel loads and unloads modules with the host's kmod (lab 08's VM path).
 
 Runs inside the VM (tests/vm/vmrunner.py GUEST_SELECTION) and on any host with pure cgroup v2;
 skipped on hosts with the v1/hybrid layout, where tests/test_vm_cgroup2.py boots the VM to run it.
@@ -7,6 +8,7 @@ Shell equivalent of the OOM test:
     mkdir /sys/fs/cgroup/t && echo 32M >/sys/fs/cgroup/t/memory.max
     sh -c 'echo $$ >/sys/fs/cgroup/t/cgroup.procs; exec python3 -c "x = b\"x\" * (64 << 20)"'  # Killed
     grep oom_kill /sys/fs/cgroup/t/memory.events
+and of the module test:  modprobe macvlan; cat /sys/module/macvlan/initstate; modprobe -r macvlan
 """
 import os
 import signal
@@ -40,6 +42,25 @@ pytestmark = [
                        reason="needs pure cgroup v2 at /sys/fs/cgroup; the VM stage (tests/test_vm_cgroup2.py) runs it"),
     pytest.mark.skipif(os.geteuid() != 0, reason="creating cgroups needs root"),
 ]
+
+
+@pytest.mark.skipif(not IN_VM, reason="loads a module into the running kernel: only in the VM, whose kernel is ours")
+def test_kmod_loads_and_unloads_a_module():
+    """The guest's /lib/modules/$(uname -r) (build_boot_files.py write_module_tree, linked by
+    guest_init.sh) lets the host's kmod load macvlan and remove it again: what lab 08's modprobe task
+    and its checker need. Seen in the kernel's own /sys/module, not in a tool's output."""
+    module = Path("/sys/module/macvlan")
+    assert not module.exists(), "macvlan is loaded before the test: nothing in the VM should load it"
+    kmod = subprocess.run(["modprobe", "--version"], capture_output=True, text=True)
+    assert kmod.stdout.startswith("kmod"), f"modprobe here is not kmod's: {kmod.stdout}{kmod.stderr}"
+    loaded = subprocess.run(["modprobe", "macvlan"], capture_output=True, text=True)
+    try:
+        assert loaded.returncode == 0, loaded.stderr
+        assert (module / "initstate").read_text().strip() == "live"
+        assert "macvlan" in subprocess.run(["lsmod"], capture_output=True, text=True, check=True).stdout.split()
+    finally:
+        removed = subprocess.run(["modprobe", "-r", "macvlan"], capture_output=True, text=True)
+    assert removed.returncode == 0 and not module.exists(), removed.stderr
 
 
 def test_cgroup2_offers_the_controllers_the_runtime_uses():

@@ -16,8 +16,10 @@ Shell equivalent (what qemu_command() builds):
 
 Usage as a script (streams the guest's output, exits with the guest's pytest status):
     python tests/vm/vmrunner.py [--cpus N] [PYTEST_ARGS...]     (default: GUEST_SELECTION)
-    python tests/vm/vmrunner.py --sh 'lsmod; modprobe macvlan'  (a shell command instead, as root in
+    python tests/vm/vmrunner.py --sh 'lsmod; modprobe macvlan'  (a bash command instead, as root in
                                                                   the checkout, the venv on PATH: lab 08)
+    python tests/vm/vmrunner.py --shell     (an interactive bash on the guest's serial console, this
+                                             terminal; `exit` powers the VM off, Ctrl-A x kills it)
 Environment: MC_VM_CACHE (boot files, default /var/cache/minicontainer-vm), MC_VM_TIMEOUT (seconds,
 default 1500), MC_VM_ACCEL (tcg or kvm; default: kvm only where it can work), MC_VM_MEMORY (MiB),
 MC_VM_KEEP=1 (keep the run directory, $MC_VM_CACHE/runs/run-*, with job.sh, out.log and
@@ -153,7 +155,8 @@ def choose_accel() -> str:
     return "kvm" if kvm_usable() else "tcg"
 
 
-def qemu_command(boot: Path, run_dir: Path, *, accel: str, cpus: int, memory_mb: int) -> list[str]:
+def qemu_command(boot: Path, run_dir: Path, *, accel: str, cpus: int, memory_mb: int,
+                 interactive: bool = False) -> list[str]:
     if accel == "kvm":
         cpu = ["-accel", "kvm", "-cpu", "host"]
     else:
@@ -171,7 +174,10 @@ def qemu_command(boot: Path, run_dir: Path, *, accel: str, cpus: int, memory_mb:
         QEMU, "-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-no-reboot",
         "-machine", "pc", *cpu, "-smp", str(cpus), "-m", str(memory_mb),
         "-kernel", str(boot / "vmlinux"), "-initrd", str(boot / "initramfs.cpio"), "-append", kernel_args,
-        "-serial", f"file:{run_dir / 'console.log'}",
+        # The serial port (ttyS0): a log file, or this terminal for --shell. mux=on gives QEMU's Ctrl-A
+        # keys (Ctrl-A x quits), signal=off hands Ctrl-C to the guest's shell instead of killing QEMU.
+        *(["-chardev", "stdio,id=term,mux=on,signal=off", "-serial", "chardev:term"] if interactive
+          else ["-serial", f"file:{run_dir / 'console.log'}"]),
         # The host's / read-only; multidevs=remap keeps inode numbers unique across host mounts.
         "-fsdev", "local,id=hostroot,path=/,security_model=passthrough,readonly=on,multidevs=remap",
         "-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
@@ -182,19 +188,35 @@ def qemu_command(boot: Path, run_dir: Path, *, accel: str, cpus: int, memory_mb:
     ]
 
 
-def write_job(run_dir: Path, checkout: Path, python: str, pytest_args: list[str], shell: str | None = None) -> None:
+# The guest's serial console, for --shell: bash in a session of its own with ttyS0 as its controlling
+# terminal (setsid -c), so job control works; -w keeps job.sh waiting for it. The guest's init starts
+# the job in the background, which ignores SIGINT and SIGQUIT (and bash keeps what it inherits
+# ignored): env --default-signal gives Ctrl-C back.
+INTERACTIVE_BASH = "/usr/bin/env --default-signal=INT,QUIT /usr/bin/setsid -w -c /bin/bash -i <>/dev/ttyS0 >&0 2>&0"
+
+
+def write_job(run_dir: Path, checkout: Path, python: str, pytest_args: list[str], shell: str | None = None,
+              interactive: bool = False) -> None:
     """The script the guest runs: pytest from the same checkout, with the same interpreter — or the
-    shell command `shell`, with that interpreter's directory (the venv: minicontainer) first in PATH."""
+    bash command `shell`, or an interactive bash on the serial console, with that interpreter's
+    directory (the venv: minicontainer) first in PATH. The host's /bin/bash by its path: the job's
+    own sh is busybox, which would run its own lsmod, modprobe, ls … instead of the host's."""
     env = {"PYTHONUNBUFFERED": "1"}             # output reaches the host as it happens
     if "CI" in os.environ:
         env["CI"] = os.environ["CI"]
+    if interactive:
+        env["TERM"] = os.environ.get("TERM", "vt100")
     lines = ["set -e", f"cd {shlex.quote(str(checkout))}"]
     lines += [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
-    command = [python, "-m", "pytest", "-p", "no:cacheprovider", "-ra", *pytest_args]
-    if shell is not None:
+    if shell is not None or interactive:
         lines.append(f'export PATH={shlex.quote(str(Path(python).parent))}:"$PATH"')
-        command = ["sh", "-c", shell]
-    lines.append("exec " + " ".join(shlex.quote(arg) for arg in command))
+    if interactive:                   # the guest's tty learns this terminal's size: line editing fits
+        columns, rows = shutil.get_terminal_size()
+        lines += [f"stty rows {rows} cols {columns} <>/dev/ttyS0 2>/dev/null || true", f"exec {INTERACTIVE_BASH}"]
+    else:
+        command = (["/bin/bash", "-c", shell] if shell is not None
+                   else [python, "-m", "pytest", "-p", "no:cacheprovider", "-ra", *pytest_args])
+        lines.append("exec " + " ".join(shlex.quote(arg) for arg in command))
     (run_dir / "job.sh").write_text("\n".join(lines) + "\n")
 
 
@@ -222,6 +244,12 @@ def new_run_dir() -> Path:
         if time.time() - old.stat().st_mtime > 86400:
             shutil.rmtree(old, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix="run-", dir=runs))
+
+
+def reported_status(output: str) -> int | None:
+    """The job's exit status from guest_init.sh's last line, 'MC-VM-EXIT <status>'; None if absent."""
+    match = re.search(rf"^{EXIT_PREFIX}(\d+)", output, re.M)
+    return int(match.group(1)) if match else None
 
 
 def boot_once(boot: Path, pytest_args: list[str], *, accel: str, cpus: int, memory_mb: int,
@@ -259,8 +287,7 @@ def boot_once(boot: Path, pytest_args: list[str], *, accel: str, cpus: int, memo
     console = (run_dir / "console.log").read_text(errors="replace") if (run_dir / "console.log").exists() else ""
     if qemu_messages.strip():
         console += f"\n--- qemu said (exit {qemu.returncode}) ---\n{qemu_messages}"
-    match = re.search(rf"^{EXIT_PREFIX}(\d+)", output, re.M)
-    return GuestRun(status=int(match.group(1)) if match else None, output=output, console=console,
+    return GuestRun(status=reported_status(output), output=output, console=console,
                     seconds=time.monotonic() - start, boot_seconds=boot_seconds, accel=accel,
                     timed_out=timed_out, run_dir=run_dir, command=command)
 
@@ -284,6 +311,22 @@ def run_guest_pytest(pytest_args: list[str], *, cpus: int = 1, memory_mb: int | 
                         checkout=checkout, python=python, on_line=on_line, shell=shell)
         run.notes.append(f"KVM did not boot ({kvm_failure[0]}); this run used TCG")
     return run
+
+
+def run_guest_shell(memory_mb: int | None = None) -> int:
+    """Boot the VM with an interactive bash on its serial console, which is this terminal (lab 08:
+    lsmod, modprobe, modprobe -r on a modular kernel). Returns the shell's exit status (125 if the
+    guest never reported one). No timeout: the student ends it with `exit` (or Ctrl-A x)."""
+    boot = prepare_boot_files()
+    run_dir = new_run_dir()
+    write_job(run_dir, CHECKOUT, sys.executable, [], interactive=True)
+    memory_mb = memory_mb or int(os.environ.get("MC_VM_MEMORY", "1536"))
+    subprocess.run(qemu_command(boot, run_dir, accel=choose_accel(), cpus=1, memory_mb=memory_mb,
+                                interactive=True))
+    output = (run_dir / "out.log").read_text(errors="replace") if (run_dir / "out.log").exists() else ""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    status = reported_status(output)
+    return status if status is not None else 125
 
 
 def discard_run_dir(run: GuestRun) -> None:
@@ -318,8 +361,19 @@ def main(argv: list[str]) -> int:
         cpus, argv = int(argv[1]), argv[2:]
     if argv[:1] == ["--sh"] and len(argv) == 2:
         shell, argv = argv[1], []
+    if shutil.which(QEMU) is None:
+        print(f"vm: {QEMU} is not installed: sudo make setup-test (apt-get install qemu-system-x86)", file=sys.stderr)
+        return 125
+    if argv == ["--shell"]:
+        print(f"vm: booting a shell in the guest ({choose_accel()}; `exit` powers it off, Ctrl-A x kills it)",
+              file=sys.stderr)
+        try:
+            return run_guest_shell()
+        except RuntimeError as error:         # prepare.sh failed: its message, not a traceback
+            print(f"vm: {error}", file=sys.stderr)
+            return 125
     args = argv or ([] if shell else selection_args(f"not {TWO_CPU_MARKER}"))
-    print(f"vm: {QEMU} accel={choose_accel()} cpus={cpus}: {f'sh -c {shell!r}' if shell else 'pytest ' + ' '.join(args)}",
+    print(f"vm: {QEMU} accel={choose_accel()} cpus={cpus}: {f'bash -c {shell!r}' if shell else 'pytest ' + ' '.join(args)}",
           file=sys.stderr)
     run = run_guest_pytest(args, cpus=cpus, on_line=print, shell=shell)
     boot = f"{run.boot_seconds:.1f}" if run.boot_seconds is not None else "-"
