@@ -3,9 +3,11 @@
     man 5 proc (/proc/PID/{stat,status,cmdline,mountinfo,ns/*}), man 7 pid_namespaces
     shell: cat /proc/PID/mountinfo; readlink /proc/PID/ns/pid; ps -o pid,ppid,stat,time,cmd
 
-Read by `inspect` and `top` (inspection.py) and by `gc` (gc.py), never on a container's start
-path. Every reader returns an empty answer for a process that has exited meanwhile: a PID
-is only a snapshot, and /proc/PID vanishes with its process.
+The one reader of /proc for the package: `inspect` and `top` (inspection.py), `gc` (gc.py),
+the cgroup layout (cgroups/layout.py: where cgroupfs is mounted), the run sequence (a PID's
+start time), OCI delete (oci/control.py) and volume migrate (storage/migrate.py). Every reader
+returns an empty answer for a process that has exited meanwhile: a PID is only a snapshot,
+and /proc/PID vanishes with its process.
 
     mountinfo_lines(pid)   the mount table, one entry a line: "36 35 98:0 /mnt1 /mnt2 rw … - ext3 …"
     mountinfo_text(pid)    the same, the kernel's octal escapes decoded (for searching a path)

@@ -1,5 +1,11 @@
 """The run sequence: how a container comes to life, in the order the kernel needs it.
 
+    run → prepare → start → launch ─fork─▶ setup_child ─fork─▶ container_init → execve
+        → wait → teardown
+
+These functions come first below (after Context), in this order, each a list of named steps;
+the steps follow in the same order, then the plumbing (the pipes' protocol: Report).
+
     the CLI process (parent)        setup child                     container PID 1
     ────────────────────────        ───────────                     ───────────────
     prepare: check every option,
@@ -105,8 +111,6 @@ class Context:
 
 
 # ── the sequence ──────────────────────────────────────────────────────────────────────────
-# run → prepare → start → launch → setup_child → container_init (build_root, become_command)
-# → wait → teardown, top to bottom; the steps they call follow below, in the same order.
 # run's own modules (image store, overlay, network, events) are imported inside prepare, start,
 # wait and teardown, not above: `minicontainer-oci create` runs launch() alone and must not pay
 # for them, and every module a start loads costs time (docs/performance.md).

@@ -27,7 +27,6 @@ from minicontainer.cgroups.base import PARENT   # MINICONTAINER_CGROUP_PARENT: t
 from minicontainer.cgroups import (Limits, create_cgroup, detect_layout, list_cgroups, open_cgroup,
                                    parse_limits, remove_parent, shares_to_weight)
 from minicontainer.cgroups import base as cg_base
-from minicontainer.cgroups.layout import unescape_mount_path
 from minicontainer.cgroups.limits import count_cpus, format_cpu_list, online_cpus
 from minicontainer.errors import CgroupError, ConfigError
 
@@ -257,7 +256,8 @@ def test_layout_of_this_host_matches_mountinfo():
 
 
 def test_mountinfo_octal_escapes():
-    assert unescape_mount_path(r"/mnt/with\040space") == "/mnt/with space"
+    from minicontainer.procfs import unescape
+    assert unescape(r"/mnt/with\040space\134x") == "/mnt/with space\\x"
 
 
 def test_v2_files_written(fake_kernel, fake_v2):

@@ -186,3 +186,14 @@ def test_the_package_has_no_import_cycle():
                     seen.add(nxt)
                     stack.append((nxt, path + [nxt]))
     assert not cycles, "import cycles:\n" + "\n".join(sorted(set(cycles)))
+
+
+def test_no_module_takes_another_modules_private_names():
+    """A name with a leading underscore belongs to its module: what another module needs is
+    public (unpack's Extractor, images.write_image …). cli/'s verb modules share commands.py's
+    table printer among themselves — inside the CLI package, not the library."""
+    wrong = [f"{path.relative_to(REPO)}: {module}.{name}" for path in MODULES.values()
+             if not path.is_relative_to(PACKAGE / "cli")
+             for module, names in imports(path) for name in names
+             if name.startswith("_") and not name.startswith("__")]
+    assert not wrong, "make these public (or keep them in one module):\n" + "\n".join(wrong)

@@ -241,10 +241,10 @@ from archives import build_streamed, hardlink, snapshot, zero_file  # noqa: E402
 
 def oci_archive(path, layer_entries, tmp_path):
     """A one-layer OCI image archive (index.json, blobs/sha256/…) whose layer holds the entries."""
-    from minicontainer.storage.oci import _arch
+    from minicontainer.storage.oci import machine_arch
     layer = build(tmp_path / "layer.tar", layer_entries).read_bytes()
     diff = hashlib.sha256(layer).hexdigest()
-    config = json.dumps({"architecture": _arch(), "os": "linux", "config": {},
+    config = json.dumps({"architecture": machine_arch(), "os": "linux", "config": {},
                          "rootfs": {"type": "layers", "diff_ids": [f"sha256:{diff}"]}}).encode()
     manifest = json.dumps({
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",

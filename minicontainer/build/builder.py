@@ -423,9 +423,9 @@ def split_from(ins: Instruction, text: str) -> tuple[str, str, str]:
 
 
 def check_platform(ins: Instruction, platform: str) -> None:
-    from ..storage.oci import _arch
-    if platform.split("/")[:2] != ["linux", _arch()]:
-        raise ins.error(f"--platform={platform}: this machine runs linux/{_arch()} containers "
+    from ..storage.oci import machine_arch
+    if platform.split("/")[:2] != ["linux", machine_arch()]:
+        raise ins.error(f"--platform={platform}: this machine runs linux/{machine_arch()} containers "
                         "only (there is no emulator)")
 
 

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from minicontainer.errors import CgroupError
+from minicontainer.procfs import mountinfo_lines, unescape
 from minicontainer.records import field, record
 
 DEFAULT_ROOT = Path("/sys/fs/cgroup")
@@ -54,21 +55,12 @@ def detect_layout(root: Path | str = DEFAULT_ROOT) -> Layout:
 def read_cgroup_mounts() -> list[tuple[str, str, set[str]]]:
     """(mount point, fstype, super options) of every cgroup/cgroup2 mount in /proc/self/mountinfo."""
     mounts = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            fstype, _source, options = (right.split() + ["", ""])[:3]
-            if fstype in ("cgroup", "cgroup2"):
-                point = unescape_mount_path(left.split()[4])
-                mounts.append((point, fstype, set(options.split(","))))
+    for line in mountinfo_lines("self"):
+        left, _, right = line.partition(" - ")
+        fstype, _source, options = (right.split() + ["", ""])[:3]
+        if fstype in ("cgroup", "cgroup2"):
+            mounts.append((unescape(left.split()[4]), fstype, set(options.split(","))))
     return mounts
-
-
-def unescape_mount_path(path: str) -> str:
-    """mountinfo writes space, tab, newline and backslash as octal escapes (\\040 …)."""
-    if "\\" not in path:
-        return path
-    return path.encode().decode("unicode_escape").encode("latin-1").decode()
 
 
 def layout_from_mounts(root: Path) -> Layout | None:

@@ -244,8 +244,8 @@ def run_attached(container, streams, sig_proxy: bool, interactive: bool) -> int:
         from ..api import remove_container
         try:
             remove_container(cid, force=True, root=container.store.root)
-        except Exception:
-            pass
+        except Exception as e:                  # the attach error stays the one raised; this
+            print(f"minicontainer: could not remove {cid[:12]}: {e}", file=sys.stderr)   # one is said
         raise
 
 

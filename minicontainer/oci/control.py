@@ -106,10 +106,9 @@ def destroy(pid: int, cgroup, state: OciState) -> None:
 def unmount_below(root: str) -> None:
     """umount -l every mount at or below `root`, deepest first (a container without a mount
     namespace of its own made them in ours)."""
-    from ..cgroups.layout import unescape_mount_path
     from ..kernel.mount import MNT_DETACH, umount2
-    with open("/proc/self/mountinfo") as f:
-        points = [unescape_mount_path(line.split()[4]) for line in f]
+    from ..procfs import mountinfo_lines, unescape
+    points = [unescape(line.split()[4]) for line in mountinfo_lines("self")]
     for point in sorted({p for p in points if p == root or p.startswith(root.rstrip("/") + "/")},
                         key=lambda p: -p.count("/")):
         try:

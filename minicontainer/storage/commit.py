@@ -19,8 +19,8 @@ import shutil
 
 from minicontainer.errors import ContainerError
 from minicontainer.storage.copy import copy_tree
-from minicontainer.storage.images import (Image, ImageStore, _now, _write_image, image_digest,
-                                          parse_ref, write_layer_meta)
+from minicontainer.storage.images import (Image, ImageStore, image_digest, parse_ref, utc_timestamp,
+                                          write_image, write_layer_meta)
 from minicontainer.storage.layer_tar import write_layer_tar
 from minicontainer.storage.layers import chain_id, overlay_xattr_filter
 from minicontainer.storage.snapshots import frozen, upper_dir
@@ -45,9 +45,9 @@ def commit(images: ImageStore, store, rec, ref: str, *, in_use=None, explain=Non
         config = dict(base.config if config is None else config)
         digest = image_digest(layers, config)
         image = Image(name=name, tag=tag, id=digest[7:19], digest=digest,
-                      rootfs=images._dir(name, tag) / "rootfs", size=base.size + size,
-                      created=_now(), source=source, layers=layers, config=config)
-        _write_image(image_tmp / "image.json", image)
+                      rootfs=images.image_dir(name, tag) / "rootfs", size=base.size + size,
+                      created=utc_timestamp(), source=source, layers=layers, config=config)
+        write_image(image_tmp / "image.json", image)
         return images.install_layered(image_tmp, image, {layer_id: layer_tmp}, in_use)
     finally:
         shutil.rmtree(layer_tmp, ignore_errors=True)      # empty if the layer was moved in

@@ -184,7 +184,7 @@ class _Copier:
             except OSError as e:
                 if e.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
                     raise SyscallError("copy_file_range", (os.path.join(self.src, path),), e.errno) from None
-                n = _read_write(fin, fout)               # e.g. across filesystems on old kernels
+                n = read_write(fin, fout)                # e.g. across filesystems on old kernels
             if n == 0:
                 break                                    # the file shrank while we copied
             done += n
@@ -240,7 +240,8 @@ def _remove(dir_fd: int, name: str) -> None:
         shutil.rmtree(name, dir_fd=dir_fd)
 
 
-def _read_write(fin: int, fout: int) -> int:
+def read_write(fin: int, fout: int) -> int:
+    """One read(2) of up to 1 MiB and the write(2)s that pass it all on; the bytes moved."""
     data = os.read(fin, 1 << 20)
     view = memoryview(data)
     while view:

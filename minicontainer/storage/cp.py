@@ -31,7 +31,7 @@ import stat
 
 from minicontainer.errors import ContainerError, MinicontainerError, SyscallError
 from minicontainer.kernel.openat2 import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
-from minicontainer.storage.copy import _read_write
+from minicontainer.storage.copy import read_write
 
 IN_ROOT = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -222,7 +222,7 @@ class Copier:
                 except OSError as e:                       # /proc, /sys: no sendfile
                     if e.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
                         raise
-                    n = _read_write(fin, out)
+                    n = read_write(fin, out)
                 if not n:
                     break
                 self.bytes += n

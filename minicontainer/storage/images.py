@@ -119,7 +119,7 @@ class ImageStore:
 
     def get(self, ref: str) -> Image:
         name, tag = parse_ref(ref)
-        meta = self._dir(name, tag) / "image.json"
+        meta = self.image_dir(name, tag) / "image.json"
         try:
             return _read_image(meta, self.layers_root)
         except FileNotFoundError:
@@ -128,7 +128,7 @@ class ImageStore:
 
     def exists(self, ref: str) -> bool:
         name, tag = parse_ref(ref)
-        return (self._dir(name, tag) / "image.json").is_file()
+        return (self.image_dir(name, tag) / "image.json").is_file()
 
     def list(self) -> list[Image]:
         """All images, sorted by name:tag. An image whose image.json is unreadable is left out."""
@@ -168,10 +168,10 @@ class ImageStore:
             rootfs.chmod(0o755)         # the root of the image must be searchable by all users
             stats = unpack(path, rootfs, progress=progress)
             image = Image(name=name, tag=tag, id=stats.digest[7:19], digest=stats.digest,
-                          rootfs=self._dir(name, tag) / "rootfs", size=stats.bytes,
-                          created=_now(), source=source or str(path.resolve()),
+                          rootfs=self.image_dir(name, tag) / "rootfs", size=stats.bytes,
+                          created=utc_timestamp(), source=source or str(path.resolve()),
                           config=dict(config or {}))
-            _write_image(tmp / "image.json", image)
+            write_image(tmp / "image.json", image)
             self._install(tmp, image, in_use)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -183,8 +183,8 @@ class ImageStore:
         with self._locked():
             image = self.get(ref)
             _refuse_if_used(image, in_use, "remove")
-            aside = self._move_aside(self._dir(image.name, image.tag))
-            _remove_if_empty(self._dir(image.name, image.tag).parent)
+            aside = self._move_aside(self.image_dir(image.name, image.tag))
+            _remove_if_empty(self.image_dir(image.name, image.tag).parent)
             self._move_unused_layers(aside)
         shutil.rmtree(aside)            # slow part outside the lock: nobody sees it any more
         return image
@@ -232,8 +232,8 @@ class ImageStore:
                 target.mkdir(mode=0o700, exist_ok=True)
                 os.rename(image.rootfs, target / "fs")
                 write_layer_meta(target, layer_id, image.size, f"image {image.ref}")
-            meta = self._dir(image.name, image.tag) / "image.json"
-            _write_image(meta, Image(**{**{k: getattr(image, k) for k in _FIELDS},
+            meta = self.image_dir(image.name, image.tag) / "image.json"
+            write_image(meta, Image(**{**{k: getattr(image, k) for k in _FIELDS},
                                         "rootfs": image.rootfs, "layers": (layer_id,),
                                         "config": image.config}))
         if aside is not None:
@@ -255,7 +255,8 @@ class ImageStore:
 
     # Helpers
 
-    def _dir(self, name: str, tag: str) -> Path:
+    def image_dir(self, name: str, tag: str) -> Path:
+        """<root>/NAME/TAG (a / in NAME becomes +): image.json and rootfs/ live there."""
         return self.root / name.replace("/", "+") / tag
 
     def _ensure_root(self) -> None:
@@ -293,7 +294,7 @@ class ImageStore:
 
     def _install(self, tmp: Path, image: Image, in_use: InUse | None, locked: bool = False) -> None:
         """Rename the finished tmp dir into place; an old tag is moved aside first, then deleted."""
-        final = self._dir(image.name, image.tag)
+        final = self.image_dir(image.name, image.tag)
         aside = None
         with (_no_lock() if locked else self._locked()):
             if final.exists():
@@ -323,7 +324,7 @@ class ImageStore:
 _FIELDS = ("name", "tag", "id", "digest", "size", "created", "source")
 
 
-def _write_image(path: Path, image: Image) -> None:
+def write_image(path: Path, image: Image) -> None:
     """Write image.json atomically (a temporary file renamed over the old one)."""
     data = {key: getattr(image, key) for key in _FIELDS}
     if image.layers:
@@ -362,17 +363,17 @@ def save_config_image(store: ImageStore, ref: str, layers, config: dict, *, size
             new[layer_id] = layer
         digest = image_digest(layers, config)
         image = Image(name=name, tag=tag, id=digest[7:19], digest=digest,
-                      rootfs=store._dir(name, tag) / "rootfs", size=size, created=_now(),
+                      rootfs=store.image_dir(name, tag) / "rootfs", size=size, created=utc_timestamp(),
                       source=source, layers=tuple(layers), config=dict(config))
         (tmp / "image").mkdir()
-        _write_image(tmp / "image" / "image.json", image)
+        write_image(tmp / "image" / "image.json", image)
         return store.install_layered(tmp / "image", image, new, in_use)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_layer_meta(layer_dir: Path, layer_id: str, size: int, source: str) -> None:
-    data = {"id": layer_id, "size": size, "created": _now(), "source": source}
+    data = {"id": layer_id, "size": size, "created": utc_timestamp(), "source": source}
     (layer_dir / "layer.json").write_text(json.dumps(data, indent=2) + "\n")
 
 
@@ -428,7 +429,8 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _now() -> str:
+def utc_timestamp() -> str:
+    """Now as RFC 3339 in UTC, to the second: an image's and a layer's `created`."""
     from datetime import datetime, timezone
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 

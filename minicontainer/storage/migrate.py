@@ -147,12 +147,12 @@ def volume_target(user, name: str) -> str:
 
 def mount_id(pid: int, target: str) -> int | None:
     """The id of the (top) mount at TARGET in PID's mount namespace (/proc/PID/mountinfo)."""
+    from minicontainer.procfs import mountinfo_lines, unescape
     found = None
-    with open(f"/proc/{pid}/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            if fields[4].encode().decode("unicode_escape") == target:
-                found = int(fields[0])
+    for line in mountinfo_lines(pid):
+        fields = line.split()
+        if unescape(fields[4]) == target:
+            found = int(fields[0])
     return found
 
 

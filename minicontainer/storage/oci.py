@@ -39,7 +39,8 @@ import tarfile
 from pathlib import Path
 
 from minicontainer.errors import ArchiveError, ImageError, SyscallError
-from minicontainer.storage.images import Image, ImageStore, _now, _write_image, parse_ref, write_layer_meta
+from minicontainer.storage.images import (Image, ImageStore, parse_ref, utc_timestamp, write_image,
+                                          write_layer_meta)
 from minicontainer.storage.layer_tar import unpack_layer, write_layer_tar
 from minicontainer.storage.layers import chain_id, sha256_hex
 
@@ -278,11 +279,11 @@ def import_image_archive(images: ImageStore, path: Path, ref: str | None = None,
             source.close()
         digest = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
         image = Image(name=name, tag=tag, id=digest[7:19], digest=digest,
-                      rootfs=images._dir(name, tag) / "rootfs", size=size, created=_now(),
+                      rootfs=images.image_dir(name, tag) / "rootfs", size=size, created=utc_timestamp(),
                       source=f"{kind} {path.resolve()}", layers=tuple(layer_ids),
                       config=runtime_config(config, path))
         (scratch / "image").mkdir()
-        _write_image(scratch / "image" / "image.json", image)
+        write_image(scratch / "image" / "image.json", image)
         return images.install_layered(scratch / "image", image, new_layers, in_use)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -387,7 +388,7 @@ def choose_oci_manifest(source, path: Path, ref: str | None):
 
     collect(_field(index, "manifests", list, "index.json"), None, 0)
     if not candidates:
-        raise ArchiveError(f"{path} holds no image for this machine ({_arch()}/linux)")
+        raise ArchiveError(f"{path} holds no image for this machine ({machine_arch()}/linux)")
     if ref is not None and len(candidates) > 1:
         wanted = parse_ref(ref)
         named = [c for c in candidates if c[1] and _matches(c[1], wanted)]
@@ -505,10 +506,11 @@ def _digest_of(desc) -> str:
 def _platform_matches(p) -> bool:
     if not isinstance(p, dict):
         return True                                      # no platform given: take it
-    return p.get("os", "linux") == "linux" and p.get("architecture", _arch()) == _arch()
+    return p.get("os", "linux") == "linux" and p.get("architecture", machine_arch()) == machine_arch()
 
 
-def _arch() -> str:
+def machine_arch() -> str:
+    """This machine's architecture in the OCI/Go spelling (amd64, arm64 …), as images name it."""
     machine = platform.machine()
     return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(machine, machine)
 
@@ -586,7 +588,7 @@ def image_config(image: Image, diff_ids: list[str]) -> bytes:
             runtime[field] = {item: {} for item in c[key]}      # the OCI shape: a set as an object
     if "Cmd" not in runtime and "Entrypoint" not in runtime:
         runtime["Cmd"] = ["/bin/sh"]                     # what `minicontainer run` would start
-    config = {"created": image.created, "architecture": _arch(), "os": "linux", "config": runtime,
+    config = {"created": image.created, "architecture": machine_arch(), "os": "linux", "config": runtime,
               "rootfs": {"type": "layers", "diff_ids": diff_ids},
               "history": [{"created": image.created, "created_by": f"minicontainer: {image.source}"}
                           for _ in diff_ids]}
