@@ -90,14 +90,24 @@ def remove_minirun_parent_cgroups():
             pass                              # not there, or still in use
 
 
-@pytest.fixture(scope="module")
-def on_skeleton(tmp_path_factory):
-    return run_levels(BUILD / "minirun.py", tmp_path_factory.mktemp("skeleton"))
+def selected_levels(request, test: str) -> list[str]:
+    """The levels this session's `test` is selected for, to run in one batch: all seven here; in
+    the cgroup-v2 VM stage only level 6 (tests/vm/vmrunner.py selects one parametrization)."""
+    wanted = {item.callspec.params["level"] for item in request.session.items
+              if getattr(item, "originalname", None) == test and hasattr(item, "callspec")}
+    return [level for level in LEVELS if level in wanted]
 
 
 @pytest.fixture(scope="module")
-def on_solution(tmp_path_factory):
-    return run_levels(BUILD / "solutions" / "minirun.py", tmp_path_factory.mktemp("solution"))
+def on_skeleton(request, tmp_path_factory):
+    return run_levels(BUILD / "minirun.py", tmp_path_factory.mktemp("skeleton"),
+                      selected_levels(request, "test_level_fails_on_the_skeleton"))
+
+
+@pytest.fixture(scope="module")
+def on_solution(request, tmp_path_factory):
+    return run_levels(BUILD / "solutions" / "minirun.py", tmp_path_factory.mktemp("solution"),
+                      selected_levels(request, "test_level_passes_on_the_solution"))
 
 
 def test_seven_levels():

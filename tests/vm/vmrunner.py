@@ -58,6 +58,9 @@ GUEST_SELECTION = [
     "tests/test_device_filter.py",
     # run --device: the same rules from `run`, a made-up node: allowed → ENXIO, refused → EPERM
     "tests/test_docker_run_flags.py::test_device_rules_decide_for_any_node",
+    # The build track's level 6 on pure v2, where most students' laptops are (minirun's own
+    # cgroup_paths/create_cgroup: one directory, subtree_control, memory.max): ~35 s under TCG
+    "tests/test_build_track.py::test_level_passes_on_the_solution[test_level6_cgroups]",
     # Lab 08 on a kernel that loads modules (modprobe, modprobe -r macvlan): the host's cannot.
     "tests/test_labs.py::test_every_check_fails_on_the_starter[08]",
     "tests/test_labs.py::test_every_check_passes_with_the_solution[08]",

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 
-def test_joins_its_cgroup(minirun, rootfs):
+def test_joins_its_cgroup(minirun):
     p = minirun("--pids", "100", "--", "cat", "/proc/self/cgroup")
     assert p.returncode == 0, p.said
     assert "minirun-" in p.stdout, f"the command is not in a minirun cgroup:\n{p.stdout}"
