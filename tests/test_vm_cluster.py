@@ -56,6 +56,16 @@ class ClusterGuest:
         from minicontainer.vm.machine import VmStore
         return VmStore(self.root).load(VM)
 
+    def cgroups_of_qemu(self) -> str:
+        return Path(f"/proc/{self.record().pid}/cgroup").read_text()
+
+    def vm_groups(self, node: str) -> list[Path]:
+        """The VM groups below a node's cgroup, in every hierarchy."""
+        from minicontainer.cluster.nodes import cgroup_tops
+        from minicontainer.vm.nodes import cluster_nodes, node_cgroup
+        return [d for top in cgroup_tops(node_cgroup(cluster_nodes(self.root)[node]))
+                for d in top.glob("vm-*")]
+
     def node_of_qemu(self) -> str:
         """The node whose network namespace QEMU's process is in (by the namespace's inode)."""
         from minicontainer.vm.nodes import cluster_nodes, netns_path
@@ -97,6 +107,10 @@ def guest(tmp_path_factory, busybox_tar):
 
 def test_vm_runs_on_its_node_and_bad_placements_change_nothing(guest):
     assert guest.record().node == "node1" and guest.node_of_qemu() == "node1"
+    # …and in the node's cgroup, whose limits are the node's allocatable memory and CPU
+    from minicontainer.vm.nodes import cluster_nodes
+    assert f"/{cluster_nodes(guest.root)['node1']['cgroup']}/vm-{VM}-" in guest.cgroups_of_qemu()
+    assert guest.vm_groups("node1") and not guest.vm_groups("node2")
     line = next(line for line in guest.ok("vm", "ls").splitlines() if line.startswith(VM))
     assert "node1 (HA)" in line, line
     one_line_125(guest.cli("vm", "create", "x", "--restart-on-failure"), "--node")
@@ -112,6 +126,7 @@ def test_live_migration_between_nodes_crosses_the_cluster_network(guest):
     out = guest.ok("vm", "migrate", VM, "--to", "node2")
     assert "tcp:10.250.0.2:4444 from node1 to node2 across the cluster network" in out, out
     assert guest.record().node == "node2" and guest.node_of_qemu() == "node2"
+    assert guest.vm_groups("node2") and not guest.vm_groups("node1"), "the source's group stayed"
     count = len(guest.ticks(before))
     ticks = guest.wait(lambda: len(t := guest.ticks(before)) >= count + 3 and t, "3 ticks on node2")
     assert_counts_on(ticks)
@@ -184,6 +199,7 @@ def test_vm_boots_on_a_survivor_when_its_node_fails(guest):
     took = time.monotonic() - failed_at
     rec = guest.record()
     assert rec.running and rec.node == "node1" and guest.node_of_qemu() == "node1"
+    assert guest.vm_groups("node1") and not guest.vm_groups("node2")
     old, new = guest.text().rsplit("mc-vm: ", 1)
     last, first = int(re.findall(r"tick (\d+)", old)[-1]), int(re.search(r"tick (\d+)", new).group(1))
     assert last - 1 <= first <= last + 1, (last, first, guest.text(before))

@@ -145,26 +145,41 @@ def create(store: VmStore, name: str, *, memory_mb: int = 256, disk: str = "1G",
 def new_run_dir(store: VmStore, rec: VmRecord) -> Path:
     rec.runs += 1
     run_dir = store.vm_dir(rec.name) / f"run-{rec.runs}"
-    shutil.rmtree(run_dir, ignore_errors=True)
+    drop_run_dir(run_dir)
     run_dir.mkdir()
     return run_dir
 
 
-def spawn(store: VmStore, rec: VmRecord, *, incoming: str = "",
-          prefix: list[str] = ()) -> tuple[int, Path, accel.Choice]:
+def drop_run_dir(run_dir) -> None:
+    """A QEMU that is gone: its node cgroup (if it ran on a node), sockets and pidfile."""
+    from .nodes import leave_cgroup
+    leave_cgroup(run_dir)
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def spawn(store: VmStore, rec: VmRecord, *, incoming: str = "", prefix: list[str] = (),
+          cgroup_parent: str = "") -> tuple[int, Path, accel.Choice]:
     """Start one QEMU for this record (a migration target when `incoming` is set), through
     `prefix`: `unshare --net` (a network namespace of its own, living as long as QEMU does) or
-    `nsenter --net=…` (a cluster node's, vm/nodes.py)."""
+    `nsenter --net=…` (a cluster node's, vm/nodes.py), and into a group below `cgroup_parent`
+    (the node's)."""
     kernel, initramfs = boot_files()
     choice = accel.choose()
     run_dir = new_run_dir(store, rec)
     args = qemu.command(name=rec.name, accel_args=choice.qemu_args(), memory_mb=rec.memory_mb,
                         kernel=kernel, initramfs=initramfs, disk=Path(rec.disk), run_dir=run_dir,
                         console_log=store.vm_dir(rec.name) / "console.log", incoming=incoming)
+    pid = 0
     try:
         pid = qemu.launch([*prefix, *args], run_dir)
+        if cgroup_parent:
+            from .nodes import join_cgroup
+            join_cgroup(run_dir, cgroup_parent, f"vm-{rec.name}-{rec.runs}", pid)
     except BaseException:
-        shutil.rmtree(run_dir, ignore_errors=True)
+        if pid:
+            qemu.kill(pid)
+            qemu.wait_gone(pid, 10)
+        drop_run_dir(run_dir)
         raise
     return pid, run_dir, choice
 
@@ -178,12 +193,13 @@ def start(store: VmStore, name: str) -> VmRecord:
 
 def boot(store: VmStore, rec: VmRecord) -> VmRecord:
     """Start QEMU for a locked, stopped record: here, or in its cluster node's network namespace."""
-    prefix: list[str] = []
+    prefix, group = [], ""
     if rec.node:
-        from .nodes import check_node, in_node
-        prefix = in_node(check_node(store.dir.parent, rec.node, f"VM {rec.name}'s node"))
+        from .nodes import check_node, in_node, node_cgroup
+        node = check_node(store.dir.parent, rec.node, f"VM {rec.name}'s node")
+        prefix, group = in_node(node), node_cgroup(node)
     forget_run(rec)
-    pid, run_dir, choice = spawn(store, rec, prefix=prefix)
+    pid, run_dir, choice = spawn(store, rec, prefix=prefix, cgroup_parent=group)
     rec.pid, rec.pid_start, rec.run_dir = pid, proc_start_time(pid), str(run_dir)
     rec.accel, rec.accel_reason, rec.started = choice.accel, choice.reason, time.time()
     rec.want_running = True
@@ -194,7 +210,7 @@ def boot(store: VmStore, rec: VmRecord) -> VmRecord:
 def forget_run(rec: VmRecord) -> None:
     """The run directory of a QEMU that is gone (sockets, pidfile) goes too."""
     if rec.run_dir and not rec.running:
-        shutil.rmtree(rec.run_dir, ignore_errors=True)
+        drop_run_dir(rec.run_dir)
         rec.pid = rec.pid_start = 0
         rec.run_dir = ""
 
@@ -245,6 +261,8 @@ def remove(store: VmStore, name: str, *, force: bool = False) -> None:
         if rec.running:
             qemu.kill(rec.pid)
             qemu.wait_gone(rec.pid, 10)
+        if rec.run_dir:
+            drop_run_dir(rec.run_dir)           # (its node cgroup; the rest goes below)
         gone = store.dir / f".removing-{name}-{os.getpid()}"
         os.rename(store.vm_dir(name), gone)
     for path in rec.chain:                     # a storage-migrated disk lives elsewhere

@@ -26,7 +26,6 @@ Shell equivalent: qemu-system-x86_64 ... -incoming unix:/tmp/m.sock; (qemu) migr
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -35,8 +34,8 @@ from ..errors import VmError
 from ..state import proc_start_time
 from . import qemu
 from .disks import backing_chain, check_target, compare
-from .machine import VmStore, require_running, spawn
-from .nodes import check_node, cluster_nodes, in_node
+from .machine import VmStore, drop_run_dir, require_running, spawn
+from .nodes import check_node, cluster_nodes, in_node, node_cgroup
 from .qmp import Monitor
 from .snapshots import top_node
 
@@ -58,7 +57,8 @@ def migrate(store: VmStore, name: str, host: str, *, downtime_limit_ms: int = 30
         require_running(rec)
         source_pid, source_socket, source_dir = rec.pid, rec.qmp_socket, Path(rec.run_dir)
         prefix = ["unshare", "--net"] if host == NETNS_HOST else in_node(node) if node else []
-        pid, run_dir, _choice = spawn(store, rec, incoming="defer", prefix=prefix)
+        pid, run_dir, _choice = spawn(store, rec, incoming="defer", prefix=prefix,
+                                      cgroup_parent=node_cgroup(node) if node else "")
         uri, link = f"unix:{run_dir}/migrate.sock", ""
         if node:
             uri = f"tcp:{node['ip']}:{MIGRATION_PORT}"
@@ -84,10 +84,11 @@ def migrate(store: VmStore, name: str, host: str, *, downtime_limit_ms: int = 30
             remove_link(source_pid, link)
             qemu.kill(pid)                      # the source keeps the VM; the half target goes
             qemu.wait_gone(pid, 10)             # (and its namespace with it)
-            shutil.rmtree(run_dir, ignore_errors=True)
+            drop_run_dir(run_dir)
             raise
         qemu.wait_gone(source_pid, 10) or qemu.kill(source_pid)
-        shutil.rmtree(source_dir, ignore_errors=True)
+        qemu.wait_gone(source_pid, 5)
+        drop_run_dir(source_dir)
         source_node, rec.node = rec.node, host if node else ""   # localhost, netns: off the cluster
         rec.pid, rec.pid_start, rec.run_dir = pid, proc_start_time(pid), str(run_dir)
         store.save(rec)

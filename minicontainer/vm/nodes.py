@@ -1,9 +1,10 @@
-"""A VM on a cluster node (docs/cluster.md): where its QEMU runs, and HA restart on a survivor.
+"""A VM on a cluster node (docs/cluster.md): where its QEMU runs, and which node takes it.
 
 What it is: a node of minicontainer's cluster is a network namespace (/run/netns/mcXXXX-NAME) with
-its own NIC on the cluster's underlay network, an agent that heartbeats, and a Node object the
-control plane marks Ready or NotReady. A VM placed on a node (`vm create --node NAME`) gets its
-QEMU started inside that namespace, so:
+its own NIC on the cluster's underlay network, an agent that heartbeats, a Node object the control
+plane marks Ready or NotReady, and a cgroup whose limits are its allocatable CPU and memory.
+A VM placed on a node (`vm create --node NAME`) gets its QEMU started inside that namespace, and
+moved into a group of its own below the node's cgroup, so:
   - `node fail NAME` (a power cut: SIGKILL to every process of the node) kills its QEMU too;
   - `vm migrate NAME --to NODE` sends the RAM over TCP from one node's address to the other's,
     across the underlay bridge: the cluster network (migration.py);
@@ -12,7 +13,8 @@ QEMU started inside that namespace, so:
 The VM's files (<root>/vms/NAME: disk, overlays, console log) are the cluster's shared storage,
 like the nodes' `volumes` link to <root>/volumes: every node opens the same qcow2 file.
 See: nsenter(1) --net; docs/vms.md (HA); cluster/lifecycle.py (heartbeats → NotReady).
-Shell equivalent: nsenter --net=/run/netns/mcXXXX-node2 qemu-system-x86_64 … -daemonize
+Shell equivalent: nsenter --net=/run/netns/mcXXXX-node2 qemu-system-x86_64 … -daemonize;
+    mkdir /sys/fs/cgroup/memory/minicontainer-cluster/XXXX-node2/vm-NAME-N; echo PID > …/cgroup.procs
 """
 from __future__ import annotations
 
@@ -58,6 +60,39 @@ def netns_path(n: dict) -> str:
 def in_node(n: dict) -> list[str]:
     """The command prefix that starts a process on node `n`: in its network namespace."""
     return ["nsenter", f"--net={netns_path(n)}", "--"]
+
+
+def node_cgroup(n: dict) -> str:
+    """The node's cgroup (its allocatable CPU and memory are its limits), from each hierarchy's root."""
+    from ..cluster.members import node_parent
+    return f"{node_parent()}/{n['cgroup']}"
+
+
+def join_cgroup(run_dir: Path, parent: str, name: str, pid: int) -> None:
+    """QEMU into a group of its own below the node's: the node's memory and CPU limits hold for
+    the VM as for its pods (mkdir PARENT/NAME; echo PID > cgroup.procs). The group's path is
+    kept in the run directory, which leave_cgroup() reads when that QEMU is gone."""
+    from ..cgroups import create_cgroup
+    group = f"/{parent}/{name}"
+    cgroup = create_cgroup(group)
+    (run_dir / "cgroup").write_text(group)
+    cgroup.add_process(pid)
+
+
+def leave_cgroup(run_dir: Path) -> None:
+    """The group of a QEMU that is gone (rmdir; nothing when it ran outside a node)."""
+    from ..cgroups import open_cgroup
+    from ..errors import CgroupError
+    try:
+        group = (Path(run_dir) / "cgroup").read_text()
+    except OSError:
+        return
+    try:
+        cgroup = open_cgroup(group)
+        if cgroup:
+            cgroup.remove()
+    except CgroupError:
+        pass                          # the node's removal takes its whole tree anyway
 
 
 def pick_node(root: Path, vms: list, rec, avoid: str) -> str | None:
