@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -57,8 +58,32 @@ spec:
 """
 
 
-def ready_on(store) -> dict:
+class Requests(threading.Thread):
+    """A request every 50 ms through the Service; each failure noted with its time and reason."""
+
+    def __init__(self, url: str):
+        super().__init__(daemon=True)
+        self.url, self.ok, self.failed, self.done, self.t0, self.errors = url, 0, 0, False, None, []
+
+    def run(self):
+        import urllib.request
+        while not self.done:
+            try:
+                urllib.request.urlopen(self.url, timeout=1).read()
+                self.ok += 1
+            except OSError as e:
+                self.failed += 1
+                if self.t0 is not None:
+                    self.errors.append((time.monotonic() - self.t0, type(getattr(e, "reason", e)).__name__))
+            time.sleep(0.05)
+
+
+def ready(pod: dict) -> bool:
     from minicontainer.orchestration.controllers import ready
+    return ready(pod)
+
+
+def ready_on(store) -> dict:
     out = {}
     for p in store.list("Pod"):
         if ready(p):
@@ -99,18 +124,30 @@ def main() -> None:
         while sum(ready_on(store).values()) < 6:
             time.sleep(0.05)
         vip = store.get("Service", "web")["spec"]["clusterIP"]
-        from minicontainer.demos.failover import Requests
         loop = Requests(f"http://{vip}/")
         loop.start()
         time.sleep(1)
         from minicontainer.cluster.nodes import fail_node
         from minicontainer.cluster.members import is_ready
+        before = {p["metadata"]["name"] for p in store.list("Pod")}
         t = time.monotonic()
+        loop.t0 = t
         fail_node(root, "node2")
         notready = None
+        seen: dict[str, dict] = {}              # each replacement: when created, bound, Running, Ready
         while True:
+            now = time.monotonic() - t
             if notready is None and not is_ready(store.get("Node", "node2")):
-                notready = time.monotonic() - t
+                notready = now
+            for p in store.list("Pod"):
+                if p["metadata"]["name"] not in before:
+                    marks = seen.setdefault(p["metadata"]["name"], {"created": now})
+                    if p["spec"].get("nodeName"):
+                        marks.setdefault("bound", now)
+                    if (p.get("status") or {}).get("phase") == "Running":
+                        marks.setdefault("running", now)
+                    if ready(p):
+                        marks.setdefault("ready", now)
             spread = ready_on(store)
             if sum(spread.values()) == 6 and "node2" not in spread:
                 break
@@ -124,6 +161,10 @@ def main() -> None:
         print(f"failover: node fail → NotReady {notready:.2f} s → all 6 Ready on the survivors "
               f"{results['failover_s']:.2f} s (target ≤ {args.node_timeout:g} + 2 s); "
               f"requests through the Service: {loop.failed} of {loop.ok + loop.failed} failed")
+        print("  where the time goes (s after node fail): " + "; ".join(
+            f"{name[-5:]} " + " ".join(f"{k} {v:.2f}" for k, v in marks.items()) for name, marks in sorted(seen.items())))
+        print("  failed requests (s after node fail: why): " + ", ".join(
+            f"{at:.1f}: {why}" for at, why in loop.errors[:12]) + (" …" if len(loop.errors) > 12 else ""))
 
         from minicontainer.cluster.migrate import migrate_pod
         downs = []

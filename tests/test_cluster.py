@@ -5,6 +5,7 @@ underlay and ClusterIPs — never anywhere else."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -159,6 +160,19 @@ def spread(run) -> dict:
     return out
 
 
+def store_spread(root) -> tuple[dict, int]:
+    """spread(), read from the object store itself — a CLI call per look would add its own
+    start-up to what is timed — and how many pods are still bound to node2."""
+    from minicontainer.orchestration.controllers import ready
+    from minicontainer.orchestration.store import ObjectStore
+    out, on_node2 = {}, 0
+    for p in ObjectStore(root).list("Pod"):
+        on_node2 += p["spec"].get("nodeName") == "node2"
+        if ready(p) and not p["metadata"].get("deletionTimestamp"):
+            out[p["spec"]["nodeName"]] = out.get(p["spec"]["nodeName"], 0) + 1
+    return out, on_node2
+
+
 def test_each_node_is_a_host_of_its_own(cluster):
     ns = nodes(cluster)
     assert sorted(ns) == ["node1", "node2", "node3"]
@@ -212,16 +226,20 @@ def test_six_replicas_spread_two_two_two_and_the_service_answers(cluster):
 
 def test_node_fail_moves_its_pods_and_the_service_keeps_answering(cluster):
     lost = [p["metadata"]["name"] for p in pods(cluster) if p["spec"]["nodeName"] == "node2"]
+    load = os.getloadavg()[0]
     with RequestLoop(f"http://{vip(cluster)}/") as loop:
         t0 = time.time()
         out = cluster("node", "fail", "node2").stdout
-        moved = wait_for(lambda: spread(cluster) == {"node1": 3, "node3": 3} and
-                         not any(p["spec"]["nodeName"] == "node2" for p in pods(cluster)), 90)
+        moved = wait_for(lambda: store_spread(cluster.root) == ({"node1": 3, "node3": 3}, 0), 90, 0.05)
         elapsed = time.time() - t0
-    print(f"\nfailover: node fail → 6 pods Ready on node1+node3 in {elapsed:.1f}s "
-          f"(node timeout 5s); requests through the Service: {loop.failed} of {loop.total} failed")
+    # The issue: within node timeout + 3 s. On a machine busier than its CPUs the bound grows
+    # with the load average (as tests/test_labs.py's), so CI measures failover, not neighbours.
+    bound = (5 + 3) * max(1.0, max(load, os.getloadavg()[0]) / (os.cpu_count() or 1))
+    print(f"\nfailover: node fail → 6 pods Ready on node1+node3 in {elapsed:.1f}s (node timeout 5s, "
+          f"bound {bound:.0f}s); requests through the Service: {loop.failed} of {loop.total} failed")
     assert "processes killed" in out
     assert moved, cluster("get", "pods", "-o", "wide").stdout
+    assert elapsed <= bound, cluster("get", "events").stdout
     assert loop.failed <= loop.total // 2 and all(loop.last), (loop.failed, loop.total, loop.last)
     assert nodes(cluster)["node2"]["status"] == "NotReady"
     assert "NodeNotReady" in cluster("node", "describe", "node2").stdout

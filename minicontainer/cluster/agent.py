@@ -12,16 +12,25 @@ It starts where the node lives, before anything else is imported that could open
 Then it is the controller's loop (orchestration/controller.py) with one node's work per turn:
 sync each Pod bound to NAME through orchestration/kubelet.py — the same code, and so the same
 run sequence, as a single machine's pods, started side by side in the controller's forked
-workers — write their /etc/hosts, remove the runtime pods whose object is gone. A thread renews the node's Lease every second (lifecycle.py), so a
-slow pod start never looks like a dead node. SIGTERM ends it; its pods keep running (as a
-kubelet's do). `node fail` sends SIGKILL instead, to it and to every process of the node.
+workers — write their /etc/hosts, remove the runtime pods whose object is gone — and, when a
+pod's status changed, nudge the control plane (SIGUSR1: the API server's watch), so its
+Services and ReplicaSets see a Ready replica at once.
+
+Heartbeats come from a child process, not a thread: the agent forks its workers, and fork(2)
+in a process with a second thread copies only the forking thread — a lock the other thread
+held at that moment (the heap's, stdout's, the import lock) stays locked for ever in the
+child, which then hangs. So the heartbeat process is forked first, while the agent has no
+thread at all; it renews the node's Lease every second (lifecycle.py), so a slow turn of the
+loop never looks like a dead node, and PR_SET_PDEATHSIG ends it with the agent.
+SIGTERM ends the agent; its pods keep running (as a kubelet's do). `node fail` sends SIGKILL
+instead, to it and to every process of the node.
 """
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
-import threading
 import time
 
 from ..orchestration.controller import Controller
@@ -30,8 +39,9 @@ from .migrate import MIGRATE_TO, migrate_out
 
 
 class Agent(Controller):
-    def __init__(self, root, node: dict, node_root):
+    def __init__(self, root, node: dict, node_root, heartbeat_pid: int = 0):
         super().__init__(root)
+        self.heartbeat_pid = heartbeat_pid
         from ..orchestration.kubelet import Kubelet
         self.node = node["name"]
         self.kubelet = Kubelet(self.store, float(self.settings.get("backoff", 10)), root=node_root,
@@ -51,20 +61,47 @@ class Agent(Controller):
             self.guard(self.sync_pod, p, records)           # the controller's: a worker per start
         self.remove_orphan_pods()
         self.guard(self.write_hosts, pods, self.store.list("Service"), records)
+        if self.kubelet.changed:                            # a pod's status: the control plane's
+            from .nodes import wake_controller              # Endpoints and ReplicaSets look now
+            wake_controller(self.store.root)
+        self.check_heartbeat()
+
+    def check_heartbeat(self) -> None:
+        """The heartbeat process died (it should not): fork a new one — from this loop,
+        which has no thread either."""
+        if self.heartbeat_pid and os.waitpid(self.heartbeat_pid, os.WNOHANG)[0]:
+            print(f"{time.strftime('%H:%M:%S')} heartbeat process {self.heartbeat_pid} ended: "
+                  "starting another", flush=True)
+            self.heartbeat_pid = start_heartbeat(self.store, self.node)
 
 
-def heartbeat(store: ObjectStore, node: str, stop: threading.Event) -> None:
+def start_heartbeat(store: ObjectStore, node: str) -> int:
+    """fork(2) a process that renews NODE's Lease every second until its parent dies
+    (prctl(PR_SET_PDEATHSIG, SIGKILL); `man 2 PR_SET_PDEATHSIG`) → its pid. Call it only
+    while this process has one thread (see the module's docstring)."""
+    from ..kernel.syscalls import libc
     from .lifecycle import HEARTBEAT, renew_lease
-    while not stop.is_set():
-        try:
-            renew_lease(store, node, HEARTBEAT * 5)
-        except OSError as e:
-            print(f"{time.strftime('%H:%M:%S')} heartbeat: {e}", flush=True)
-        stop.wait(HEARTBEAT)
+    parent = os.getpid()
+    sys.stdout.flush(), sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    try:
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)             # PR_SET_PDEATHSIG
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)      # nudges are for the loop
+        while os.getppid() == parent:                       # (it died before the prctl)
+            try:
+                renew_lease(store, node, HEARTBEAT * 5)
+            except OSError as e:
+                print(f"{time.strftime('%H:%M:%S')} heartbeat: {e}", flush=True)
+            time.sleep(HEARTBEAT)
+    finally:
+        os._exit(0)
 
 
 def main(argv: list[str]) -> None:
-    import signal
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)          # a nudge before the loop's handlers
     root = argv[argv.index("--root") + 1]
     name = argv[argv.index("--node") + 1]
@@ -83,16 +120,15 @@ def main(argv: list[str]) -> None:
     me = {"pid": os.getpid(), "start": proc_start_time(os.getpid()), "started_at": time.time(),
           "netns": this_netns()}
     info = cstore.node_root(name) / "agent.json"
-    stop = threading.Event()
-    threading.Thread(target=heartbeat, args=(store, name, stop), daemon=True).start()
+    beat = start_heartbeat(store, name)                     # before any thread: see above
     tmp = info.with_name(".agent.json.tmp")
     tmp.write_text(json.dumps(me))
     os.replace(tmp, info)
     print(f"{time.strftime('%H:%M:%S')} agent of {name} ({os.getpid()}) started", flush=True)
     try:
-        Agent(cstore.root, node, cstore.node_root(name)).run()
+        Agent(cstore.root, node, cstore.node_root(name), beat).run()
     finally:
-        stop.set()
+        os.kill(beat, signal.SIGKILL)                      # stopped: no more heartbeats
         print(f"{time.strftime('%H:%M:%S')} agent of {name} ({os.getpid()}) stopped", flush=True)
 
 

@@ -111,8 +111,8 @@ def sync_nodes(store: ObjectStore) -> float | None:
         if fresh:
             due = min(due, renewed + timeout)
         if fresh != is_ready(node) and (fresh or renewed is not None or node_age(node) > timeout):
-            set_ready(store, node, fresh, now - (renewed or now))
-        if not fresh and not is_ready(node):
+            node = set_ready(store, node, fresh, now - (renewed or now))
+        if not fresh and not is_ready(node):                # in the same turn: failover starts now
             for pod in store.list("Pod"):
                 if pod["spec"].get("nodeName") == name:
                     evict(store, pod, f"node {name} is not ready (no heartbeat for "
@@ -130,7 +130,7 @@ def node_age(node: dict) -> float:
     return time.time() - parse_rfc3339(node["metadata"]["creationTimestamp"])
 
 
-def set_ready(store: ObjectStore, node: dict, ready: bool, silent: float) -> None:
+def set_ready(store: ObjectStore, node: dict, ready: bool, silent: float) -> dict:
     def change(o):
         o["status"]["conditions"] = [{
             "type": "Ready", "status": "True" if ready else "Unknown",
@@ -149,6 +149,7 @@ def set_ready(store: ObjectStore, node: dict, ready: bool, silent: float) -> Non
                        f"Node {node['metadata']['name']} status is now: "
                        f"{'NodeReady' if ready else 'NodeNotReady'}",
                        "Normal" if ready else "Warning", source="node-controller")
+    return node
 
 
 def evict(store: ObjectStore, pod: dict, why: str) -> None:
