@@ -202,6 +202,11 @@ def endpoints(run) -> int:
     return sum(len(s.get("addresses") or []) for s in (shown.get("items") or [shown])[0].get("subsets") or [])
 
 
+def node_rules(netns: str) -> str:
+    return subprocess.run(["nsenter", f"--net=/run/netns/{netns}", "nft", "list", "table", "ip",
+                           "minicontainer-services"], capture_output=True, text=True).stdout
+
+
 def pod(run, name: str) -> dict:
     return next(p for p in pods(run) if p["metadata"]["name"] == name)
 
@@ -215,6 +220,13 @@ def test_six_replicas_spread_two_two_two_and_the_service_answers(cluster):
     for p in pods(cluster):                         # each pod's address is in its node's subnet
         assert ipaddress.ip_address(p["status"]["podIP"]) in ipaddress.ip_network(ns[p["spec"]["nodeName"]]["subnet"])
     assert wait_for(lambda: endpoints(cluster) == 6, 30)          # Ready first, then in the Service
+    ips = {p["status"]["podIP"] for p in pods(cluster)}
+    for n in ns.values():                           # kube-proxy on every node: its own DNAT rules
+        assert wait_for(lambda: all(ip in node_rules(n["netns"]) for ip in ips), 30), node_rules(n["netns"])
+    client = pods(cluster)[0]["metadata"]["name"]   # a pod asks the Service by name, through its node
+    answer = cluster("exec", f"pod/{client}", "--", "sh", "-c",
+                     r"printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 web 80").stdout
+    assert answer.split()[-1] in {p["metadata"]["name"] for p in pods(cluster)}, answer
     answers = {get(f"http://{vip(cluster)}/").strip() for _ in range(12)}
     assert len(answers) >= 3                        # round robin over pods on every node
     name = pods(cluster)[0]["metadata"]["name"]
@@ -281,6 +293,10 @@ def test_migrate_keeps_the_writable_layer_the_volume_and_the_name(cluster):
     assert get(f"http://{ip}/").strip() == name                  # same name (hostname)
     assert get(f"http://{ip}/starts").split() == ["start", "start"]   # its layer came along
     assert name in get(f"http://{ip}/data/visits").split()       # and its volume
+    cluster("migrate", f"pod/{name}", "--to", "node1")           # and back: a layer on the layer
+    back = pod(cluster, name)
+    assert back["spec"]["nodeName"] == "node1"
+    assert get(f"http://{back['status']['podIP']}/starts").split() == ["start"] * 3
 
 
 def test_bad_input_is_one_line_and_changes_nothing(cluster):

@@ -1,4 +1,5 @@
-"""The node agent — the kubelet of one node: runs the pods bound to it, and heartbeats.
+"""The node agent — the kubelet and kube-proxy of one node: runs the pods bound to it,
+programs the Services' rules in the node's network namespace, and heartbeats.
 
     python -m minicontainer.cluster.agent --root ROOT --node NAME     (nodes.py starts it)
 
@@ -12,9 +13,10 @@ It starts where the node lives, before anything else is imported that could open
 Then it is the controller's loop (orchestration/controller.py) with one node's work per turn:
 sync each Pod bound to NAME through orchestration/kubelet.py — the same code, and so the same
 run sequence, as a single machine's pods, started side by side in the controller's forked
-workers — write their /etc/hosts, remove the runtime pods whose object is gone — and, when a
-pod's status changed, nudge the control plane (SIGUSR1: the API server's watch), so its
-Services and ReplicaSets see a Ready replica at once.
+workers — prepare the sandbox of a pod migrating in (migrate.py), program the Services' DNAT
+from the Endpoints objects (kube-proxy), write the pods' /etc/hosts, remove the runtime pods
+whose object is gone — and, when a pod's status changed, nudge the control plane (SIGUSR1:
+the API server's watch), so its Services and ReplicaSets see a Ready replica at once.
 
 Heartbeats come from a child process, not a thread: the agent forks its workers, and fork(2)
 in a process with a second thread copies only the forking thread — a lock the other thread
@@ -35,7 +37,7 @@ import time
 
 from ..orchestration.controller import Controller
 from ..orchestration.store import ObjectStore
-from .migrate import MIGRATE_TO, migrate_out
+from .migrate import MIGRATE_TO, migrate_in, migrate_out
 
 
 class Agent(Controller):
@@ -53,18 +55,36 @@ class Agent(Controller):
         self.kubelet.changed = False
         self.reap_workers()
         records = {r.name: r for r in self.kubelet.containers.list()}
-        pods = [p for p in self.store.list("Pod") if p["spec"].get("nodeName") == self.node]
+        everyone = self.store.list("Pod")
+        pods = [p for p in everyone if p["spec"].get("nodeName") == self.node]
         for p in pods:
             if (p["metadata"].get("annotations") or {}).get(MIGRATE_TO):
                 self.guard(migrate_out, self, p, records)    # cold migration: leaving this node
                 continue
             self.guard(self.sync_pod, p, records)           # the controller's: a worker per start
-        self.remove_orphan_pods()
-        self.guard(self.write_hosts, pods, self.store.list("Service"), records)
+        incoming = [p for p in everyone if (p["metadata"].get("annotations") or {}).get(MIGRATE_TO) == self.node
+                    and p["spec"].get("nodeName") != self.node]
+        for p in incoming:                                  # cold migration: coming here
+            self.guard(migrate_in, self, p, records)
+        from ..orchestration.kubelet import runtime_name
+        self.remove_orphan_pods(frozenset(runtime_name(p) for p in incoming))
+        services = self.store.list("Service")
+        self.guard(self.sync_proxy, services)
+        self.guard(self.write_hosts, pods, services, records)
         if self.kubelet.changed:                            # a pod's status: the control plane's
             from .nodes import wake_controller              # Endpoints and ReplicaSets look now
             wake_controller(self.store.root)
         self.check_heartbeat()
+
+    def sync_proxy(self, services: list[dict]) -> None:
+        """kube-proxy on this node: every Service's DNAT rules (orchestration/services.py) in
+        the node's own network namespace, from the Endpoints objects the control plane
+        writes. A pod's packet to a ClusterIP is rewritten on its own node and goes straight
+        to an endpoint's node over the underlay; a NodePort answers on this node's address."""
+        from ..orchestration.services import rules_from_endpoints
+        self.proxy.sync([(svc, rules_from_endpoints(svc, self.store.get(
+            "Endpoints", svc["metadata"]["name"], svc["metadata"]["namespace"])))
+            for svc in services if svc["spec"].get("clusterIP")], None)
 
     def check_heartbeat(self) -> None:
         """The heartbeat process died (it should not): fork a new one — from this loop,

@@ -9,13 +9,20 @@ only a node's agent may touch what runs on it):
     CLI      checks the target (Ready, not cordoned, room for the requests: the scheduler's own
              filters) — else one line, exit 125, nothing changed; annotates the Pod migrate-to
     source   Ready=False: the Services stop sending it new connections (Endpoints drop it)
-             stops its containers (SIGTERM, then SIGKILL after the grace period)    ← down
+    target   meanwhile prepares: the pod's sandbox (pause process, network namespace, veth,
+             IP from its own subnet, cgroup) and its volumes, while the source still serves
+    source   once both are done: stops its containers (SIGTERM, SIGKILL after the grace
+             period)                                                            ← down
              commits each container's writable layer (its overlay upper/) as an image
              layer the target can use (the image store is shared, like a registry)
-             removes the pod from the node, rebinds the Pod object to the target
-    target   starts the pod from the carried layers, the same volumes (PVCs are on the
-             cluster storage every node sees) and the same name               ← Running again
+             rebinds the Pod object to the target; then removes its own sandbox
+    target   starts the containers in the prepared sandbox from the carried layers, the same
+             volumes (PVCs are on the cluster storage every node sees: nothing to copy)
+             and the same name                                              ← Running again
     CLI      prints the downtime: container stopped → Ready on the target
+
+Only what cannot be done before the stop is inside the downtime: the writable layer's final
+state (a commit: a tar of upper/, small for a web server) and the containers' start.
 
 Live migration would keep the processes running: it needs their memory, registers, open
 files and sockets saved and restored — CRIU, whose `criu check` fails on this kernel
@@ -37,6 +44,10 @@ from .nodes import IMAGE_PREFIX
 MIGRATE_TO = "migration.minicontainer.io/to"
 PHASE = "migration.minicontainer.io/phase"          # leaving → stopped (source) → done (target)
 STOPPED_AT = "migration.minicontainer.io/stopped-at"
+PREPARED = "migration.minicontainer.io/target-prepared"   # the target's sandbox is up
+DRAINING_SINCE = "migration.minicontainer.io/draining-since"
+PREPARE_WAIT = 10.0     # the source stops after this even if the target prepared nothing
+                        # (the target then makes the sandbox after the stop, as it would anyway)
 
 
 def pod_name(ref: str) -> str:
@@ -103,7 +114,7 @@ def migrate_pod(root=None, ref: str = "", to: str = "", *, timeout: float = 60, 
     else:
         def unmark(p):                                      # not begun: the source keeps it
             if p["metadata"]["annotations"].get(MIGRATE_TO):
-                for key in (MIGRATE_TO, PHASE, "migration.minicontainer.io/draining-since"):
+                for key in (MIGRATE_TO, PHASE, DRAINING_SINCE, PREPARED):
                     p["metadata"]["annotations"].pop(key, None)
         objects.update("Pod", name, unmark)
         raise ClusterError(f"migrate {name}: not Running on {to} after {timeout:g}s (see `describe pod {name}`)")
@@ -138,14 +149,18 @@ def migrate_out(agent, pod: dict, records: dict) -> None:
             for c in (p.get("status") or {}).get("conditions", []):
                 if c["type"] in ("Ready", "ContainersReady"):
                     c["status"] = "False"
-            p["metadata"]["annotations"]["migration.minicontainer.io/draining-since"] = str(time.time())
+            p["metadata"]["annotations"][DRAINING_SINCE] = str(time.time())
         objects.update("Pod", name, unready)
+        from .members import wake_agents
+        from .nodes import wake_controller
+        wake_controller(objects.root)                       # its Endpoints drop the pod now
+        wake_agents(objects)                                # the target prepares meanwhile
         kubelet.soon(0.2)
         return
-    since = float(ann.get("migration.minicontainer.io/draining-since", 0))
-    if kubelet.in_endpoints(pod) and time.time() - since < 5:
+    waited = time.time() - float(ann.get(DRAINING_SINCE, 0))
+    if (kubelet.in_endpoints(pod) and waited < 5) or (not ann.get(PREPARED) and waited < PREPARE_WAIT):
         kubelet.soon(0.2)
-        return                                              # Services still send it connections
+        return                          # Services still send it connections, or the target is not ready
     from ..stop import stop_container
     members = [records[container_name(pod, c)] for c in pod["spec"]["containers"]
                if container_name(pod, c) in records]
@@ -158,7 +173,6 @@ def migrate_out(agent, pod: dict, records: dict) -> None:
         cname = rec.name[len(runtime_name(pod)) + 1:]
         carried["containers"][cname] = {"restarts": notes["containers"].get(cname, {}).get("restarts", 0),
                                         "image": commit_layer(kubelet.root, rec, f"{name}-{cname}")}
-    rt.remove_pod(runtime_name(pod), force=True, root=kubelet.root)
     kubelet.forget(pod)
     kubelet.save_notes(pod, carried)
     to = ann[MIGRATE_TO]
@@ -166,13 +180,40 @@ def migrate_out(agent, pod: dict, records: dict) -> None:
     def rebind(p):
         p["spec"]["nodeName"] = to
         a = p["metadata"]["annotations"]
-        a.pop(MIGRATE_TO, None)
-        a.pop("migration.minicontainer.io/draining-since", None)
+        for key in (MIGRATE_TO, DRAINING_SINCE, PREPARED):
+            a.pop(key, None)
         a.update({PHASE: "stopped", STOPPED_AT: repr(stopped)})
         p["status"] = {"phase": "Pending"}
     objects.update("Pod", name, rebind)
     from .members import wake_agents
     wake_agents(objects)
+    rt.remove_pod(runtime_name(pod), force=True, root=kubelet.root)   # after: not in the downtime
+
+
+# ── the target agent's half ───────────────────────────────────────────────────────────────
+
+def migrate_in(agent, pod: dict, records: dict) -> None:
+    """On the target node, while the source still serves: the pod's sandbox and volumes
+    (kubelet.start_sandbox, in a worker: it waits for a pause process and a veth), then
+    the annotation that lets the source stop. After the rebind the kubelet finds the
+    sandbox running and only starts the containers."""
+    from ..orchestration import pods as rt
+    from ..orchestration.kubelet import runtime_name
+    key = runtime_name(pod)
+    if (pod["metadata"].get("annotations") or {}).get(PREPARED) or key in agent.workers \
+            or time.time() < agent.retry.get(key, (0, 0.0))[1]:
+        return                                              # done, at work, or waiting to retry
+    infra = records.get(rt.infra_name(key))
+    if rt.PodStore(agent.kubelet.root).load(key) is None or infra is None or not agent.kubelet.running(infra):
+        agent.start_worker(key, pod, records, lambda p, _: agent.kubelet.start_sandbox(p, None))
+        return                                              # its exit wakes us: then annotate
+
+    def prepared(p):
+        if (p["metadata"].get("annotations") or {}).get(MIGRATE_TO) == agent.node:
+            p["metadata"]["annotations"][PREPARED] = str(time.time())
+    agent.store.update("Pod", pod["metadata"]["name"], prepared)
+    from .members import wake_agents
+    wake_agents(agent.store)
 
 
 def commit_layer(node_root, rec, base: str) -> str:
@@ -182,14 +223,14 @@ def commit_layer(node_root, rec, base: str) -> str:
     from ..storage.commit import commit
     from ..storage.images import image_store
     images = image_store(node_root)
-    for old in images.list():
-        if old.ref.startswith(f"{IMAGE_PREFIX}/{base}:"):
+    ref = f"{IMAGE_PREFIX}/{base}:{int(time.time() * 1000)}"
+    commit(images, open_store(node_root), rec, ref)         # on top of the earlier one, if any:
+    for old in images.list():                               # so that one goes only now (its
+        if old.ref.startswith(f"{IMAGE_PREFIX}/{base}:") and old.ref != ref:   # layers stay)
             try:
                 images.remove(old.ref)
             except Exception:
                 pass                                        # still in use: it stays
-    ref = f"{IMAGE_PREFIX}/{base}:{int(time.time() * 1000)}"
-    commit(images, open_store(node_root), rec, ref)
     return ref
 
 

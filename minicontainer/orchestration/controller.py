@@ -266,8 +266,9 @@ class Controller:
                 self.start_worker(key, pod, records)
             # else: a busy worker's exit wakes us, and this pod gets its turn then
 
-    def start_worker(self, key: str, pod: dict, records: dict) -> None:
-        """fork(2): the child has this process's modules and the turn's records already."""
+    def start_worker(self, key: str, pod: dict, records: dict, work=None) -> None:
+        """fork(2): the child has this process's modules and the turn's records already.
+        It runs work(pod, records): the kubelet's sync_pod unless told otherwise."""
         if not self.preloaded:
             self.preload()
         sys.stdout.flush(), sys.stderr.flush()
@@ -279,7 +280,7 @@ class Controller:
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGHUP):
                     signal.signal(sig, signal.SIG_IGN)      # `controller stop` lets a start finish
                 self.kubelet.may_block = True
-                self.kubelet.sync_pod(pod, records)
+                (work or self.kubelet.sync_pod)(pod, records)
                 code = 0
             except BaseException as e:
                 print(f"{time.strftime('%H:%M:%S')} pod {key}: {type(e).__name__}: {e}", flush=True)
@@ -333,8 +334,10 @@ class Controller:
             programmed.append((svc, rules))
             subsets.append((svc, subset))
         self.proxy.sync(programmed, self.bridge())          # the rules first, then the objects
-        for svc, subset in subsets:
-            s.write_endpoints(self.store, svc, subset)
+        changed = [s.write_endpoints(self.store, svc, subset) for svc, subset in subsets]
+        if any(changed):                                    # a cluster's nodes (their kube-proxy)
+            from ..cluster.members import wake_agents       # program them next
+            wake_agents(self.store)
         for ep in self.store.list("Endpoints"):
             if not any(x["metadata"]["name"] == ep["metadata"]["name"] for x in services):
                 self.store.delete("Endpoints", ep["metadata"]["name"], ep["metadata"]["namespace"])
@@ -375,12 +378,13 @@ class Controller:
                 except OSError:
                     pass
 
-    def remove_orphan_pods(self) -> None:
-        """Runtime pods the kubelet made whose Pod object is gone (a kill -9 mid-delete)."""
+    def remove_orphan_pods(self, keep: frozenset = frozenset()) -> None:
+        """Runtime pods the kubelet made whose Pod object is gone (a kill -9 mid-delete);
+        keep: runtime names to leave alone (a cluster node's sandbox for a pod migrating in)."""
         from . import pods as rt
         from .kubelet import runtime_name
         names = {runtime_name(p) for p in self.store.list("Pod")
-                 if (p["spec"].get("nodeName") or self.kubelet.node) == self.kubelet.node}
+                 if (p["spec"].get("nodeName") or self.kubelet.node) == self.kubelet.node} | keep
         for pod in rt.PodStore(self.kubelet.root).list():
             if pod.get("labels", {}).get(rt.KUBELET_LABEL) and pod["name"] not in names:
                 self.guard(rt.remove_pod, pod["name"], True, self.kubelet.root)

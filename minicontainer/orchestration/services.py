@@ -107,7 +107,8 @@ def sync_endpoints(store: ObjectStore, svc: dict, pods: list[dict]) -> tuple[lis
     return out, subsets
 
 
-def write_endpoints(store: ObjectStore, svc: dict, subsets: list) -> None:
+def write_endpoints(store: ObjectStore, svc: dict, subsets: list) -> bool:
+    """→ whether the Endpoints object changed (a cluster's nodes then reprogram their rules)."""
     ns = svc["metadata"]["namespace"]
     ep = store.get("Endpoints", svc["metadata"]["name"], ns)
     if ep is None:
@@ -115,8 +116,24 @@ def write_endpoints(store: ObjectStore, svc: dict, subsets: list) -> None:
                       "metadata": {"name": svc["metadata"]["name"], "namespace": ns,
                                    "labels": svc["metadata"].get("labels", {})},
                       "subsets": subsets})
-    elif ep.get("subsets") != subsets:
+        return True
+    if ep.get("subsets") != subsets:
         store.update("Endpoints", svc["metadata"]["name"], lambda o: o.__setitem__("subsets", subsets), ns)
+        return True
+    return False
+
+
+def rules_from_endpoints(svc: dict, ep: dict | None) -> list:
+    """kube-proxy's view of a Service: [(port, [(ip, target port)…])…] from the ready
+    addresses its Endpoints object lists — what each cluster node's agent programs. (The
+    controller computes the same from the pods: sync_endpoints.) A subset's ports are in
+    the order of the Service's (sync_endpoints writes them so)."""
+    out = []
+    for i, port in enumerate(svc["spec"].get("ports", [])):
+        eps = [(a["ip"], sub["ports"][i]["port"]) for sub in (ep or {}).get("subsets") or []
+               if i < len(sub.get("ports") or []) for a in sub.get("addresses") or []]
+        out.append((port, sorted(eps)))
+    return out
 
 
 def ruleset(services: list[tuple[dict, list]]) -> str:
