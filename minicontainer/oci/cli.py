@@ -388,5 +388,12 @@ VERBS = {"create": do_create, "run": do_run, "start": do_start, "state": do_stat
 
 
 def entry() -> None:
-    """The console script."""
-    sys.exit(main())
+    """The console script (and launcher.py's). Ends with os._exit once the output is flushed,
+    as `minicontainer` does: the interpreter's shutdown costs every call several ms, and
+    podman pays for at least three calls a container."""
+    from ..cli.exits import exit_now
+    try:
+        code = main()
+    except SystemExit as e:                     # argparse: --help (0) or a usage error (2)
+        code = e.code if isinstance(e.code, int) else 0
+    exit_now(code)

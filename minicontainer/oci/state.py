@@ -79,8 +79,25 @@ class OciState:
         os.replace(tmp, os.path.join(self.dir, "state.json"))
 
     def remove(self) -> None:
-        import shutil
-        shutil.rmtree(self.dir, ignore_errors=True)
+        """rm -r ID/: its files only (state.json, the fifos). Not shutil.rmtree: importing
+        shutil (bz2, lzma …) costs `delete` more than the removal itself."""
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return
+        for name in names:
+            try:
+                os.unlink(os.path.join(self.dir, name))
+            except FileNotFoundError:
+                pass
+            except OSError:                         # not ours (a directory someone made): all of it
+                import shutil
+                shutil.rmtree(self.dir, ignore_errors=True)
+                return
+        try:
+            os.rmdir(self.dir)
+        except FileNotFoundError:
+            pass
 
     # ── observed ──────────────────────────────────────────────────────────────────────────
     @property
