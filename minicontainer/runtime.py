@@ -788,11 +788,17 @@ def parents_half(report: Report, go_w: int, word: bytes, step, *args) -> None:
     try:
         step(*args)
     except BaseException:
-        os.close(go_w), os.waitpid(report.child, 0)
-        line = report.messages.read().split(b"\n")
-        for said in line:
+        os.close(go_w)
+        _, status = os.waitpid(report.child, 0)
+        for said in report.messages.read().split(b"\n"):
+            if said.startswith(b"at "):
+                report.step = said[3:].decode(errors="replace")
             if said.startswith(b"err "):
                 report.fail(said, "")
+        # Killed meanwhile (a SIGKILL, the OOM killer)? Then its death is the cause, not what
+        # it left us (its netns gone: ENOENT).
+        if os.WIFSIGNALED(status):
+            raise StartError(report.died(status, "it started the container")) from None
         raise
     try:
         os.write(go_w, word)
