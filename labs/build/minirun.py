@@ -32,6 +32,7 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -306,6 +307,15 @@ def configure_container_side(cfg: Config) -> None:
     raise NotImplementedError("level 7: configure_container_side() is not written yet")
 
 
+def error_line(e: BaseException) -> str:
+    """Given: the one line minirun prints for an error. A bug (anything but an OSError, ValueError
+    or NotImplementedError raised on purpose) also gets its type and the line it came from."""
+    if isinstance(e, (OSError, ValueError, NotImplementedError)):
+        return f"minirun: {e}"
+    here = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == __file__][-1:]
+    return f"minirun: {type(e).__name__}: {e}" + "".join(f" (in {f.name}(), line {f.lineno})" for f in here)
+
+
 # ── the sequence (given) ──────────────────────────────────────────────────────────────────
 
 def run(cfg: Config) -> int:
@@ -322,7 +332,7 @@ def run(cfg: Config) -> int:
         try:
             child(cfg, paths, ready_w, go_r)
         except BaseException as e:                     # one line, never a traceback into the room
-            print(f"minirun: {e}", file=sys.stderr)
+            print(error_line(e), file=sys.stderr)
             os._exit(125)
     os.close(ready_w), os.close(go_r)
     try:
@@ -382,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(cfg)
     except Exception as e:                             # one line, as in the child
-        print(f"minirun: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 125
 
 
