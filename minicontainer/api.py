@@ -677,9 +677,10 @@ def remove_vm(name: str, *, force: bool = False, root=None) -> None:
     remove(_vms(root), name, force=force)
 
 
-def update_vm(name: str, *, memory_mb: int, root=None):
+def update_vm(name: str, *, memory_mb: int | None = None, node: str | None = None, root=None):
+    """`vm update`: a stopped VM's memory size, or the node it starts on ("localhost": off the cluster)."""
     from .vm.machine import update
-    return update(_vms(root), name, memory_mb=memory_mb)
+    return update(_vms(root), name, memory_mb=memory_mb, node=node)
 
 
 def list_vms(root=None) -> list[dict]:

@@ -206,3 +206,21 @@ def test_vm_boots_on_a_survivor_when_its_node_fails(guest):
     assert [e["reason"] for e in rec.events] == ["RestartedOnFailure"], rec.events
     print(f"\nvm: node2 failed at tick {last} → {VM} booted on node1 and ticked {first} after {took:.1f} s "
           f"(node timeout {timeout:g} s + a boot, {guest.figures['boot_s']:.1f} s at create)")
+
+
+def test_cluster_rm_powers_the_vm_off_and_update_places_it_again(guest):
+    """A removed node is not a failed one: its VMs go off with it (nothing is started on a node while
+    the cluster is taken down); `vm update --node` places the stopped VM again."""
+    pid = guest.record().pid
+    guest.ok("cluster", "rm")
+    time.sleep(2)                                  # a control-plane turn or two, for a wrong restart
+    rec = guest.record()
+    assert not rec.running and not Path(f"/proc/{pid}").exists() and rec.node == "node1"
+    procs = subprocess.run(["pgrep", "-af", str(guest.root / "vms")], capture_output=True, text=True).stdout
+    assert not procs.strip(), procs
+    one_line_125(guest.cli("vm", "start", VM), "node1", "no such cluster node")
+    one_line_125(guest.cli("vm", "update", VM), "nothing to change")
+    one_line_125(guest.cli("vm", "update", VM, "--node", "node2"), "no such cluster node")
+    guest.ok("vm", "update", VM, "--node", "localhost")
+    rec = guest.record()
+    assert rec.node == "" and not rec.restart_on_failure and not rec.running

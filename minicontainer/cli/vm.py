@@ -1,7 +1,7 @@
 """VM verbs: QEMU virtual machines beside the containers (minicontainer/vm/, docs/vms.md).
 
     minicontainer vm create NAME [--memory M] [--disk SIZE] [--image busybox|debian] [--node N [--restart-on-failure]]
-    minicontainer vm start|stop|kill|rm|inspect|console NAME · vm ls · vm update NAME --memory M
+    minicontainer vm start|stop|kill|rm|inspect|console NAME · vm ls · vm update NAME [--memory M] [--node N]
     minicontainer vm snapshot create|ls|restore|rm NAME [TAG] [--external]
     minicontainer vm migrate NAME --to NODE|localhost|netns · vm storage-migrate NAME --to PATH
 
@@ -10,7 +10,7 @@ Thin like every verb: each one calls a minicontainer.api function and prints.
 from __future__ import annotations
 
 import json
-from typing import List
+from typing import List, Optional
 
 import click
 import typer
@@ -84,10 +84,12 @@ def vm_rm(ctx: typer.Context, names: List[str] = typer.Argument(...),
 
 @vm_app.command("update")
 def vm_update(ctx: typer.Context, name: str = typer.Argument(...),
-              memory: int = typer.Option(..., "--memory", "-m", help="RAM in MiB (the VM must be stopped).")):
-    """Change a stopped VM's memory size."""
+              memory: Optional[int] = typer.Option(None, "--memory", "-m", help="RAM in MiB (the VM must be stopped)."),
+              node: Optional[str] = typer.Option(None, "--node", help="The cluster node it starts on; "
+                                                                      "localhost: this machine.")):
+    """Change a stopped VM's memory size, or the node it starts on."""
     from ..api import update_vm
-    click.echo(update_vm(name, memory_mb=memory, root=root_of(ctx)).name)
+    click.echo(update_vm(name, memory_mb=memory, node=node, root=root_of(ctx)).name)
 
 
 @vm_app.command("ls")

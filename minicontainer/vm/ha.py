@@ -17,13 +17,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .nodes import pick_node, ready
+from .nodes import pick_node, unreachable
 
 
 def restart_failed_vms(root) -> list[str]:
     """The control plane's HA step (each controller turn, after the nodes' heartbeats were read):
-    every VM with restart_on_failure that should run, whose QEMU is gone and whose node is not
-    Ready (failed, or removed) is started on another node: a cold boot from its disk."""
+    every VM with restart_on_failure that should run, whose QEMU is gone and whose node is
+    NotReady is started on another node: a cold boot from its disk."""
     root = Path(root)
     if not (root / "vms").is_dir() or not (root / "cluster" / "cluster.json").exists():
         return []                               # cheap: most turns (and controllers) have no VMs
@@ -33,10 +33,10 @@ def restart_failed_vms(root) -> list[str]:
     for name in store.names():
         rec = store.load(name)
         if not (rec.restart_on_failure and rec.want_running and rec.node) or rec.running \
-                or ready(root, rec.node):
-            continue                # healthy, stopped on purpose, or its node is still Ready
+                or not unreachable(root, rec.node):
+            continue                # healthy, stopped on purpose, its node Ready or removed
         with store.locked(name) as rec:
-            if rec.running or not rec.want_running or ready(root, rec.node):
+            if rec.running or not rec.want_running or not unreachable(root, rec.node):
                 continue
             target = pick_node(root, [store.load(n) for n in store.names()], rec, avoid=rec.node)
             if target is None:

@@ -310,14 +310,25 @@ def wait_console(store: VmStore, name: str, pattern: str, *, after: int = 0, tim
         time.sleep(0.05)
 
 
-def update(store: VmStore, name: str, *, memory_mb: int) -> VmRecord:
-    """Change a stopped VM's memory size (QEMU's -m is fixed while it runs)."""
-    if not 16 <= memory_mb <= 65536:
+def update(store: VmStore, name: str, *, memory_mb: int | None = None, node: str | None = None) -> VmRecord:
+    """Change a stopped VM's memory size (QEMU's -m is fixed while it runs), or the cluster node
+    it starts on ("localhost": this machine, off the cluster — e.g. after `cluster rm`)."""
+    if memory_mb is None and node is None:
+        raise VmError("nothing to change: give --memory M or --node NODE")
+    if memory_mb is not None and not 16 <= memory_mb <= 65536:
         raise VmError(f"invalid --memory {memory_mb}: give MiB between 16 and 65536")
+    if node and node != "localhost":
+        from .nodes import check_node
+        check_node(store.dir.parent, node, "--node")
     with store.locked(name) as rec:
         if rec.running:
-            raise VmError(f"VM {name} is running: stop it before changing its memory")
-        rec.memory_mb = memory_mb
+            raise VmError(f"VM {name} is running: stop it before changing its "
+                          f"{'memory' if memory_mb is not None else 'node (or `vm migrate` it live)'}")
+        if memory_mb is not None:
+            rec.memory_mb = memory_mb
+        if node is not None:
+            rec.node = "" if node == "localhost" else node
+            rec.restart_on_failure = rec.restart_on_failure and bool(rec.node)
         store.save(rec)
         return rec
 

@@ -9,7 +9,7 @@ moved into a group of its own below the node's cgroup, so:
   - `vm migrate NAME --to NODE` sends the RAM over TCP from one node's address to the other's,
     across the underlay bridge: the cluster network (migration.py);
   - with `--restart-on-failure`, the control plane restarts it on a Ready node once its node is
-    NotReady (ha.py, one step of each controller turn; pick_node() here chooses the node).
+    NotReady (not when it was removed: `node rm` powers its VMs off) (ha.py, one step of each controller turn; pick_node() here chooses the node).
 The VM's files (<root>/vms/NAME: disk, overlays, console log) are the cluster's shared storage,
 like the nodes' `volumes` link to <root>/volumes: every node opens the same qcow2 file.
 See: nsenter(1) --net; docs/vms.md (HA); cluster/lifecycle.py (heartbeats → NotReady).
@@ -40,6 +40,16 @@ def ready(root: Path, node: str) -> bool:
     from ..cluster.members import node_ready
     n = cluster_nodes(root).get(node)
     return bool(n) and not n.get("failed") and node_ready(root, node)
+
+
+def unreachable(root: Path, node: str) -> bool:
+    """The node is in the cluster but NotReady (failed, or silent past the node timeout): its VMs
+    may boot elsewhere. A removed node is not: `node rm` and `cluster rm` power its VMs off with
+    it (so nothing starts on a node while the cluster is being taken down)."""
+    from ..cluster.members import is_ready
+    from ..orchestration.store import ObjectStore
+    obj = ObjectStore(root).get("Node", node)
+    return obj is not None and not is_ready(obj)
 
 
 def check_node(root: Path, node: str, what: str) -> dict:
