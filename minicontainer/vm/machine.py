@@ -109,7 +109,7 @@ class VmStore:
 def create(store: VmStore, name: str, *, memory_mb: int = 256, disk: str = "1G",
            image: str = "busybox", node: str = "", restart_on_failure: bool = False) -> VmRecord:
     """Build the disk (qcow2 from the image) and write the record; the VM is not started.
-    `node`: a cluster node to run on; `restart_on_failure`: HA (vm/nodes.py)."""
+    `node`: a cluster node to run on; `restart_on_failure`: HA (vm/ha.py)."""
     if not NAME_RE.fullmatch(name):
         raise VmError(f"invalid VM name {name!r}: up to 32 letters, digits, '_', '.', '-'")
     if not 16 <= memory_mb <= 65536:

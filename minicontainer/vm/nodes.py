@@ -9,7 +9,8 @@ moved into a group of its own below the node's cgroup, so:
   - `vm migrate NAME --to NODE` sends the RAM over TCP from one node's address to the other's,
     across the underlay bridge: the cluster network (migration.py);
   - with `--restart-on-failure`, the control plane restarts it on a Ready node once its node is
-    NotReady (not when it was removed: `node rm` powers its VMs off) (ha.py, one step of each controller turn; pick_node() here chooses the node).
+    NotReady — not when it was removed: `node rm` powers its VMs off (ha.py, one step of each
+    controller turn; pick_node() here chooses the node).
 The VM's files (<root>/vms/NAME: disk, overlays, console log) are the cluster's shared storage,
 like the nodes' `volumes` link to <root>/volumes: every node opens the same qcow2 file.
 See: nsenter(1) --net; docs/vms.md (HA); cluster/lifecycle.py (heartbeats → NotReady).
