@@ -10,6 +10,8 @@ namespace (the script re-executes itself there: netns, bridges and routes stay i
   * failover: a 6-replica busybox httpd Deployment behind a Service, `node fail node2` →
     node2 NotReady (the node timeout), and → all 6 replicas Ready on node1 and node3, with a
     request loop through the ClusterIP counting failed requests   target ≤ node timeout + 2 s
+    (and where the time goes: each replacement's created/bound/Running/Ready times, each
+    failed request's time and reason)
   * cold migration of one httpd pod: container stopped → Ready on the other node (the
     downtime `migrate` prints), median of --migrations              target ≤ 1 s
 There is no real multi-node cluster (kind, minikube) on this machine to compare with, so the

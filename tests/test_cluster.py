@@ -188,6 +188,10 @@ def test_each_node_is_a_host_of_its_own(cluster):
                 assert f"{peer['subnet']} via {peer['ip']}" in routes
         agent_ns = Path(f"/proc/{n['agent_pid']}/ns/net").stat().st_ino
         assert agent_ns == Path(f"/run/netns/{n['netns']}").stat().st_ino
+        # one thread: it forks pod workers (fork beside a second thread can deadlock them);
+        # its heartbeats come from a child process
+        assert "Threads:\t1\n" in Path(f"/proc/{n['agent_pid']}/status").read_text()
+        assert Path(f"/proc/{n['agent_pid']}/task/{n['agent_pid']}/children").read_text().split()
     text = cluster("node", "describe", "node2").stdout
     assert "Ready    True" in text and "cluster/nodes/node2" in text and "-cluster/" in text
 
