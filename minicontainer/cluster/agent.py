@@ -145,10 +145,15 @@ def main(argv: list[str]) -> None:
     tmp.write_text(json.dumps(me))
     os.replace(tmp, info)
     print(f"{time.strftime('%H:%M:%S')} agent of {name} ({os.getpid()}) started", flush=True)
+    agent = None
     try:
-        Agent(cstore.root, node, cstore.node_root(name), beat).run()
+        agent = Agent(cstore.root, node, cstore.node_root(name), beat)
+        agent.run()
     finally:
-        os.kill(beat, signal.SIGKILL)                      # stopped: no more heartbeats
+        try:                                                # stopped: no more heartbeats
+            os.kill(agent.heartbeat_pid if agent else beat, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         print(f"{time.strftime('%H:%M:%S')} agent of {name} ({os.getpid()}) stopped", flush=True)
 
 
