@@ -12,6 +12,7 @@ import importlib.util
 import os
 import platform
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -121,3 +122,18 @@ def test_guest_selection_passes(guest_run):
 def test_guest_two_cpu_selection_passes(two_cpu_guest_run):
     if two_cpu_guest_run.status != 0:
         pytest.fail(two_cpu_guest_run.describe_failure(), pytrace=False)
+
+
+@pytest.mark.skipif(not os.path.exists("/bin/busybox"), reason="needs busybox, the guest init's shell")
+def test_a_command_for_the_guest_runs_in_bash_with_kmod(tmp_path):
+    """`make vm-shell CMD=…` (vmrunner --sh, lab 08): the guest's init runs job.sh with busybox sh,
+    which prefers its own applets (lsmod, modprobe, ls …). The command must reach the host's bash,
+    with kmod's lsmod and the venv's minicontainer. Checked here, without a boot: busybox sh runs
+    the same job.sh on the host (its `cd` is to this checkout)."""
+    vmrunner.write_job(tmp_path, vmrunner.CHECKOUT, sys.executable, [],
+                       shell='echo "bash=$BASH_VERSION"; type -P lsmod minicontainer')
+    job = subprocess.run(["/bin/busybox", "sh", str(tmp_path / "job.sh")], capture_output=True, text=True)
+    bash, lsmod, minicontainer = (job.stdout.splitlines() + ["", "", ""])[:3]
+    assert job.returncode == 0 and bash != "bash=", job.stdout + job.stderr
+    assert Path(lsmod).resolve().name == "kmod", f"lsmod is {lsmod}"
+    assert minicontainer == str(Path(sys.executable).parent / "minicontainer"), job.stdout
