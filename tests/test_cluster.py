@@ -53,6 +53,15 @@ spec:
   accessModes: [ReadWriteMany]
   resources: {requests: {storage: 10Mi}}
 """
+NODEPORT = """\
+apiVersion: v1
+kind: Service
+metadata: {name: web-np}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports: [{port: 80}]
+"""
 HOG = """\
 apiVersion: v1
 kind: Pod
@@ -231,6 +240,12 @@ def test_six_replicas_spread_two_two_two_and_the_service_answers(cluster):
     answer = cluster("exec", f"pod/{client}", "--", "sh", "-c",
                      r"printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 web 80").stdout
     assert answer.split()[-1] in {p["metadata"]["name"] for p in pods(cluster)}, answer
+    cluster("apply", "-f", "-", input=NODEPORT)     # a NodePort answers on every node's address
+    port = json.loads(cluster("get", "svc", "web-np", "-o", "json").stdout)["spec"]["ports"][0]["nodePort"]
+    for n in ns.values():
+        assert wait_for(lambda: f"dport {port} " in node_rules(n["netns"]), 30)
+        assert get(f"http://{n['ip']}:{port}/").strip() in {p["metadata"]["name"] for p in pods(cluster)}
+    cluster("delete", "svc", "web-np")
     answers = {get(f"http://{vip(cluster)}/").strip() for _ in range(12)}
     assert len(answers) >= 3                        # round robin over pods on every node
     name = pods(cluster)[0]["metadata"]["name"]
