@@ -79,9 +79,11 @@ def test_works(run_script):
 
 def no_modules() -> str:
     return msg("this kernel cannot load modules (no /proc/modules): do this task in the QEMU VM, whose Debian "
-               "kernel can — README.md, \"Two paths\"; `minicontainer doctor` says which path applies",
+               "kernel can: `make vm-shell` in the checkout gives you a root shell there — README.md, \"Two "
+               "paths\"; `minicontainer doctor` says which path applies",
                "dieser Kernel kann keine Module laden (kein /proc/modules): diese Aufgabe in der QEMU-VM lösen, "
-               "deren Debian-Kernel es kann — README.de.md, „Zwei Wege“; `minicontainer doctor` sagt, welcher gilt")
+               "deren Debian-Kernel es kann: `make vm-shell` im Checkout gibt dir dort eine root-Shell — "
+               "README.de.md, „Zwei Wege“; `minicontainer doctor` sagt, welcher gilt")
 
 
 def test_modprobe(run_script):
