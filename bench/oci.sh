@@ -5,6 +5,9 @@
 #   runc, crun   runc run / crun run of the same bundle
 #   podman-runc  podman run --rm --network=none … with --runtime runc
 #   podman-mc    the same with --runtime minicontainer-oci
+#   py-floor     the launcher's interpreter, started as it starts it (python -I -S): no import
+#   mc-imports   py-floor + importing what `run` imports (the CLI, the run sequence, the OCI
+#                modules), nothing run: with py-floor, what every call costs before it works
 #
 # Targets (ratios of medians in the same run): mc-oci <= 1.0 runc; podman-mc <= 1.1 podman-runc.
 # Usage: sudo bench/oci.sh        (BENCH_* knobs: bench/lib.sh; results in $BENCH_OUT)
@@ -23,6 +26,9 @@ prepare_podman
 "$OCI" run --bundle "$BUNDLE" mcb-oci || die "minicontainer-oci cannot run the bench bundle"
 
 q() { printf '%q ' "$@"; }
+# mc-imports: the paths the launcher adds to sys.path (minicontainer/oci/launcher.py), then the imports
+PATHS=$("$PY" -c 'import sys; from minicontainer.oci.launcher import site_paths; print(site_paths(sys.executable))')
+IMPORTS="import sys; sys.path += $PATHS; import minicontainer.oci.cli, minicontainer.oci.container, minicontainer.oci.control"
 STAMP=$(date +%Y%m%d-%H%M%S)
 JSON=$BENCH_OUT/oci-$STAMP.json
 {
@@ -38,7 +44,9 @@ JSON=$BENCH_OUT/oci-$STAMP.json
     -n runc "$(q runc run --bundle "$BUNDLE" mcb-runc)" \
     -n crun "$(q "${CRUN[@]}" run --bundle "$BUNDLE" mcb-crun)" \
     -n podman-runc "$(q "${PODMAN[@]}" "${PODMAN_RUN_FLAGS[@]}" "$PODMAN_IMAGE" true)" \
-    -n podman-mc "$(q "${PODMAN[@]}" "${PODMAN_RUN_FLAGS[@]/#runc/$OCI}" "$PODMAN_IMAGE" true)" >&2
+    -n podman-mc "$(q "${PODMAN[@]}" "${PODMAN_RUN_FLAGS[@]/#runc/$OCI}" "$PODMAN_IMAGE" true)" \
+    -n py-floor "$(q "$PY" -I -S -c pass)" \
+    -n mc-imports "$(q "$PY" -I -S -c "$IMPORTS")" >&2
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$BENCH_OUT/oci-$STAMP.machine.txt" >&2
 "$PY" "$BENCH_SRC/report.py" "$JSON" --ref runc --ref crun --ref podman-runc \
     --target 'mc-oci <= 1.0 runc' --target 'podman-mc <= 1.1 podman-runc' | tee "$BENCH_OUT/oci-$STAMP.txt"

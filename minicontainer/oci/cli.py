@@ -390,7 +390,11 @@ VERBS = {"create": do_create, "run": do_run, "start": do_start, "state": do_stat
 def entry() -> None:
     """The console script (and launcher.py's). Ends with os._exit once the output is flushed,
     as `minicontainer` does: the interpreter's shutdown costs every call several ms, and
-    podman pays for at least three calls a container."""
+    podman pays for at least three calls a container. The cyclic garbage collector is off: a
+    call lives for one step (or one container's wait) and frees nothing worth a collection,
+    while the run path's imports would trigger two dozen of them."""
+    import gc
+    gc.disable()
     from ..cli.exits import exit_now
     try:
         code = main()
