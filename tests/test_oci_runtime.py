@@ -474,6 +474,25 @@ def test_features_and_version():
     assert "spec: 1.0.2" in subprocess.run([OCI, "--version"], capture_output=True, text=True).stdout
 
 
+def test_the_launcher_starts_python_without_site(tmp_path):
+    """oci/launcher.py, which scripts/setup.sh runs over pip's script: `python -IS` with the
+    paths `site` would add written in. It answers as the console script does (output flushed
+    before os._exit, the one-line error, exit 1), and PYTHON* variables do not reach it."""
+    from minicontainer.oci import launcher
+    script = tmp_path / "minicontainer-oci"
+    launcher.write(str(script), sys.executable)
+    assert script.read_text().startswith(f"#!{sys.executable} -IS\n")
+    shadow = tmp_path / "shadow" / "minicontainer"          # what PYTHONPATH would import first
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise SystemExit('PYTHONPATH reached the runtime')\n")
+    env = {**os.environ, "PYTHONPATH": str(shadow.parent)}
+    p = subprocess.run([str(script), "--version"], capture_output=True, text=True, env=env)
+    assert p.returncode == 0 and "spec: 1.0.2" in p.stdout, p.stderr
+    p = subprocess.run([str(script), "--root", str(tmp_path / "state"), "state", "nope"],
+                       capture_output=True, text=True)
+    one_line_exit_1(p)
+
+
 # ── the OCI runtime validation suite (opencontainers/runtime-tools) ─────────────────────────
 
 def validation(tests_file: str, tmp_path) -> tuple[list[str], str]:
