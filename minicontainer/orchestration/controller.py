@@ -200,6 +200,7 @@ class Controller:
         self.retry: dict[str, tuple[int, float]] = {}       # pod → (failed workers, next try)
         self.kubelet.may_block = False
         self.preloaded = False
+        self.hosts_written: dict[str, str] = {}             # container ID → the hosts text it got
 
     def reconcile(self) -> None:
         """One turn: every controller once. Errors of one object are logged, not fatal."""
@@ -231,9 +232,10 @@ class Controller:
                 c.request_deletion(store, p)
         c.sync_scheduling(store, [p for p in pods if not p["metadata"].get("deletionTimestamp")])
         records = self.turn_records = {r.name: r for r in self.kubelet.containers.list()}
-        for p in store.list("Pod"):
+        pods = store.list("Pod")
+        for p in pods:
             self.guard(self.sync_pod, p, records)
-        self.remove_orphan_pods()
+        self.remove_orphan_pods(pods=pods)
         self.guard(self.sync_services, records)
         hpas = store.list("HorizontalPodAutoscaler")
         period = float(self.settings.get("hpa_period", 3))
@@ -291,13 +293,22 @@ class Controller:
         self.workers[key] = (pid, os.pidfd_open(pid))
 
     def preload(self) -> None:
-        """Before the first worker: import the run sequence and build the pause image here,
-        once. Each worker, and each supervisor it forks, inherits both — otherwise every
-        container start would import the same modules again (about half its CPU time), and
-        the first workers would each compile pause.c."""
-        from .. import runtime, stop, supervisor  # noqa: F401  (imported for the forks)
+        """Before the first worker: import the run sequence, compile the default seccomp
+        profile and build the pause image here, once. Each worker, and each supervisor it
+        forks, inherits all three — otherwise every container start would import the same
+        modules again (about half its CPU time), compile the same BPF program (~20 ms; it is
+        cached per process: security.compile_default_profile), and the first workers would
+        each compile pause.c."""
+        from .. import container, runtime, security, stop, supervisor  # noqa: F401  (for the forks)
+        from ..network import attach, nat, steps, veth  # noqa: F401  (a pod's sandbox: a veth)
+        from ..storage import overlay  # noqa: F401
         from .pods import pause_image
+        from ..errors import MinicontainerError
         self.preloaded = True
+        try:
+            security.resolve()                              # the default capabilities' filter
+        except MinicontainerError:
+            pass                                            # each start says why (a missing cap)
         pause_image(self.kubelet.root)
 
     def reap_workers(self) -> None:
@@ -366,27 +377,37 @@ class Controller:
         for r in records.values():
             if r.config.get("pod"):
                 by_pod.setdefault(r.config["pod"], []).append(r)
+        written = {}
         for p in pods:
             text = hosts_text(p, services)
             for r in by_pod.get(runtime_name(p), []):
+                if self.hosts_written.get(r.id) == text:    # this process wrote it: not read again
+                    written[r.id] = text
+                    continue
                 path = self.kubelet.containers.container_dir(r.id) / "hosts"
                 if path.is_symlink():                       # the network's shared file (hosts.py):
                     continue                                # never a pod's text for everyone
                 try:
                     if path.read_text() != text:
                         write_in_place(path, text)
+                    written[r.id] = text
                 except OSError:
                     pass
+        self.hosts_written = written                        # (a removed container: forgotten)
 
-    def remove_orphan_pods(self, keep: frozenset = frozenset()) -> None:
+    def remove_orphan_pods(self, keep: frozenset = frozenset(), pods: list[dict] | None = None) -> None:
         """Runtime pods the kubelet made whose Pod object is gone (a kill -9 mid-delete);
-        keep: runtime names to leave alone (a cluster node's sandbox for a pod migrating in)."""
+        keep: runtime names to leave alone (a cluster node's sandbox for a pod migrating in).
+        pods: the turn's Pod objects if read already (before their syncs: a sync removes the
+        runtime pod before the object). Only a runtime pod without one is read."""
         from . import pods as rt
         from .kubelet import runtime_name
-        names = {runtime_name(p) for p in self.store.list("Pod")
+        names = {runtime_name(p) for p in (self.store.list("Pod") if pods is None else pods)
                  if (p["spec"].get("nodeName") or self.kubelet.node) == self.kubelet.node} | keep
-        for pod in rt.PodStore(self.kubelet.root).list():
-            if pod.get("labels", {}).get(rt.KUBELET_LABEL) and pod["name"] not in names:
+        runtime = rt.PodStore(self.kubelet.root)
+        for path in runtime.dir.glob("*.json") if runtime.dir.is_dir() else ():
+            pod = runtime.load(path.stem) if path.stem not in names else None
+            if pod and pod.get("labels", {}).get(rt.KUBELET_LABEL):
                 self.guard(rt.remove_pod, pod["name"], True, self.kubelet.root)
 
     def sample_cpu(self) -> None:

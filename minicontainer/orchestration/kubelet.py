@@ -145,8 +145,12 @@ class Kubelet:
         return current_status(rec) == "running"
 
     def records_of(self, pod: dict) -> dict:
-        prefix = runtime_name(pod) + "-"
-        return {r.name: r for r in self.containers.list() if r.name.startswith(prefix)}
+        """The records of the pod's sandbox and containers, by name (the names index: not
+        every container's record)."""
+        from .pods import find_container, infra_name
+        names = [infra_name(runtime_name(pod))] + [container_name(pod, c) for c in
+                                                   (pod["spec"].get("initContainers") or []) + pod["spec"]["containers"]]
+        return {name: rec for name in names if (rec := find_container(self.containers, name)) is not None}
 
     def start_sandbox(self, pod: dict, runtime) -> None:
         from . import pods as rt
@@ -542,15 +546,13 @@ class Kubelet:
                   "containerStatuses": statuses}
         if status["podIP"]:
             status["podIPs"] = [{"ip": status["podIP"]}]
+        if transitions_kept(status, pod.get("status") or {}) == pod.get("status"):
+            return                                     # as read this turn: no locked write (a
+                                                       # change by another process since: next turn)
 
         def change(obj):
-            old = obj.get("status") or {}
-            for cond in status["conditions"]:          # keep when each condition last changed
-                prev = next((p for p in old.get("conditions", []) if p["type"] == cond["type"]), None)
-                cond["lastTransitionTime"] = prev["lastTransitionTime"] if prev and \
-                    prev["status"] == cond["status"] else now_rfc3339()
-            if status != old:                          # the controllers above look again
-                self.changed = True
+            if transitions_kept(status, obj.get("status") or {}) != obj.get("status"):
+                self.changed = True                    # the controllers above look again
             obj["status"] = status
         self.store.update("Pod", pod["metadata"]["name"], change, pod["metadata"].get("namespace", "default"))
 
@@ -578,6 +580,16 @@ class Kubelet:
 
     def event(self, pod: dict, reason: str, message: str, type_: str = "Normal") -> None:
         self.store.record_event(pod, reason, message, type_, source="kubelet")
+
+
+def transitions_kept(status: dict, old: dict) -> dict:
+    """STATUS with each condition's lastTransitionTime: OLD's while the condition is unchanged,
+    now for one that changed. (Changes STATUS; returns it.)"""
+    for cond in status["conditions"]:
+        prev = next((p for p in old.get("conditions", []) if p["type"] == cond["type"]), None)
+        cond["lastTransitionTime"] = prev["lastTransitionTime"] if prev and \
+            prev["status"] == cond["status"] else now_rfc3339()
+    return status
 
 
 def pod_phase(pod: dict, statuses: list, inits_done: bool, notes: dict) -> str:
