@@ -44,6 +44,9 @@ def plan_network(ctx, mode, ports) -> None:
         target = ctx.store.find(mode.name)
         if target.status != "running":
             raise ContainerError(f"--net container:{mode.name}: that container is not running")
+        if target.network:                              # its veth must outlive it if we do
+            NetworkStore(ctx.store.root / "networks").get(target.network["network"]).join_netns(
+                target.id, ctx.record.id)
         ctx.netns_fd = join_container_netns(target.pid)
         for name in ("hosts", "resolv.conf"):
             src = ctx.store.container_dir(target.id) / name
@@ -89,7 +92,8 @@ def detach_network(ctx) -> None:
     if not ctx.record or not ctx.record.network:
         return
     try:
-        NetworkStore(ctx.store.root / "networks").detach(ctx.record.network, explain=ctx.explain.callback())
+        NetworkStore(ctx.store.root / "networks").detach(ctx.record.network, explain=ctx.explain.callback(),
+                                                         exited=True)   # teardown killed its cgroup
         ctx.record.network = {}
     except NetworkError as e:
         os.write(2, f"minicontainer: warning: {e} (run `minicontainer gc` to retry)\n".encode())

@@ -179,15 +179,16 @@ class NetworkStore:
 
     # ── containers ───────────────────────────────────────────────────────────────────────
 
-    def detach(self, record: dict | None, explain=None) -> None:
-        """Undo plan()+attach() for a stored record, whatever part of it was done."""
+    def detach(self, record: dict | None, explain=None, *, exited: bool = False) -> None:
+        """Undo plan()+attach() for a stored record, whatever part of it was done.
+        `exited`: the container's processes are gone (Network.netns_held)."""
         if not record or not record.get("network"):
             return
         data = ipam.read_json(self.definition_path(record["network"]), None)
         if data is None:                          # network gone: only kernel objects can remain
             data = {"name": record["network"], "bridge": record.get("bridge", ""),
                     "subnet": "", "gateway": "", "firewall": record.get("firewall")}
-        Network(self, data).detach(record, explain)
+        Network(self, data).detach(record, explain, exited=exited)
 
     def cleanup_orphans(self, live_container_ids=(), explain=None, *, gone=None,
                         errors: list | None = None) -> list[str]:
@@ -207,7 +208,7 @@ class NetworkStore:
                     if not gone(cid):
                         continue
                     try:
-                        net.release(lease, explain)
+                        net.release(lease, explain)     # not exited=True: a stray may live on
                     except NetworkError as e:
                         if errors is None:
                             raise
