@@ -10,6 +10,8 @@
 #                modules), nothing run: with py-floor, what every call costs before it works
 #
 # Targets (ratios of medians in the same run): mc-oci <= 1.0 runc; podman-mc <= 1.1 podman-runc.
+# Then the same commands interleaved round by round (bench/interleave.py, BENCH_ROUNDS=15): on a
+# shared machine hyperfine's per-command blocks can each meet a different load.
 # Usage: sudo bench/oci.sh        (BENCH_* knobs: bench/lib.sh; results in $BENCH_OUT)
 source "$(dirname "$0")/netns.sh"          # a private network namespace, lo up
 source "$(dirname "$0")/lib.sh"
@@ -39,14 +41,33 @@ JSON=$BENCH_OUT/oci-$STAMP.json
     echo "crun: $CRUN_NOTE; hyperfine --warmup $BENCH_WARMUP --runs $BENCH_RUNS -N under ${PRIORITY[*]}"
 } | tee "$BENCH_OUT/oci-$STAMP.machine.txt" >&2
 
-"${PRIORITY[@]}" hyperfine -N --style basic --warmup "$BENCH_WARMUP" --runs "$BENCH_RUNS" --export-json "$JSON" \
-    -n mc-oci "$(q "$OCI" run --bundle "$BUNDLE" mcb-oci)" \
-    -n runc "$(q runc run --bundle "$BUNDLE" mcb-runc)" \
-    -n crun "$(q "${CRUN[@]}" run --bundle "$BUNDLE" mcb-crun)" \
-    -n podman-runc "$(q "${PODMAN[@]}" "${PODMAN_RUN_FLAGS[@]}" "$PODMAN_IMAGE" true)" \
-    -n podman-mc "$(q "${PODMAN[@]}" "${PODMAN_RUN_FLAGS[@]/#runc/$OCI}" "$PODMAN_IMAGE" true)" \
-    -n py-floor "$(q "$PY" -I -S -c pass)" \
-    -n mc-imports "$(q "$PY" -I -S -c "$IMPORTS")" >&2
+ROWS=(                                                  # name, command (as hyperfine -N splits it)
+    mc-oci "$(q "$OCI" run --bundle "$BUNDLE" mcb-oci)"
+    runc "$(q runc run --bundle "$BUNDLE" mcb-runc)"
+    crun "$(q "${CRUN[@]}" run --bundle "$BUNDLE" mcb-crun)"
+    podman-runc "$(q "${PODMAN[@]}" "${PODMAN_RUN_FLAGS[@]}" "$PODMAN_IMAGE" true)"
+    podman-mc "$(q "${PODMAN[@]}" "${PODMAN_RUN_FLAGS[@]/#runc/$OCI}" "$PODMAN_IMAGE" true)"
+    py-floor "$(q "$PY" -I -S -c pass)"
+    mc-imports "$(q "$PY" -I -S -c "$IMPORTS")"
+)
+NAMED=() PAIRS=()
+for ((i = 0; i < ${#ROWS[@]}; i += 2)); do
+    NAMED+=(-n "${ROWS[i]}" "${ROWS[i+1]}"); PAIRS+=("${ROWS[i]}=${ROWS[i+1]}")
+done
+REPORT=(--ref runc --ref crun --ref podman-runc
+        --target 'mc-oci <= 1.0 runc' --target 'podman-mc <= 1.1 podman-runc')
+
+"${PRIORITY[@]}" hyperfine -N --style basic --warmup "$BENCH_WARMUP" --runs "$BENCH_RUNS" \
+    --export-json "$JSON" "${NAMED[@]}" >&2
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$BENCH_OUT/oci-$STAMP.machine.txt" >&2
-"$PY" "$BENCH_SRC/report.py" "$JSON" --ref runc --ref crun --ref podman-runc \
-    --target 'mc-oci <= 1.0 runc' --target 'podman-mc <= 1.1 podman-runc' | tee "$BENCH_OUT/oci-$STAMP.txt"
+"$PY" "$BENCH_SRC/report.py" "$JSON" "${REPORT[@]}" | tee "$BENCH_OUT/oci-$STAMP.txt"
+
+# The cross-check: the same commands round-robin (bench/interleave.py), so that a change of the
+# machine's load during the run is shared by all of them instead of landing on one block.
+ROUNDS=${BENCH_ROUNDS:-15}
+echo; echo "interleaved, $ROUNDS rounds (load average before: $(cut -d' ' -f1-3 /proc/loadavg)):"
+"${PRIORITY[@]}" "$PY" "$BENCH_SRC/interleave.py" --rounds "$ROUNDS" --warmup 1 \
+    --export-json "$BENCH_OUT/oci-$STAMP.interleaved.json" "${PAIRS[@]}"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$PY" "$BENCH_SRC/report.py" "$BENCH_OUT/oci-$STAMP.interleaved.json" "${REPORT[@]}" |
+    tee "$BENCH_OUT/oci-$STAMP.interleaved.txt"
