@@ -9,6 +9,7 @@
     control.py    start, kill, delete, pause/resume, ps: the short ones, without it
     hooks.py      the lifecycle hooks: prestart … poststop, the state on their stdin
     cli.py        runc's grammar: global options, one function per verb, errors as runc prints them
+    launcher.py   the console script as scripts/setup.sh installs it: python -I -S, no `site`
 
 The kernel steps are runtime.launch(): the very ones `minicontainer run` uses. What differs is
 around them, as podman and runc split the work: here the root is the bundle's directory (no
