@@ -387,7 +387,7 @@ def create_cgroup(ctx: Context, limits):
         from .runopts import with_device_rules
         limits = with_device_rules(limits, ctx.config.device)
     cgroup = cgroups.create_cgroup(ctx.record.cgroup, limits, explain=ctx.explain.callback(),
-                    devices=bool(limits.devices), **where)
+                                   devices=bool(limits.devices), **where)
     for warning in cgroup.warnings:                          # e.g. no swap accounting: skipped, as Docker does
         os.write(2, f"minicontainer: warning: {warning}\n".encode())
     return cgroup
