@@ -8,7 +8,11 @@ of this process, so other load on the machine matters little):
     create    StateStore.create: a new record and its name
     find      StateStore.find(NAME): what every verb does first
     plan      NetworkStore.plan: an address leased, the hosts file written
-    hosts     rewrite_hosts_files: what every attach and release does (with the leases' read)
+    hosts     the network's hosts file brought up to date (older checkouts: from every lease,
+              at each attach and release; now: from the file itself, within plan and release)
+    release   Network.detach of an exited container (one planned for it): what rm does per
+              container — ports, the netns check (an older checkout scans /proc: with this
+              machine's processes, not N containers' ones), the lease, the hosts file
 
     sudo bench/scaling_steps.py -n 1000 --step 250                 # this tree
     sudo PYTHONPATH=/work/main bench/scaling_steps.py -n 1000      # another checkout, to compare
@@ -57,6 +61,8 @@ def main() -> None:
     made = 0
 
     def rewrite_hosts():
+        if hasattr(net, "update_hosts"):                # line by line, from the hosts file itself
+            return net.update_hosts()
         if hasattr(net, "rewrite_hosts_files"):         # before network/'s split (an older checkout)
             return net.rewrite_hosts_files()
         from minicontainer.network.hosts import rewrite_hosts_files
@@ -71,6 +77,24 @@ def main() -> None:
         made += 1
         return rec
 
+    released = 0
+
+    def release_one():
+        nonlocal released
+        rec = store.create("busybox", ["true"], f"r{released}")
+        lease = dict(net.plan(rec.id, name=rec.name, hostname=rec.name,
+                              hosts_path=store.container_dir(rec.id) / "hosts"), netns="0:0")
+        released += 1
+        cost = cpu()
+        try:
+            net.detach(lease, exited=True)              # the container has exited
+        except TypeError:                               # an older checkout: no `exited`
+            net.detach(lease)
+        return cpu() - cost
+
+    def timed_release():
+        return 1000 * statistics.median(release_one() for _ in range(5))
+
     try:
         n = 0
         while True:
@@ -78,7 +102,8 @@ def main() -> None:
                    "create_ms": timed(lambda: store.create("busybox", ["true"], None)),
                    "find_ms": timed(lambda: store.find(f"c{max(made - 1, 0)}") if made else None),
                    "plan_ms": timed(lambda: one_more("p")),
-                   "hosts_ms": timed(rewrite_hosts)}
+                   "hosts_ms": timed(rewrite_hosts),
+                   "release_ms": timed_release()}
             print(" ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
                   flush=True)
             if n >= args.n:

@@ -326,9 +326,8 @@ def find_leases(store: StateStore, found: Garbage, dry_run: bool, doomed=frozens
     if not networks.is_dir():
         return []
     from .network import NetworkStore
-    from .network import ipam
     nets = NetworkStore(networks)
-    held = {cid: name for name in nets.names() for cid in ipam.read_json(nets.leases_path(name), {})}
+    held = {cid: name for name in nets.names() for cid in nets.leases(name)}
     if dry_run:
         gone = [cid for cid in held if lease_is_garbage(store, cid, doomed)]
     else:
@@ -356,7 +355,7 @@ def find_interfaces(store: StateStore, found: Garbage, dry_run: bool) -> None:
     bridges, veths = set(), set()
     for name in nets.names():
         bridges.add(ipam.read_json(nets.definition_path(name), {}).get("bridge", ""))
-        veths |= {lease.get("veth", "") for lease in ipam.read_json(nets.leases_path(name), {}).values()}
+        veths |= {lease.get("veth", "") for lease in nets.leases(name).values()}
     if not suspects(bridges, veths):                 # the usual case: pyroute2 not even imported
         return
     leftovers = find_leftovers(bridges, veths)

@@ -74,14 +74,13 @@ def crashing(mc_root, step: str, *args):
 def snapshot(mc_root) -> dict:
     """What a run may leave behind, as the host sees it."""
     from minicontainer.network import NetworkStore
-    from minicontainer.network import ipam
     nets = NetworkStore(mc_root / "networks")
     with open("/proc/self/mountinfo") as f:
         mounts = sorted(" ".join(l.split()[3:5]) for l in f)
     return {"mounts": mounts,
             "links": sorted(name for _, name in socket.if_nameindex()),
             "state": sorted(os.listdir(mc_root / "containers")),
-            "leases": {n: ipam.read_json(nets.leases_path(n), {}) for n in nets.names()}}
+            "leases": {n: nets.leases(n) for n in nets.names()}}
 
 
 @pytest.fixture

@@ -272,7 +272,7 @@ def test_rm(mc, mc_root):
     assert not (mc_root / "containers" / cid).exists()
     assert open_cgroup(cid) is None
     assert not is_alive(rec.pid, rec.pid_start) and not is_alive(rec.supervisor_pid, rec.supervisor_start)
-    assert cid not in (mc_root / "networks" / "bridge" / "leases.json").read_text()
+    assert not (mc_root / "networks" / "bridge" / "leases" / f"{cid}.json").exists()
     assert rec.network["veth"] not in subprocess.run(["ip", "-o", "link"], capture_output=True,
                                                      text=True).stdout
     events = [json.loads(line) for line in mc("events", "--since", str(start), "--until", str(time.time() + 0.5),
@@ -304,7 +304,7 @@ def test_rm_f_of_several(mc, mc_root):
         assert open_cgroup(rec.id) is None
         until(lambda: not is_alive(rec.supervisor_pid, rec.supervisor_start), 10, "the supervisor gone")
         assert not is_alive(rec.pid, rec.pid_start)
-        assert rec.id not in (mc_root / "networks" / "bridge" / "leases.json").read_text()
+        assert not (mc_root / "networks" / "bridge" / "leases" / f"{rec.id}.json").exists()
 
 
 # ── pause, unpause, top ───────────────────────────────────────────────────────────────────

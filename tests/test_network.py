@@ -93,12 +93,25 @@ def test_parse_network_mode_rejects(value):
         parse_network_mode(value)
 
 
-def test_allocate_skips_network_gateway_broadcast_and_taken():
+def test_allocator_skips_gateway_broadcast_held_and_resting(tmp_path, monkeypatch):
+    from minicontainer.network import leases
+    monkeypatch.setattr(leases, "ALLOCATOR_DIR", tmp_path / "bridges")
     net = ipaddress.IPv4Network("10.9.0.0/29")            # .0 net, .1 gw, .7 broadcast
-    assert ipam.allocate(net, set()) == "10.9.0.2"
-    assert ipam.allocate(net, {"10.9.0.2", "10.9.0.3"}) == "10.9.0.4"
+
+    def take(cid):
+        with leases.BridgeAllocator("t0", tmp_path) as alloc:
+            ip = alloc.allocate(net, tmp_path / f"{cid}.json", cid)
+        (tmp_path / f"{cid}.json").write_text(json.dumps({"ip": ip}))      # the caller's lease
+        return ip
+    assert [take(cid) for cid in "abcde"] == [f"10.9.0.{i}" for i in range(2, 7)]
     with pytest.raises(NetworkError, match="no free address"):
-        ipam.allocate(net, {f"10.9.0.{i}" for i in range(2, 7)})
+        take("f")
+    with leases.BridgeAllocator("t0", tmp_path) as alloc:
+        alloc.give_back("10.9.0.3", tmp_path / "b.json", "b")             # b's rests a while
+    (tmp_path / "b.json").unlink()
+    (tmp_path / "d.json").unlink()                        # d's lease gone (gc): free at once
+    assert take("g") == "10.9.0.5"                        # a free address before a resting one
+    assert take("h") == "10.9.0.3"                        # none free: the one resting longest
 
 
 @pytest.mark.parametrize("text, words", [("10.0.0.1/24", "host bits"), ("10.0.0.0/30", "too small"),

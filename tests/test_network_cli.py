@@ -55,9 +55,9 @@ def ruleset() -> str:
 
 
 def leases(mc_root) -> dict:
-    from minicontainer.network import NetworkStore, ipam
+    from minicontainer.network import NetworkStore
     nets = NetworkStore(mc_root / "networks")
-    return {n: ipam.read_json(nets.leases_path(n), {}) for n in nets.names()}
+    return {n: nets.leases(n) for n in nets.names()}
 
 
 def host_state(mc_root) -> dict:

@@ -42,19 +42,33 @@ class Network:
         return ipaddress.IPv4Network(self.subnet).prefixlen
 
     @property
-    def leases_path(self) -> Path:
-        return self.store.leases_path(self.name)
-
-    @property
     def hosts_path(self) -> Path:
         """The network's one hosts file, that its containers' /etc/hosts link to (hosts.py)."""
         return self.store.hosts_path(self.name)
 
     def leases(self) -> dict:
-        return ipam.read_json(self.leases_path, {})
+        """Every lease of this network (O(N): gc, inspect; a start or stop reads only its own)."""
+        return self.store.leases(self.name)
 
-    def save_leases(self, leases: dict) -> None:
-        ipam.write_json(self.leases_path, leases)
+    def lease(self, container_id: str) -> dict | None:
+        return ipam.read_json(self.store.lease_path(self.name, container_id), None)
+
+    def save_lease(self, lease: dict) -> None:
+        path = self.store.lease_path(self.name, lease["container"])
+        path.parent.mkdir(exist_ok=True)
+        ipam.write_json(path, lease)
+
+    def update_hosts(self, drop: str = "", add: dict | None = None) -> None:
+        """The network's hosts file, one line dropped or added, and the own files of its
+        containers with --add-host (listed in own-hosts.json: usually none)."""
+        text = hosts.update_network_hosts(self.hosts_path, self.name, drop,
+                                          add and (add["ip"], add.get("names", [])))
+        own_path = self.store.own_hosts_path(self.name)
+        own = ipam.read_json(own_path, {})
+        if add and not add.get("hosts_shared") and add.get("hosts_path"):
+            own[add["container"]] = {"hosts_path": add["hosts_path"], "extra_hosts": add.get("extra_hosts", [])}
+            ipam.write_json(own_path, own)
+        hosts.write_own_files(text, own)
 
     def allocator(self) -> BridgeAllocator:
         return BridgeAllocator(self.bridge, self.store.root)
@@ -71,19 +85,19 @@ class Network:
         with self.store.lock(), self.allocator() as allocator:
             if not self.store.definition_path(self.name).exists():
                 raise NetworkError(f"network {self.name!r} was removed: choose another with --net")
-            leases = self.leases()
-            if container_id in leases:                      # planned already: same answer
-                return leases[container_id]
-            everyone = [leases if n == self.name else ipam.read_json(self.store.leases_path(n), {})
-                        for n in self.store.names()]
-            check_ports_unpublished(ports, everyone)
-            taken = {(p["host_port"], p.get("proto", "tcp")) for leases_of in everyone
-                     for lease in leases_of.values() for p in lease.get("ports", [])}
-            ports = [p if p.host_port else choose_host_port(p, taken) for p in ports]   # -P, -p 80
+            planned = self.lease(container_id)
+            if planned is not None:                         # planned already: same answer
+                return planned
+            if ports:                                       # (only then every network's leases)
+                everyone = [self.store.leases(n) for n in self.store.names()]
+                check_ports_unpublished(ports, everyone)
+                taken = {(p["host_port"], p.get("proto", "tcp")) for leases_of in everyone
+                         for lease in leases_of.values() for p in lease.get("ports", [])}
+                ports = [p if p.host_port else choose_host_port(p, taken) for p in ports]  # -P, -p 80
             for port in ports:
                 check_port_free(port)
-            ip = allocator.allocate(ipaddress.IPv4Network(self.subnet), self.leases_path, container_id,
-                                    {lease["ip"] for lease in leases.values()}, known=leases)
+            ip = allocator.allocate(ipaddress.IPv4Network(self.subnet),
+                                    self.store.lease_path(self.name, container_id), container_id)
             shared = not extra_hosts                        # --add-host: a file of its own
             record = {"network": self.name, "container": container_id, "ip": ip,
                       "prefixlen": self.prefixlen, "gateway": self.gateway,
@@ -94,14 +108,16 @@ class Network:
                       "hosts_shared": shared,                        # a link to the network's
                       "extra_hosts": list(extra_hosts),              # --add-host, kept on rewrites
                       "firewall": self.data.get("firewall")}
-            leases[container_id] = record
-            if hosts_path:                                  # first, so a bad path leases nothing
-                try:
-                    hosts.write_planned(leases, self.name, record, self.hosts_path)
-                except OSError as e:
-                    raise NetworkError(f"cannot write the hosts file {hosts_path}: "
-                                       f"{e.strerror}") from None
-            self.save_leases(leases)                        # still under the allocator's lock
+            try:                                            # first, so a bad path leases nothing
+                if hosts_path:
+                    hosts.link_planned(record, self.hosts_path)
+                self.update_hosts(add=record)
+            except OSError as e:
+                with contextlib.suppress(OSError):
+                    self.drop_hosts(record)
+                raise NetworkError(f"cannot write the hosts file {hosts_path}: "
+                                   f"{e.strerror}") from None
+            self.save_lease(record)                         # still under the allocator's lock
             return dict(record)
 
     # ── step 2, in the parent while the child waits in its new netns ─────────────────────
@@ -120,8 +136,8 @@ class Network:
             raise NetworkError(f"process {pid} is in the host's network namespace: "
                                "it must unshare(CLONE_NEWNET) before attach()")
         with self.store.lock():
-            leases = self.leases()                          # read once: nobody changes it meanwhile
-            if record["container"] not in leases:
+            lease = self.lease(record["container"])         # nobody changes it meanwhile
+            if lease is None:
                 raise NetworkError(f"container {record['container'][:12]} has no lease on "
                                    f"network {self.name!r}: call plan() first")
             netns_fd = open_netns(pid)
@@ -136,13 +152,11 @@ class Network:
                 ports = [PortMapping.from_dict(p) for p in record.get("ports", [])]
                 if ports:
                     publish_ports(self.firewall(), self.bridge, self.subnet, record["ip"], ports,
-                                  leases, explain)
+                                  self.leases, explain)
                 enable_forwarding(self.bridge, explain)      # two reads when already set
                 record.update(attached=True, firewall=self.data.get("firewall"))
-                leases[record["container"]].update(attached=True, netns=record["netns"],
-                                                   firewall=record["firewall"])
-                self.save_leases(leases)
-                hosts.rewrite_hosts_files(leases, self.name, self.hosts_path)
+                lease.update(attached=True, netns=record["netns"], firewall=record["firewall"])
+                self.save_lease(lease)                      # (its hosts line came with plan)
             except BaseException:
                 with contextlib.suppress(NetworkError):     # keep the first error, not cleanup's
                     self.release(dict(record, netns=None))  # the child still holds the netns
@@ -220,7 +234,7 @@ class Network:
         the lease, and only then, or for a container still running, is /proc scanned
         (netns_in_use: O(processes), ~30 ms of CPU with 1,000 containers running)."""
         from .netns import netns_in_use
-        if exited and not (self.leases().get(record["container"]) or {}).get("netns_users"):
+        if exited and not (self.lease(record["container"]) or {}).get("netns_users"):
             return False
         return netns_in_use(record["netns"])
 
@@ -228,22 +242,31 @@ class Network:
         """Note that `joiner_id` enters the network namespace of `container_id` (which holds a
         lease here), so that releasing it later still deletes the veth if the joiner lives on."""
         with self.store.lock():
-            leases = self.leases()
-            if container_id in leases:
-                users = leases[container_id].setdefault("netns_users", [])
-                users.append(joiner_id)
-                self.save_leases(leases)
+            lease = self.lease(container_id)
+            if lease is not None:
+                lease.setdefault("netns_users", []).append(joiner_id)
+                self.save_lease(lease)
 
     def drop_lease(self, record: dict) -> None:
         """The lease goes (last: a crash before leaves it for gc), the address back to the bridge."""
-        leases = self.leases()
-        lease = leases.get(record["container"])
+        lease = self.lease(record["container"])
         if lease and lease.get("ip") == record.get("ip"):
+            lease_file = self.store.lease_path(self.name, record["container"])
             with self.allocator() as allocator:
-                del leases[record["container"]]
-                self.save_leases(leases)
-                allocator.give_back(record["ip"], self.leases_path, record["container"])
-            hosts.rewrite_hosts_files(leases, self.name, self.hosts_path)
+                lease_file.unlink()
+                allocator.give_back(record["ip"], lease_file, record["container"])
+            self.drop_hosts(lease)
+
+    def drop_hosts(self, lease: dict) -> None:
+        """The container's line out of the network's hosts file (and its own file off the list)."""
+        own_path = self.store.own_hosts_path(self.name)
+        if not lease.get("hosts_shared") and lease.get("hosts_path"):
+            own = ipam.read_json(own_path, {})
+            if own.pop(lease["container"], None) is not None and own:
+                ipam.write_json(own_path, own)
+            elif not own:
+                own_path.unlink(missing_ok=True)
+        self.update_hosts(drop=lease["ip"])
 
     # ── the network itself ───────────────────────────────────────────────────────────────
 

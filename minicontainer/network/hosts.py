@@ -22,6 +22,7 @@ container with --add-host keeps a file of its own, rewritten with the others.
 """
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import socket
 from pathlib import Path
@@ -112,39 +113,43 @@ def read_text(path: Path) -> str:
         return ""
 
 
-# ── one network's hosts files, from its leases ───────────────────────────────────────────
+# ── one network's hosts files, kept current line by line ─────────────────────────────────
 
-def hosts_entries(leases: dict) -> list[tuple[str, list[str]]]:
-    """[(ip, [name, hostname, …])] for every container of a network (its leases), by address."""
-    return sorted(((lease["ip"], lease.get("names", [])) for lease in leases.values()),
-                  key=lambda e: socket.inet_aton(e[0]))     # 4 bytes: numeric order, cheap
+def by_address(line: str) -> bytes:
+    return socket.inet_aton(line.split("\t", 1)[0])          # 4 bytes: numeric order, cheap
 
 
-def network_hosts_text(leases: dict, network: str) -> str:
-    return hosts_text(hosts_entries(leases), network)
+def update_network_hosts(shared: Path, network: str, drop: str = "",
+                         add: tuple[str, list[str]] | None = None) -> str:
+    """The network's one hosts file with the line of address `drop` removed and/or the line
+    (address, names) `add`ed, in address order; returns its new text. It is read from the file
+    itself: a start or a stop never reads the other containers' leases."""
+    fixed = hosts_text([], network)
+    own = set(fixed.splitlines(keepends=True))
+    lines = [line for line in read_text(shared).splitlines(keepends=True)
+             if line not in own and "\t" in line and line.split("\t", 1)[0] != drop]
+    if add and add[1]:
+        bisect.insort(lines, hosts_text([add])[len(LOCALHOST):], key=by_address)
+    text = fixed + "".join(lines)
+    if shared.parent.is_dir():
+        write_in_place(shared, text)
+    return text
 
 
-def write_planned(leases: dict, network: str, lease: dict, shared: Path) -> None:
-    """A new container's hosts file: a symbolic link to its network's one file, brought up to
-    date — the bind mount onto /etc/hosts resolves the link, so every container of the
-    network sees that one inode. With --add-host, a file of its own."""
-    text, path = network_hosts_text(leases, network), Path(lease["hosts_path"])
+def write_own_files(text: str, own: dict) -> None:
+    """The files of the containers with --add-host ({ID: {hosts_path, extra_hosts}}): the
+    network's text and their own lines."""
+    for entry in own.values():
+        if Path(entry["hosts_path"]).parent.is_dir():
+            write_in_place(entry["hosts_path"], text + extra_hosts_text(entry.get("extra_hosts", [])))
+
+
+def link_planned(lease: dict, shared: Path) -> None:
+    """A new container's hosts file: a symbolic link to its network's one file — the bind mount
+    onto /etc/hosts resolves the link, so every container of the network sees that one inode.
+    (With --add-host it is a file of its own: write_own_files.)"""
+    path = Path(lease["hosts_path"])
     if path.is_symlink():
         path.unlink()                               # never write through an old link
     if lease.get("hosts_shared"):
-        write_in_place(shared, text)
         path.symlink_to(shared)
-    else:
-        write_in_place(path, text + extra_hosts_text(lease.get("extra_hosts", [])))
-
-
-def rewrite_hosts_files(leases: dict, network: str, shared: Path) -> None:
-    """Bring the network's hosts file up to date (in place, see above): one write, whatever
-    the number of containers — and the own file of each container with --add-host."""
-    text = network_hosts_text(leases, network)
-    if shared.parent.is_dir():
-        write_in_place(shared, text)
-    for lease in leases.values():
-        path = lease.get("hosts_path")
-        if path and not lease.get("hosts_shared") and Path(path).parent.is_dir():
-            write_in_place(path, text + extra_hosts_text(lease.get("extra_hosts", [])))

@@ -4,10 +4,9 @@
 
 A network is a subnet, e.g. 10.201.0.0/16: .0 names the network, .1 is the gateway (the
 bridge's own address), the last address is broadcast, every other one can be leased.
-The leases live in a JSON file next to the network's definition; each start reads it, picks
-the lowest free address and writes it back. Two starts doing that at the same time could
-pick the same address, so every read-modify-write happens under flock(2) on one lock file
-(an exclusive lock that the kernel drops by itself if the process dies).
+Which address is free is the bridge's allocator's to say (leases.py); two starts asking at
+the same time could get the same one, so every read-modify-write happens under flock(2) on
+one lock file (an exclusive lock that the kernel drops by itself if the process dies).
 """
 from __future__ import annotations
 
@@ -84,18 +83,6 @@ def parse_subnet(text: str) -> ipaddress.IPv4Network:
 def gateway_of(net: ipaddress.IPv4Network) -> str:
     """The first usable address (.1) is the bridge's: the containers' default gateway."""
     return str(net.network_address + 1)
-
-
-def allocate(net: ipaddress.IPv4Network, taken: set[str]) -> str:
-    """The lowest address that is not the network, the gateway, the broadcast or taken."""
-    gateway = net.network_address + 1
-    for address in range(int(net.network_address) + 2, int(net.broadcast_address)):
-        candidate = str(ipaddress.IPv4Address(address))
-        if candidate not in taken and address != int(gateway):
-            return candidate
-    raise NetworkError(f"network {net} has no free address left ({len(taken)} leased, by every "
-                       "state root on its bridge): stop containers or create a network with a "
-                       "larger --subnet")
 
 
 def overlapping_route(net: ipaddress.IPv4Network, except_dev: str = "") -> str | None:

@@ -293,17 +293,17 @@ BACKENDS = {"nft": Nftables, "iptables": Iptables}
 
 
 def publish_ports(fw, bridge: str, subnet: str, ip: str, ports: list[PortMapping],
-                  leases: dict, explain=None) -> None:
+                  leases, explain=None) -> None:
     """DNAT `ports` to the container at `ip`. If someone flushed the ruleset meanwhile
     (TableMissing), the network's rules are written again first, with the ports of every
-    other attached container of `leases`."""
+    other attached container of `leases()` (read only then)."""
     if not ports:
         return
     try:
         fw.add_ports(bridge, ip, ports, explain)
     except TableMissing:
         fw.setup_network(bridge, subnet, explain)
-        for lease in leases.values():
+        for lease in leases().values():
             if lease.get("attached"):
                 fw.add_ports(bridge, lease["ip"], [PortMapping.from_dict(p) for p in lease.get("ports", [])], explain)
         fw.add_ports(bridge, ip, ports, explain)

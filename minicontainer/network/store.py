@@ -3,7 +3,7 @@
     shell: minicontainer network ls|create|rm|inspect
 
 A network is a directory <root>/networks/NAME/ with a JSON definition (network.json: bridge,
-subnet, gateway, firewall backend) and a lease file (leases.json: container ID → address,
+subnet, gateway, firewall backend) and its leases (leases/ID.json, one per container: address,
 names, published ports, hosts file; leases.py says why addresses come from the bridge).
 Kernel objects come later and lazily: the bridge and the NAT rules are made by the first
 container that attaches (once), the veth pair per container; `network rm` removes them.
@@ -23,6 +23,7 @@ starts — from one state root or several — never race for an address, a port 
 """
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -59,10 +60,33 @@ class NetworkStore:
         return self.root / name / "network.json"
 
     def leases_path(self, name: str) -> Path:
-        return self.root / name / "leases.json"
+        """The directory of a network's leases: one file per container, ID.json (leases.py)."""
+        return self.root / name / "leases"
+
+    def lease_path(self, name: str, container_id: str) -> Path:
+        return self.leases_path(name) / f"{container_id}.json"
+
+    def leases(self, name: str) -> dict:
+        """Every lease of network NAME, container ID → lease: for gc, inspect and `network ls`
+        (a start or a stop reads only its own lease)."""
+        try:
+            files = os.listdir(self.leases_path(name))
+        except FileNotFoundError:
+            return {}
+        found = {}
+        for file in files:
+            if file.endswith(".json"):
+                lease = ipam.read_json(self.leases_path(name) / file, None)
+                if lease is not None:                 # removed meanwhile
+                    found[file[:-len(".json")]] = lease
+        return found
 
     def hosts_path(self, name: str) -> Path:
         return self.root / name / "hosts"
+
+    def own_hosts_path(self, name: str) -> Path:
+        """The containers of network NAME with a hosts file of their own (--add-host)."""
+        return self.root / name / "own-hosts.json"
 
     def names(self) -> list[str]:
         if not self.root.is_dir():
@@ -131,8 +155,10 @@ class NetworkStore:
             self.check_removable(name)                # again, now that no start can lease
             net.teardown(explain)
             self.definition_path(name).unlink(missing_ok=True)
-            self.leases_path(name).unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                self.leases_path(name).rmdir()        # empty: check_removable saw no lease
             self.hosts_path(name).unlink(missing_ok=True)
+            self.own_hosts_path(name).unlink(missing_ok=True)
             self.definition_path(name).parent.rmdir()
 
     def check_removable(self, name: str) -> "Network":
@@ -141,7 +167,7 @@ class NetworkStore:
             raise ConfigError("the default network 'bridge' cannot be removed "
                               "(its bridge mc0 stays for the next container)")
         net = self.get(name)
-        leases = ipam.read_json(self.leases_path(name), {})
+        leases = self.leases(name)
         if leases:
             users = sorted((lease.get("names") or [cid[:12]])[0] for cid, lease in leases.items())
             shown = " ".join(users[:5]) + (" …" if len(users) > 5 else "")
@@ -157,7 +183,7 @@ class NetworkStore:
         out = []
         for name in self.names():
             data = ipam.read_json(self.definition_path(name), {})
-            data["containers"] = len(ipam.read_json(self.leases_path(name), {}))
+            data["containers"] = len(self.leases(name))
             out.append(data)
         return out
 
@@ -168,7 +194,7 @@ class NetworkStore:
         `pids` ({container ID: PID})."""
         from .live import bridge_view, container_view
         data = dict(self.get(name).data)
-        data["containers"] = ipam.read_json(self.leases_path(name), {})
+        data["containers"] = self.leases(name)
         data["kernel"] = bridge_view(data["bridge"])
         data["bridge_present"] = data["kernel"]["present"]
         for cid, lease in data["containers"].items():
@@ -204,7 +230,7 @@ class NetworkStore:
         with self.lock():                               # no plan() or attach() in between
             for name in self.names():
                 net = Network(self, ipam.read_json(self.definition_path(name), {}))
-                for cid, lease in ipam.read_json(self.leases_path(name), {}).items():
+                for cid, lease in self.leases(name).items():
                     if not gone(cid):
                         continue
                     try:

@@ -16,6 +16,7 @@ store is still whole.
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import time
@@ -75,14 +76,9 @@ class ObjectStore:
         dirs = [top / namespace] if namespace else (sorted(top.iterdir()) if top.is_dir() else [])
         out = []
         for d in dirs:
-            try:
-                names = sorted(n for n in os.listdir(d) if n.endswith(".json") and not n.startswith("."))
-            except OSError:
-                names = []                      # no such namespace (yet)
-            for n in names:
+            for f in sorted(d.glob("*.json")) if d.is_dir() else ():
                 try:
-                    with open(os.path.join(d, n)) as f:
-                        obj = json.load(f)
+                    obj = json.loads(f.read_text())
                 except (OSError, ValueError):
                     continue                    # removed meanwhile
                 if selector is None or matches(selector, obj["metadata"].get("labels") or {}):
@@ -179,8 +175,7 @@ class ObjectStore:
         stamp = now_rfc3339()
         with self.locked():
             event = self.get("Event", key, ns)
-            new = event is None
-            if new:
+            if event is None:
                 event = {"apiVersion": "v1", "kind": "Event",
                          "metadata": {"name": key, "namespace": ns, "uid": str(uuid.uuid4()),
                                       "creationTimestamp": stamp},
@@ -192,24 +187,18 @@ class ObjectStore:
             event["lastTimestamp"] = stamp
             event["metadata"]["lastSeen"] = time.time()
             self._write(event)
-        if new:                                 # only a new event adds a file
-            self.trim_events(obj)
+        self.trim_events(obj)
 
     def events_for(self, kind: str, name: str, namespace: str = "default") -> list[dict]:
         """An object's events, oldest first. An event's file is named after its object
         (record_event), so only those files are read — not every event of the namespace,
         which made each new event cost O(all events) while fifty pods started."""
         folder = self.dir / PLURALS["Event"] / namespace
-        prefix = f"{kind}.{name}.".lower()
-        try:
-            names = [n for n in os.listdir(folder) if n.startswith(prefix) and n.endswith(".json")]
-        except OSError:
-            names = []                                  # (a string test per file, not a glob:
-        evs = []                                        # a namespace has hundreds of events)
-        for n in names:
+        pattern = glob.escape(f"{kind}.{name}.".lower()) + "*.json"
+        evs = []
+        for f in folder.glob(pattern) if folder.is_dir() else ():
             try:
-                with open(folder / n) as f:
-                    e = json.load(f)
+                e = json.loads(f.read_text())
             except (OSError, ValueError):
                 continue                                # removed meanwhile
             if e["involvedObject"]["kind"] == kind and e["involvedObject"]["name"] == name:
