@@ -161,6 +161,8 @@ def open_on_volume(user, target: str) -> list[str]:
     volume mount (fdinfo's mnt_id, the same id mountinfo shows)."""
     from minicontainer.status import container_cgroup
     wanted = mount_id(user.pid, target)
+    if wanted is None:                                        # no such mount (or PID 1 is gone):
+        return []                                             # nothing can be open on it
     found = []
     for pid in container_cgroup(user).procs():
         try:
