@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import time
 
+from ..errors import ImageError
 from ..orchestration.store import ObjectStore
 from .nodes import IMAGE_PREFIX
 
@@ -229,8 +230,8 @@ def commit_layer(node_root, rec, base: str) -> str:
         if old.ref.startswith(f"{IMAGE_PREFIX}/{base}:") and old.ref != ref:   # layers stay)
             try:
                 images.remove(old.ref)
-            except Exception:
-                pass                                        # still in use: it stays
+            except ImageError:                              # removed meanwhile: nothing to do
+                pass
     return ref
 
 

@@ -534,11 +534,12 @@ def describe_node(root=None, name: str = "") -> str:
 
 
 def remove_migrated_images(root) -> None:
+    from ..errors import ImageError
     from ..storage.images import image_store
     images = image_store(root)
     for image in images.list():
         if image.ref.startswith(IMAGE_PREFIX + "/"):
             try:
                 images.remove(image.ref)
-            except Exception:
+            except ImageError:                  # removed meanwhile (a parallel `image rm`)
                 pass
