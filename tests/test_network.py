@@ -114,6 +114,18 @@ def test_allocator_skips_gateway_broadcast_held_and_resting(tmp_path, monkeypatc
     assert take("h") == "10.9.0.3"                        # none free: the one resting longest
 
 
+def test_prune_removes_an_older_versions_allocator_file_once_unused(tmp_path):
+    from minicontainer.network import leases
+    live, dead = tmp_path / "live-leases.json", tmp_path / "gone-leases.json"
+    live.write_text(json.dumps({"c1": {"ip": "10.9.0.2"}}))
+    for name, owner in (("mc0@c1.json", live), ("mc0@c2.json", dead)):
+        (tmp_path / name).write_text(json.dumps(
+            {"leases": {"10.9.0.2": {"leases": str(owner), "container": "c1"}}, "released": {}}))
+        os.utime(tmp_path / name, (1, 1))                 # untouched for long
+    leases.prune(tmp_path)
+    assert (tmp_path / "mc0@c1.json").exists() and not (tmp_path / "mc0@c2.json").exists()
+
+
 @pytest.mark.parametrize("text, words", [("10.0.0.1/24", "host bits"), ("10.0.0.0/30", "too small"),
                                          ("banana", "IPv4 network")])
 def test_parse_subnet_rejects(text, words):

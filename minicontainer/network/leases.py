@@ -176,5 +176,11 @@ def prune(directory: Path) -> None:
                 stale.path = path
                 if not any(stale.holder(ip.name) for ip in path.iterdir() if ip.name[0].isdigit()):
                     shutil.rmtree(path, ignore_errors=True)
-        except (OSError, NetworkError):
+            elif path.suffix == ".json" and now - path.stat().st_mtime >= REUSE_DELAY:
+                # an older version's one file per bridge: {"leases": {ADDRESS: {"leases":
+                # its root's leases.json, "container": ID}}}, gone once no root lists them
+                owners = read_json(path, {}).get("leases", {}).values()
+                if not any(owner["container"] in read_json(Path(owner["leases"]), {}) for owner in owners):
+                    path.unlink()
+        except (OSError, NetworkError, KeyError, AttributeError, TypeError):
             continue                                 # gone meanwhile, or not ours to judge
