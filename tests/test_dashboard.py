@@ -130,9 +130,12 @@ def screenshot(browser, name: str) -> None:
 
 
 def open_page(browser, url: str) -> None:
+    """…until the stream is open *and* its first message (the full state: cards, mode) is
+    applied — onopen comes before it, and a loaded machine can leave a gap between the two."""
     browser.get(url)
-    wait_for(lambda: browser.find_element("id", "conn").get_attribute("data-state") == "live",
-             60, "the page's stream to be live")
+    conn = lambda: browser.find_element("id", "conn")     # noqa: E731
+    wait_for(lambda: conn().get_attribute("data-state") == "live" and conn().get_attribute("data-updated"),
+             60, "the page's stream to be live and its first message applied")
 
 
 def card(browser, name: str):
