@@ -28,7 +28,7 @@ import os
 import time
 
 from ..orchestration.store import ObjectStore, now_rfc3339
-from .members import cluster_nodes, is_ready
+from .members import cluster_nodes, cluster_record, is_ready
 
 LEASE_NS = "kube-node-lease"
 UNREACHABLE = "node.kubernetes.io/unreachable"
@@ -207,7 +207,4 @@ def auto_rebalance(objects: ObjectStore, settings: dict) -> None:
 
 
 def cluster_settings(objects: ObjectStore) -> dict:
-    try:
-        return json.loads((objects.root / "cluster" / "cluster.json").read_text())
-    except (OSError, ValueError):
-        return {}
+    return cluster_record(objects.root)

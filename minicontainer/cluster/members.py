@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from pathlib import Path
 
 from ..orchestration.store import ObjectStore
 
@@ -60,6 +61,16 @@ def node_parent() -> str:
     return f"{PARENT}-cluster"
 
 
+def cluster_record(root) -> dict:
+    """<root>/cluster/cluster.json as it is (id, node timeout, nodes …), read without the
+    cluster's lock; {} without a cluster. The one reader for every module that must not import
+    nodes.py (it imports the control plane)."""
+    try:
+        return json.loads((Path(root) / "cluster" / "cluster.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def pod_node(ref: str, root=None) -> dict | None:
     """pod/NAME bound to a cluster node → {name, root, cgroup_parent}; None otherwise."""
     kind, sep, name = ref.partition("/")
@@ -68,9 +79,8 @@ def pod_node(ref: str, root=None) -> dict | None:
     store = ObjectStore(root)
     pod = store.get("Pod", name)
     node = pod["spec"].get("nodeName") if pod else None
-    try:
-        record = json.loads((store.root / "cluster" / "cluster.json").read_text())["nodes"][node]
-    except (OSError, ValueError, KeyError):
+    record = cluster_record(store.root).get("nodes", {}).get(node)
+    if record is None:
         return None
     return {"name": node, "root": str(store.root / "cluster" / "nodes" / node),
             "cgroup_parent": f"{node_parent()}/{record['cgroup']}"}

@@ -124,8 +124,6 @@ def netns_inode(n: dict) -> int | None:
 def service_bridge(root) -> str | None:
     """The underlay bridge of the cluster of this state root, if there is one (the Services'
     route points at it: ClusterIP traffic goes to the nodes' pods)."""
-    import json
-    try:
-        return f"mc{json.loads((Path(root) / 'cluster' / 'cluster.json').read_text())['id']}-ul"
-    except (OSError, ValueError, KeyError):
-        return None
+    from .members import cluster_record
+    cluster_id = cluster_record(root).get("id")
+    return f"mc{cluster_id}-ul" if cluster_id else None

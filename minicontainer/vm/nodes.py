@@ -19,7 +19,6 @@ Shell equivalent: nsenter --net=/run/netns/mcXXXX-node2 qemu-system-x86_64 … -
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import VmError
@@ -29,12 +28,10 @@ NETNS_DIR = Path("/run/netns")
 
 def cluster_nodes(root: Path) -> dict:
     """The cluster's nodes (name → its record: netns, ip, memory…); {} without a cluster.
-    (Read from cluster.json directly, as cluster/members.py does: cluster/nodes.py imports the
-    control plane, which imports the HA step, vm/ha.py.)"""
-    try:
-        return json.loads((Path(root) / "cluster" / "cluster.json").read_text())["nodes"]
-    except (OSError, ValueError, KeyError):
-        return {}
+    (Through cluster/members.py, not nodes.py: that imports the control plane, which imports
+    the HA step, vm/ha.py.)"""
+    from ..cluster.members import cluster_record
+    return cluster_record(root).get("nodes", {})
 
 
 def ready(root: Path, node: str) -> bool:
