@@ -790,9 +790,7 @@ def parents_half(report: Report, go_w: int, word: bytes, step, *args) -> None:
     except BaseException:
         os.close(go_w)
         _, status = os.waitpid(report.child, 0)
-        for said in report.messages.read().split(b"\n"):
-            if said.startswith(b"at "):
-                report.step = said[3:].decode(errors="replace")
+        while (said := report.next_line()):                 # (it keeps the step it was at)
             if said.startswith(b"err "):
                 report.fail(said, "")
         # Killed meanwhile (a SIGKILL, the OOM killer)? Then its death is the cause, not what
