@@ -28,7 +28,6 @@ import tempfile
 import zlib
 from pathlib import Path
 
-from ..elf import is_static as is_static_elf  # noqa: F401  (tests/vm/build_boot_files.py checks busybox)
 from ..errors import VmError
 
 HERE = Path(__file__).resolve().parent

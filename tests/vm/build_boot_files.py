@@ -29,8 +29,9 @@ HERE = Path(__file__).resolve().parent
 # The generic pieces (vmlinux extraction, module order, cpio) live in the package, shared with the
 # `vm` verbs (minicontainer/vm/bootfiles.py builds their disk-boot initramfs from the same package).
 sys.path.insert(0, str(HERE.parents[1]))
+from minicontainer.elf import is_static  # noqa: E402
 from minicontainer.vm.bootfiles import (CpioWriter, builtin_modules, extract_vmlinux,  # noqa: E402
-                                        index_modules, is_static_elf, order_modules, write_atomically)
+                                        index_modules, order_modules, write_atomically)
 
 # Modules the guest loads, by name; their dependencies are added and ordered automatically.
 # Add a name here (e.g. "nf_tables") when a test in the VM needs it: the guest has no modprobe.
@@ -108,7 +109,7 @@ def main() -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     version, vmlinuz = find_kernel(unpacked)
     busybox = BUSYBOX.read_bytes()
-    if not is_static_elf(busybox):
+    if not is_static(busybox):
         sys.exit(f"build_boot_files: {BUSYBOX} is dynamically linked; install busybox-static")
     moddir = unpacked / "lib" / "modules" / version
     try:
