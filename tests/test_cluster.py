@@ -100,7 +100,11 @@ class RequestLoop:
         return self
 
     def __exit__(self, *exc):
-        time.sleep(1)                               # a few more after the change
+        # Ten requests begun after the change, so that `last` holds only those: a fixed 1 s was
+        # fewer than ten under load, and the one in flight now began before (one more: 11).
+        made, deadline = self.ok + self.failed, time.time() + 20
+        while self.ok + self.failed < made + 11 and time.time() < deadline:
+            time.sleep(0.05)
         self.stop.set()
         self.thread.join()
 
